@@ -1,0 +1,14 @@
+/* keyward run: PLACEHOLDER until its issue lands (replace this whole file). */
+#include <stdio.h>
+
+#include "kw_error.h"
+#include "cli.h"
+
+int
+cmd_run(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "keyward run: not built yet\n");
+	return KW_EXIT_FAIL;
+}

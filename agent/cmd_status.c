@@ -1,0 +1,14 @@
+/* keyward status: PLACEHOLDER until its issue lands (replace this whole file). */
+#include <stdio.h>
+
+#include "kw_error.h"
+#include "cli.h"
+
+int
+cmd_status(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "keyward status: not built yet\n");
+	return KW_EXIT_FAIL;
+}

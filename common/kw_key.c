@@ -1,0 +1,230 @@
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kw_error.h"
+#include "kw_key.h"
+
+struct kw_key {
+	const struct kw_key_ops *ops;
+	void *impl;
+	enum kw_key_alg alg;
+	/* Counters may be read by the status thread while a worker signs. */
+	atomic_uint_fast64_t signs;
+	atomic_uint_fast64_t failures;
+	atomic_uint_fast64_t sign_usec;
+};
+
+int
+kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
+    struct kw_key **out)
+{
+	struct kw_key *key;
+
+	*out = NULL;
+	if ((key = calloc(1, sizeof(*key))) == NULL) {
+		ops->close(impl);
+		return KW_ERR_NOMEM;
+	}
+	key->ops = ops;
+	key->impl = impl;
+	key->alg = alg;
+	atomic_init(&key->signs, 0);
+	atomic_init(&key->failures, 0);
+	atomic_init(&key->sign_usec, 0);
+	*out = key;
+	return KW_OK;
+}
+
+int
+kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len)
+{
+	if (key == NULL || key->ops->public_key == NULL)
+		return KW_ERR_UNSUPPORTED;
+	return key->ops->public_key(key->impl, der, len);
+}
+
+static uint64_t
+kw_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int
+kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
+    const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
+{
+	uint64_t t0;
+	int r;
+
+	if (key == NULL || key->ops->sign == NULL)
+		return KW_ERR_UNSUPPORTED;
+	if (digest_len != kw_hash_len(hash) &&
+	    !(scheme == KW_SIG_ECDSA && digest_len > 0 &&
+	    digest_len <= KW_MAX_DIGEST))
+		return KW_ERR_ARG;
+	if (kw_alg_is_rsa(key->alg) == (scheme == KW_SIG_ECDSA))
+		return KW_ERR_UNSUPPORTED;
+	t0 = kw_now_usec();
+	r = key->ops->sign(key->impl, scheme, hash, digest, digest_len,
+	    sig, sig_len);
+	if (r == KW_OK) {
+		atomic_fetch_add(&key->signs, 1);
+		atomic_fetch_add(&key->sign_usec, kw_now_usec() - t0);
+	} else
+		atomic_fetch_add(&key->failures, 1);
+	return r;
+}
+
+int
+kw_key_supports(struct kw_key *key, enum kw_sig_scheme scheme,
+    enum kw_hash hash)
+{
+	if (kw_alg_is_rsa(key->alg) == (scheme == KW_SIG_ECDSA))
+		return KW_ERR_UNSUPPORTED;
+	if (key->ops->supports == NULL)
+		return KW_OK;
+	return key->ops->supports(key->impl, scheme, hash);
+}
+
+int
+kw_key_describe(struct kw_key *key, char *buf, size_t len)
+{
+	if (len > 0)
+		buf[0] = '\0';
+	if (key == NULL || key->ops->describe == NULL)
+		return KW_ERR_UNSUPPORTED;
+	return key->ops->describe(key->impl, buf, len);
+}
+
+enum kw_key_alg
+kw_key_alg(const struct kw_key *key)
+{
+	return key->alg;
+}
+
+const char *
+kw_key_backend(const struct kw_key *key)
+{
+	return key->ops->name;
+}
+
+uint64_t
+kw_key_sign_count(const struct kw_key *key)
+{
+	return atomic_load(&((struct kw_key *)key)->signs);
+}
+
+uint64_t
+kw_key_sign_failures(const struct kw_key *key)
+{
+	return atomic_load(&((struct kw_key *)key)->failures);
+}
+
+uint64_t
+kw_key_sign_usec(const struct kw_key *key)
+{
+	return atomic_load(&((struct kw_key *)key)->sign_usec);
+}
+
+void
+kw_key_close(struct kw_key *key)
+{
+	if (key == NULL)
+		return;
+	if (key->ops->close != NULL)
+		key->ops->close(key->impl);
+	free(key);
+}
+
+static const struct {
+	enum kw_key_alg alg;
+	const char *name;
+	int bits;
+	int rsa;
+} kw_algs[] = {
+	{ KW_ALG_EC_P256, "ec-p256", 256, 0 },
+	{ KW_ALG_EC_P384, "ec-p384", 384, 0 },
+	{ KW_ALG_RSA2048, "rsa2048", 2048, 1 },
+	{ KW_ALG_RSA3072, "rsa3072", 3072, 1 },
+};
+
+#define KW_NALGS (sizeof(kw_algs) / sizeof(kw_algs[0]))
+
+int
+kw_alg_is_rsa(enum kw_key_alg alg)
+{
+	size_t i;
+
+	for (i = 0; i < KW_NALGS; i++)
+		if (kw_algs[i].alg == alg)
+			return kw_algs[i].rsa;
+	return 0;
+}
+
+int
+kw_alg_bits(enum kw_key_alg alg)
+{
+	size_t i;
+
+	for (i = 0; i < KW_NALGS; i++)
+		if (kw_algs[i].alg == alg)
+			return kw_algs[i].bits;
+	return 0;
+}
+
+const char *
+kw_alg_name(enum kw_key_alg alg)
+{
+	size_t i;
+
+	for (i = 0; i < KW_NALGS; i++)
+		if (kw_algs[i].alg == alg)
+			return kw_algs[i].name;
+	return "unknown";
+}
+
+enum kw_key_alg
+kw_alg_from_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < KW_NALGS; i++)
+		if (strcmp(kw_algs[i].name, name) == 0)
+			return kw_algs[i].alg;
+	return KW_ALG_NONE;
+}
+
+size_t
+kw_hash_len(enum kw_hash hash)
+{
+	switch (hash) {
+	case KW_HASH_SHA256:
+		return 32;
+	case KW_HASH_SHA384:
+		return 48;
+	case KW_HASH_SHA512:
+		return 64;
+	default:
+		return 0;
+	}
+}
+
+const char *
+kw_hash_name(enum kw_hash hash)
+{
+	switch (hash) {
+	case KW_HASH_SHA256:
+		return "sha256";
+	case KW_HASH_SHA384:
+		return "sha384";
+	case KW_HASH_SHA512:
+		return "sha512";
+	default:
+		return "none";
+	}
+}

@@ -1,0 +1,89 @@
+/* The key interface: the only way TLS, CSR and enrollment code reach a key.
+ *
+ * A backend (tpm/, pkcs11/) fills one `static const struct kw_key_ops` and
+ * wraps its private state with kw_key_new().  Private key material never
+ * crosses this interface: only public keys, digests and signatures do. */
+#ifndef KW_KEY_H
+#define KW_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kw_key;
+
+enum kw_key_alg {
+	KW_ALG_NONE = 0,
+	KW_ALG_EC_P256,
+	KW_ALG_EC_P384,
+	KW_ALG_RSA2048,
+	KW_ALG_RSA3072,
+};
+
+enum kw_hash {
+	KW_HASH_NONE = 0,
+	KW_HASH_SHA256,
+	KW_HASH_SHA384,
+	KW_HASH_SHA512,
+};
+
+enum kw_sig_scheme {
+	KW_SIG_ECDSA = 1,	/* out: raw r||s, each half the field size */
+	KW_SIG_RSA_PKCS1,	/* RSASSA-PKCS1-v1_5 over DigestInfo(hash) */
+	KW_SIG_RSA_PSS,		/* RSASSA-PSS, MGF1 with the same hash,
+				 * salt length = digest length (TLS 1.3) */
+};
+
+/* Largest values any supported key produces. */
+#define KW_MAX_PUBKEY_DER	600	/* RSA-3072 SPKI is 422 bytes */
+#define KW_MAX_SIG		512	/* RSA-4096 would be 512 */
+#define KW_MAX_DIGEST		64
+
+struct kw_key_ops {
+	const char *name;	/* "tpm", "pkcs11" */
+	/* DER SubjectPublicKeyInfo.  *len: in, buffer size; out, bytes used. */
+	int (*public_key)(void *impl, uint8_t *der, size_t *len);
+	/* Sign a digest of length kw_hash_len(hash).  *sig_len: in, buffer
+	 * size; out, bytes used.  See enum kw_sig_scheme for the format. */
+	int (*sign)(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
+	    const uint8_t *digest, size_t digest_len,
+	    uint8_t *sig, size_t *sig_len);
+	/* One human line: backend, token/TPM, object, algorithm. */
+	int (*describe)(void *impl, char *buf, size_t len);
+	/* Release everything the backend holds for this key. */
+	void (*close)(void *impl);
+	/* Optional (NULL = all schemes the algorithm allows): can this key
+	 * make this kind of signature?  Returns KW_OK or KW_ERR_UNSUPPORTED
+	 * (and may log why, e.g. a token without PSS). */
+	int (*supports)(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash);
+};
+
+/* Wrap backend state.  On failure (NOMEM) ops->close(impl) has been called. */
+int kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
+    struct kw_key **out);
+
+int kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len);
+/* Every call is counted (kw_key_sign_count), successful or not. */
+int kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme,
+    enum kw_hash hash, const uint8_t *digest, size_t digest_len,
+    uint8_t *sig, size_t *sig_len);
+int kw_key_supports(struct kw_key *key, enum kw_sig_scheme scheme,
+    enum kw_hash hash);
+int kw_key_describe(struct kw_key *key, char *buf, size_t len);
+enum kw_key_alg kw_key_alg(const struct kw_key *key);
+const char *kw_key_backend(const struct kw_key *key);
+/* Signatures made by the token through this key (successful ones). */
+uint64_t kw_key_sign_count(const struct kw_key *key);
+uint64_t kw_key_sign_failures(const struct kw_key *key);
+/* Cumulative wall time spent inside successful signatures, microseconds. */
+uint64_t kw_key_sign_usec(const struct kw_key *key);
+void kw_key_close(struct kw_key *key);
+
+/* Helpers on the enums. */
+int kw_alg_is_rsa(enum kw_key_alg alg);
+int kw_alg_bits(enum kw_key_alg alg);		/* 256, 384, 2048, 3072 */
+const char *kw_alg_name(enum kw_key_alg alg);	/* "ec-p256", ... */
+enum kw_key_alg kw_alg_from_name(const char *name);	/* KW_ALG_NONE if unknown */
+size_t kw_hash_len(enum kw_hash hash);
+const char *kw_hash_name(enum kw_hash hash);
+
+#endif

@@ -1,0 +1,28 @@
+/* keyward logging: one line per event, to stderr or to journald.
+ *
+ * Never pass a PIN, an auth value or any secret to these functions. */
+#ifndef KW_LOG_H
+#define KW_LOG_H
+
+enum kw_log_level {
+	KW_LOG_ERROR = 0,
+	KW_LOG_WARN,
+	KW_LOG_INFO,
+	KW_LOG_DEBUG,
+};
+
+/* Set once at start-up (CLI flags or config); the default is KW_LOG_INFO to
+ * stderr, prefixed "keyward: ".  journald=1 sends records to the journal
+ * with a PRIORITY field (used by the daemon when JOURNAL_STREAM is set). */
+void kw_log_setup(enum kw_log_level level, int journald);
+enum kw_log_level kw_log_get_level(void);
+
+void kw_log(enum kw_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define kw_err(...)	kw_log(KW_LOG_ERROR, __VA_ARGS__)
+#define kw_warn(...)	kw_log(KW_LOG_WARN, __VA_ARGS__)
+#define kw_info(...)	kw_log(KW_LOG_INFO, __VA_ARGS__)
+#define kw_debug(...)	kw_log(KW_LOG_DEBUG, __VA_ARGS__)
+
+#endif

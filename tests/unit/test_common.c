@@ -1,0 +1,180 @@
+/* Unit tests for common/: errors, secure files, the key interface. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_key.h"
+#include "kw_mem.h"
+
+static void
+test_strerror_covers_every_code(void **state)
+{
+	int e;
+
+	(void)state;
+	for (e = KW_OK; e >= KW_ERR_PERM; e--)
+		assert_string_not_equal(kw_strerror(e), "unknown error");
+	assert_string_equal(kw_strerror(-9999), "unknown error");
+	assert_int_equal(kw_exit_code(KW_ERR_PIN_INCORRECT), KW_EXIT_KEY);
+	assert_int_equal(kw_exit_code(KW_ERR_PEER_VERIFY), KW_EXIT_PEER);
+	assert_int_equal(kw_exit_code(KW_ERR_CONFIG), KW_EXIT_USAGE);
+	assert_int_equal(kw_exit_code(KW_ERR_PENDING), KW_EXIT_PENDING);
+}
+
+static void
+test_atomic_write(void **state)
+{
+	char dir[] = "/tmp/kwunit.XXXXXX", path[64];
+	uint8_t *buf;
+	size_t len;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(kw_file_write_atomic(path, "one", 3, 0600, 1), KW_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* exclusive create refuses an existing file and keeps it intact */
+	assert_int_equal(kw_file_write_atomic(path, "two", 3, 0600, 1),
+	    KW_ERR_EXISTS);
+	assert_int_equal(kw_file_read(path, 100, &buf, &len), KW_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(buf, "one", 3);
+	free(buf);
+	/* replace works and applies the new mode */
+	assert_int_equal(kw_file_write_atomic(path, "three", 5, 0644, 0), KW_OK);
+	assert_int_equal(kw_file_read(path, 100, &buf, &len), KW_OK);
+	assert_int_equal(len, 5);
+	free(buf);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	/* too large for the caller's limit */
+	assert_int_equal(kw_file_read(path, 4, &buf, &len), KW_ERR_SPACE);
+	assert_null(buf);
+	assert_int_equal(kw_file_read("/nonexistent/x", 4, &buf, &len),
+	    KW_ERR_NOT_FOUND);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+test_secret_file(void **state)
+{
+	char path[] = "/tmp/kwsecret.XXXXXX";
+	char *s = NULL;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, "1234\nignored\n", 13), 13);
+	close(fd);
+	assert_int_equal(kw_secret_from_file(path, &s), KW_OK);
+	assert_string_equal(s, "1234");
+	kw_free_secret(s);
+	/* an empty first line is refused, not taken as an empty PIN */
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(kw_secret_from_file(path, &s), KW_ERR_PARSE);
+	assert_null(s);
+	unlink(path);
+	assert_true(kw_memeq_ct("abc", "abc", 3));
+	assert_false(kw_memeq_ct("abc", "abd", 3));
+}
+
+/* A fake backend: records what the interface passes through. */
+struct fake {
+	int closed;
+	int fail;
+	enum kw_sig_scheme last_scheme;
+};
+
+static int
+fake_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
+    const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
+{
+	struct fake *f = impl;
+
+	(void)hash;
+	(void)digest;
+	(void)digest_len;
+	f->last_scheme = scheme;
+	if (f->fail)
+		return KW_ERR_TPM;
+	memset(sig, 0xab, 64);
+	*sig_len = 64;
+	return KW_OK;
+}
+
+static void
+fake_close(void *impl)
+{
+	((struct fake *)impl)->closed++;
+}
+
+static const struct kw_key_ops fake_ops = {
+	.name = "fake",
+	.sign = fake_sign,
+	.close = fake_close,
+};
+
+static void
+test_key_interface(void **state)
+{
+	struct fake f = { 0 };
+	struct kw_key *key;
+	uint8_t dg[32] = { 0 }, sig[KW_MAX_SIG], der[8];
+	size_t sl = sizeof(sig), dl = sizeof(der);
+	char desc[16];
+
+	(void)state;
+	assert_int_equal(kw_key_new(&fake_ops, &f, KW_ALG_EC_P256, &key), KW_OK);
+	assert_string_equal(kw_key_backend(key), "fake");
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
+	    sizeof(dg), sig, &sl), KW_OK);
+	assert_int_equal(sl, 64);
+	assert_int_equal(kw_key_sign_count(key), 1);
+	/* an RSA scheme on an EC key never reaches the backend */
+	f.last_scheme = 0;
+	assert_int_equal(kw_key_sign(key, KW_SIG_RSA_PSS, KW_HASH_SHA256, dg,
+	    sizeof(dg), sig, &sl), KW_ERR_UNSUPPORTED);
+	assert_int_equal(f.last_scheme, 0);
+	/* a digest of the wrong length for the hash is refused */
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA384, dg, 0,
+	    sig, &sl), KW_ERR_ARG);
+	f.fail = 1;
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
+	    sizeof(dg), sig, &sl), KW_ERR_TPM);
+	assert_int_equal(kw_key_sign_count(key), 1);
+	assert_int_equal(kw_key_sign_failures(key), 1);
+	/* missing optional slots say "unsupported" */
+	assert_int_equal(kw_key_public_der(key, der, &dl), KW_ERR_UNSUPPORTED);
+	assert_int_equal(kw_key_describe(key, desc, sizeof(desc)),
+	    KW_ERR_UNSUPPORTED);
+	kw_key_close(key);
+	assert_int_equal(f.closed, 1);
+	assert_int_equal(kw_alg_from_name("rsa3072"), KW_ALG_RSA3072);
+	assert_int_equal(kw_alg_from_name("dsa"), KW_ALG_NONE);
+	assert_int_equal(kw_alg_bits(KW_ALG_EC_P384), 384);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strerror_covers_every_code),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_secret_file),
+		cmocka_unit_test(test_key_interface),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
