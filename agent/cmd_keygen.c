@@ -92,7 +92,7 @@ cmd_keygen(int argc, char **argv)
 			kw_err("keygen: %s already exists; refusing to "
 			    "overwrite it (choose another name or delete it)", ref);
 		else
-			kw_err("keygen: cannot create a %s key at %s: %s",
+			kw_err("keygen: cannot create the %s key %s: %s",
 			    kw_alg_name(alg), ref, kw_strerror(r));
 		goto out;
 	}

@@ -15,5 +15,5 @@ struct kw_key *kw_dev_key(const struct kw_dev *dev) { (void)dev; return NULL; }
 void kw_dev_free(struct kw_dev *dev) { (void)dev; }
 int kw_wolf_err(int wolf_ret, const char *what)
 { kw_debug("%s: wolfSSL error %d", what, wolf_ret); return KW_ERR_TLS; }
-int kw_wolf_init(void) { return wolfSSL_Init() == WOLFSSL_SUCCESS ? KW_OK : KW_ERR_TLS; }
+int kw_wolf_init(void) { int r = kw_wolf_selfcheck(); if (r != KW_OK) return r; return wolfSSL_Init() == WOLFSSL_SUCCESS ? KW_OK : KW_ERR_TLS; }
 void kw_wolf_cleanup(void) { wolfSSL_Cleanup(); }

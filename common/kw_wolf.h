@@ -28,6 +28,8 @@ int kw_wolf_err(int wolf_ret, const char *what);
 /* Start-up self-check: the wolfSSL library we run with is the one we were
  * compiled against (version and build options).  Fails clearly otherwise. */
 int kw_wolf_init(void);
+/* The comparison behind kw_wolf_init (common/kw_wolf_check.c). */
+int kw_wolf_selfcheck(void);
 void kw_wolf_cleanup(void);
 
 #endif
