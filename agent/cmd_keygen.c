@@ -91,6 +91,12 @@ cmd_keygen(int argc, char **argv)
 		if (r == KW_ERR_EXISTS)
 			kw_err("keygen: %s already exists; refusing to "
 			    "overwrite it (choose another name or delete it)", ref);
+		else if (strncmp(ref, "tpm:", 4) == 0)
+			/* the TPM backend has said what failed and what to
+			 * do; its codes (e.g. "PIN incorrect" for a TPM
+			 * auth value) would only confuse here */
+			kw_err("keygen: no %s key was created at %s",
+			    kw_alg_name(alg), ref);
 		else
 			kw_err("keygen: cannot create the %s key %s: %s",
 			    kw_alg_name(alg), ref, kw_strerror(r));

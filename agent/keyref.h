@@ -6,6 +6,9 @@
 #ifndef KW_KEYREF_H
 #define KW_KEYREF_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "kw_key.h"
 
 struct kw_keyref_opts {
@@ -20,6 +23,20 @@ int kw_keyref_open(const char *ref, const struct kw_keyref_opts *opts,
 int kw_keyref_generate(const char *ref, enum kw_key_alg alg,
     const struct kw_keyref_opts *opts, struct kw_key **out);
 int kw_keyref_delete(const char *ref, const struct kw_keyref_opts *opts);
+/* ---- identity renewal and certificate storage (issue 5) ---- */
+/* The reference a renewal's new key gets, derived from the old one:
+ * tpm:DIR/k.pem -> tpm:DIR/k.2.pem -> tpm:DIR/k.3.pem; pkcs11:...;object=L
+ * -> object=L-2 (id= dropped so the token assigns a fresh one).
+ * KW_ERR_UNSUPPORTED for persistent TPM handles and URIs without object=. */
+int kw_keyref_next_name(const char *ref, char *out, size_t len);
+/* 1 when ref names an existing key (a key file is only checked for). */
+int kw_keyref_exists(const char *ref, const struct kw_keyref_opts *opts);
+/* 1 when certificates can be stored on the key's token (PKCS#11). */
+int kw_keyref_can_store_cert(const char *ref);
+/* Store a certificate (DER) on the token next to the key. */
+int kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
+    const uint8_t *der, size_t der_len);
+
 /* Release process-wide backend state (PKCS#11 modules) at exit. */
 void kw_keyref_shutdown(void);
 

@@ -31,4 +31,89 @@ int kw_renew_run(struct kw_identity *id, time_t now);
 /* Alarm: renewal keeps failing and expiry is near. */
 int kw_renew_alarm(const struct kw_identity *id, time_t now);
 
+/* ---- additions (issue 5) ---- */
+#include <stddef.h>
+
+struct kw_renew_opts {
+	int same_key;		/* 1: keep the key (default: the state's rekey) */
+	unsigned wait_s;	/* wait on 202 up to this long (0: don't) */
+	int timeout_ms;		/* network timeout (0: 30 s) */
+	int force;		/* renew even if another process just did */
+};
+/* kw_renew_run with options (kw_renew_run = defaults: no waiting).  Both
+ * take a lock on the identity (KW_ERR_STATE when another process is
+ * renewing it) and re-read the state file first: if another process has
+ * renewed it meanwhile, they return KW_OK without a new renewal, so the
+ * caller reloads the files the state now names. */
+int kw_renew_run_opts(struct kw_identity *id, time_t now,
+    const struct kw_renew_opts *opts);
+/* One line for `keyward status` / logs: key, cert, expiry, next renewal,
+ * failures, "ALARM" when kw_renew_alarm. */
+int kw_identity_status(const struct kw_identity *id, time_t now, char *buf,
+    size_t len);
+
+/* ---- [identity NAME] sections of the daemon's config (issue 5) ----
+ *   [identity laptop]
+ *   state = /var/lib/keyward/laptop.state   (required; `keyward enroll est
+ *                                            --state` wrote it)
+ *   renew-at = 66%          share of the lifetime when renewal starts
+ *   alarm-at = 90%          alarm when still failing at this share
+ *   rekey = yes|no          new key at each renewal (default: as enrolled)
+ *   grace = 3600            seconds an old key is kept after a rekey
+ *   wait = 0                seconds to wait on 202 inside one attempt
+ * The daemon's config parser hands every key of such a section to
+ * kw_identity_conf_set (which logs "file:line: ..." itself when given the
+ * position) and opens the identity with kw_identity_open.  Tunnels name
+ * the identity (identity = laptop) and take key + certificate from it. */
+struct kw_identity_conf;
+int kw_identity_conf_new(const char *name, struct kw_identity_conf **out);
+void kw_identity_conf_free(struct kw_identity_conf *conf);
+const char *kw_identity_conf_name(const struct kw_identity_conf *conf);
+/* KW_OK, or KW_ERR_CONFIG after logging "file:line: what is wrong". */
+int kw_identity_conf_set(struct kw_identity_conf *conf, const char *key,
+    const char *value, const char *file, int line);
+/* Load the state file (crash recovery included) and apply the section's
+ * overrides.  Renewal options for kw_renew_run_opts come with it. */
+int kw_identity_open(const struct kw_identity_conf *conf,
+    struct kw_identity **out, struct kw_renew_opts *ropts);
+
+/* ---- the renewal runner: one thread renewing identities when due ----
+ * The daemon creates it from its [identity] sections, starts it, and
+ * passes its reload function as cb: cb runs on the runner's thread after
+ * each successful renewal with the identity's new key reference and
+ * certificate (the state file has already switched), so it must only
+ * hand the reload to the event loop (e.g. event_active on a libevent
+ * event made with EVTHREAD).  Failures back off (jittered) and raise the
+ * alarm (logged once, in kw_renewer_get) when expiry is near. */
+#include <stdint.h>
+
+struct kw_renewer;
+typedef void (*kw_renew_cb)(void *arg, const char *name, const char *key_ref,
+    const char *cert_file, const char *chain_file);
+
+struct kw_renewer_info {
+	char name[128];
+	char key_ref[1024];
+	char cert_file[1024];
+	char chain_file[1024];		/* "" when none */
+	char status[768];		/* kw_identity_status line */
+	time_t not_after;
+	int alarm;
+	uint64_t renewals;		/* successful, since start */
+	uint64_t failures;		/* failed attempts, since start */
+};
+
+/* Open every identity (state files, crash recovery) without starting. */
+int kw_renewer_new(struct kw_identity_conf *const *confs, size_t n,
+    kw_renew_cb cb, void *arg, struct kw_renewer **out);
+int kw_renewer_start(struct kw_renewer *rn);
+/* Re-check every identity now (e.g. on SIGHUP or after resume). */
+void kw_renewer_kick(struct kw_renewer *rn);
+/* Stops the thread (waits for a renewal in progress) and frees. */
+void kw_renewer_free(struct kw_renewer *rn);
+size_t kw_renewer_count(const struct kw_renewer *rn);
+/* A consistent snapshot of identity i (status, metrics, files). */
+int kw_renewer_get(struct kw_renewer *rn, size_t i,
+    struct kw_renewer_info *info);
+
 #endif

@@ -1,5 +1,14 @@
 /* TLS contexts with hardware-held keys, shared by `connect`, tunnels and
- * the enrollment clients.  Nothing here knows which backend a key is in. */
+ * the enrollment clients.  Nothing here knows which backend a key is in.
+ *
+ * A context holds: the key (through a kw_dev crypto-callback device; the
+ * private key stays in the token), the certificate, the trust anchors, the
+ * CRLs, TLS 1.3 preferred and 1.2 allowed, strong AEAD suites only, groups
+ * X25519/P-256/P-384, and always-on peer verification.  Blocking users call
+ * kw_tls_connect(); event-driven users (tunnels, EST) make each connection
+ * with kw_tls_ssl_new(), drive wolfSSL_connect/accept themselves, then call
+ * kw_tls_handshake_done() or, on failure, kw_tls_explain(), and release it
+ * with kw_tls_ssl_free(). */
 #ifndef KW_TLS_H
 #define KW_TLS_H
 
@@ -25,24 +34,65 @@ struct kw_tls_conf {
 	int min_version;		/* 12 or 13 (default 12) */
 	int require_client_cert;	/* server: refuse clients without one */
 	int session_cache;		/* client: resume sessions (tickets) */
+	int max_version;		/* 12 or 13 (default 13) */
+	const char *cipher_list;	/* wolfSSL names; NULL: keyward's order */
 };
 
 /* Build a context; checks that the certificate matches the key's public
- * key and that the key can make the signatures TLS will ask for. */
+ * key and that the key can make the signatures TLS will ask for.  An RSA
+ * key that cannot make RSA-PSS signatures is limited to TLS 1.2 with a
+ * warning (or refused if min_version is 13).  Errors are logged in one
+ * line: KW_ERR_KEY_MISMATCH, KW_ERR_CERT, KW_ERR_NOT_FOUND (file),
+ * KW_ERR_UNSUPPORTED (key), KW_ERR_CONFIG. */
 int kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out);
 void kw_tls_ctx_free(struct kw_tls_ctx *ctx);
 /* The underlying WOLFSSL_CTX (as void * to keep wolfSSL out of callers
  * that only pass it around). */
 void *kw_tls_ctx_wolf(struct kw_tls_ctx *ctx);
+struct kw_key *kw_tls_ctx_key(const struct kw_tls_ctx *ctx);
+/* Highest TLS version this context will negotiate (12 or 13). */
+int kw_tls_ctx_max_version(const struct kw_tls_ctx *ctx);
 
 /* Client: TCP connect to host:port (timeout), handshake with SNI and name
  * verification against servername (default: host).  On success *ssl_out
- * is a connected WOLFSSL * whose fd the caller closes after wolfSSL_free. */
+ * is a connected WOLFSSL * whose fd the caller closes after wolfSSL_free
+ * (or kw_tls_ssl_free, which also keeps the session for resumption).
+ * Failures are logged in one line in user terms and returned as
+ * KW_ERR_NETWORK, KW_ERR_TIMEOUT, KW_ERR_PEER_VERIFY, KW_ERR_AUTH,
+ * KW_ERR_HANDSHAKE, or the key's own error when it could not sign. */
 int kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
     const char *servername, int timeout_ms, struct WOLFSSL **ssl_out);
+
+/* One connection on a connected socket fd (not owned).  Client: servername
+ * is sent as SNI (unless it is an IP address) and verified against the
+ * server certificate; a cached session for the same servername is offered. */
+int kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
+    struct WOLFSSL **ssl_out);
+/* After wolfSSL_connect/accept succeeded: checks an IP address name
+ * (which wolfSSL leaves unchecked) against the server's IP SANs, counts
+ * the handshake (full or resumed) and keeps the client session for
+ * resumption.  KW_ERR_PEER_VERIFY: close the connection. */
+int kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl);
+/* Translate a failed wolfSSL call (ret) on ssl into a KW_ERR_* and log one
+ * line that says what went wrong ("server certificate not trusted by CA
+ * FILE", "server name X does not match its certificate", ...).  peer names
+ * the other side in the message ("host:port"). */
+int kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
+    const char *peer);
+/* Keep the session (TLS 1.3 tickets arrive after the handshake) and free
+ * ssl; the fd stays open.  NULL is fine. */
+void kw_tls_ssl_free(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl);
 
 /* Full and resumed handshakes completed with this context. */
 uint64_t kw_tls_full_handshakes(const struct kw_tls_ctx *ctx);
 uint64_t kw_tls_resumed_handshakes(const struct kw_tls_ctx *ctx);
+
+/* Certificates and keys.  KW_OK when the certificate (DER) carries key's
+ * public key, KW_ERR_KEY_MISMATCH when it carries another, KW_ERR_CERT
+ * when it cannot be parsed. */
+int kw_cert_matches_key(const uint8_t *cert_der, size_t cert_len,
+    struct kw_key *key);
+/* The first certificate of a PEM (or DER) file; *der malloc'd. */
+int kw_cert_read_file(const char *path, uint8_t **der, size_t *der_len);
 
 #endif

@@ -1,11 +1,539 @@
-/* PLACEHOLDER: CSR building (replace this whole file). */
+/* PKCS#10 requests made with wolfSSL and signed by a hardware key.
+ *
+ * The key enters wolfCrypt only as an id on the kw_dev device (wc_ecc_init_id
+ * / wc_InitRsaKey_Id) with the public half imported from the token, so
+ * wc_SignCert_ex's private-key operation goes through the crypto callback. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/rsa.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kw_error.h"
+#include "kw_log.h"
+#include "kw_tls.h"
+#include "kw_wolf.h"
 #include "csr.h"
 
-int kw_csr_make(struct kw_key *key, const struct kw_csr_req *req,
-    uint8_t **der, size_t *der_len)
-{ (void)key; (void)req; *der = NULL; *der_len = 0; return KW_ERR_UNSUPPORTED; }
-int kw_csr_pem(const uint8_t *der, size_t der_len, char **pem)
-{ (void)der; (void)der_len; *pem = NULL; return KW_ERR_UNSUPPORTED; }
+#define KW_CSR_MAX	(8 * 1024 + CTC_MAX_ALT_SIZE)
+#define KW_SAN_MAX	4096
+
+/* Subject attributes we accept and where they go in wolfSSL's CertName. */
+enum kw_attr { KW_A_CN, KW_A_O, KW_A_OU, KW_A_C, KW_A_L, KW_A_ST, KW_A_N };
+
+static const char *const kw_attr_names[KW_A_N] = {
+	"CN", "O", "OU", "C", "L", "ST",
+};
+
+struct kw_subject {
+	char v[KW_A_N][CTC_NAME_SIZE];
+	int set[KW_A_N];
+};
+
+static int
+kw_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parse one value starting at *p up to an unescaped ',' or the end. */
+static int
+kw_subject_value(const char **pp, const char *attr, char *out, size_t outsz)
+{
+	const char *p = *pp;
+	size_t n = 0;
+	int hi, lo, c;
+
+	while (*p != '\0' && *p != ',') {
+		if (*p == '\\') {
+			p++;
+			if (*p != '\0' && strchr(",+=\"\\<>;# ", *p) != NULL)
+				c = (unsigned char)*p++;
+			else if ((hi = kw_hexval(p[0])) >= 0 &&
+			    (lo = kw_hexval(p[1])) >= 0) {
+				c = hi * 16 + lo;
+				p += 2;
+			} else {
+				kw_err("subject: %s value has a bad escape "
+				    "'\\%.1s' (escape only , + = \" \\ < > ; # "
+				    "space, or two hex digits)", attr, p);
+				return KW_ERR_PARSE;
+			}
+		} else if (*p == '+') {
+			kw_err("subject: multi-valued RDNs are not supported "
+			    "(escape '+' in the %s value as '\\+')", attr);
+			return KW_ERR_PARSE;
+		} else if (*p == '=' || *p == '"' || *p == ';' || *p == '<' ||
+		    *p == '>') {
+			kw_err("subject: %s value has an unescaped '%c' (write "
+			    "'\\%c')", attr, *p, *p);
+			return KW_ERR_PARSE;
+		} else
+			c = (unsigned char)*p++;
+		if (c == 0) {
+			kw_err("subject: %s value contains a NUL byte", attr);
+			return KW_ERR_PARSE;
+		}
+		if (n + 1 >= outsz) {
+			kw_err("subject: %s value is longer than %zu bytes",
+			    attr, outsz - 1);
+			return KW_ERR_PARSE;
+		}
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	*pp = p;
+	if (n == 0) {
+		kw_err("subject: %s has an empty value", attr);
+		return KW_ERR_PARSE;
+	}
+	return KW_OK;
+}
+
+static int
+kw_subject_parse(const char *s, struct kw_subject *sub)
+{
+	const char *p = s, *eq;
+	char name[16];
+	size_t len, i;
+	int r;
+
+	memset(sub, 0, sizeof(*sub));
+	if (s == NULL || *s == '\0') {
+		kw_err("subject is empty: give at least CN=NAME");
+		return KW_ERR_PARSE;
+	}
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if ((eq = strchr(p, '=')) == NULL) {
+			kw_err("subject: '%s' is not ATTR=VALUE", p);
+			return KW_ERR_PARSE;
+		}
+		len = (size_t)(eq - p);
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len == 0 || len >= sizeof(name)) {
+			kw_err("subject: bad attribute name before '%s'", eq);
+			return KW_ERR_PARSE;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		for (i = 0; i < KW_A_N; i++)
+			if (strcasecmp(name, kw_attr_names[i]) == 0)
+				break;
+		if (i == KW_A_N) {
+			kw_err("subject: unknown attribute '%s' (use CN, O, "
+			    "OU, C, L or ST)", name);
+			return KW_ERR_PARSE;
+		}
+		if (sub->set[i]) {
+			kw_err("subject: %s given twice (each attribute at "
+			    "most once)", kw_attr_names[i]);
+			return KW_ERR_PARSE;
+		}
+		p = eq + 1;
+		if ((r = kw_subject_value(&p, kw_attr_names[i], sub->v[i],
+		    sizeof(sub->v[i]))) != KW_OK)
+			return r;
+		sub->set[i] = 1;
+		if (i == KW_A_C && (strlen(sub->v[i]) != 2 ||
+		    !isalpha((unsigned char)sub->v[i][0]) ||
+		    !isalpha((unsigned char)sub->v[i][1]))) {
+			kw_err("subject: C must be a two-letter country code, "
+			    "not '%s'", sub->v[i]);
+			return KW_ERR_PARSE;
+		}
+		if (*p == '\0')
+			break;
+		p++;	/* ',' */
+		if (*p == '\0' || *p == ',') {
+			kw_err("subject has an empty element (a ',' too many)");
+			return KW_ERR_PARSE;
+		}
+	}
+	if (!sub->set[KW_A_CN]) {
+		kw_err("subject has no CN: give CN=NAME");
+		return KW_ERR_PARSE;
+	}
+	return KW_OK;
+}
+
+/* DER length octets; returns the number written (at most 3 here). */
+static size_t
+kw_der_len(uint8_t *out, size_t len)
+{
+	if (len < 0x80) {
+		out[0] = (uint8_t)len;
+		return 1;
+	}
+	if (len < 0x100) {
+		out[0] = 0x81;
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	out[0] = 0x82;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)len;
+	return 3;
+}
+
+static int
+kw_dns_ok(const char *s)
+{
+	size_t label = 0, total = strlen(s);
+	const char *p = s;
+
+	if (total == 0 || total > 253)
+		return 0;
+	if (strncmp(p, "*.", 2) == 0)
+		p += 2;
+	for (; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return 0;
+		if (*p == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0 && p[-1] != '-';
+}
+
+static int
+kw_printable_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+kw_uri_ok(const char *s)
+{
+	const char *c = strchr(s, ':');
+	const char *p;
+
+	if (c == NULL || c == s || c[1] == '\0' || !kw_printable_ok(s) ||
+	    !isalpha((unsigned char)s[0]))
+		return 0;
+	for (p = s; p < c; p++)
+		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' &&
+		    *p != '.')
+			return 0;
+	return 1;
+}
+
+static int
+kw_email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return at != NULL && at != s && strchr(at + 1, '@') == NULL &&
+	    kw_printable_ok(s) && kw_dns_ok(at + 1);
+}
+
+/* GeneralNames SEQUENCE for the subjectAltName request extension. */
+static int
+kw_sans_der(const char *const *sans, size_t n, uint8_t *out, size_t outsz,
+    size_t *out_len)
+{
+	uint8_t body[KW_SAN_MAX], ip[16];
+	size_t blen = 0, vlen, hl, i;
+	const char *v;
+	uint8_t tag;
+
+	*out_len = 0;
+	for (i = 0; i < n; i++) {
+		const char *s = sans[i];
+
+		if (strncmp(s, "dns:", 4) == 0) {
+			v = s + 4;
+			tag = 0x82;
+			if (!kw_dns_ok(v)) {
+				kw_err("SAN '%s': not a DNS name (letters, "
+				    "digits, '-', dots; optional leading *.)",
+				    s);
+				return KW_ERR_PARSE;
+			}
+			vlen = strlen(v);
+		} else if (strncmp(s, "uri:", 4) == 0) {
+			v = s + 4;
+			tag = 0x86;
+			if (!kw_uri_ok(v)) {
+				kw_err("SAN '%s': not a URI (scheme:rest, "
+				    "printable ASCII without spaces)", s);
+				return KW_ERR_PARSE;
+			}
+			vlen = strlen(v);
+		} else if (strncmp(s, "email:", 6) == 0) {
+			v = s + 6;
+			tag = 0x81;
+			if (!kw_email_ok(v)) {
+				kw_err("SAN '%s': not an e-mail address "
+				    "(local@domain)", s);
+				return KW_ERR_PARSE;
+			}
+			vlen = strlen(v);
+		} else if (strncmp(s, "ip:", 3) == 0) {
+			tag = 0x87;
+			if (inet_pton(AF_INET, s + 3, ip) == 1)
+				vlen = 4;
+			else if (inet_pton(AF_INET6, s + 3, ip) == 1)
+				vlen = 16;
+			else {
+				kw_err("SAN '%s': not an IPv4 or IPv6 address",
+				    s);
+				return KW_ERR_PARSE;
+			}
+			v = (const char *)ip;
+		} else {
+			kw_err("SAN '%s': use dns:NAME, uri:URI, email:ADDR "
+			    "or ip:ADDR", s);
+			return KW_ERR_PARSE;
+		}
+		if (blen + 4 + vlen > sizeof(body)) {
+			kw_err("too many or too long SANs (at most %d bytes)",
+			    KW_SAN_MAX);
+			return KW_ERR_PARSE;
+		}
+		body[blen++] = tag;
+		blen += kw_der_len(body + blen, vlen);
+		memcpy(body + blen, v, vlen);
+		blen += vlen;
+	}
+	if (n == 0)
+		return KW_OK;
+	if (blen + 4 > outsz)
+		return KW_ERR_SPACE;
+	out[0] = 0x30;
+	hl = 1 + kw_der_len(out + 1, blen);
+	memcpy(out + hl, body, blen);
+	*out_len = hl + blen;
+	return KW_OK;
+}
+
+static void
+kw_set_name(char *dst, char *enc, const char *v, char enc_type)
+{
+	snprintf(dst, CTC_NAME_SIZE, "%s", v);
+	*enc = enc_type;
+}
+
+/* Fill cert's subject and SANs from req. */
+static int
+kw_csr_fill(const struct kw_csr_req *req, Cert *cert)
+{
+	struct kw_subject sub;
+	size_t alt_len = 0;
+	int r;
+
+	if ((r = kw_subject_parse(req->subject, &sub)) != KW_OK)
+		return r;
+	if (req->nsans > 0 && req->sans == NULL)
+		return KW_ERR_ARG;
+	if (cert == NULL) {
+		uint8_t tmp[KW_SAN_MAX + 4];
+
+		return kw_sans_der(req->sans, req->nsans, tmp, sizeof(tmp),
+		    &alt_len);
+	}
+	if ((r = kw_sans_der(req->sans, req->nsans, cert->altNames,
+	    sizeof(cert->altNames), &alt_len)) != KW_OK)
+		return r;
+	cert->altNamesSz = (int)alt_len;
+	if (sub.set[KW_A_C])
+		kw_set_name(cert->subject.country, &cert->subject.countryEnc,
+		    sub.v[KW_A_C], CTC_PRINTABLE);
+	if (sub.set[KW_A_ST])
+		kw_set_name(cert->subject.state, &cert->subject.stateEnc,
+		    sub.v[KW_A_ST], CTC_UTF8);
+	if (sub.set[KW_A_L])
+		kw_set_name(cert->subject.locality,
+		    &cert->subject.localityEnc, sub.v[KW_A_L], CTC_UTF8);
+	if (sub.set[KW_A_O])
+		kw_set_name(cert->subject.org, &cert->subject.orgEnc,
+		    sub.v[KW_A_O], CTC_UTF8);
+	if (sub.set[KW_A_OU])
+		kw_set_name(cert->subject.unit, &cert->subject.unitEnc,
+		    sub.v[KW_A_OU], CTC_UTF8);
+	kw_set_name(cert->subject.commonName, &cert->subject.commonNameEnc,
+	    sub.v[KW_A_CN], CTC_UTF8);
+	return KW_OK;
+}
+
+int
+kw_csr_check(const struct kw_csr_req *req)
+{
+	if (req == NULL)
+		return KW_ERR_ARG;
+	return kw_csr_fill(req, NULL);
+}
+
+int
+kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
+    size_t *der_len)
+{
+	enum kw_key_alg alg;
+	struct kw_dev *dev = NULL;
+	Cert *cert = NULL;
+	ecc_key ecc;
+	RsaKey rsa;
+	WC_RNG rng;
+	uint8_t pub[KW_MAX_PUBKEY_DER], *buf = NULL;
+	size_t pub_len = sizeof(pub);
+	const unsigned char *id;
+	int have_ecc = 0, have_rsa = 0, have_rng = 0, idlen, w, r, type;
+	word32 idx = 0;
+	void *k;
+
+	*der = NULL;
+	*der_len = 0;
+	if (key == NULL || req == NULL)
+		return KW_ERR_ARG;
+	alg = kw_key_alg(key);
+	if ((cert = calloc(1, sizeof(*cert))) == NULL ||
+	    (buf = malloc(KW_CSR_MAX)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if ((w = wc_InitCert(cert)) != 0) {
+		r = kw_wolf_err(w, "initialising the request");
+		goto out;
+	}
+	cert->version = 0;		/* PKCS#10 v1 */
+	if ((r = kw_csr_fill(req, cert)) != KW_OK)
+		goto out;
+	if ((r = kw_key_public_der(key, pub, &pub_len)) != KW_OK) {
+		kw_err("csr: cannot read the key's public key: %s",
+		    kw_strerror(r));
+		goto out;
+	}
+	if (!kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_ECDSA,
+	    alg == KW_ALG_EC_P384 ? KW_HASH_SHA384 : KW_HASH_SHA256)) != KW_OK)
+		goto out;
+	if (kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_RSA_PKCS1,
+	    KW_HASH_SHA256)) != KW_OK) {
+		kw_err("csr: the key cannot make PKCS#1 v1.5 signatures, which "
+		    "the request needs");
+		goto out;
+	}
+	if ((r = kw_dev_new(key, &dev)) != KW_OK)
+		goto out;
+	id = kw_dev_key_id(dev, &idlen);
+	if ((w = wc_InitRng(&rng)) != 0) {
+		r = kw_wolf_err(w, "initialising the RNG");
+		goto out;
+	}
+	have_rng = 1;
+	if (kw_alg_is_rsa(alg)) {
+		if ((w = wc_InitRsaKey_Id(&rsa, (unsigned char *)id, idlen,
+		    NULL, kw_dev_id(dev))) != 0) {
+			r = kw_wolf_err(w, "initialising the RSA key by id");
+			goto out;
+		}
+		have_rsa = 1;
+		if ((w = wc_RsaPublicKeyDecode(pub, &idx, &rsa,
+		    (word32)pub_len)) != 0) {
+			r = kw_wolf_err(w, "importing the RSA public key");
+			goto out;
+		}
+		type = RSA_TYPE;
+		k = &rsa;
+		cert->sigType = CTC_SHA256wRSA;
+	} else {
+		if ((w = wc_ecc_init_id(&ecc, (unsigned char *)id, idlen, NULL,
+		    kw_dev_id(dev))) != 0) {
+			r = kw_wolf_err(w, "initialising the EC key by id");
+			goto out;
+		}
+		have_ecc = 1;
+		if ((w = wc_EccPublicKeyDecode(pub, &idx, &ecc,
+		    (word32)pub_len)) != 0) {
+			r = kw_wolf_err(w, "importing the EC public key");
+			goto out;
+		}
+		type = ECC_TYPE;
+		k = &ecc;
+		cert->sigType = alg == KW_ALG_EC_P384 ? CTC_SHA384wECDSA :
+		    CTC_SHA256wECDSA;
+	}
+	if ((w = wc_MakeCertReq_ex(cert, buf, KW_CSR_MAX, type, k)) <= 0) {
+		r = kw_wolf_err(w, "encoding the request");
+		kw_err("csr: cannot encode the request");
+		goto out;
+	}
+	w = wc_SignCert_ex(cert->bodySz, cert->sigType, buf, KW_CSR_MAX, type,
+	    k, &rng);
+	if (w <= 0) {
+		r = kw_wolf_err(w, "signing the request");
+		if (w == WC_HW_E && kw_dev_last_error(dev) != KW_OK)
+			r = kw_dev_last_error(dev);
+		kw_err("csr: the %s key could not sign the request: %s",
+		    kw_key_backend(key), kw_strerror(r));
+		goto out;
+	}
+	*der = buf;
+	*der_len = (size_t)w;
+	buf = NULL;
+	r = KW_OK;
+out:
+	if (have_ecc)
+		wc_ecc_free(&ecc);
+	if (have_rsa)
+		wc_FreeRsaKey(&rsa);
+	if (have_rng)
+		wc_FreeRng(&rng);
+	kw_dev_free(dev);
+	free(cert);
+	free(buf);
+	return r;
+}
+
+int
+kw_csr_pem(const uint8_t *der, size_t der_len, char **pem)
+{
+	char *out;
+	int n, size;
+
+	*pem = NULL;
+	size = (int)(der_len * 4 / 3 + der_len / 48 + 128);
+	if ((out = malloc((size_t)size + 1)) == NULL)
+		return KW_ERR_NOMEM;
+	n = wc_DerToPem(der, (word32)der_len, (byte *)out, (word32)size,
+	    CERTREQ_TYPE);
+	if (n <= 0) {
+		free(out);
+		return kw_wolf_err(n, "encoding the request as PEM");
+	}
+	out[n] = '\0';
+	*pem = out;
+	return KW_OK;
+}
+
+int
+kw_csr_cert_matches_key(const uint8_t *cert_der, size_t cert_len,
+    struct kw_key *key)
+{
+	return kw_cert_matches_key(cert_der, cert_len, key);
+}

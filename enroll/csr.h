@@ -13,10 +13,28 @@ struct kw_csr_req {
 	size_t nsans;
 };
 
-/* Build and sign a CSR with key; *der is malloc'd. */
+/* Subject syntax: comma-separated ATTR=VALUE, ATTR one of CN, O, OU, C, L,
+ * ST (case-insensitive, each at most once), VALUE 1..63 bytes of UTF-8, C
+ * exactly two letters.  In a value a backslash escapes one of , + = " \ < >
+ * ; # or a space, or starts two hex digits (RFC 4514); anything else after
+ * a backslash, an unescaped + (multi-valued RDN) or an empty value is an
+ * error.  SANs: dns:NAME (LDH labels, an optional leading "*."), uri:URI
+ * (scheme:..., printable ASCII), email:LOCAL@DOMAIN, ip:IPv4 or IPv6.
+ * Errors are logged in one line naming the bad part; KW_ERR_PARSE. */
+int kw_csr_check(const struct kw_csr_req *req);
+
+/* Build and sign a CSR with key (ECDSA-SHA256 for P-256, ECDSA-SHA384 for
+ * P-384, sha256WithRSAEncryption for RSA); *der is malloc'd. */
 int kw_csr_make(struct kw_key *key, const struct kw_csr_req *req,
     uint8_t **der, size_t *der_len);
 /* DER -> PEM ("CERTIFICATE REQUEST"); *pem malloc'd, NUL-terminated. */
 int kw_csr_pem(const uint8_t *der, size_t der_len, char **pem);
+
+/* Does a certificate carry this key's public key?  (The helper lives in
+ * common/kw_tls.h as kw_cert_matches_key(), since TLS contexts use it too;
+ * this name is for enrollment code.)  KW_OK, KW_ERR_KEY_MISMATCH or
+ * KW_ERR_CERT. */
+int kw_csr_cert_matches_key(const uint8_t *cert_der, size_t cert_len,
+    struct kw_key *key);
 
 #endif

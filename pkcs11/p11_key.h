@@ -19,6 +19,10 @@ struct p11_opts {
 	p11_pin_fn pin_fn;		/* NULL: only pin-source works */
 	void *pin_arg;
 	int allow_exportable;		/* --allow-exportable-key */
+	int risk_final_try;		/* log in even on the last PIN try */
+	/* p11_list only */
+	int login;			/* log in to show private objects */
+	const char *pin_file;		/* PIN for --login (else pin_fn) */
 };
 
 int p11_key_generate(const char *uri, enum kw_key_alg alg,
@@ -37,7 +41,8 @@ int p11_cert_store(const char *uri, const struct p11_opts *opts,
 /* `keyward tokens`: print slots, tokens, keys and certificates with URIs. */
 int p11_list(const struct p11_opts *opts, FILE *out);
 
-/* Unload the module (end of process). */
+/* Finalize and unload every module (end of process, after every key
+ * is closed). */
 void p11_shutdown(void);
 
 #endif

@@ -1,1 +1,43 @@
-# tests for enroll: add cmocka programs to check_PROGRAMS and TESTS, scripts to TESTS
+# Tests for enroll/ (EST client, parsers, renewal scheduling) and the
+# enrollment/renewal commands.  The EST test server is
+# tests/enroll/est_server.py (python3 stdlib + the openssl CLI).
+KW_EST_UNIT_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+KW_EST_UNIT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+
+check_PROGRAMS += tests/unit/test_pkcs7 tests/unit/test_http \
+	tests/unit/test_est_sched
+TESTS += tests/unit/test_pkcs7 tests/unit/test_http tests/unit/test_est_sched
+tests_unit_test_pkcs7_SOURCES = tests/unit/test_pkcs7.c tests/enroll/vectors.h
+tests_unit_test_pkcs7_CFLAGS = $(KW_EST_UNIT_CFLAGS)
+tests_unit_test_pkcs7_LDADD = $(KW_EST_UNIT_LDADD)
+tests_unit_test_http_SOURCES = tests/unit/test_http.c
+tests_unit_test_http_CFLAGS = $(KW_EST_UNIT_CFLAGS)
+tests_unit_test_http_LDADD = $(KW_EST_UNIT_LDADD)
+tests_unit_test_est_sched_SOURCES = tests/unit/test_est_sched.c
+tests_unit_test_est_sched_CFLAGS = $(KW_EST_UNIT_CFLAGS)
+tests_unit_test_est_sched_LDADD = $(KW_EST_UNIT_LDADD)
+
+# Identity state files and config sections (agent/identity*.c): linked
+# with the agent's key references, hence with both backends.
+check_PROGRAMS += tests/unit/test_est_identity
+TESTS += tests/unit/test_est_identity
+tests_unit_test_est_identity_SOURCES = tests/unit/test_est_identity.c \
+	agent/identity.c agent/identity_conf.c agent/identity_enroll.c \
+	agent/identity_runner.c agent/renew.c agent/keyref.c agent/pin.c
+tests_unit_test_est_identity_CFLAGS = $(KW_EST_UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/agent
+tests_unit_test_est_identity_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
+	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS) $(LIBS)
+
+# The parsers' fuzz harness (a fixed-seed mutation run unless built with
+# libFuzzer: see the file).
+check_PROGRAMS += tests/enroll/fuzz_est
+TESTS += tests/enroll/fuzz_est
+tests_enroll_fuzz_est_SOURCES = tests/enroll/fuzz_est.c tests/enroll/vectors.h
+tests_enroll_fuzz_est_CFLAGS = $(AM_CFLAGS)
+tests_enroll_fuzz_est_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
+
+EXTRA_DIST += tests/enroll
+
+TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
+	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh

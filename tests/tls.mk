@@ -1,1 +1,28 @@
-# tests for tls: add cmocka programs to check_PROGRAMS and TESTS, scripts to TESTS
+# Tests for the wolfSSL device, TLS contexts, CSRs and `keyward csr/connect`.
+# tests/unit/soft_key.c is a software key for unit tests only: it is never
+# part of the keyward binary.
+check_PROGRAMS += tests/unit/test_wolf_tls
+TESTS += tests/unit/test_wolf_tls
+tests_unit_test_wolf_tls_SOURCES = tests/unit/test_wolf_tls.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_unit_test_wolf_tls_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wolf_tls_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test_csr
+TESTS += tests/unit/test_csr
+tests_unit_test_csr_SOURCES = tests/unit/test_csr.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_unit_test_csr_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_csr_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+# Integration against swtpm and openssl s_server.
+EXTRA_DIST += tests/tls
+TESTS += tests/tls/connect.sh
+
+# Handshake-rate measurement (built by make check, not run as a test):
+# tests/tls/bench.sh.
+check_PROGRAMS += tests/tls/hs_bench
+tests_tls_hs_bench_SOURCES = tests/tls/hs_bench.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_tls_hs_bench_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
+tests_tls_hs_bench_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)

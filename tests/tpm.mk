@@ -1,1 +1,39 @@
-# tests for tpm: add cmocka programs to check_PROGRAMS and TESTS, scripts to TESTS
+# Tests for tpm/: cmocka unit tests (the key file parser; ESAPI error paths
+# mocked with -Wl,--wrap) and integration scripts against swtpm.
+check_PROGRAMS += tests/tpm/tpm_sign
+tests_tpm_tpm_sign_SOURCES = tests/tpm/tpm_sign.c
+tests_tpm_tpm_sign_CFLAGS = $(AM_CFLAGS) $(TSS2_CFLAGS)
+tests_tpm_tpm_sign_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
+
+# The key file parser's fuzz harness (a corpus runner unless built with
+# libFuzzer: see the file).
+check_PROGRAMS += tests/tpm/fuzz_keyfile
+tests_tpm_fuzz_keyfile_SOURCES = tests/tpm/fuzz_keyfile.c
+tests_tpm_fuzz_keyfile_CFLAGS = $(AM_CFLAGS) $(TSS2_CFLAGS)
+tests_tpm_fuzz_keyfile_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
+
+EXTRA_DIST += tests/tpm
+TESTS += tests/tpm/keygen.sh
+
+check_PROGRAMS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
+TESTS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
+tests_unit_test_tpm_keyfile_SOURCES = tests/unit/test_tpm_keyfile.c
+tests_unit_test_tpm_keyfile_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
+tests_unit_test_tpm_keyfile_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+# ESAPI mocked: every Esys_* / TCTI loader call tpm/ makes on the paths
+# under test is wrapped.
+KW_TPM_WRAP = -Wl,--wrap=Tss2_TctiLdr_Initialize \
+	-Wl,--wrap=Tss2_TctiLdr_Finalize -Wl,--wrap=Esys_Initialize \
+	-Wl,--wrap=Esys_Finalize -Wl,--wrap=Esys_GetCapability \
+	-Wl,--wrap=Esys_CreatePrimary -Wl,--wrap=Esys_Load \
+	-Wl,--wrap=Esys_FlushContext -Wl,--wrap=Esys_TR_Close \
+	-Wl,--wrap=Esys_TR_SetAuth -Wl,--wrap=Esys_Sign \
+	-Wl,--wrap=Esys_TR_FromTPMPublic -Wl,--wrap=Esys_ReadPublic \
+	-Wl,--wrap=Esys_StartAuthSession -Wl,--wrap=Esys_TRSess_SetAttributes \
+	-Wl,--wrap=Esys_LoadExternal -Wl,--wrap=Esys_RSA_Encrypt \
+	-Wl,--wrap=Esys_Hash
+tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c
+tests_unit_test_tpm_esys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
+tests_unit_test_tpm_esys_LDFLAGS = $(AM_LDFLAGS) $(KW_TPM_WRAP)
+tests_unit_test_tpm_esys_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

@@ -1,1 +1,36 @@
-# tests for tunnel: add cmocka programs to check_PROGRAMS and TESTS, scripts to TESTS
+# Tests for the tunnels and the daemon (agent/config.c, tunnel*.c,
+# daemon*.c, control.c, metrics.c; `keyward tunnel|run|status`).
+KW_CONFIG_SRC = agent/config.c agent/config.h agent/identity_conf.c \
+	tests/unit/config_stubs.c
+
+check_PROGRAMS += tests/unit/test_config
+TESTS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c $(KW_CONFIG_SRC)
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS) \
+	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) -I$(top_srcdir)/agent
+tests_unit_test_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
+	$(INIH_LIBS) $(CMOCKA_LIBS)
+
+# The config parser's fuzz harness: a corpus runner here; a libFuzzer
+# binary with `make fuzz-config` (needs clang).
+check_PROGRAMS += tests/fuzz/fuzz_config
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c $(KW_CONFIG_SRC)
+tests_fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) \
+	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) -I$(top_srcdir)/agent
+tests_fuzz_fuzz_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(INIH_LIBS)
+
+fuzz-config: $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -DKW_LIBFUZZER \
+		$(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(WOLFSSL_CFLAGS) \
+		-I$(top_srcdir)/agent $(top_srcdir)/tests/fuzz/fuzz_config.c \
+		$(top_srcdir)/agent/config.c $(top_srcdir)/agent/identity_conf.c \
+		$(top_srcdir)/tests/unit/config_stubs.c \
+		$(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(INIH_LIBS) $(WOLFSSL_LIBS) \
+		$(SYSTEMD_LIBS) -o tests/fuzz/fuzz_config_libfuzzer
+.PHONY: fuzz-config
+
+EXTRA_DIST += tests/tunnel tests/fuzz
+
+# Integration: nginx, openssl s_server, stunnel, curl as peers; the daemon
+# (reload under load, status, metrics, sd_notify, 1000 connections).
+TESTS += tests/tunnel/peers.sh tests/tunnel/daemon.sh

@@ -1,0 +1,125 @@
+/* The daemon's configuration file (see keyward.conf(5)): INI sections
+ * [global], [tunnel NAME] and [identity NAME], parsed with libinih through
+ * a keyword table.  Errors are logged as "file:line: what is wrong".
+ *
+ * The parser does no I/O besides logging: kw_config_parse() takes the
+ * text, so it can be fuzzed on its own (tests/fuzz/fuzz_config.c). */
+#ifndef KW_CONFIG_H
+#define KW_CONFIG_H
+
+#include <stddef.h>
+
+struct kw_identity_conf;
+
+enum kw_tunnel_mode {
+	KW_TUNNEL_CLIENT = 1,	/* plaintext in, mTLS out */
+	KW_TUNNEL_SERVER,	/* mTLS in, plaintext out */
+};
+
+/* host:port, [v6]:port or unix:PATH. */
+struct kw_addr {
+	int is_unix;
+	char host[256];
+	char port[8];
+	char path[108];		/* sun_path */
+	char text[300];		/* as written */
+};
+
+struct kw_strlist {
+	char **v;
+	size_t n;
+};
+
+enum kw_ocsp_mode {
+	KW_OCSP_OFF = 0,
+	KW_OCSP_REQUEST,	/* ask for a staple, check it when sent */
+	KW_OCSP_REQUIRE,	/* refuse a server that staples nothing */
+};
+
+struct kw_tunnel_conf {
+	char *name;
+	int line;			/* of the section header */
+	enum kw_tunnel_mode mode;
+	struct kw_addr listen;
+	struct kw_addr target;
+	char *servername;		/* client: SNI + name verified */
+	char *identity;			/* [identity NAME] for key + cert */
+	char *key;			/* or: key reference ... */
+	char *cert;			/* ... and certificate (PEM) */
+	char *ca;
+	char *crl;
+	int crl_hard_fail;		/* default 1 */
+	int ocsp_stapling;		/* client: KW_OCSP_* */
+	int tls_min;			/* 12 or 13 (default 12) */
+	int tls_max;			/* 12 or 13 (default 13) */
+	char *ciphers;			/* NULL: keyward's order */
+	int resume;			/* client: session resumption (1) */
+	unsigned connect_timeout_ms;
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_s;	/* 0: none */
+	unsigned max_conns;
+	unsigned handshake_threads;	/* 0: handshakes in the event loop */
+	/* key options (default: the [global] ones) */
+	char *tcti;
+	char *module;
+	char *auth_file;
+	int allow_exportable;
+	/* server: who may connect (any one match admits) */
+	struct kw_strlist allow_cn;
+	struct kw_strlist allow_san_dns;
+	struct kw_strlist allow_san_uri;
+	struct kw_strlist allow_ou;
+	int allow_all;
+};
+
+struct kw_config {
+	char *file;
+	char *control_socket;		/* NULL: default path */
+	int has_metrics;
+	struct kw_addr metrics;
+	int log_level;			/* -1: unset */
+	unsigned watch_interval_s;	/* files checked for changes; 0: off */
+	char *tcti;
+	char *module;
+	char *auth_file;
+	struct kw_tunnel_conf **tunnels;
+	size_t ntunnels;
+	struct kw_identity_conf **ids;
+	size_t nids;
+};
+
+/* Defaults. */
+#define KW_DEF_CONNECT_TIMEOUT_MS	10000
+#define KW_DEF_HANDSHAKE_TIMEOUT_MS	15000
+#define KW_DEF_IDLE_TIMEOUT_S		3600
+#define KW_DEF_MAX_CONNS		10000
+#define KW_DEF_WATCH_INTERVAL_S		5
+
+/* Parse text (len bytes, need not be NUL-terminated) named file in
+ * messages.  KW_OK or KW_ERR_CONFIG after logging every problem found as
+ * "file:line: ...". */
+int kw_config_parse(const char *text, size_t len, const char *file,
+    struct kw_config **out);
+/* Read and parse a file (at most 1 MiB). */
+int kw_config_load(const char *path, struct kw_config **out);
+void kw_config_free(struct kw_config *conf);
+
+/* A tunnel's settings from the command line (`keyward tunnel`): same
+ * validation as a [tunnel] section, errors without file:line. */
+int kw_tunnel_conf_new(const char *name, enum kw_tunnel_mode mode,
+    struct kw_tunnel_conf **out);
+/* Set one key as the config file would (KW_ERR_CONFIG: logged with
+ * file:line when file is not NULL). */
+int kw_tunnel_conf_set(struct kw_tunnel_conf *t, const char *key,
+    const char *value, const char *file, int line);
+/* Required keys present, allow-list given for servers...  */
+int kw_tunnel_conf_check(const struct kw_tunnel_conf *t, const char *file);
+void kw_tunnel_conf_free(struct kw_tunnel_conf *t);
+/* A deep copy (each generation of a tunnel owns its settings). */
+int kw_tunnel_conf_dup(const struct kw_tunnel_conf *t,
+    struct kw_tunnel_conf **out);
+
+/* "host:port", "[v6]:port" or "unix:PATH". */
+int kw_addr_parse(const char *s, struct kw_addr *out);
+
+#endif

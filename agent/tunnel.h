@@ -1,0 +1,92 @@
+/* mTLS tunnels: one listener and its connections in a libevent loop.
+ *
+ * A client tunnel accepts plaintext and carries it over mutual TLS to its
+ * target; a server tunnel terminates mutual TLS (client certificate
+ * required, checked against the CA and the allow-list) and forwards the
+ * plaintext.  Each connection has two fixed 16 KiB buffers, one per
+ * direction; a full buffer stops reading on the side that fills it
+ * (backpressure), half-closes are passed on (FIN <-> close_notify), and
+ * connect, handshake and idle timeouts apply.
+ *
+ * A tunnel's settings, TLS context and key form a "generation"
+ * (struct kw_tunnel_gen, reference counted): a reload gives the tunnel a
+ * new generation for new connections while established ones keep theirs. */
+#ifndef KW_TUNNEL_H
+#define KW_TUNNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct evdns_base;
+struct kw_tunnel;
+struct kw_tunnel_gen;
+struct kw_tunnel_conf;
+struct kw_keycache;
+
+#define KW_TUNNEL_BUF		16384
+#define KW_SIGN_BUCKETS		12	/* sign latency histogram */
+
+/* Upper bounds of the sign latency buckets, microseconds (the last one
+ * is +Inf). */
+extern const uint64_t kw_sign_bucket_usec[KW_SIGN_BUCKETS];
+
+struct kw_tunnel_stats {
+	uint64_t conns_active;
+	uint64_t conns_total;
+	uint64_t conns_failed;		/* closed before any data could flow */
+	uint64_t refused;		/* peer certificate or name refused */
+	uint64_t hs_full;
+	uint64_t hs_resumed;
+	uint64_t signatures;		/* hardware signatures for handshakes */
+	uint64_t sign_failures;
+	uint64_t sign_usec;		/* total time in those signatures */
+	uint64_t sign_hist[KW_SIGN_BUCKETS];	/* non-cumulative */
+	uint64_t bytes_up;		/* plaintext side -> TLS side */
+	uint64_t bytes_down;		/* TLS side -> plaintext side */
+	uint64_t reloads;
+	time_t last_error_time;
+	char last_error[256];
+};
+
+/* Shared key handles: tunnels (and generations) naming the same key with
+ * the same options share one open key (one TPM connection). */
+int kw_keycache_new(struct kw_keycache **out);
+void kw_keycache_free(struct kw_keycache *kc);
+
+/* A generation: conf is taken over (freed with the generation).  key_ref
+ * and cert_file override conf->key/conf->cert (identities); chain_file
+ * (NULL or "": none) adds intermediate certificates sent after cert_file's.  Opens the key
+ * (through kc), builds the TLS context, resolves a numeric target.  Errors
+ * are logged with the tunnel's name. */
+int kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
+    const char *cert_file, const char *chain_file, const char *global_tcti, const char *global_module,
+    const char *global_auth_file, struct kw_keycache *kc,
+    struct kw_tunnel_gen **out);
+void kw_tunnel_gen_unref(struct kw_tunnel_gen *g);
+const struct kw_tunnel_conf *kw_tunnel_gen_conf(const struct kw_tunnel_gen *g);
+time_t kw_tunnel_gen_not_after(const struct kw_tunnel_gen *g);
+const char *kw_tunnel_gen_key_ref(const struct kw_tunnel_gen *g);
+const char *kw_tunnel_gen_cert_file(const struct kw_tunnel_gen *g);
+/* "tpm key ..., N failed signatures" and the like. */
+void kw_tunnel_gen_token_state(const struct kw_tunnel_gen *g, char *buf,
+    size_t len);
+void kw_tunnel_gen_key_desc(const struct kw_tunnel_gen *g, char *buf,
+    size_t len);
+
+/* A tunnel listening with generation g (a reference is taken). */
+int kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
+    struct kw_tunnel_gen *g, struct kw_tunnel **out);
+/* New connections use g from now on (a reference is taken). */
+void kw_tunnel_set_gen(struct kw_tunnel *t, struct kw_tunnel_gen *g);
+struct kw_tunnel_gen *kw_tunnel_gen(const struct kw_tunnel *t);
+const char *kw_tunnel_name(const struct kw_tunnel *t);
+/* Stop accepting (the tunnel left the config); connections go on. */
+void kw_tunnel_stop_listening(struct kw_tunnel *t);
+uint64_t kw_tunnel_active(const struct kw_tunnel *t);
+void kw_tunnel_stats(const struct kw_tunnel *t, struct kw_tunnel_stats *st);
+/* Close every connection and the listener. */
+void kw_tunnel_free(struct kw_tunnel *t);
+
+#endif

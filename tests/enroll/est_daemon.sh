@@ -1,0 +1,139 @@
+#!/bin/bash
+# Renewal inside the running daemon (`keyward run`) while a tunnel carries
+# traffic: a 2-minute certificate from the EST test server is renewed with
+# a new key in the same token, the established connection keeps flowing
+# (no drop), and new connections present the new certificate.
+#
+# The key is in SoftHSM2: swtpm has no resource manager and only three
+# transient object slots, and a daemon renewing a TPM key needs four at
+# once (the tunnel's key, the same key for the re-enrollment's mutual TLS,
+# the SRK and the new key); with /dev/tpmrm0 or tpm2-abrmd that is no
+# limit.  TPM renewal is covered by est_enroll.sh and est_renew_watch.sh.
+. "$KW_SRCDIR/tests/lib/fixtures.sh"
+. "$KW_SRCDIR/tests/enroll/lib.sh"
+set -e
+kw_need softhsm2-util pkcs11-tool
+MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
+[ -n "$MOD" ] || kw_skip "libsofthsm2.so not installed"
+mkdir -p "$KW_T/softhsm"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\n' \
+	"$KW_T/softhsm" >"$KW_T/softhsm2.conf"
+export SOFTHSM2_CONF=$KW_T/softhsm2.conf
+softhsm2-util --init-token --free --label kwd --pin 123456 --so-pin 654321 >/dev/null ||
+	kw_fail "softhsm2-util could not create a token"
+printf '123456\n' >"$KW_T/pin"
+chmod 600 "$KW_T/pin"
+URI="pkcs11:token=kwd;object=laptop?pin-source=file:$KW_T/pin"
+
+est_setup_pki
+est_start --minutes 2		# lifetime 150 s (the server backdates 30 s)
+
+S="$KW_T/c.pem.state"
+"$KEYWARD" keygen --module "$MOD" --key "$URI" >/dev/null || kw_fail keygen
+run_kw enroll enroll est --module "$MOD" --server "$EST_URL" --subject CN=laptop \
+	--user alice --password-file "$KW_T/est.pw" --ca "$KW_T/ca/ca.pem" \
+	--key "$URI" --out "$KW_T/c.pem" --renew-at 30% --grace 3
+expect_rc 0 "enroll" enroll
+first_spki=$(openssl x509 -in "$KW_T/c.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+
+# the service behind the tunnel: mutual TLS, client certs from the CA
+kw_make_server_cert service 7 DNS:localhost,IP:127.0.0.1
+ECHO=$(kw_free_port)
+python3 "$KW_SRCDIR/tests/enroll/tls_echo.py" --port "$ECHO" \
+	--cert "$KW_T/service.pem" --key "$KW_T/service.key" \
+	--ca "$KW_T/ca/ca.pem" --log "$KW_T/echo.log" &
+kw_track $!
+kw_wait_port "$ECHO" 10 || kw_fail "echo service did not start"
+
+LISTEN=$(kw_free_port)
+cat >"$KW_T/keyward.conf" <<CONF
+[global]
+module = $MOD
+control-socket = $KW_T/control
+
+[identity laptop]
+state = $S
+renew-at = 30%
+grace = 3
+
+[tunnel intranet]
+mode = client
+listen = 127.0.0.1:$LISTEN
+target = 127.0.0.1:$ECHO
+servername = localhost
+identity = laptop
+ca = $KW_T/ca/ca.pem
+CONF
+"$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
+RUN=$!
+kw_track $RUN
+kw_wait_port "$LISTEN" 15 || kw_fail "keyward run did not listen: $(cat "$KW_T/run.err")"
+
+# a long-lived connection: one line every 0.2 s, each echoed, until the
+# test creates $KW_T/stop (at most 120 s)
+python3 - "$LISTEN" "$KW_T/stop" >"$KW_T/long.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+end = time.time() + 120
+n = 0
+buf = b""
+while time.time() < end and not os.path.exists(sys.argv[2]):
+    msg = b"line %d\n" % n
+    s.sendall(msg)
+    while not buf.endswith(b"\n"):
+        d = s.recv(4096)
+        if not d:
+            print("connection dropped after %d lines" % n); sys.exit(1)
+        buf += d
+    if buf != msg:
+        print("bad echo %r for %r" % (buf, msg)); sys.exit(1)
+    buf = b""
+    n += 1
+    time.sleep(0.2)
+print("ok %d lines" % n)
+PY
+LONG=$!
+
+# the renewal happens meanwhile (30 % of 150 s after not-before: ~15 s
+# after issuance)
+n=0
+until grep -q 'object=laptop-2' "$S"; do
+	sleep 0.5; n=$((n + 1))
+	[ $n -lt 120 ] || kw_fail "no renewal within 60 s: $(tail -5 "$KW_T/run.err")"
+done
+sleep 2
+new_spki=$(openssl x509 -in "$KW_T/c.pem" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+[ "$new_spki" != "$first_spki" ] || kw_fail "the certificate was not renewed with a new key"
+
+# a new connection presents the new certificate
+python3 - "$LISTEN" <<'PY' || kw_fail "a new connection after the renewal failed"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"hello\n")
+assert s.recv(100) == b"hello\n"
+PY
+tail -1 "$KW_T/echo.log" | grep -q "$new_spki" ||
+	kw_fail "the new connection did not use the renewed certificate: $(cat "$KW_T/echo.log")"
+
+# the old key leaves the token after its 3 s grace period, while the
+# established connection (made with it) carries on
+n=0
+while pkcs11-tool --module "$MOD" --token-label kwd --list-objects --type privkey 2>/dev/null |
+	grep -q 'label: *laptop$'; do
+	sleep 0.5; n=$((n + 1))
+	[ $n -lt 30 ] || kw_fail "the old key is still on the token after its grace period"
+done
+kill -0 $LONG 2>/dev/null || kw_fail "the long connection ended too early: $(cat "$KW_T/long.out")"
+touch "$KW_T/stop"
+wait $LONG || kw_fail "the established connection broke: $(cat "$KW_T/long.out")"
+grep -q '^ok' "$KW_T/long.out" || kw_fail "long connection: $(cat "$KW_T/long.out")"
+head -1 "$KW_T/echo.log" | grep -q "$first_spki" || kw_fail "first connection cert"
+run_kw check enroll est --check --state "$S"
+expect_rc 0 "identity after the daemon's renewal" check
+# a clean stop (the renewal thread joined, nothing leaked under ASan)
+kill -TERM $RUN
+wait $RUN || kw_fail "keyward run did not stop cleanly: $(tail -5 "$KW_T/run.err")"
+if grep -q 'Sanitizer\|runtime error' "$KW_T/run.err"; then
+	kw_fail "sanitizer report from keyward run: $(grep -A5 Sanitizer "$KW_T/run.err")"
+fi
+echo "PASS: renewal in the daemon, tunnel traffic uninterrupted"

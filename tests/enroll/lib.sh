@@ -1,0 +1,78 @@
+# Shared set-up for the EST integration tests: a test CA (and a wrong
+# one), the EST server's TLS identity, and tests/enroll/est_server.py on a
+# free port.  Source after tests/lib/fixtures.sh.
+#   est_start [extra est_server.py args...]   sets EST_URL, EST_PORT
+#   est_mode MODE                             switch the server's behaviour
+#   est_auth AUTH                             basic|cert|either|both|none
+#   est_count PATH STATUS                     requests logged so far
+
+kw_need openssl python3
+EST_SERVER="$KW_SRCDIR/tests/enroll/est_server.py"
+
+est_setup_pki() {
+	kw_make_ca ca
+	kw_make_ca wrong
+	kw_make_ca boot
+	kw_make_server_cert est 7 DNS:localhost,IP:127.0.0.1
+	printf 'correct horse\n' >"$KW_T/est.pw"
+	chmod 600 "$KW_T/est.pw"
+	EST_CA_FP=$(openssl x509 -in "$KW_T/ca/ca.pem" -noout -fingerprint \
+		-sha256 | cut -d= -f2)
+	WRONG_FP=$(openssl x509 -in "$KW_T/wrong/ca.pem" -noout -fingerprint \
+		-sha256 | cut -d= -f2)
+}
+
+est_start() {
+	EST_PORT=$(kw_free_port)
+	: >"$KW_T/est.log"
+	echo ok >"$KW_T/est.mode"
+	echo basic >"$KW_T/est.auth"
+	python3 "$EST_SERVER" --port "$EST_PORT" \
+		--cert "$KW_T/est.pem" --key "$KW_T/est.key" \
+		--ca-cert "$KW_T/ca/ca.pem" --ca-key "$KW_T/ca/ca.key" \
+		--wrong-ca-cert "$KW_T/wrong/ca.pem" \
+		--wrong-ca-key "$KW_T/wrong/ca.key" \
+		--client-ca "$KW_T/boot/ca.pem" \
+		--user alice --password-file "$KW_T/est.pw" \
+		--mode-file "$KW_T/est.mode" --auth-file "$KW_T/est.auth" \
+		--log "$KW_T/est.log" --workdir "$KW_T/estsrv" "$@" \
+		>"$KW_T/est_server.out" 2>&1 &
+	kw_track $!
+	kw_wait_port "$EST_PORT" 15 ||
+		kw_fail "EST test server did not start: $(cat "$KW_T/est_server.out")"
+	EST_URL="https://localhost:$EST_PORT"
+}
+
+est_mode() { echo "$1" >"$KW_T/est.mode"; }
+est_auth() { echo "$1" >"$KW_T/est.auth"; }
+
+# est_count OP STATUS: number of logged requests to OP with STATUS (* any)
+est_count() {
+	python3 - "$KW_T/est.log" "$1" "$2" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/" + sys.argv[2]) and sys.argv[3] in ("*", str(e["status"])):
+        n += 1
+print(n)
+PY
+}
+
+# The public key of a certificate and of a `keygen` output, comparable.
+cert_pub() { openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1; }
+pem_pub() { openssl pkey -pubin -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
+
+# Run keyward and keep its stderr: run_kw NAME args...; sets RC.
+run_kw() {
+	local name=$1
+	shift
+	set +e
+	"$KEYWARD" "$@" >"$KW_T/$name.out" 2>"$KW_T/$name.err"
+	RC=$?
+	set -e
+}
+
+expect_rc() {
+	[ "$RC" = "$1" ] || kw_fail "$2: exit $RC, expected $1: $(cat "$KW_T/$3.err")"
+}

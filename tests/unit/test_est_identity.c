@@ -1,0 +1,286 @@
+/* Unit tests for identity state files and [identity NAME] config
+ * sections (agent/identity.c, agent/identity_conf.c): round trip, strict
+ * parsing of damaged files, crash recovery of an interrupted renewal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kw_error.h"
+#include "kw_mem.h"
+#include "agent/identity.h"
+#include "agent/renew.h"
+
+static char tmpdir[] = "/tmp/kw-est-unit.XXXXXX";
+
+static void
+path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	assert_int_equal(kw_file_write_atomic(path, text, strlen(text), 0600, 0),
+	    KW_OK);
+}
+
+static struct kw_identity *
+sample(const char *state)
+{
+	struct kw_identity *id;
+
+	assert_int_equal(kw_identity_new(&id), KW_OK);
+	assert_int_equal(kw_identity_set(&id->path, state), KW_OK);
+	assert_int_equal(kw_identity_set(&id->server, "https://est.example"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->ca_file, "/etc/ca.pem"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->key_ref, "tpm:/k/a.pem"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->cert_file, "/c/a.pem"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->cert_out, "/c/a.pem"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->subject, "CN=a"), KW_OK);
+	id->sans[id->nsans++] = strdup("dns:a.example");
+	id->not_before = 1000;
+	id->not_after = 91000;
+	return id;
+}
+
+static void
+test_roundtrip(void **state)
+{
+	struct kw_identity *id, *back;
+	char p[256];
+	struct stat st;
+
+	(void)state;
+	path_in(p, sizeof(p), "rt.state");
+	id = sample(p);
+	id->failures = 2;
+	id->last_failure = 5000;
+	id->phase = KW_PHASE_PENDING;
+	assert_int_equal(kw_identity_set(&id->new_key_ref, "tpm:/k/a.2.pem"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->new_csr, "QUJD"), KW_OK);
+	id->old[0].key_ref = strdup("tpm:/k/old.pem");
+	id->old[0].delete_after = 7;
+	id->nold = 1;
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_string_equal(kw_identity_key_ref(back), "tpm:/k/a.pem");
+	assert_string_equal(kw_identity_cert_file(back), "/c/a.pem");
+	assert_int_equal(kw_identity_not_after(back), 91000);
+	assert_int_equal(back->nsans, 1);
+	assert_string_equal(back->sans[0], "dns:a.example");
+	assert_int_equal(back->phase, KW_PHASE_PENDING);
+	assert_string_equal(back->new_csr, "QUJD");
+	assert_int_equal(back->failures, 2);
+	assert_int_equal(back->nold, 1);
+	assert_int_equal(back->old[0].delete_after, 7);
+	assert_int_equal(back->renew_at_pct, 66);
+	assert_true(back->rekey);
+	kw_identity_free(id);
+	kw_identity_free(back);
+}
+
+static void
+test_damaged(void **state)
+{
+	static const char *bad[] = {
+		"",
+		"{",
+		"[]",
+		"{\"version\": 2, \"key\": \"tpm:/k\", \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\"}",
+		"{\"version\": 1, \"cert\": \"/c\", \"server\": \"https://e\", "
+		    "\"ca\": \"/ca\"}",
+		"{\"version\": 1, \"key\": 5, \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\"}",
+		"{\"version\": 1, \"key\": \"a\", \"key\": \"b\", \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\"}",
+		"{\"version\": 1, \"key\": \"tpm:/k\", \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\", \"renew_at\": 100}",
+		"{\"version\": 1, \"key\": \"tpm:/k\", \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\", "
+		    "\"renewing\": {\"phase\": \"bogus\", \"key\": \"tpm:/n\"}}",
+		"{\"version\": 1, \"key\": \"tpm:/k\", \"cert\": \"/c\", "
+		    "\"server\": \"https://e\", \"ca\": \"/ca\", "
+		    "\"renewing\": {\"phase\": \"pending\", \"key\": \"tpm:/n\"}}",
+	};
+	struct kw_identity *id;
+	char p[256];
+	size_t i;
+
+	(void)state;
+	path_in(p, sizeof(p), "bad.state");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (bad[i][0] == '\0') {
+			FILE *f = fopen(p, "w");
+
+			assert_non_null(f);
+			fclose(f);
+		} else
+			write_file(p, bad[i]);
+		assert_int_equal(kw_identity_read(p, &id), KW_ERR_PARSE);
+		assert_null(id);
+	}
+	path_in(p, sizeof(p), "absent.state");
+	assert_int_equal(kw_identity_read(p, &id), KW_ERR_NOT_FOUND);
+}
+
+/* A renewal killed after its intent: the half-made key file is deleted
+ * (a file that is not a TSS2 key is never deleted), the intent dropped,
+ * CERT.next removed; the old identity stays. */
+static void
+test_recover_intent(void **state)
+{
+	struct kw_identity *id, *back;
+	char p[256], next[300], newkey[256], cert[256];
+
+	(void)state;
+	path_in(p, sizeof(p), "rec.state");
+	path_in(cert, sizeof(cert), "rec.pem");
+	path_in(newkey, sizeof(newkey), "rec-new.pem");
+	snprintf(next, sizeof(next), "%s.next", cert);
+	write_file(next, "x");
+	id = sample(p);
+	assert_int_equal(kw_identity_set(&id->cert_file, cert), KW_OK);
+	assert_int_equal(kw_identity_set(&id->cert_out, cert), KW_OK);
+	id->phase = KW_PHASE_INTENT;
+	{
+		char ref[300];
+
+		snprintf(ref, sizeof(ref), "tpm:%s", newkey);
+		assert_int_equal(kw_identity_set(&id->new_key_ref, ref), KW_OK);
+	}
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	/* something that is not a TSS2 key sits at the new key's name: it is
+	 * never deleted, and the intent stays to be retried */
+	write_file(newkey, "not a key\n");
+	assert_int_equal(kw_identity_recover(id, 0), KW_OK);
+	assert_int_equal(id->phase, KW_PHASE_INTENT);
+	assert_int_equal(access(newkey, F_OK), 0);
+	assert_int_equal(unlink(newkey), 0);
+	/* no key file was made yet: recovery simply forgets the intent */
+	assert_int_equal(kw_identity_recover(id, 0), KW_OK);
+	assert_int_equal(id->phase, KW_PHASE_NONE);
+	assert_null(id->new_key_ref);
+	assert_int_equal(access(next, F_OK), -1);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_int_equal(back->phase, KW_PHASE_NONE);
+	assert_string_equal(kw_identity_key_ref(back), "tpm:/k/a.pem");
+	kw_identity_free(back);
+	kw_identity_free(id);
+}
+
+/* Killed after the switch, before the copy: the copy is finished. */
+static void
+test_recover_copy(void **state)
+{
+	struct kw_identity *id;
+	char p[256], next[300], cert[256];
+	uint8_t *data;
+	size_t len;
+
+	(void)state;
+	path_in(p, sizeof(p), "copy.state");
+	path_in(cert, sizeof(cert), "copy.pem");
+	snprintf(next, sizeof(next), "%s.next", cert);
+	write_file(cert, "old");
+	write_file(next, "new");
+	id = sample(p);
+	assert_int_equal(kw_identity_set(&id->cert_file, next), KW_OK);
+	assert_int_equal(kw_identity_set(&id->cert_out, cert), KW_OK);
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	kw_identity_free(id);
+	assert_int_equal(kw_identity_load(p, &id), KW_OK);
+	assert_string_equal(kw_identity_cert_file(id), cert);
+	assert_int_equal(kw_file_read(cert, 100, &data, &len), KW_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(data, "new", 3);
+	free(data);
+	assert_int_equal(access(next, F_OK), -1);
+	kw_identity_free(id);
+}
+
+static void
+test_conf(void **state)
+{
+	struct kw_identity_conf *c;
+	struct kw_identity *id;
+	struct kw_renew_opts ro;
+	char p[256];
+
+	(void)state;
+	assert_int_equal(kw_identity_conf_new("laptop", &c), KW_OK);
+	assert_string_equal(kw_identity_conf_name(c), "laptop");
+	assert_int_equal(kw_identity_open(c, &id, &ro), KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "state", "rel/path", "f", 3),
+	    KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "renew-at", "150%", "f", 4),
+	    KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "rekey", "maybe", "f", 5),
+	    KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "grace", "1x", "f", 6),
+	    KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "colour", "blue", "f", 7),
+	    KW_ERR_CONFIG);
+	path_in(p, sizeof(p), "conf.state");
+	id = sample(p);
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	kw_identity_free(id);
+	assert_int_equal(kw_identity_conf_set(c, "state", p, "f", 8), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "renew-at", "50%", "f", 9), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "rekey", "no", "f", 10), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "grace", "2h", "f", 11), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "wait", "30", "f", 12), KW_OK);
+	assert_int_equal(kw_identity_open(c, &id, &ro), KW_OK);
+	assert_int_equal(id->renew_at_pct, 50);
+	assert_false(id->rekey);
+	assert_int_equal(id->grace, 7200);
+	assert_true(ro.same_key);
+	assert_int_equal(ro.wait_s, 30);
+	/* renewal due at half of 90000 s after not_before */
+	assert_int_equal(kw_renew_due(id, 0), 1000 + 45000);
+	assert_false(kw_renew_alarm(id, 1000 + 85000));
+	kw_identity_free(id);
+	kw_identity_conf_free(c);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_recover_intent),
+		cmocka_unit_test(test_recover_copy),
+		cmocka_unit_test(test_conf),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,73 @@
+/* Internals of the TPM backend, shared by the files in tpm/ and by the unit
+ * tests.  Nothing outside tpm/ and tests/ includes this. */
+#ifndef TPM_INT_H
+#define TPM_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tss2/tss2_common.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "kw_key.h"
+
+/* OID 2.23.133.10.1.3: a TSS2 key file holding a loadable key. */
+#define TPM_KEYFILE_MAX		16384	/* a key file is < 2 KiB; refuse more */
+#define TPM_SRK_TEMPLATE_PARENT	TPM2_RH_OWNER	/* 0x40000001 */
+#define TPM_SRK_PERSISTENT	0x81000001u
+
+/* A parsed TSS2 PRIVATE KEY (TSSPRIVKEY). */
+struct tpm_keyblob {
+	int empty_auth;		/* 1: emptyAuth TRUE; 0: absent or FALSE */
+	uint32_t parent;	/* 0x40000001 (template SRK) or 0x81XXXXXX */
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE priv;
+};
+
+/* tpm_keyfile.c: strict, bounded parsers (the input is whatever a user
+ * hands us) and the writer.  Parsers return KW_ERR_PARSE on anything
+ * malformed, KW_ERR_UNSUPPORTED for valid files using features keyward does
+ * not implement (TPM policies, importable or sealed keys). */
+int tpm_keyfile_from_der(const uint8_t *der, size_t len,
+    struct tpm_keyblob *out);
+int tpm_keyfile_from_pem(const uint8_t *pem, size_t len,
+    struct tpm_keyblob *out);
+/* PEM text in a fresh NUL-terminated buffer (free with free()). */
+int tpm_keyfile_to_pem(const struct tpm_keyblob *kb, char **pem,
+    size_t *pem_len);
+
+/* tpm_pubkey.c */
+/* Which keyward algorithm a TPM public area is (KW_ALG_NONE: unsupported). */
+enum kw_key_alg tpm_pub_alg(const TPMT_PUBLIC *pub);
+/* DER SubjectPublicKeyInfo of a TPM public area. */
+int tpm_pub_spki(const TPMT_PUBLIC *pub, uint8_t *der, size_t *len);
+/* The template of a signing key of this algorithm (noDA unless the key
+ * gets an auth value). */
+int tpm_pub_key_template(enum kw_key_alg alg, int with_auth,
+    TPM2B_PUBLIC *out);
+/* The TCG standard ECC P-256 storage root key template. */
+void tpm_pub_srk_template(TPM2B_PUBLIC *out);
+/* 1 if pub was made from the SRK template (unique aside). */
+int tpm_pub_is_srk_template(const TPMT_PUBLIC *pub);
+
+/* tpm_rc.c: the one TSS2_RC translator.  Logs one line saying what failed
+ * (what), on what (obj: key file, handle or NULL) and what to do, with the
+ * Tss2_RC_Decode text and the raw value; returns a KW_ERR_*.  tcti names
+ * the TPM for "cannot reach" messages. */
+struct tpm_rcctx {
+	const char *what;	/* "loading the key", "signing" */
+	const char *obj;	/* "key file /x/k.pem", "handle 0x81000002" */
+	const char *tcti;	/* TCTI config or NULL (default) */
+	int is_file;		/* obj is a key file (wrong-TPM wording) */
+	int is_owner;		/* the auth in question is the owner's */
+};
+int tpm_rc_err(TSS2_RC rc, const struct tpm_rcctx *c);
+/* The KW_ERR_* for rc, without logging. */
+int tpm_rc_map(TSS2_RC rc);
+/* rc means the TPM connection is gone. */
+int tpm_rc_is_disconnect(TSS2_RC rc);
+/* rc means the connection is gone or the TPM lost our loaded key (it
+ * restarted): worth one reconnect and reload. */
+int tpm_rc_is_key_lost(TSS2_RC rc);
+
+#endif
