@@ -12,17 +12,8 @@
 . "$KW_SRCDIR/tests/lib/fixtures.sh"
 . "$KW_SRCDIR/tests/enroll/lib.sh"
 set -e
-kw_need softhsm2-util pkcs11-tool
-MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
-[ -n "$MOD" ] || kw_skip "libsofthsm2.so not installed"
-mkdir -p "$KW_T/softhsm"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\n' \
-	"$KW_T/softhsm" >"$KW_T/softhsm2.conf"
-export SOFTHSM2_CONF=$KW_T/softhsm2.conf
-softhsm2-util --init-token --free --label kwd --pin 123456 --so-pin 654321 >/dev/null ||
-	kw_fail "softhsm2-util could not create a token"
-printf '123456\n' >"$KW_T/pin"
-chmod 600 "$KW_T/pin"
+kw_start_softhsm kwd
+MOD=$KW_SOFTHSM_MODULE
 URI="pkcs11:token=kwd;object=laptop?pin-source=file:$KW_T/pin"
 
 est_setup_pki

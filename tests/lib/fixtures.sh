@@ -141,3 +141,23 @@ kw_make_server_cert() {
 	kw_sign_csr "$KW_T/$name.csr" "$KW_T/$name.pem" "$days" \
 		"subjectAltName=$san" "${4:-ca}"
 }
+
+# A SoftHSM2 token in $KW_T/softhsm labelled $1 with user PIN 123456, the PIN
+# in the 0600 file $KW_T/pin.  Sets KW_SOFTHSM_MODULE and exports SOFTHSM2_CONF.
+kw_start_softhsm() {
+	local label=$1
+	kw_need softhsm2-util pkcs11-tool
+	KW_SOFTHSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so \
+		/usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
+	[ -n "$KW_SOFTHSM_MODULE" ] || kw_skip "libsofthsm2.so not installed"
+	mkdir -p "$KW_T/softhsm"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\n' \
+		"$KW_T/softhsm" >"$KW_T/softhsm2.conf"
+	SOFTHSM2_CONF=$KW_T/softhsm2.conf
+	export SOFTHSM2_CONF
+	softhsm2-util --init-token --free --label "$label" --pin 123456 \
+		--so-pin 654321 >/dev/null ||
+		kw_fail "softhsm2-util could not create a token"
+	printf '123456\n' >"$KW_T/pin"
+	chmod 600 "$KW_T/pin"
+}
