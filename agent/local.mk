@@ -1,24 +1,32 @@
-# agent/: the keyward binary (CLI, config, daemon, tunnels, renewal).
+# agent/: the keyward binary, in rooms by job.  Lower rooms never include
+# higher ones:  keys  <-  identity  <-  conf  <-  tunnel  <-  daemon  <-  cli
+#   keys/      key references (tpm:, pkcs11:) and PIN entry
+#   identity/  identity state files, enrollment, renewal ([identity] sections)
+#   conf/      the daemon's config file (keyward.conf(5))
+#   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
+#   daemon/    keyward run: the loop, reload, control socket, status, metrics
+#   cli/       main() and one cmd_*.c per subcommand
 bin_PROGRAMS += agent/keyward
-agent_keyward_SOURCES = \
-	agent/main.c agent/cli.h \
-	agent/keyref.c agent/keyref.h \
-	agent/pin.c agent/pin.h \
-	agent/cmd_keygen.c \
-	agent/cmd_csr.c \
-	agent/cmd_connect.c \
-	agent/cmd_tokens.c \
-	agent/cmd_tunnel.c \
-	agent/cmd_run.c \
-	agent/cmd_status.c \
-	agent/cmd_enroll.c \
-	agent/identity.c agent/identity.h agent/identity_enroll.c \
-	agent/identity_conf.c agent/identity_runner.c \
-	agent/renew.c agent/renew.h \
-	agent/config.c agent/config.h \
-	agent/tunnel.c agent/tunnel_gen.c agent/tunnel.h agent/tunnel_int.h \
-	agent/daemon.c agent/daemon_status.c agent/daemon.h agent/daemon_int.h \
-	agent/control.c agent/control.h agent/metrics.c agent/metrics.h
+KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
+	agent/keys/pin.c agent/keys/pin.h
+KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
+	agent/identity/identity_enroll.c agent/identity/identity_conf.c \
+	agent/identity/identity_runner.c \
+	agent/identity/renew.c agent/identity/renew.h
+KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
+KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_gen.c \
+	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h
+KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
+	agent/daemon/daemon.h agent/daemon/daemon_int.h \
+	agent/daemon/control.c agent/daemon/control.h \
+	agent/daemon/metrics.c agent/daemon/metrics.h
+KW_AGENT_CLI_SRC = agent/cli/main.c agent/cli/cli.h \
+	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
+	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
+	agent/cli/cmd_status.c agent/cli/cmd_enroll.c
+agent_keyward_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
+	$(KW_AGENT_CONF_SRC) $(KW_AGENT_TUNNEL_SRC) $(KW_AGENT_DAEMON_SRC) \
+	$(KW_AGENT_CLI_SRC)
 agent_keyward_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS)
 agent_keyward_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) \

@@ -1,13 +1,14 @@
-# Tests for the tunnels and the daemon (agent/config.c, tunnel*.c,
-# daemon*.c, control.c, metrics.c; `keyward tunnel|run|status`).
-KW_CONFIG_SRC = agent/config.c agent/config.h agent/identity_conf.c \
+# Tests for the tunnels and the daemon (agent/conf, agent/tunnel, agent/daemon;
+# `keyward tunnel|run|status`).
+KW_CONFIG_SRC = agent/conf/config.c agent/conf/config.h \
+	agent/identity/identity_conf.c \
 	tests/unit/config_stubs.c
 
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c $(KW_CONFIG_SRC)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS) \
-	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) -I$(top_srcdir)/agent
+	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
 	$(INIH_LIBS) $(CMOCKA_LIBS)
 
@@ -16,14 +17,15 @@ tests_unit_test_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
 check_PROGRAMS += tests/fuzz/fuzz_config
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c $(KW_CONFIG_SRC)
 tests_fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) \
-	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) -I$(top_srcdir)/agent
+	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
 tests_fuzz_fuzz_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(INIH_LIBS)
 
 fuzz-config: $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -DKW_LIBFUZZER \
 		$(DEFAULT_INCLUDES) $(AM_CPPFLAGS) $(WOLFSSL_CFLAGS) \
-		-I$(top_srcdir)/agent $(top_srcdir)/tests/fuzz/fuzz_config.c \
-		$(top_srcdir)/agent/config.c $(top_srcdir)/agent/identity_conf.c \
+		$(top_srcdir)/tests/fuzz/fuzz_config.c \
+		$(top_srcdir)/agent/conf/config.c \
+		$(top_srcdir)/agent/identity/identity_conf.c \
 		$(top_srcdir)/tests/unit/config_stubs.c \
 		$(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(INIH_LIBS) $(WOLFSSL_LIBS) \
 		$(SYSTEMD_LIBS) -o tests/fuzz/fuzz_config_libfuzzer

@@ -17,7 +17,7 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
-#include "agent/config.h"
+#include "agent/conf/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kw_error.h"
-#include "identity.h"
+#include "agent/identity/identity.h"
 
 int
 kw_identity_set(char **field, const char *value)

@@ -18,7 +18,7 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
-#include "agent/config.h"
+#include "agent/conf/config.h"
 
 /* Run fn with stderr captured into buf. */
 static int

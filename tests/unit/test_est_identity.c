@@ -15,8 +15,8 @@
 
 #include "kw_error.h"
 #include "kw_mem.h"
-#include "agent/identity.h"
-#include "agent/renew.h"
+#include "agent/identity/identity.h"
+#include "agent/identity/renew.h"
 
 static char tmpdir[] = "/tmp/kw-est-unit.XXXXXX";
 

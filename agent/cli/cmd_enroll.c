@@ -1,0 +1,835 @@
+/* keyward enroll est: get (and renew) a certificate for a hardware key
+ * over EST (RFC 7030). */
+#include <wolfssl/options.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_key.h"
+#include "kw_log.h"
+#include "kw_mem.h"
+#include "kw_wolf.h"
+#include "agent/cli/cli.h"
+#include "agent/identity/identity.h"
+#include "agent/keys/keyref.h"
+#include "agent/identity/renew.h"
+#include "enroll/est.h"
+#include "enroll/est_der.h"
+#include "enroll/est_sched.h"
+
+static const char kw_enroll_help[] =
+"usage: keyward enroll est --server URL --key REF --subject DN [--san NAME]...\n"
+"           (--ca FILE | --ca-fingerprint SHA256)\n"
+"           [--user NAME [--password-file FILE]]\n"
+"           [--bootstrap-cert FILE --bootstrap-key REF]\n"
+"           --out CERTFILE [--chain-out FILE] [--store-on-token] [--state FILE]\n"
+"       keyward enroll est --renew --state FILE [--force] [--same-key]\n"
+"       keyward enroll est --renew --key REF --cert CERTFILE --server URL\n"
+"           --ca FILE --subject DN [--out CERTFILE]\n"
+"       keyward enroll est --watch --state FILE [--renew-at PCT]\n"
+"       keyward enroll est --check --state FILE\n"
+"       keyward enroll est --show-ca --server URL\n"
+"\n"
+"Enroll a hardware key for a certificate over EST (RFC 7030): the CSR is\n"
+"signed inside the token, the issued certificate must carry the key's\n"
+"public key and chain to the EST CA, else nothing is stored.\n"
+"\n"
+"  -s, --server URL         https://HOST[:PORT][/.well-known/est[/LABEL]]\n"
+"      --subject DN         CN=...,O=...,OU=...\n"
+"      --san NAME           dns:NAME, ip:ADDR, uri:URI, email:ADDR (repeatable)\n"
+"      --ca FILE            trust the EST server per this CA (PEM)\n"
+"      --ca-fingerprint FP  first contact: SHA-256 of the EST CA certificate,\n"
+"                           as published by the CA's operators (RFC 7030 4.1.1)\n"
+"      --user NAME          HTTP Basic user for /simpleenroll\n"
+"      --password-file FILE Basic password, first line (else asked on the TTY)\n"
+"      --bootstrap-cert FILE  client certificate for /simpleenroll (e.g. a\n"
+"      --bootstrap-key REF    smart card identity), any key reference\n"
+"  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
+"      --chain-out FILE     chain and CA certificates (PEM)\n"
+"      --ca-out FILE        where the pinned EST CA is kept after a\n"
+"                           fingerprint bootstrap (default CERTFILE.ca.pem)\n"
+"      --store-on-token     also store the certificate next to a PKCS#11 key\n"
+"      --state FILE         identity state for renewal (default CERTFILE.state)\n"
+"      --renew-at PCT       renew at this share of the lifetime (default 66%)\n"
+"      --same-key           renew without a new key (default: a new key each time)\n"
+"      --grace SECONDS      keep an old key this long after a rekey (3600)\n"
+"      --wait SECONDS       wait this long for an approval (202) (default 300)\n"
+"      --resume             continue a pending enrollment from the state file\n"
+"      --renew              re-enroll (/simplereenroll, over mTLS with the\n"
+"                           current key and certificate)\n"
+"      --force              with --renew: even if not due yet\n"
+"      --check              check that the identity in --state is usable\n"
+"      --watch              stay running and renew --state when due (without\n"
+"                           `keyward run`; SIGHUP re-checks, SIGTERM stops)\n"
+"      --show-ca            print the EST server's CA fingerprints (untrusted)\n"
+"      --timeout SECONDS    network timeout (default 30)\n"
+KW_KEY_HELP
+"\n"
+KW_EXIT_HELP;
+
+enum {
+	OPT_SUBJECT = KW_OPT_FIRST_FREE,
+	OPT_SAN,
+	OPT_CA,
+	OPT_CA_FP,
+	OPT_USER,
+	OPT_PASSWORD_FILE,
+	OPT_BOOT_CERT,
+	OPT_BOOT_KEY,
+	OPT_CHAIN_OUT,
+	OPT_CA_OUT,
+	OPT_STORE_ON_TOKEN,
+	OPT_STATE,
+	OPT_RENEW_AT,
+	OPT_SAME_KEY,
+	OPT_GRACE,
+	OPT_WAIT,
+	OPT_RESUME,
+	OPT_RENEW,
+	OPT_FORCE,
+	OPT_CHECK,
+	OPT_SHOW_CA,
+	OPT_TIMEOUT,
+	OPT_CERT,
+	OPT_WATCH,
+};
+
+struct kw_enroll_args {
+	struct kw_keyref_opts kopts;
+	const char *server, *key, *subject, *ca, *ca_fp, *user, *password_file;
+	const char *boot_cert, *boot_key, *out, *chain_out, *ca_out, *state;
+	const char *cert;
+	const char *sans[KW_ID_MAX_SANS];
+	size_t nsans;
+	unsigned renew_at, wait_s;
+	long grace;
+	int timeout_ms;
+	int store_on_token, same_key, resume, renew, force, check, show_ca;
+	int watch;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int
+kw_parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *out <= max &&
+	    s[0] != '-' ? 0 : -1;
+}
+
+/* A password from the controlling TTY, not echoed.  Never argv. */
+static int
+kw_password_prompt(const char *user, char **out)
+{
+	struct termios old, noecho;
+	char buf[256];
+	size_t n;
+	int fd, r = KW_ERR_PIN_REQUIRED, restored = 1;
+	FILE *tty = NULL;
+
+	*out = NULL;
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) < 0 ||
+	    (tty = fdopen(fd, "r+")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		kw_err("no password for EST user '%s': give --password-file "
+		    "FILE (no terminal to ask on)", user);
+		return KW_ERR_PIN_REQUIRED;
+	}
+	if (tcgetattr(fd, &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		if (tcsetattr(fd, TCSAFLUSH, &noecho) == 0)
+			restored = 0;
+	}
+	fprintf(tty, "EST password for %s: ", user);
+	fflush(tty);
+	if (fgets(buf, sizeof(buf), tty) != NULL) {
+		n = strcspn(buf, "\r\n");
+		buf[n] = '\0';
+		if (n > 0 && (*out = strdup(buf)) != NULL)
+			r = KW_OK;
+	}
+	if (!restored)
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	explicit_bzero(buf, sizeof(buf));
+	fclose(tty);
+	if (r != KW_OK)
+		kw_err("no password entered for EST user '%s'", user);
+	return r;
+}
+
+/* Does the key's public key match the certificate's? */
+static int
+kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
+    struct est_certs *certs)
+{
+	uint8_t spki[KW_MAX_PUBKEY_DER];
+	size_t len = sizeof(spki);
+	int r;
+
+	if ((r = est_certs_from_file(cert_file, certs)) != 0)
+		return r;
+	if ((r = est_cert_info(certs->c[0].der, certs->c[0].len, ci)) != 0 ||
+	    (r = kw_key_public_der(key, spki, &len)) != 0)
+		return r;
+	if (ci->spki_len != len || memcmp(ci->spki, spki, len) != 0) {
+		kw_err("%s is not a certificate for this key", cert_file);
+		return KW_ERR_KEY_MISMATCH;
+	}
+	return KW_OK;
+}
+
+/* ---- --show-ca / first-contact confirmation ----------------------------- */
+
+static int
+kw_confirm_fingerprint(const char *server, char fp[65], int timeout_ms)
+{
+	char line[128];
+	FILE *tty;
+	int r;
+
+	fp[0] = '\0';
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+		kw_err("the EST server's CA is not known: give --ca FILE, or "
+		    "--ca-fingerprint SHA256 with the fingerprint your CA's "
+		    "operators publish ('keyward enroll est --show-ca --server "
+		    "%s' shows what the server sends, to compare)", server);
+		return KW_ERR_ARG;
+	}
+	if ((r = est_show_cacerts(server, timeout_ms)) != 0)
+		return r;
+	if ((tty = fopen("/dev/tty", "r+")) == NULL)
+		return KW_ERR_ARG;
+	fprintf(tty, "Compare with the fingerprint your CA's operators "
+	    "published.\nPaste the SHA-256 fingerprint to trust (empty to "
+	    "abort): ");
+	fflush(tty);
+	r = KW_ERR_ARG;
+	if (fgets(line, sizeof(line), tty) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] != '\0' && est_fingerprint_parse(line, fp) == KW_OK)
+			r = KW_OK;
+	}
+	fclose(tty);
+	if (r != KW_OK)
+		kw_err("no CA fingerprint confirmed: nothing done");
+	return r;
+}
+
+/* ---- first enrollment --------------------------------------------------- */
+
+static int
+kw_enroll_first(struct kw_enroll_args *a)
+{
+	struct kw_identity *id = NULL, *prev = NULL;
+	struct kw_enroll_req req;
+	struct kw_enroll_res res;
+	struct kw_key *key = NULL, *boot = NULL;
+	struct kw_keyref_opts bopts;
+	struct est_cert_info ci;
+	char *password = NULL, *pem = NULL, fp[65] = "";
+	char state_path[4096], ca_out[4096], when[40];
+	const char *ca_fp = a->ca_fp;
+	size_t i, pem_len;
+	int r, er;
+
+	memset(&res, 0, sizeof(res));
+	snprintf(state_path, sizeof(state_path), "%s%s",
+	    a->state ? a->state : a->out, a->state ? "" : ".state");
+	snprintf(ca_out, sizeof(ca_out), "%s%s", a->ca_out ? a->ca_out : a->out,
+	    a->ca_out ? "" : ".ca.pem");
+	/* an existing state: resume a pending request, never clobber */
+	if (access(state_path, F_OK) == 0) {
+		if ((r = kw_identity_read(state_path, &prev)) != 0)
+			goto out;
+		if (prev->pending_csr == NULL) {
+			kw_err("%s already holds an enrolled identity: renew it "
+			    "with 'keyward enroll est --renew --state %s', or "
+			    "remove it to start over", state_path, state_path);
+			r = KW_ERR_EXISTS;
+			goto out;
+		}
+		if (strcmp(prev->key_ref, a->key) != 0) {
+			kw_err("%s holds a pending request for another key (%s)",
+			    state_path, prev->key_ref);
+			r = KW_ERR_EXISTS;
+			goto out;
+		}
+	} else if (a->resume) {
+		kw_err("--resume: no state file %s", state_path);
+		r = KW_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (a->ca == NULL && ca_fp == NULL && prev != NULL && prev->ca_file &&
+	    access(prev->ca_file, R_OK) == 0)
+		a->ca = prev->ca_file;
+	if (a->ca == NULL && ca_fp == NULL) {
+		if ((r = kw_confirm_fingerprint(a->server, fp, a->timeout_ms)) != 0)
+			goto out;
+		ca_fp = fp;
+	}
+	if (a->user != NULL) {
+		if (a->password_file != NULL)
+			r = kw_secret_from_file(a->password_file, &password);
+		else
+			r = kw_password_prompt(a->user, &password);
+		if (r != 0)
+			goto out;
+	}
+	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != 0) {
+		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+		goto out;
+	}
+	if (a->boot_key != NULL) {
+		bopts = a->kopts;
+		if ((r = kw_keyref_open(a->boot_key, &bopts, &boot)) != 0) {
+			kw_err("cannot open bootstrap key %s: %s", a->boot_key,
+			    kw_strerror(r));
+			goto out;
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	req.server = a->server;
+	req.ca_file = a->ca;
+	req.ca_fingerprint = ca_fp;
+	req.user = a->user;
+	req.password = password;
+	req.auth_key = boot;
+	req.auth_cert = a->boot_cert;
+	req.key = key;
+	req.subject = a->subject;
+	req.sans = a->sans;
+	req.nsans = a->nsans;
+	req.csr_b64 = prev != NULL ? prev->pending_csr : NULL;
+	req.wait_s = a->wait_s;
+	req.timeout_ms = a->timeout_ms;
+	if ((er = kw_enroll_run(&req, &res)) != KW_OK && er != KW_ERR_PENDING) {
+		r = er;
+		goto out;
+	}
+
+	/* the identity: new, or the pending one completed */
+	if (prev != NULL) {
+		id = prev;
+		prev = NULL;
+	} else {
+		if ((r = kw_identity_new(&id)) != 0 ||
+		    (r = kw_identity_set(&id->path, state_path)) != 0)
+			goto out;
+	}
+	if (kw_identity_set(&id->server, a->server) ||
+	    kw_identity_set(&id->key_ref, a->key) ||
+	    kw_identity_set(&id->cert_out, a->out) ||
+	    kw_identity_set(&id->cert_file, a->out) ||
+	    kw_identity_set(&id->chain_file, a->chain_out) ||
+	    kw_identity_set(&id->subject, a->subject) ||
+	    kw_identity_set(&id->tcti, a->kopts.tcti) ||
+	    kw_identity_set(&id->module, a->kopts.module) ||
+	    kw_identity_set(&id->auth_file, a->kopts.auth_file) ||
+	    kw_identity_set(&id->auth_method, a->user && a->boot_key ? "both" :
+	    a->user ? "basic" : a->boot_key ? "cert" : "none")) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < id->nsans; i++)
+		free(id->sans[i]);
+	id->nsans = 0;
+	for (i = 0; i < a->nsans; i++)
+		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	id->allow_exportable = a->kopts.allow_exportable;
+	id->store_on_token = a->store_on_token;
+	id->rekey = !a->same_key;
+	if (a->renew_at)
+		id->renew_at_pct = a->renew_at;
+	if (a->grace >= 0)
+		id->grace = a->grace;
+	if (er == KW_ERR_PENDING) {
+		/* remember the request: the same key and CSR are reused */
+		if (kw_identity_set(&id->ca_file, a->ca ? a->ca : NULL) ||
+		    kw_identity_set(&id->pending_csr, res.csr_b64)) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+		if (id->ca_file == NULL) {
+			/* fingerprint mode: the CA is verified; keep it */
+			if ((r = est_certs_pem(&res.cacerts, 0, &pem, &pem_len)) != 0 ||
+			    (pem_len > 0 && (r = kw_file_write_atomic(ca_out, pem,
+			    pem_len, 0644, 0)) != 0) ||
+			    (r = kw_identity_set(&id->ca_file, ca_out)) != 0)
+				goto out;
+		}
+		if (id->pending_since == 0)
+			id->pending_since = time(NULL);
+		if ((r = kw_identity_save(id)) != 0)
+			goto out;
+		fprintf(stderr, "keyward enroll: the request awaits approval "
+		    "at the CA.  Run the same command again (or add --resume) "
+		    "later: the same key and CSR will be sent (state: %s).\n",
+		    state_path);
+		r = KW_ERR_PENDING;
+		goto out;
+	}
+
+	/* verified: store (certificate, chain, CA), then the state */
+	if (a->ca == NULL) {
+		if ((r = est_certs_pem(&res.cacerts, 0, &pem, &pem_len)) != 0 ||
+		    (r = kw_file_write_atomic(ca_out, pem, pem_len, 0644, 0)) != 0)
+			goto out;
+		if ((r = kw_identity_set(&id->ca_file, ca_out)) != 0)
+			goto out;
+	} else if ((r = kw_identity_set(&id->ca_file, a->ca)) != 0)
+		goto out;
+	if ((r = kw_enroll_store(&res, a->out, a->chain_out)) != 0)
+		goto out;
+	if (a->store_on_token &&
+	    (r = kw_keyref_store_cert(a->key, &a->kopts, res.certs.c[0].der,
+	    res.certs.c[0].len)) != 0) {
+		kw_err("the certificate is in %s but could not be stored on the "
+		    "token: %s", a->out, kw_strerror(r));
+		goto out;
+	}
+	if ((r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) != 0)
+		goto out;
+	id->not_before = ci.not_before;
+	id->not_after = ci.not_after;
+	free(id->pending_csr);
+	id->pending_csr = NULL;
+	id->pending_since = 0;
+	id->failures = 0;
+	if ((r = kw_identity_save(id)) != 0)
+		goto out;
+	kw_info("enrolled: certificate %s (valid until %s), state %s",
+	    a->out, kw_time_str(ci.not_after, when, sizeof(when)), state_path);
+out:
+	kw_enroll_res_clear(&res);
+	kw_free_secret(password);
+	free(pem);
+	kw_key_close(boot);
+	kw_key_close(key);
+	kw_identity_free(prev);
+	kw_identity_free(id);
+	return r;
+}
+
+/* ---- renewal ------------------------------------------------------------ */
+
+static int
+kw_enroll_renew_state(struct kw_enroll_args *a)
+{
+	struct kw_identity *id = NULL;
+	struct kw_renew_opts ro;
+	time_t now = time(NULL), due;
+	char line[1024];
+	int r;
+
+	if ((r = kw_identity_load(a->state, &id)) != 0)
+		goto out;
+	due = kw_renew_due(id, now);
+	if (!a->force && (due == 0 || due > now)) {
+		(void)kw_identity_status(id, now, line, sizeof(line));
+		kw_info("identity %s: not due (%s)", a->state, line);
+		r = KW_OK;
+		goto out;
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.same_key = a->same_key;
+	ro.force = a->force;
+	ro.wait_s = a->wait_s;
+	ro.timeout_ms = a->timeout_ms;
+	r = kw_renew_run_opts(id, now, &ro);
+	if (r == KW_OK)
+		printf("renewed: key %s, certificate %s\n", kw_identity_key_ref(id),
+		    kw_identity_cert_file(id));
+	else if (r == KW_ERR_PENDING)
+		fprintf(stderr, "keyward enroll: the renewal awaits approval "
+		    "at the CA; run 'keyward enroll est --renew --state %s' "
+		    "again later (the same key and CSR are reused)\n", a->state);
+out:
+	kw_identity_free(id);
+	return r;
+}
+
+/* --renew without a state file: same key, certificate replaced. */
+static int
+kw_enroll_renew_plain(struct kw_enroll_args *a)
+{
+	struct kw_enroll_req req;
+	struct kw_enroll_res res;
+	struct kw_key *key = NULL;
+	struct est_certs cur;
+	struct est_cert_info ci;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	memset(&cur, 0, sizeof(cur));
+	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != 0) {
+		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+		goto out;
+	}
+	if ((r = kw_check_pair(key, a->cert, &ci, &cur)) != 0)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.server = a->server;
+	req.ca_file = a->ca;
+	req.ca_fingerprint = a->ca_fp;
+	req.auth_key = key;
+	req.auth_cert = a->cert;
+	req.reenroll = 1;
+	req.key = key;
+	req.subject = a->subject;
+	req.sans = a->sans;
+	req.nsans = a->nsans;
+	req.wait_s = a->wait_s;
+	req.timeout_ms = a->timeout_ms;
+	if ((r = kw_enroll_run(&req, &res)) != 0)
+		goto out;
+	if ((r = kw_enroll_store(&res, a->out ? a->out : a->cert,
+	    a->chain_out)) != 0)
+		goto out;
+	kw_info("re-enrolled: certificate %s", a->out ? a->out : a->cert);
+out:
+	est_certs_clear(&cur);
+	kw_enroll_res_clear(&res);
+	kw_key_close(key);
+	return r;
+}
+
+static int
+kw_enroll_check(struct kw_enroll_args *a)
+{
+	struct kw_identity *id = NULL;
+	struct kw_keyref_opts kopts;
+	struct kw_key *key = NULL;
+	struct est_certs cur;
+	struct est_cert_info ci;
+	time_t now = time(NULL);
+	char line[1024];
+	int r;
+
+	memset(&cur, 0, sizeof(cur));
+	if ((r = kw_identity_load(a->state, &id)) != 0)
+		goto out;
+	kw_identity_keyopts(id, &kopts);
+	if ((r = kw_keyref_open(kw_identity_key_ref(id), &kopts, &key)) != 0) {
+		kw_err("identity %s: key %s cannot be opened: %s", a->state,
+		    kw_identity_key_ref(id), kw_strerror(r));
+		goto out;
+	}
+	if ((r = kw_check_pair(key, kw_identity_cert_file(id), &ci, &cur)) != 0)
+		goto out;
+	if (ci.not_after <= now) {
+		kw_err("identity %s: the certificate has expired", a->state);
+		r = KW_ERR_CERT;
+		goto out;
+	}
+	(void)kw_identity_status(id, now, line, sizeof(line));
+	printf("%s: usable: %s\n", a->state, line);
+out:
+	est_certs_clear(&cur);
+	kw_key_close(key);
+	kw_identity_free(id);
+	return r;
+}
+
+/* ---- --watch: the renewal runner without the daemon ---------------------- */
+
+static void
+kw_watch_renewed(void *arg, const char *name, const char *key_ref,
+    const char *cert_file, const char *chain_file)
+{
+	(void)arg;
+	(void)chain_file;
+	kw_info("identity %s renewed: key %s, certificate %s", name, key_ref,
+	    cert_file);
+}
+
+static int
+kw_enroll_watch(struct kw_enroll_args *a)
+{
+	struct kw_identity_conf *conf = NULL;
+	struct kw_renewer *rn = NULL;
+	char path[PATH_MAX], pct[16];
+	sigset_t set;
+	int r, sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (realpath(a->state, path) == NULL) {
+		kw_err("cannot find identity state %s", a->state);
+		return KW_ERR_NOT_FOUND;
+	}
+	if ((r = kw_identity_conf_new("cli", &conf)) != 0 ||
+	    (r = kw_identity_conf_set(conf, "state", path, "--state", 0)) != 0)
+		goto out;
+	if (a->renew_at) {
+		snprintf(pct, sizeof(pct), "%u%%", a->renew_at);
+		if ((r = kw_identity_conf_set(conf, "renew-at", pct, "--renew-at",
+		    0)) != 0)
+			goto out;
+	}
+	if (a->same_key &&
+	    (r = kw_identity_conf_set(conf, "rekey", "no", "--same-key", 0)) != 0)
+		goto out;
+	/* signals are taken by sigwait here, never by the runner thread */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((r = kw_renewer_new(&conf, 1, kw_watch_renewed, NULL, &rn)) != 0 ||
+	    (r = kw_renewer_start(rn)) != 0)
+		goto out;
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		kw_renewer_kick(rn);
+	}
+	kw_info("stopping (signal %d)", sig);
+	r = KW_OK;
+out:
+	kw_renewer_free(rn);
+	kw_identity_conf_free(conf);
+	return r;
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+int
+cmd_enroll(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		KW_KEY_LONGOPTS,
+		{ "server", required_argument, NULL, 's' },
+		{ "subject", required_argument, NULL, OPT_SUBJECT },
+		{ "san", required_argument, NULL, OPT_SAN },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "ca-fingerprint", required_argument, NULL, OPT_CA_FP },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+		{ "bootstrap-cert", required_argument, NULL, OPT_BOOT_CERT },
+		{ "bootstrap-key", required_argument, NULL, OPT_BOOT_KEY },
+		{ "out", required_argument, NULL, 'o' },
+		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
+		{ "ca-out", required_argument, NULL, OPT_CA_OUT },
+		{ "store-on-token", no_argument, NULL, OPT_STORE_ON_TOKEN },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
+		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "renew", no_argument, NULL, OPT_RENEW },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "show-ca", no_argument, NULL, OPT_SHOW_CA },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "watch", no_argument, NULL, OPT_WATCH },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kw_enroll_args a;
+	unsigned long v;
+	int c, r, wolf = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.wait_s = 300;
+	a.grace = -1;
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(kw_enroll_help, stdout);
+		return KW_EXIT_OK;
+	}
+	if (argc < 2 || strcmp(argv[1], "est") != 0)
+		return kw_cli_usage_error("enroll", "the protocol comes first: "
+		    "'keyward enroll est ...'");
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
+		if (kw_cli_keyopt(c, optarg, &a.kopts))
+			continue;
+		switch (c) {
+		case 'k':
+			a.key = optarg;
+			break;
+		case 's':
+			a.server = optarg;
+			break;
+		case OPT_SUBJECT:
+			a.subject = optarg;
+			break;
+		case OPT_SAN:
+			if (a.nsans >= KW_ID_MAX_SANS)
+				return kw_cli_usage_error("enroll est",
+				    "at most %d --san", KW_ID_MAX_SANS);
+			a.sans[a.nsans++] = optarg;
+			break;
+		case OPT_CA:
+			a.ca = optarg;
+			break;
+		case OPT_CA_FP:
+			a.ca_fp = optarg;
+			break;
+		case OPT_USER:
+			a.user = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			a.password_file = optarg;
+			break;
+		case OPT_BOOT_CERT:
+			a.boot_cert = optarg;
+			break;
+		case OPT_BOOT_KEY:
+			a.boot_key = optarg;
+			break;
+		case 'o':
+			a.out = optarg;
+			break;
+		case OPT_CHAIN_OUT:
+			a.chain_out = optarg;
+			break;
+		case OPT_CA_OUT:
+			a.ca_out = optarg;
+			break;
+		case OPT_STORE_ON_TOKEN:
+			a.store_on_token = 1;
+			break;
+		case OPT_STATE:
+			a.state = optarg;
+			break;
+		case OPT_RENEW_AT:
+			if (est_sched_parse_pct(optarg, &a.renew_at) != 0)
+				return kw_cli_usage_error("enroll est",
+				    "--renew-at takes a percentage 1..99, e.g. 66%%");
+			break;
+		case OPT_SAME_KEY:
+			a.same_key = 1;
+			break;
+		case OPT_GRACE:
+			if (kw_parse_uint(optarg, 365UL * 86400, &v) != 0)
+				return kw_cli_usage_error("enroll est",
+				    "--grace takes seconds");
+			a.grace = (long)v;
+			break;
+		case OPT_WAIT:
+			if (kw_parse_uint(optarg, 7 * 86400, &v) != 0)
+				return kw_cli_usage_error("enroll est",
+				    "--wait takes seconds");
+			a.wait_s = (unsigned)v;
+			break;
+		case OPT_TIMEOUT:
+			if (kw_parse_uint(optarg, 3600, &v) != 0 || v == 0)
+				return kw_cli_usage_error("enroll est",
+				    "--timeout takes seconds (1..3600)");
+			a.timeout_ms = (int)v * 1000;
+			break;
+		case OPT_RESUME:
+			a.resume = 1;
+			break;
+		case OPT_RENEW:
+			a.renew = 1;
+			break;
+		case OPT_FORCE:
+			a.force = 1;
+			break;
+		case OPT_CHECK:
+			a.check = 1;
+			break;
+		case OPT_SHOW_CA:
+			a.show_ca = 1;
+			break;
+		case OPT_CERT:
+			a.cert = optarg;
+			break;
+		case OPT_WATCH:
+			a.watch = 1;
+			break;
+		case 'h':
+			fputs(kw_enroll_help, stdout);
+			return KW_EXIT_OK;
+		default:
+			return kw_cli_usage_error("enroll est", "bad option");
+		}
+	}
+	if (optind != argc)
+		return kw_cli_usage_error("enroll est", "unexpected argument "
+		    "'%s'", argv[optind]);
+	if (a.ca != NULL && a.ca_fp != NULL)
+		return kw_cli_usage_error("enroll est", "give --ca or "
+		    "--ca-fingerprint, not both");
+	if ((a.boot_cert == NULL) != (a.boot_key == NULL))
+		return kw_cli_usage_error("enroll est", "--bootstrap-cert and "
+		    "--bootstrap-key go together");
+	if (a.password_file != NULL && a.user == NULL)
+		return kw_cli_usage_error("enroll est", "--password-file needs "
+		    "--user");
+
+	if (a.show_ca) {
+		if (a.server == NULL)
+			return kw_cli_usage_error("enroll est", "--show-ca needs "
+			    "--server");
+	} else if (a.watch) {
+		if (a.state == NULL)
+			return kw_cli_usage_error("enroll est", "--watch needs "
+			    "--state FILE");
+	} else if (a.check) {
+		if (a.state == NULL)
+			return kw_cli_usage_error("enroll est", "--check needs "
+			    "--state FILE");
+	} else if (a.renew && a.state != NULL) {
+		;
+	} else if (a.renew) {
+		if (a.key == NULL || a.cert == NULL || a.server == NULL ||
+		    a.subject == NULL || (a.ca == NULL && a.ca_fp == NULL))
+			return kw_cli_usage_error("enroll est", "--renew needs "
+			    "--state FILE, or --key, --cert, --server, --subject "
+			    "and --ca");
+	} else {
+		if (a.server == NULL || a.key == NULL || a.out == NULL ||
+		    a.subject == NULL)
+			return kw_cli_usage_error("enroll est", "--server, --key, "
+			    "--subject and --out are required");
+		if (a.store_on_token && !kw_keyref_can_store_cert(a.key))
+			return kw_cli_usage_error("enroll est", "--store-on-token "
+			    "needs a pkcs11: key (a TPM holds no certificates)");
+	}
+
+	if ((r = kw_wolf_init()) != KW_OK)
+		goto out;
+	wolf = 1;
+	if (a.show_ca)
+		r = est_show_cacerts(a.server, a.timeout_ms);
+	else if (a.watch)
+		r = kw_enroll_watch(&a);
+	else if (a.check)
+		r = kw_enroll_check(&a);
+	else if (a.renew && a.state != NULL)
+		r = kw_enroll_renew_state(&a);
+	else if (a.renew)
+		r = kw_enroll_renew_plain(&a);
+	else
+		r = kw_enroll_first(&a);
+out:
+	kw_keyref_shutdown();
+	if (wolf)
+		kw_wolf_cleanup();
+	return kw_exit_code(r);
+}

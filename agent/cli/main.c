@@ -1,0 +1,112 @@
+/* keyward: hardware-held keys, enrollment and mutual-TLS tunnels. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "kw_error.h"
+#include "kw_log.h"
+#include "agent/cli/cli.h"
+
+static const struct kw_cmd kw_cmds[] = {
+	{ "keygen", cmd_keygen, "create a key inside a TPM or PKCS#11 token" },
+	{ "csr", cmd_csr, "make a PKCS#10 request signed by a hardware key" },
+	{ "connect", cmd_connect, "one mutual-TLS connection, stdin/stdout bridged" },
+	{ "tokens", cmd_tokens, "list PKCS#11 slots, tokens, keys and certificates" },
+	{ "tunnel", cmd_tunnel, "run one mTLS tunnel (client or server side)" },
+	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
+	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
+	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST)" },
+};
+
+#define KW_NCMDS (sizeof(kw_cmds) / sizeof(kw_cmds[0]))
+
+int
+kw_cli_keyopt(int c, const char *arg, struct kw_keyref_opts *opts)
+{
+	switch (c) {
+	case KW_OPT_TCTI:
+		opts->tcti = arg;
+		return 1;
+	case KW_OPT_MODULE:
+		opts->module = arg;
+		return 1;
+	case KW_OPT_AUTH_FILE:
+		opts->auth_file = arg;
+		return 1;
+	case KW_OPT_ALLOW_EXPORTABLE:
+		opts->allow_exportable = 1;
+		return 1;
+	case KW_OPT_VERBOSE:
+		kw_log_setup(KW_LOG_DEBUG, 0);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+kw_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keyward %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'keyward %s --help')\n", cmd);
+	return KW_EXIT_USAGE;
+}
+
+static void
+kw_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: keyward COMMAND [OPTIONS]\n\nCommands:\n");
+	for (i = 0; i < KW_NCMDS; i++)
+		fprintf(f, "  %-9s %s\n", kw_cmds[i].name, kw_cmds[i].summary);
+	fprintf(f, "\nRun 'keyward COMMAND --help' for a command's options.\n"
+	    KW_EXIT_HELP);
+}
+
+static void
+kw_harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* No core dumps: a dump could hold PINs or session keys. */
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *journal = getenv("JOURNAL_STREAM");
+	size_t i;
+
+	kw_harden();
+	kw_log_setup(KW_LOG_INFO, journal != NULL && *journal != '\0');
+	if (argc < 2) {
+		kw_usage(stderr);
+		return KW_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		kw_usage(stdout);
+		return KW_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("keyward %s\n", PACKAGE_VERSION);
+		return KW_EXIT_OK;
+	}
+	for (i = 0; i < KW_NCMDS; i++)
+		if (strcmp(argv[1], kw_cmds[i].name) == 0)
+			return kw_cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "keyward: unknown command '%s' (see 'keyward --help')\n",
+	    argv[1]);
+	return KW_EXIT_USAGE;
+}

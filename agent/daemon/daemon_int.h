@@ -1,0 +1,47 @@
+/* Internals of the daemon shared by agent/daemon.c (loop, reload) and
+ * agent/daemon_status.c (status JSON and Prometheus text). */
+#ifndef KW_DAEMON_INT_H
+#define KW_DAEMON_INT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "agent/conf/config.h"
+#include "agent/daemon/daemon.h"
+#include "agent/tunnel/tunnel.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct kw_renewer;
+struct kw_control;
+struct kw_metrics;
+
+struct kw_daemon {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct kw_config *conf;		/* in force (template for gens) */
+	char *config_path;
+	struct kw_keycache *kc;
+	struct kw_tunnel **tunnels;	/* listening, in config order */
+	size_t ntunnels;
+	char **fingerprints;		/* per tunnel: its files' stat */
+	struct kw_tunnel **draining;	/* left the config, conns remain */
+	size_t ndraining;
+	struct kw_renewer *rn;
+	int wake_fd[2];			/* renewer thread -> loop */
+	struct event *ev_wake, *ev_hup, *ev_term, *ev_int, *ev_watch,
+	    *ev_watchdog;
+	struct kw_control *ctl;
+	struct kw_metrics *met;
+	time_t started;
+	uint64_t reloads, reload_failures;
+	time_t last_reload;
+	char last_reload_error[256];
+};
+
+/* `keyward status --json` answer; Prometheus text.  malloc'd. */
+char *kw_daemon_status_json(struct kw_daemon *d);
+char *kw_daemon_metrics_text(void *daemon);
+
+#endif

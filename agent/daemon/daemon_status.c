@@ -1,0 +1,272 @@
+/* What the daemon shows: `keyward status` (JSON over the control socket)
+ * and Prometheus metrics.  Both read the same counters. */
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "agent/conf/config.h"
+#include "agent/daemon/daemon_int.h"
+#include "agent/identity/renew.h"
+#include "agent/tunnel/tunnel.h"
+
+static void
+kw_iso_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *
+tunnel_json(struct kw_tunnel *t, const char *state)
+{
+	struct kw_tunnel_gen *g = kw_tunnel_gen(t);
+	const struct kw_tunnel_conf *tc = kw_tunnel_gen_conf(g);
+	struct kw_tunnel_stats st;
+	char na[32], le[32], desc[256], token[128];
+	json_t *o;
+
+	kw_tunnel_stats(t, &st);
+	kw_iso_time(kw_tunnel_gen_not_after(g), na, sizeof(na));
+	kw_iso_time(st.last_error_time, le, sizeof(le));
+	kw_tunnel_gen_key_desc(g, desc, sizeof(desc));
+	kw_tunnel_gen_token_state(g, token, sizeof(token));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
+	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:f}, "
+	    "s:{s:I, s:I}, s:I, s:s, s:s}",
+	    "name", kw_tunnel_name(t),
+	    "state", state,
+	    "mode", tc->mode == KW_TUNNEL_CLIENT ? "client" : "server",
+	    "listen", tc->listen.text,
+	    "target", tc->target.text,
+	    "identity", tc->identity ? tc->identity : "",
+	    "key", kw_tunnel_gen_key_ref(g),
+	    "key_description", desc,
+	    "certificate", kw_tunnel_gen_cert_file(g),
+	    "not_after_unix", (json_int_t)kw_tunnel_gen_not_after(g),
+	    "not_after", na,
+	    "connections",
+	    "active", (json_int_t)st.conns_active,
+	    "total", (json_int_t)st.conns_total,
+	    "failed", (json_int_t)st.conns_failed,
+	    "refused", (json_int_t)st.refused,
+	    "handshakes",
+	    "full", (json_int_t)st.hs_full,
+	    "resumed", (json_int_t)st.hs_resumed,
+	    "signatures",
+	    "count", (json_int_t)st.signatures,
+	    "failures", (json_int_t)st.sign_failures,
+	    "avg_ms", st.signatures ? (double)st.sign_usec /
+	    (double)st.signatures / 1000.0 : 0.0,
+	    "bytes",
+	    "up", (json_int_t)st.bytes_up,
+	    "down", (json_int_t)st.bytes_down,
+	    "reloads", (json_int_t)st.reloads,
+	    "token", token,
+	    "last_error", st.last_error);
+	if (o != NULL)
+		json_object_set_new(o, "last_error_time", json_string(le));
+	return o;
+}
+
+char *
+kw_daemon_status_json(struct kw_daemon *d)
+{
+	struct kw_renewer_info *info = NULL;
+	json_t *root, *arr, *ids, *o;
+	char *s = NULL, na[32];
+	size_t i, n;
+
+	root = json_pack("{s:i, s:s, s:I, s:s, s:I, s:I, s:s}",
+	    "pid", (int)getpid(), "version", PACKAGE_VERSION,
+	    "uptime_s", (json_int_t)(time(NULL) - d->started),
+	    "config", d->config_path ? d->config_path : "(command line)",
+	    "reloads", (json_int_t)d->reloads,
+	    "reload_failures", (json_int_t)d->reload_failures,
+	    "last_reload_error", d->last_reload_error);
+	arr = json_array();
+	ids = json_array();
+	if (root == NULL || arr == NULL || ids == NULL)
+		goto out;
+	for (i = 0; i < d->ntunnels; i++)
+		if ((o = tunnel_json(d->tunnels[i], "listening")) != NULL)
+			json_array_append_new(arr, o);
+	for (i = 0; i < d->ndraining; i++)
+		if ((o = tunnel_json(d->draining[i], "draining")) != NULL)
+			json_array_append_new(arr, o);
+	n = d->rn ? kw_renewer_count(d->rn) : 0;
+	if (n > 0 && (info = calloc(1, sizeof(*info))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (kw_renewer_get(d->rn, i, info) != KW_OK)
+			continue;
+		kw_iso_time(info->not_after, na, sizeof(na));
+		o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:s}",
+		    "name", info->name, "key", info->key_ref,
+		    "certificate", info->cert_file, "not_after", na,
+		    "not_after_unix", (json_int_t)info->not_after,
+		    "alarm", info->alarm,
+		    "renewals", (json_int_t)info->renewals,
+		    "failures", (json_int_t)info->failures,
+		    "status", info->status);
+		if (o != NULL)
+			json_array_append_new(ids, o);
+	}
+	json_object_set(root, "tunnels", arr);
+	json_object_set(root, "identities", ids);
+	s = json_dumps(root, JSON_INDENT(2));
+out:
+	free(info);
+	json_decref(arr);
+	json_decref(ids);
+	json_decref(root);
+	if (s != NULL) {
+		char *t = realloc(s, strlen(s) + 2);
+
+		if (t != NULL) {
+			s = t;
+			strcat(s, "\n");
+		}
+	}
+	return s;
+}
+
+static void
+metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *
+kw_daemon_metrics_text(void *arg)
+{
+	struct kw_daemon *d = arg;
+	struct kw_tunnel_stats *st = NULL;
+	struct kw_renewer_info *info = NULL;
+	struct kw_tunnel **all = NULL;
+	char *out = NULL;
+	size_t len = 0, n, i, b;
+	uint64_t cum;
+	FILE *f;
+
+	n = d->ntunnels + d->ndraining;
+	if ((all = calloc(n + 1, sizeof(*all))) == NULL ||
+	    (st = calloc(n + 1, sizeof(*st))) == NULL ||
+	    (f = open_memstream(&out, &len)) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		all[i] = i < d->ntunnels ? d->tunnels[i] :
+		    d->draining[i - d->ntunnels];
+		kw_tunnel_stats(all[i], &st[i]);
+	}
+#define EACH(metric, type, help, expr) do { \
+	metric_head(f, metric, type, help); \
+	for (i = 0; i < n; i++) \
+		fprintf(f, "%s{tunnel=\"%s\"} %llu\n", metric, \
+		    kw_tunnel_name(all[i]), (unsigned long long)(expr)); \
+} while (0)
+	EACH("keyward_tunnel_connections_active", "gauge",
+	    "Connections open now.", st[i].conns_active);
+	EACH("keyward_tunnel_connections_total", "counter",
+	    "Connections accepted.", st[i].conns_total);
+	EACH("keyward_tunnel_connections_failed_total", "counter",
+	    "Connections closed on an error before data could flow.",
+	    st[i].conns_failed);
+	EACH("keyward_tunnel_refused_total", "counter",
+	    "Handshakes refused: peer certificate, name or allow-list.",
+	    st[i].refused);
+	metric_head(f, "keyward_tunnel_handshakes_total", "counter",
+	    "Completed TLS handshakes by kind.");
+	for (i = 0; i < n; i++)
+		fprintf(f, "keyward_tunnel_handshakes_total{tunnel=\"%s\","
+		    "kind=\"full\"} %llu\nkeyward_tunnel_handshakes_total{"
+		    "tunnel=\"%s\",kind=\"resumed\"} %llu\n",
+		    kw_tunnel_name(all[i]), (unsigned long long)st[i].hs_full,
+		    kw_tunnel_name(all[i]),
+		    (unsigned long long)st[i].hs_resumed);
+	EACH("keyward_tunnel_signatures_total", "counter",
+	    "Signatures made by the hardware key for handshakes.",
+	    st[i].signatures);
+	EACH("keyward_tunnel_sign_failures_total", "counter",
+	    "Signatures the hardware key failed to make.",
+	    st[i].sign_failures);
+	metric_head(f, "keyward_tunnel_sign_seconds", "histogram",
+	    "Time the hardware key took per signature.");
+	for (i = 0; i < n; i++) {
+		for (b = 0, cum = 0; b < KW_SIGN_BUCKETS; b++) {
+			cum += st[i].sign_hist[b];
+			if (b + 1 < KW_SIGN_BUCKETS)
+				fprintf(f, "keyward_tunnel_sign_seconds_bucket{"
+				    "tunnel=\"%s\",le=\"%g\"} %llu\n",
+				    kw_tunnel_name(all[i]),
+				    (double)kw_sign_bucket_usec[b] / 1e6,
+				    (unsigned long long)cum);
+			else
+				fprintf(f, "keyward_tunnel_sign_seconds_bucket{"
+				    "tunnel=\"%s\",le=\"+Inf\"} %llu\n",
+				    kw_tunnel_name(all[i]),
+				    (unsigned long long)cum);
+		}
+		fprintf(f, "keyward_tunnel_sign_seconds_sum{tunnel=\"%s\"} "
+		    "%.6f\nkeyward_tunnel_sign_seconds_count{tunnel=\"%s\"} "
+		    "%llu\n", kw_tunnel_name(all[i]),
+		    (double)st[i].sign_usec / 1e6, kw_tunnel_name(all[i]),
+		    (unsigned long long)st[i].signatures);
+	}
+	metric_head(f, "keyward_tunnel_bytes_total", "counter",
+	    "Plaintext bytes carried, up (to the TLS side) and down.");
+	for (i = 0; i < n; i++)
+		fprintf(f, "keyward_tunnel_bytes_total{tunnel=\"%s\","
+		    "direction=\"up\"} %llu\nkeyward_tunnel_bytes_total{"
+		    "tunnel=\"%s\",direction=\"down\"} %llu\n",
+		    kw_tunnel_name(all[i]), (unsigned long long)st[i].bytes_up,
+		    kw_tunnel_name(all[i]),
+		    (unsigned long long)st[i].bytes_down);
+	EACH("keyward_tunnel_certificate_not_after_seconds", "gauge",
+	    "Expiry of the tunnel's certificate (Unix time).",
+	    kw_tunnel_gen_not_after(kw_tunnel_gen(all[i])));
+#undef EACH
+	metric_head(f, "keyward_reloads_total", "counter",
+	    "Successful reloads.");
+	fprintf(f, "keyward_reloads_total %llu\n",
+	    (unsigned long long)d->reloads);
+	metric_head(f, "keyward_reload_failures_total", "counter",
+	    "Reloads that failed (the old state stayed).");
+	fprintf(f, "keyward_reload_failures_total %llu\n",
+	    (unsigned long long)d->reload_failures);
+	if (d->rn != NULL && kw_renewer_count(d->rn) > 0 &&
+	    (info = calloc(1, sizeof(*info))) != NULL) {
+		metric_head(f, "keyward_identity_not_after_seconds", "gauge",
+		    "Expiry of the identity's certificate (Unix time).");
+		for (i = 0; i < kw_renewer_count(d->rn); i++)
+			if (kw_renewer_get(d->rn, i, info) == KW_OK)
+				fprintf(f, "keyward_identity_not_after_seconds{"
+				    "identity=\"%s\"} %lld\n", info->name,
+				    (long long)info->not_after);
+		metric_head(f, "keyward_identity_renewal_alarm", "gauge",
+		    "1 when renewal keeps failing and expiry is near.");
+		for (i = 0; i < kw_renewer_count(d->rn); i++)
+			if (kw_renewer_get(d->rn, i, info) == KW_OK)
+				fprintf(f, "keyward_identity_renewal_alarm{"
+				    "identity=\"%s\"} %d\n", info->name,
+				    info->alarm ? 1 : 0);
+	}
+	fclose(f);
+	free(info);
+	free(all);
+	free(st);
+	return out;
+fail:
+	free(all);
+	free(st);
+	return NULL;
+}

@@ -1,0 +1,356 @@
+/* Renewal of an identity (see renew.h): rekey by default, crash-safe.
+ *
+ * Order of events for a rekeying renewal, each state change one atomic
+ * replace of the state file:
+ *   1. intent: "renewing": {phase: intent, key: NEW}   (before the keygen)
+ *   2. NEW generated in the same token, CSR signed by it
+ *   3. /simplereenroll over mTLS with the OLD key and certificate
+ *      (202: phase pending + the CSR remembered, same key reused later)
+ *   4. issued certificate verified (NEW's public key, chains to the CA),
+ *      written to CERT.next
+ *   5. switch: key = NEW, cert = CERT.next, OLD queued for deletion after
+ *      the grace period, "renewing" removed
+ *   6. CERT.next copied over CERT, state cert = CERT
+ * A SIGKILL before 5 leaves OLD in force and recovery (kw_identity_recover,
+ * run at every load) deletes NEW and CERT.next; after 5 NEW is in force
+ * and recovery finishes 6.  Either way exactly one usable identity. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_log.h"
+#include "kw_mem.h"
+#include "agent/identity/identity.h"
+#include "agent/keys/keyref.h"
+#include "agent/identity/renew.h"
+#include "enroll/est_der.h"
+#include "enroll/est_sched.h"
+
+static void
+kw_renew_sched(const struct kw_identity *id, struct est_sched *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->not_before = id->not_before;
+	s->not_after = id->not_after;
+	s->renew_at_pct = id->renew_at_pct;
+	s->alarm_at_pct = id->alarm_at_pct;
+	s->failures = id->failures;
+	s->last_failure = id->last_failure;
+}
+
+/* Stable per identity and failure, different across machines (the
+ * failure times differ), so a fleet does not retry in lockstep. */
+static uint32_t
+kw_renew_jitter(const struct kw_identity *id)
+{
+	uint64_t x = (uint64_t)id->last_failure * 0x9e3779b97f4a7c15ULL ^
+	    ((uint64_t)id->failures << 32) ^ (uint64_t)id->not_after;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	return (uint32_t)x;
+}
+
+time_t
+kw_renew_due(const struct kw_identity *id, time_t now)
+{
+	struct est_sched s;
+
+	(void)now;
+	if (id->server == NULL || id->not_after == 0)
+		return 0;
+	kw_renew_sched(id, &s);
+	return est_sched_next(&s, kw_renew_jitter(id));
+}
+
+int
+kw_renew_alarm(const struct kw_identity *id, time_t now)
+{
+	struct est_sched s;
+
+	kw_renew_sched(id, &s);
+	return est_sched_alarm(&s, now);
+}
+
+static void
+kw_renew_failed(struct kw_identity *id, time_t now, int err)
+{
+	struct est_sched s;
+	char msg[128], when[40];
+
+	id->failures++;
+	id->last_failure = now;
+	snprintf(msg, sizeof(msg), "%s", kw_strerror(err));
+	(void)kw_identity_set(&id->last_error, msg);
+	kw_renew_sched(id, &s);
+	if (est_sched_alarm(&s, now))
+		kw_err("identity %s: ALARM: renewal has failed %u time(s) and "
+		    "the certificate expires at %s (in %ld s)", id->path,
+		    id->failures, kw_time_str(id->not_after, when, sizeof(when)),
+		    (long)(id->not_after - now));
+	else
+		kw_warn("identity %s: renewal failed (%s); next attempt in "
+		    "about %ld s", id->path, msg,
+		    (long)(kw_renew_due(id, now) - now));
+}
+
+/* A name for the new key that names no existing key. */
+static int
+kw_renew_pick_name(const char *old, const struct kw_keyref_opts *opts,
+    char *out, size_t len)
+{
+	char cur[4096];
+	int i, r;
+
+	snprintf(cur, sizeof(cur), "%s", old);
+	for (i = 0; i < 8; i++) {
+		if ((r = kw_keyref_next_name(cur, out, len)) != 0)
+			return r;
+		if (!kw_keyref_exists(out, opts))
+			return KW_OK;
+		snprintf(cur, sizeof(cur), "%s", out);
+	}
+	return KW_ERR_EXISTS;
+}
+
+static int
+kw_renew_locked(struct kw_identity *id, time_t now,
+    const struct kw_renew_opts *ro)
+{
+	struct kw_keyref_opts kopts;
+	struct kw_enroll_req req;
+	struct kw_enroll_res res;
+	struct kw_key *old = NULL, *nkey = NULL;
+	struct est_cert_info ci;
+	char new_ref[4096], next_cert[4096], *old_ref = NULL, *old_cert = NULL;
+	char when[40];
+	int r, rekey;
+
+	memset(&res, 0, sizeof(res));
+	new_ref[0] = '\0';
+	if (id->server == NULL || id->cert_out == NULL)
+		return KW_ERR_STATE;
+	kw_identity_keyopts(id, &kopts);
+	rekey = ro != NULL && ro->same_key ? 0 : id->rekey;
+	if ((r = kw_keyref_open(id->key_ref, &kopts, &old)) != 0) {
+		kw_err("identity %s: cannot open the current key %s: %s",
+		    id->path, id->key_ref, kw_strerror(r));
+		goto fail;
+	}
+	if (id->phase == KW_PHASE_PENDING) {
+		/* the CA holds our request: same key, same CSR */
+		snprintf(new_ref, sizeof(new_ref), "%s", id->new_key_ref);
+		rekey = strcmp(new_ref, id->key_ref) != 0;
+		if (rekey && (r = kw_keyref_open(new_ref, &kopts, &nkey)) != 0) {
+			kw_err("identity %s: the pending renewal's key %s is "
+			    "gone: %s; starting over", id->path, new_ref,
+			    kw_strerror(r));
+			id->phase = KW_PHASE_INTENT;	/* recovery cleans up */
+			(void)kw_identity_recover(id, now);
+			goto fail;
+		}
+	} else if (rekey) {
+		if ((r = kw_renew_pick_name(id->key_ref, &kopts, new_ref,
+		    sizeof(new_ref))) != 0) {
+			if (r == KW_ERR_UNSUPPORTED) {
+				kw_warn("identity %s: renewing with the same key",
+				    id->path);
+				rekey = 0;
+			} else
+				goto fail;
+		}
+	}
+	if (rekey && id->phase != KW_PHASE_PENDING) {
+		/* 1. intent first, so a crash during keygen is cleaned up */
+		id->phase = KW_PHASE_INTENT;
+		id->renew_started = now;
+		if ((r = kw_identity_set(&id->new_key_ref, new_ref)) != 0 ||
+		    (r = kw_identity_save(id)) != 0)
+			goto fail;
+		kw_identity_crash_point("after-intent");
+		/* 2. the new key, in the same token, same algorithm */
+		if ((r = kw_keyref_generate(new_ref, kw_key_alg(old), &kopts,
+		    &nkey)) != 0) {
+			kw_err("identity %s: cannot create the new key %s: %s",
+			    id->path, new_ref, kw_strerror(r));
+			goto fail;
+		}
+		kw_info("identity %s: new key %s created", id->path, new_ref);
+		kw_identity_crash_point("after-keygen");
+	}
+	if (!rekey)
+		snprintf(new_ref, sizeof(new_ref), "%s", id->key_ref);
+
+	/* 3. re-enroll over mTLS with the current identity */
+	memset(&req, 0, sizeof(req));
+	req.server = id->server;
+	req.ca_file = id->ca_file;
+	req.auth_key = old;
+	req.auth_cert = id->cert_file;
+	req.reenroll = 1;
+	req.key = rekey ? nkey : old;
+	req.subject = id->subject;
+	req.sans = (const char *const *)id->sans;
+	req.nsans = id->nsans;
+	req.csr_b64 = id->phase == KW_PHASE_PENDING ? id->new_csr : NULL;
+	req.wait_s = ro != NULL ? ro->wait_s : 0;
+	req.timeout_ms = ro != NULL ? ro->timeout_ms : 0;
+	r = kw_enroll_run(&req, &res);
+	if (r == KW_ERR_PENDING) {
+		id->phase = KW_PHASE_PENDING;
+		if ((r = kw_identity_set(&id->new_key_ref, new_ref)) != 0 ||
+		    (r = kw_identity_set(&id->new_csr, res.csr_b64)) != 0)
+			goto fail;
+		kw_info("identity %s: renewal pending approval at the CA; "
+		    "the same key and CSR will be used again", id->path);
+		r = KW_ERR_PENDING;
+		goto fail;
+	}
+	if (r != 0)
+		goto fail;
+	kw_identity_crash_point("after-enroll");
+
+	/* 4. the verified certificate next to the final place */
+	if (est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci) != 0) {
+		r = KW_ERR_CERT;
+		goto fail;
+	}
+	snprintf(next_cert, sizeof(next_cert), "%s.next", id->cert_out);
+	if ((r = kw_enroll_store(&res, next_cert, id->chain_file)) != 0)
+		goto fail;
+	kw_identity_crash_point("after-cert-write");
+	if (id->store_on_token &&
+	    (r = kw_keyref_store_cert(new_ref, &kopts, res.certs.c[0].der,
+	    res.certs.c[0].len)) != 0)
+		kw_warn("identity %s: could not store the new certificate on "
+		    "the token: %s (the file copy is in force)", id->path,
+		    kw_strerror(r));
+
+	/* 5. the switch: one atomic replace of the state file */
+	old_ref = id->key_ref;
+	old_cert = id->cert_file;
+	id->key_ref = NULL;
+	id->cert_file = NULL;
+	if ((r = kw_identity_set(&id->key_ref, new_ref)) != 0 ||
+	    (r = kw_identity_set(&id->cert_file, next_cert)) != 0) {
+		free(id->key_ref);
+		free(id->cert_file);
+		id->key_ref = old_ref;
+		id->cert_file = old_cert;
+		old_ref = old_cert = NULL;
+		goto fail;
+	}
+	if (rekey && id->nold < KW_ID_MAX_OLD) {
+		id->old[id->nold].key_ref = old_ref;
+		id->old[id->nold].delete_after = now + id->grace;
+		id->nold++;
+		old_ref = NULL;
+	} else if (rekey)
+		kw_warn("identity %s: too many old keys queued; %s is kept",
+		    id->path, old_ref);
+	id->not_before = ci.not_before;
+	id->not_after = ci.not_after;
+	id->failures = 0;
+	id->last_failure = 0;
+	free(id->last_error);
+	id->last_error = NULL;
+	id->phase = KW_PHASE_NONE;
+	free(id->new_key_ref);
+	id->new_key_ref = NULL;
+	free(id->new_csr);
+	id->new_csr = NULL;
+	if ((r = kw_identity_save(id)) != 0) {
+		/* not switched: the file on disk still names the old pair */
+		kw_err("identity %s: renewal could not be recorded; the old "
+		    "identity stays in force", id->path);
+		goto out;
+	}
+	kw_identity_crash_point("after-switch");
+	kw_info("identity %s: renewed: key %s, certificate valid until %s",
+	    id->path, id->key_ref, kw_time_str(id->not_after, when,
+	    sizeof(when)));
+	/* 6. the certificate where the user expects it */
+	(void)kw_identity_recover(id, now);
+	r = KW_OK;
+	goto out;
+fail:
+	if (id->phase == KW_PHASE_INTENT) {
+		/* undo: delete the key we made (if any), forget the intent */
+		kw_key_close(nkey);
+		nkey = NULL;
+		(void)kw_identity_recover(id, now);
+	}
+	kw_renew_failed(id, now, r);
+	(void)kw_identity_save(id);
+out:
+	kw_enroll_res_clear(&res);
+	kw_key_close(nkey);
+	kw_key_close(old);
+	free(old_ref);
+	free(old_cert);
+	return r;
+}
+
+int
+kw_renew_run_opts(struct kw_identity *id, time_t now,
+    const struct kw_renew_opts *ro)
+{
+	char *key = NULL;
+	time_t not_after = id->not_after;
+	int fd = -1, r;
+
+	if ((r = kw_identity_lock(id, &fd)) != 0)
+		return r;
+	if ((key = strdup(id->key_ref)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	/* another process (the CLI, a timer) may have renewed meanwhile */
+	if ((r = kw_identity_reload(id, now)) != 0)
+		goto out;
+	if ((strcmp(key, id->key_ref) != 0 || not_after != id->not_after) &&
+	    (ro == NULL || !ro->force) && kw_renew_due(id, now) > now) {
+		kw_info("identity %s: already renewed elsewhere (key %s)",
+		    id->path, id->key_ref);
+		r = KW_OK;
+		goto out;
+	}
+	r = kw_renew_locked(id, now, ro);
+out:
+	free(key);
+	kw_identity_unlock(fd);
+	return r;
+}
+
+int
+kw_identity_status(const struct kw_identity *id, time_t now, char *buf,
+    size_t len)
+{
+	time_t due = kw_renew_due(id, now);
+	char when[48];
+	int n;
+
+	if (due == 0)
+		snprintf(when, sizeof(when), "off");
+	else if (due <= now)
+		snprintf(when, sizeof(when), "due now");
+	else
+		snprintf(when, sizeof(when), "in %lds", (long)(due - now));
+	n = snprintf(buf, len, "key %s, certificate %s, expires in %lds, "
+	    "renewal %s%s%s%s%s", id->key_ref, id->cert_file,
+	    (long)(id->not_after - now), when,
+	    id->phase == KW_PHASE_PENDING ? ", pending approval" : "",
+	    id->failures ? ", failing: " : "",
+	    id->failures && id->last_error ? id->last_error : "",
+	    kw_renew_alarm(id, now) ? ", ALARM" : "");
+	return n < 0 || (size_t)n >= len ? KW_ERR_SPACE : KW_OK;
+}
+
+int
+kw_renew_run(struct kw_identity *id, time_t now)
+{
+	return kw_renew_run_opts(id, now, NULL);
+}

@@ -1,0 +1,1336 @@
+/* Tunnel connections in a libevent loop (see tunnel.h).
+ *
+ * Each connection has a plaintext side (plain_fd) and a TLS side (tls_fd
+ * + ssl).  A client tunnel accepts the plaintext side and connects the TLS
+ * side; a server tunnel accepts the TLS side and, once the client is
+ * admitted, connects the plaintext side.  conn_pump() makes every step it
+ * can (handshake, read, write, half-close) and then enables exactly the
+ * events the blocked steps wait for: a full buffer means its source side
+ * is not read (backpressure).  wolfSSL is driven non-blocking: a
+ * wolfSSL_write that returned WANT_WRITE is retried with the same bytes. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/dns.h>
+#include <event2/util.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_key.h"
+#include "kw_log.h"
+#include "kw_tls.h"
+#include "agent/tunnel/tunnel_int.h"
+
+struct kw_conn {
+	struct kw_tunnel *t;
+	struct kw_tunnel_gen *g;
+	struct kw_conn *prev, *next;
+	int plain_fd, tls_fd;
+	WOLFSSL *ssl;
+	struct event *ev_pr, *ev_pw, *ev_tr, *ev_tw, *ev_timer;
+	unsigned on_pr : 1, on_pw : 1, on_tr : 1, on_tw : 1;
+	unsigned connecting : 1;	/* outbound connect in progress */
+	unsigned plain_ready : 1;
+	unsigned tls_ready : 1;		/* handshake done */
+	unsigned plain_eof : 1;		/* plaintext peer sent FIN */
+	unsigned tls_eof : 1;		/* TLS peer sent close_notify/FIN */
+	unsigned notify_sent : 1;	/* our close_notify went out */
+	unsigned plain_shut : 1;	/* our FIN to the plaintext peer */
+	unsigned refused : 1;		/* allow-list said no */
+	unsigned relaying : 1;
+	unsigned in_worker : 1;		/* a handshake thread has it */
+	unsigned free_pending : 1;	/* closed while in_worker */
+	unsigned hs_timed_out : 1;
+	unsigned pr_rdy : 1;		/* plain side may be readable */
+	unsigned tr_rdy : 1;		/* TLS side may be readable */
+	unsigned dns_sync : 1;
+	struct evdns_getaddrinfo_request *dns;
+	int dns_result;
+	int hs_ret;			/* last wolfSSL_connect/accept */
+	uint64_t hs_signs, hs_sign_fails, hs_sign_usec;	/* uncounted */
+	struct kw_conn *hs_next;	/* handshake pool queues */
+	WOLFSSL_SESSION *sess;		/* client: taken from the pool */
+	struct evutil_addrinfo *dns_res;
+	int tls_wr_pending;		/* length of a WANT_WRITE retry */
+	size_t up_off, up_len;		/* plaintext -> TLS */
+	size_t dn_off, dn_len;		/* TLS -> plaintext */
+	uint64_t last_active_ms;
+	char peer[64];
+	char who[256];			/* server: the client certificate */
+	/* KW_TUNNEL_BUF each, allocated while they hold data: an idle
+	 * connection holds no buffer */
+	unsigned char *up;
+	unsigned char *dn;
+};
+
+struct kw_tunnel {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct kw_tunnel_gen *gen;
+	char *name;
+	struct evconnlistener *lis;
+	struct event *ev_resume;	/* re-enable accept after EMFILE */
+	char *unix_path;		/* our listening socket file */
+	struct kw_conn *conns;
+	struct kw_tunnel_stats st;
+	time_t last_full_log;
+	struct kw_hs_pool *pool;	/* NULL: handshakes in the loop */
+};
+
+/* Handshake threads (handshake-threads = N): a full handshake may wait
+ * for a slow token (a smart card signs in 100+ ms); on a worker the loop
+ * keeps carrying every other connection meanwhile.  A connection handed
+ * to a worker is touched by the loop only on its plaintext side (and not
+ * freed) until the worker hands it back through the pipe. */
+struct kw_hs_pool {
+	struct kw_tunnel *t;
+	pthread_t *threads;
+	size_t nthreads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct kw_conn *todo, *done;	/* singly linked by hs_next */
+	int stop;
+	int pipe_fd[2];
+	struct event *ev_done;
+};
+
+static int conn_pump(struct kw_conn *c);
+static void conn_give_session(struct kw_conn *c);
+
+static uint64_t
+kw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Log a per-connection problem and remember it as the tunnel's last. */
+static void
+tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->st.last_error, sizeof(t->st.last_error), fmt, ap);
+	va_end(ap);
+	t->st.last_error_time = time(NULL);
+	kw_warn("tunnel %s: %s", t->name, t->st.last_error);
+}
+
+static unsigned
+conn_ev(struct event *ev, int want, unsigned on)
+{
+	if (ev == NULL)
+		return 0;
+	if (want && !on)
+		(void)event_add(ev, NULL);
+	else if (!want && on)
+		(void)event_del(ev);
+	return want ? 1 : 0;
+}
+
+static void
+conn_apply_events(struct kw_conn *c, int pr, int pw, int tr, int tw)
+{
+	c->on_pr = conn_ev(c->ev_pr, pr, c->on_pr);
+	c->on_pw = conn_ev(c->ev_pw, pw, c->on_pw);
+	c->on_tr = conn_ev(c->ev_tr, tr, c->on_tr);
+	c->on_tw = conn_ev(c->ev_tw, tw, c->on_tw);
+}
+
+static void
+conn_set_timer(struct kw_conn *c, uint64_t ms)
+{
+	struct timeval tv;
+
+	if (ms == 0) {
+		(void)event_del(c->ev_timer);
+		return;
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	(void)event_add(c->ev_timer, &tv);
+}
+
+static void
+conn_free(struct kw_conn *c)
+{
+	struct kw_tunnel *t = c->t;
+
+	if (c->in_worker) {
+		/* the worker still drives its handshake: free on return */
+		c->free_pending = 1;
+		conn_apply_events(c, 0, 0, 0, 0);
+		if (c->ev_timer != NULL)
+			(void)event_del(c->ev_timer);
+		return;
+	}
+	if (c->dns != NULL) {
+		struct evdns_getaddrinfo_request *req = c->dns;
+
+		c->dns = NULL;
+		evdns_getaddrinfo_cancel(req);
+	}
+	if (c->ev_pr) event_free(c->ev_pr);
+	if (c->ev_pw) event_free(c->ev_pw);
+	if (c->ev_tr) event_free(c->ev_tr);
+	if (c->ev_tw) event_free(c->ev_tw);
+	if (c->ev_timer) event_free(c->ev_timer);
+	if (c->ssl != NULL) {
+		conn_give_session(c);
+		kw_tls_ssl_free(c->g->tls, c->ssl);
+	}
+	if (c->sess != NULL)
+		wolfSSL_SESSION_free(c->sess);
+	free(c->up);
+	free(c->dn);
+	if (c->plain_fd >= 0)
+		close(c->plain_fd);
+	if (c->tls_fd >= 0)
+		close(c->tls_fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	t->st.conns_active--;
+	kw_tunnel_gen_unref(c->g);
+	free(c);
+}
+
+/* Close with a reason (NULL: a clean end). */
+static void
+conn_close(struct kw_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+conn_close(struct kw_conn *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (!c->relaying)
+			c->t->st.conns_failed++;
+		tunnel_error(c->t, "connection from %s closed: %s", c->peer,
+		    msg);
+	} else
+		kw_debug("tunnel %s: connection from %s done", c->t->name,
+		    c->peer);
+	conn_free(c);
+}
+
+static void
+conn_cb(evutil_socket_t fd, short what, void *arg);
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static int
+conn_events_for(struct kw_conn *c, int fd, struct event **r,
+    struct event **w)
+{
+	*r = event_new(c->t->base, fd, EV_READ | EV_PERSIST, conn_cb, c);
+	*w = event_new(c->t->base, fd, EV_WRITE | EV_PERSIST, conn_cb, c);
+	return *r != NULL && *w != NULL ? KW_OK : KW_ERR_NOMEM;
+}
+
+static const char *
+conn_target_text(const struct kw_conn *c)
+{
+	return c->g->conf->target.text;
+}
+
+/* The outbound socket is connected.  Returns 1 when c was closed; the
+ * caller pumps. */
+static int
+conn_connected(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	const char *sni;
+	int r;
+
+	c->connecting = 0;
+	if (tc->mode == KW_TUNNEL_CLIENT) {
+		sni = tc->servername ? tc->servername : tc->target.host;
+		if ((r = kw_tls_ssl_new(c->g->tls, c->tls_fd, sni, &c->ssl))
+		    != KW_OK) {
+			conn_close(c, "TLS setup failed: %s", kw_strerror(r));
+			return 1;
+		}
+		if (tc->ocsp_stapling != KW_OCSP_OFF &&
+		    wolfSSL_UseOCSPStapling(c->ssl, WOLFSSL_CSR_OCSP, 0) !=
+		    WOLFSSL_SUCCESS) {
+			conn_close(c, "cannot ask for OCSP stapling");
+			return 1;
+		}
+		if (tc->resume && c->g->nsessions > 0) {
+			/* Ours alone: wolfSSL keeps a reference and writes to
+			 * it during the handshake, so a session offered by two
+			 * connections at once breaks their PSK binders. */
+			c->sess = c->g->sessions[--c->g->nsessions];
+			(void)wolfSSL_set_session(c->ssl, c->sess);
+		}
+		conn_set_timer(c, tc->handshake_timeout_ms);
+	} else {
+		c->plain_ready = 1;
+		c->pr_rdy = 1;
+		c->relaying = 1;
+		conn_set_timer(c, tc->idle_timeout_s ?
+		    (uint64_t)tc->idle_timeout_s * 1000 : 0);
+	}
+	return 0;
+}
+
+/* Returns 1 when c was closed. */
+static int
+conn_connect_to(struct kw_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	int fd, one = 1, client = c->g->conf->mode == KW_TUNNEL_CLIENT;
+	struct event **r, **w;
+
+	r = client ? &c->ev_tr : &c->ev_pr;
+	w = client ? &c->ev_tw : &c->ev_pw;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0) {
+		conn_close(c, "socket: %s", strerror(errno));
+		return 1;
+	}
+	if (client)
+		c->tls_fd = fd;
+	else
+		c->plain_fd = fd;
+	if (sa->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	if (conn_events_for(c, fd, r, w) != KW_OK) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	if (connect(fd, sa, len) == 0)
+		return conn_connected(c);
+	if (errno != EINPROGRESS && errno != EAGAIN) {
+		conn_close(c, "cannot connect to %s: %s", conn_target_text(c),
+		    strerror(errno));
+		return 1;
+	}
+	c->connecting = 1;
+	if (client)
+		c->on_tw = conn_ev(c->ev_tw, 1, c->on_tw);
+	else
+		c->on_pw = conn_ev(c->ev_pw, 1, c->on_pw);
+	return 0;
+}
+
+/* Returns 1 when c was closed. */
+static int
+conn_dns_done(struct kw_conn *c, int result, struct evutil_addrinfo *res)
+{
+	int closed;
+
+	c->connecting = 0;
+	if (result != 0 || res == NULL) {
+		conn_close(c, "cannot resolve %s: %s", conn_target_text(c),
+		    evutil_gai_strerror(result));
+		closed = 1;
+	} else
+		closed = conn_connect_to(c, res->ai_addr,
+		    (socklen_t)res->ai_addrlen);
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	return closed;
+}
+
+static void
+conn_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct kw_conn *c = arg;
+
+	if (result == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;		/* c is gone */
+	}
+	if (c->dns_sync) {	/* inside evdns_getaddrinfo: report back */
+		c->dns_result = result;
+		c->dns_res = res;
+		return;
+	}
+	c->dns = NULL;
+	if (conn_dns_done(c, result, res) == 0)
+		(void)conn_pump(c);
+}
+
+/* Returns 1 when c was closed. */
+static int
+conn_start_connect(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *req;
+
+	conn_set_timer(c, tc->connect_timeout_ms);
+	if (c->g->target_resolved)
+		return conn_connect_to(c,
+		    (const struct sockaddr *)&c->g->target_sa,
+		    c->g->target_salen);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	c->connecting = 1;
+	c->dns_sync = 1;
+	c->dns_result = EVUTIL_EAI_FAIL;
+	c->dns_res = NULL;
+	req = evdns_getaddrinfo(c->t->dns, tc->target.host, tc->target.port,
+	    &hints, conn_dns_cb, c);
+	c->dns_sync = 0;
+	if (req == NULL)	/* answered at once */
+		return conn_dns_done(c, c->dns_result, c->dns_res);
+	c->dns = req;
+	return 0;
+}
+
+/* Our verify callback for server tunnels: the CA check (CRL soft-fail as
+ * configured) and, on the client's own certificate, the allow-list, so a
+ * refused client never completes the handshake (nor gets a ticket). */
+static int
+conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct kw_conn *c = store ? store->userCtx : NULL;
+	int err, depth;
+
+	if (c == NULL)
+		return preverify;
+	depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
+	if (!preverify) {
+		err = wolfSSL_X509_STORE_CTX_get_error(store);
+		if (err == CRL_MISSING && !c->g->conf->crl_hard_fail) {
+			kw_warn("tunnel %s: no CRL for the issuer of a "
+			    "certificate of %s; accepting it (crl-check = "
+			    "soft)", c->t->name, c->peer);
+			return 1;
+		}
+		return 0;
+	}
+	if (depth == 0 && store->current_cert != NULL &&
+	    kw_tunnel_gen_admit(c->g, store->current_cert, c->who,
+	    sizeof(c->who)) != KW_OK) {
+		c->refused = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Client: a closing connection gives its session (if resumable: a TLS
+ * 1.3 one only once its ticket arrived) to the pool for the next. */
+static void
+conn_give_session(struct kw_conn *c)
+{
+	struct kw_tunnel_gen *g = c->g;
+	WOLFSSL_SESSION *s;
+
+	if (g->conf->mode != KW_TUNNEL_CLIENT || !g->conf->resume ||
+	    c->ssl == NULL || !c->tls_ready ||
+	    (s = wolfSSL_get1_session(c->ssl)) == NULL)
+		return;
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION &&
+	    !wolfSSL_SESSION_has_ticket(s)) {
+		wolfSSL_SESSION_free(s);
+		return;
+	}
+	if (g->nsessions == KW_SESSION_POOL) {
+		wolfSSL_SESSION_free(g->sessions[0]);
+		memmove(g->sessions, g->sessions + 1,
+		    (KW_SESSION_POOL - 1) * sizeof(g->sessions[0]));
+		g->nsessions--;
+	}
+	g->sessions[g->nsessions++] = s;
+}
+
+
+/* One wolfSSL_connect/accept call under the key's lock, its signatures
+ * noted in c (counted for the tunnel by the loop thread). */
+static int
+conn_hs_step(struct kw_conn *c)
+{
+	struct kw_key *key = c->g->key;
+	uint64_t n0, f0, u0;
+	int w;
+
+	kw_tunnel_gen_key_lock(c->g);
+	n0 = kw_key_sign_count(key);
+	f0 = kw_key_sign_failures(key);
+	u0 = kw_key_sign_usec(key);
+	w = c->g->conf->mode == KW_TUNNEL_CLIENT ? wolfSSL_connect(c->ssl) :
+	    wolfSSL_accept(c->ssl);
+	c->hs_signs += kw_key_sign_count(key) - n0;
+	c->hs_sign_fails += kw_key_sign_failures(key) - f0;
+	c->hs_sign_usec += kw_key_sign_usec(key) - u0;
+	kw_tunnel_gen_key_unlock(c->g);
+	return w;
+}
+
+static void
+conn_sign_stats(struct kw_conn *c)
+{
+	uint64_t n = c->hs_signs, us;
+	size_t i;
+
+	c->t->st.sign_failures += c->hs_sign_fails;
+	c->hs_sign_fails = 0;
+	if (n == 0)
+		return;
+	c->t->st.signatures += n;
+	c->t->st.sign_usec += c->hs_sign_usec;
+	us = c->hs_sign_usec / n;
+	for (i = 0; i + 1 < KW_SIGN_BUCKETS && us > kw_sign_bucket_usec[i]; i++)
+		;
+	c->t->st.sign_hist[i] += n;
+	c->hs_signs = 0;
+	c->hs_sign_usec = 0;
+}
+
+/* What a handshake step w came to (loop thread).  Returns 1 when the
+ * connection was closed. */
+static int
+conn_hs_result(struct kw_conn *c, int w, int *want_r, int *want_w)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	int e, r;
+
+	conn_sign_stats(c);
+	if (w == WOLFSSL_SUCCESS) {
+		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
+			c->t->st.refused++;
+			conn_close(c, "server %s refused: %s",
+			    conn_target_text(c), kw_strerror(r));
+			return 1;
+		}
+		c->tls_ready = 1;
+		c->tr_rdy = 1;
+		if (wolfSSL_session_reused(c->ssl))
+			c->t->st.hs_resumed++;
+		else
+			c->t->st.hs_full++;
+		kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
+		    wolfSSL_get_version(c->ssl),
+		    wolfSSL_get_cipher_name(c->ssl),
+		    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
+		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+		    c->peer, c->who[0] ? ": " : "", c->who);
+		if (tc->mode == KW_TUNNEL_CLIENT) {
+			c->relaying = 1;
+			conn_set_timer(c, tc->idle_timeout_s ?
+			    (uint64_t)tc->idle_timeout_s * 1000 : 0);
+			return 0;
+		}
+		return conn_start_connect(c);
+	}
+	if (c->hs_timed_out) {
+		conn_close(c, "TLS handshake timed out after %u ms",
+		    tc->handshake_timeout_ms);
+		return 1;
+	}
+	e = wolfSSL_get_error(c->ssl, w);
+	if (e == WOLFSSL_ERROR_WANT_READ) {
+		*want_r = 1;
+		return 0;
+	}
+	if (e == WOLFSSL_ERROR_WANT_WRITE) {
+		*want_w = 1;
+		return 0;
+	}
+	if (c->refused) {
+		c->t->st.refused++;
+		conn_close(c, "client certificate refused: %s is not in the "
+		    "allow-list", c->who[0] ? c->who : "(no names)");
+		return 1;
+	}
+	if (e == OCSP_CERT_UNKNOWN && tc->ocsp_stapling == KW_OCSP_REQUIRE) {
+		c->t->st.refused++;
+		conn_close(c, "server %s stapled no OCSP response for its "
+		    "certificate (ocsp-stapling = require)",
+		    conn_target_text(c));
+		return 1;
+	}
+	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
+	    conn_target_text(c) : c->peer);
+	if (r != KW_ERR_NETWORK && r != KW_ERR_TIMEOUT)
+		c->t->st.refused++;	/* peer, version, suite: refused */
+	conn_close(c, "TLS handshake failed: %s", kw_strerror(r));
+	return 1;
+}
+
+/* ---- handshake threads ---- */
+
+
+/* On a worker: the whole handshake, waiting with poll(). */
+static void
+hs_pool_run(struct kw_hs_pool *pool, struct kw_conn *c)
+{
+	uint64_t deadline = kw_now_ms() + c->g->conf->handshake_timeout_ms;
+	struct pollfd pfd;
+	uint64_t now;
+	int w, e, stop;
+
+	for (;;) {
+		w = conn_hs_step(c);
+		if (w == WOLFSSL_SUCCESS)
+			break;
+		e = wolfSSL_get_error(c->ssl, w);
+		if (e != WOLFSSL_ERROR_WANT_READ &&
+		    e != WOLFSSL_ERROR_WANT_WRITE)
+			break;
+		pthread_mutex_lock(&pool->lock);
+		stop = pool->stop;
+		pthread_mutex_unlock(&pool->lock);
+		now = kw_now_ms();
+		if (stop || now >= deadline) {
+			c->hs_timed_out = 1;
+			break;
+		}
+		pfd.fd = c->tls_fd;
+		pfd.events = e == WOLFSSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		(void)poll(&pfd, 1, deadline - now > 200 ? 200 :
+		    (int)(deadline - now));
+	}
+	c->hs_ret = w;
+}
+
+static void *
+hs_pool_main(void *arg)
+{
+	struct kw_hs_pool *pool = arg;
+	struct kw_conn *c;
+	char b = 'd';
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->todo == NULL && !pool->stop)
+			pthread_cond_wait(&pool->cond, &pool->lock);
+		if (pool->todo == NULL)
+			break;
+		c = pool->todo;
+		pool->todo = c->hs_next;
+		pthread_mutex_unlock(&pool->lock);
+		hs_pool_run(pool, c);
+		pthread_mutex_lock(&pool->lock);
+		c->hs_next = pool->done;
+		pool->done = c;
+		if (write(pool->pipe_fd[1], &b, 1) < 0) {
+			/* the pipe is full: a wake-up is pending */
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+#ifdef FP_ECC
+	/* wolfSSL's ECC fixed-point cache is per thread */
+	wc_ecc_fp_free();
+#endif
+	return NULL;
+}
+
+static void conn_free(struct kw_conn *c);
+
+/* Loop thread: take back the connections whose handshake ended. */
+static void
+hs_pool_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kw_hs_pool *pool = arg;
+	struct kw_conn *c, *next;
+	char buf[64];
+	int tr = 0, tw = 0;
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&pool->lock);
+	c = pool->done;
+	pool->done = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	for (; c != NULL; c = next) {
+		next = c->hs_next;
+		c->in_worker = 0;
+		if (c->free_pending) {
+			conn_free(c);
+			continue;
+		}
+		if (conn_hs_result(c, c->hs_ret, &tr, &tw) == 0)
+			(void)conn_pump(c);
+	}
+}
+
+static void
+hs_pool_submit(struct kw_hs_pool *pool, struct kw_conn *c)
+{
+	c->in_worker = 1;
+	pthread_mutex_lock(&pool->lock);
+	c->hs_next = pool->todo;
+	pool->todo = c;
+	pthread_cond_signal(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Stops the threads (a handshake in progress ends within 200 ms) and
+ * hands their connections back, timed out. */
+static void
+hs_pool_free(struct kw_hs_pool *pool)
+{
+	struct kw_conn *c, *next;
+	size_t i;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = 1;
+	pthread_cond_broadcast(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	for (c = pool->todo; c != NULL; c = next) {
+		next = c->hs_next;
+		c->in_worker = 0;
+	}
+	for (c = pool->done; c != NULL; c = next) {
+		next = c->hs_next;
+		c->in_worker = 0;
+		if (c->free_pending)
+			conn_free(c);
+	}
+	if (pool->ev_done != NULL)
+		event_free(pool->ev_done);
+	if (pool->pipe_fd[0] >= 0)
+		close(pool->pipe_fd[0]);
+	if (pool->pipe_fd[1] >= 0)
+		close(pool->pipe_fd[1]);
+	pthread_cond_destroy(&pool->cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->threads);
+	free(pool);
+}
+
+static int
+hs_pool_new(struct kw_tunnel *t, unsigned n, struct kw_hs_pool **out)
+{
+	struct kw_hs_pool *pool;
+	int r = KW_ERR_NOMEM;
+
+	*out = NULL;
+	if ((pool = calloc(1, sizeof(*pool))) == NULL)
+		return KW_ERR_NOMEM;
+	pool->t = t;
+	pool->pipe_fd[0] = pool->pipe_fd[1] = -1;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond, NULL);
+	if ((pool->threads = calloc(n, sizeof(*pool->threads))) == NULL)
+		goto out;
+	if (pipe2(pool->pipe_fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+		r = KW_ERR_IO;
+		goto out;
+	}
+	pool->ev_done = event_new(t->base, pool->pipe_fd[0],
+	    EV_READ | EV_PERSIST, hs_pool_done_cb, pool);
+	if (pool->ev_done == NULL || event_add(pool->ev_done, NULL) != 0)
+		goto out;
+	for (; pool->nthreads < n; pool->nthreads++)
+		if (pthread_create(&pool->threads[pool->nthreads], NULL,
+		    hs_pool_main, pool) != 0) {
+			kw_err("tunnel %s: cannot start handshake threads",
+			    t->name);
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	*out = pool;
+	pool = NULL;
+	r = KW_OK;
+out:
+	hs_pool_free(pool);
+	return r;
+}
+
+/* One handshake step in the loop, or the handshake to a worker. */
+static int
+conn_handshake(struct kw_conn *c, int *want_r, int *want_w)
+{
+	if (c->t->pool != NULL) {
+		hs_pool_submit(c->t->pool, c);
+		return 0;
+	}
+	return conn_hs_result(c, conn_hs_step(c), want_r, want_w);
+}
+
+static int
+conn_pump(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	int pr, pw, tr, tw, progress, n, e, len;
+	ssize_t k;
+	size_t room;
+
+	do {
+		progress = 0;
+		pr = pw = tr = tw = 0;
+		if (c->connecting) {
+			/* wait for the connect (its write event is on) */
+			if (tc->mode == KW_TUNNEL_CLIENT)
+				tw = 1;
+			else
+				pw = 1;
+		}
+		if (c->ssl != NULL && !c->tls_ready && !c->connecting &&
+		    !c->in_worker) {
+			if (conn_handshake(c, &tr, &tw))
+				return 1;
+			if (c->tls_ready)
+				progress = 1;
+		}
+		/* plaintext peer -> up buffer */
+		if (c->plain_ready && !c->plain_eof) {
+			if (c->up_len == 0)
+				c->up_off = 0;
+			else if (c->up_off > 0 && c->tls_wr_pending == 0 &&
+			    c->up_off + c->up_len == KW_TUNNEL_BUF) {
+				memmove(c->up, c->up + c->up_off, c->up_len);
+				c->up_off = 0;
+			}
+			if (c->up == NULL &&
+			    (c->up = malloc(KW_TUNNEL_BUF)) == NULL) {
+				conn_close(c, "out of memory");
+				return 1;
+			}
+			room = KW_TUNNEL_BUF - c->up_off - c->up_len;
+			if (room > 0 && !c->pr_rdy)
+				pr = 1;		/* wait for the event */
+			else if (room > 0) {
+				k = read(c->plain_fd, c->up + c->up_off +
+				    c->up_len, room);
+				if (k > 0) {
+					c->up_len += (size_t)k;
+					progress = 1;
+				} else if (k == 0) {
+					c->plain_eof = 1;
+					progress = 1;
+				} else if (errno == EAGAIN || errno == EINTR) {
+					pr = 1;
+					c->pr_rdy = 0;
+				} else {
+					conn_close(c, "reading from the "
+					    "plaintext side: %s",
+					    strerror(errno));
+					return 1;
+				}
+			}
+		}
+		/* up buffer -> TLS */
+		if (c->tls_ready && c->up_len > 0) {
+			len = c->tls_wr_pending ? c->tls_wr_pending :
+			    (int)c->up_len;
+			n = wolfSSL_write(c->ssl, c->up + c->up_off, len);
+			if (n > 0) {
+				c->up_off += (size_t)n;
+				c->up_len -= (size_t)n;
+				c->tls_wr_pending = 0;
+				c->t->st.bytes_up += (uint64_t)n;
+				progress = 1;
+			} else {
+				e = wolfSSL_get_error(c->ssl, n);
+				if (e == WOLFSSL_ERROR_WANT_WRITE)
+					tw = 1;
+				else if (e == WOLFSSL_ERROR_WANT_READ)
+					tr = 1;
+				else {
+					conn_close(c, "TLS write failed "
+					    "(wolfSSL error %d)", e);
+					return 1;
+				}
+				c->tls_wr_pending = len;
+			}
+		}
+		/* plaintext EOF passed on as close_notify */
+		if (c->tls_ready && c->plain_eof && c->up_len == 0 &&
+		    !c->notify_sent) {
+			n = wolfSSL_shutdown(c->ssl);
+			e = n == WOLFSSL_SUCCESS || n == WOLFSSL_SHUTDOWN_NOT_DONE ?
+			    0 : wolfSSL_get_error(c->ssl, n);
+			if (e == WOLFSSL_ERROR_WANT_WRITE)
+				tw = 1;
+			else {
+				c->notify_sent = 1;
+				progress = 1;
+			}
+		}
+		/* TLS -> down buffer */
+		if (c->tls_ready && !c->tls_eof) {
+			if (c->dn_len == 0)
+				c->dn_off = 0;
+			else if (c->dn_off > 0 &&
+			    c->dn_off + c->dn_len == KW_TUNNEL_BUF) {
+				memmove(c->dn, c->dn + c->dn_off, c->dn_len);
+				c->dn_off = 0;
+			}
+			if (c->dn == NULL &&
+			    (c->dn = malloc(KW_TUNNEL_BUF)) == NULL) {
+				conn_close(c, "out of memory");
+				return 1;
+			}
+			room = KW_TUNNEL_BUF - c->dn_off - c->dn_len;
+			if (room > 0 && !c->tr_rdy &&
+			    wolfSSL_pending(c->ssl) == 0)
+				tr = 1;		/* wait for the event */
+			else if (room > 0) {
+				n = wolfSSL_read(c->ssl, c->dn + c->dn_off +
+				    c->dn_len, (int)room);
+				if (n > 0) {
+					c->dn_len += (size_t)n;
+					c->t->st.bytes_down += (uint64_t)n;
+					progress = 1;
+				} else {
+					e = wolfSSL_get_error(c->ssl, n);
+					if (e == WOLFSSL_ERROR_WANT_READ) {
+						tr = 1;
+						c->tr_rdy = 0;
+					} else if (e == WOLFSSL_ERROR_WANT_WRITE)
+						tw = 1;
+					else if (e == WOLFSSL_ERROR_ZERO_RETURN ||
+					    e == SOCKET_PEER_CLOSED_E) {
+						c->tls_eof = 1;
+						progress = 1;
+					} else {
+						kw_tls_explain(c->g->tls, c->ssl,
+						    n, tc->mode ==
+						    KW_TUNNEL_CLIENT ?
+						    conn_target_text(c) :
+						    c->peer);
+						conn_close(c, "TLS read failed "
+						    "(wolfSSL error %d)", e);
+						return 1;
+					}
+				}
+			}
+		}
+		/* down buffer -> plaintext peer */
+		if (c->plain_ready && c->dn_len > 0) {
+			k = send(c->plain_fd, c->dn + c->dn_off, c->dn_len,
+			    MSG_NOSIGNAL);
+			if (k > 0) {
+				c->dn_off += (size_t)k;
+				c->dn_len -= (size_t)k;
+				progress = 1;
+			} else if (k < 0 && (errno == EAGAIN || errno == EINTR))
+				pw = 1;
+			else {
+				conn_close(c, "writing to the plaintext side: "
+				    "%s", strerror(errno));
+				return 1;
+			}
+		}
+		/* TLS EOF passed on as FIN */
+		if (c->plain_ready && c->tls_eof && c->dn_len == 0 &&
+		    !c->plain_shut) {
+			(void)shutdown(c->plain_fd, SHUT_WR);
+			c->plain_shut = 1;
+			progress = 1;
+		}
+		if (c->plain_shut && c->notify_sent) {
+			conn_close(c, NULL);
+			return 1;
+		}
+		if (progress)
+			c->last_active_ms = kw_now_ms();
+	} while (progress);
+	/* Idle: give the buffers back. */
+	if (c->up_len == 0 && c->tls_wr_pending == 0) {
+		free(c->up);
+		c->up = NULL;
+	}
+	if (c->dn_len == 0) {
+		free(c->dn);
+		c->dn = NULL;
+	}
+	conn_apply_events(c, pr, pw, tr, tw);
+	return 0;
+}
+
+static void
+conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kw_conn *c = arg;
+	int err = 0, out_fd;
+	socklen_t elen = sizeof(err);
+
+	if ((what & EV_READ) != 0) {
+		if (fd == c->plain_fd)
+			c->pr_rdy = 1;
+		else if (fd == c->tls_fd)
+			c->tr_rdy = 1;
+	}
+	if (c->connecting) {
+		out_fd = c->g->conf->mode == KW_TUNNEL_CLIENT ? c->tls_fd :
+		    c->plain_fd;
+		if (fd != out_fd)
+			goto pump;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+			err = errno;
+		if (err == EINPROGRESS)
+			return;
+		if (err != 0) {
+			conn_close(c, "cannot connect to %s: %s",
+			    conn_target_text(c), strerror(err));
+			return;
+		}
+		if (conn_connected(c))
+			return;
+	}
+pump:
+	(void)conn_pump(c);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kw_conn *c = arg;
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	uint64_t idle_ms, now;
+
+	(void)fd;
+	(void)what;
+	if (c->in_worker)
+		return;		/* the worker keeps its own deadline */
+	if (c->connecting) {
+		conn_close(c, "connecting to %s timed out after %u ms",
+		    conn_target_text(c), tc->connect_timeout_ms);
+		return;
+	}
+	if (!c->tls_ready) {
+		conn_close(c, "TLS handshake timed out after %u ms",
+		    tc->handshake_timeout_ms);
+		return;
+	}
+	if (tc->idle_timeout_s == 0)
+		return;
+	idle_ms = (uint64_t)tc->idle_timeout_s * 1000;
+	now = kw_now_ms();
+	if (now - c->last_active_ms >= idle_ms) {
+		kw_info("tunnel %s: connection from %s idle for %u s: closed",
+		    c->t->name, c->peer, tc->idle_timeout_s);
+		conn_free(c);
+		return;
+	}
+	conn_set_timer(c, idle_ms - (now - c->last_active_ms));
+}
+
+static void
+kw_peer_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else
+		snprintf(buf, len, "unix socket");
+}
+
+static void
+tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct kw_tunnel *t = arg;
+	struct kw_tunnel_gen *g = t->gen;
+	const struct kw_tunnel_conf *tc = g->conf;
+	struct kw_conn *c;
+	int one = 1, r;
+	time_t now;
+
+	(void)lis;
+	(void)salen;
+	if (t->st.conns_active >= tc->max_conns) {
+		now = time(NULL);
+		if (now != t->last_full_log) {
+			t->last_full_log = now;
+			tunnel_error(t, "%u connections open (max-connections):"
+			    " refusing new ones", tc->max_conns);
+		}
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->t = t;
+	c->g = g;
+	kw_tunnel_gen_ref(g);
+	c->plain_fd = c->tls_fd = -1;
+	c->next = t->conns;
+	if (t->conns != NULL)
+		t->conns->prev = c;
+	t->conns = c;
+	t->st.conns_active++;
+	t->st.conns_total++;
+	c->last_active_ms = kw_now_ms();
+	kw_peer_text(sa, c->peer, sizeof(c->peer));
+	if (sa->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	c->ev_timer = evtimer_new(t->base, conn_timer_cb, c);
+	if (c->ev_timer == NULL) {
+		close(fd);
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (tc->mode == KW_TUNNEL_CLIENT) {
+		c->plain_fd = fd;
+		c->plain_ready = 1;
+		c->pr_rdy = 1;
+		if (conn_events_for(c, fd, &c->ev_pr, &c->ev_pw) != KW_OK) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		/* then read what the application sends meanwhile */
+		if (conn_start_connect(c) == 0)
+			(void)conn_pump(c);
+		return;
+	}
+	c->tls_fd = fd;
+	if (conn_events_for(c, fd, &c->ev_tr, &c->ev_tw) != KW_OK) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if ((r = kw_tls_ssl_new(g->tls, fd, NULL, &c->ssl)) != KW_OK) {
+		conn_close(c, "TLS setup failed: %s", kw_strerror(r));
+		return;
+	}
+	wolfSSL_set_verify(c->ssl, WOLFSSL_VERIFY_PEER |
+	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, conn_verify_cb);
+	wolfSSL_SetCertCbCtx(c->ssl, c);
+	conn_set_timer(c, tc->handshake_timeout_ms);
+	(void)conn_pump(c);
+}
+
+static void
+tunnel_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kw_tunnel *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->lis != NULL)
+		(void)evconnlistener_enable(t->lis);
+}
+
+static void
+tunnel_accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+	struct kw_tunnel *t = arg;
+	struct timeval tv = { 1, 0 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	tunnel_error(t, "accept on %s failed: %s; pausing 1 s",
+	    t->gen->conf->listen.text, evutil_socket_error_to_string(e));
+	(void)evconnlistener_disable(lis);
+	(void)event_add(t->ev_resume, &tv);
+}
+
+static int
+tunnel_listen(struct kw_tunnel *t)
+{
+	const struct kw_addr *a = &t->gen->conf->listen;
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	    LEV_OPT_REUSEABLE;
+	struct sockaddr_un sun;
+	struct addrinfo hints, *res = NULL;
+	struct stat st;
+	int fd = -1, gai, r = KW_ERR_NETWORK;
+
+	if (a->is_unix) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a->path);
+		/* a stale socket from an earlier run: replace it */
+		if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+			(void)unlink(a->path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sun,
+		    sizeof(sun)) != 0 || chmod(a->path, 0660) != 0 ||
+		    listen(fd, 1024) != 0) {
+			kw_err("tunnel %s: cannot listen on %s: %s", t->name,
+			    a->text, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return KW_ERR_NETWORK;
+		}
+		if ((t->unix_path = strdup(a->path)) == NULL) {
+			close(fd);
+			return KW_ERR_NOMEM;
+		}
+		t->lis = evconnlistener_new(t->base, tunnel_accept_cb, t,
+		    flags, -1, fd);
+		if (t->lis == NULL) {
+			close(fd);
+			return KW_ERR_NOMEM;
+		}
+		r = KW_OK;
+		goto out;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((gai = getaddrinfo(strcmp(a->host, "*") == 0 ? NULL : a->host,
+	    a->port, &hints, &res)) != 0) {
+		kw_err("tunnel %s: cannot resolve listen address %s: %s",
+		    t->name, a->text, gai_strerror(gai));
+		goto out;
+	}
+	t->lis = evconnlistener_new_bind(t->base, tunnel_accept_cb, t, flags,
+	    1024, res->ai_addr, (int)res->ai_addrlen);
+	if (t->lis == NULL) {
+		kw_err("tunnel %s: cannot listen on %s: %s", t->name, a->text,
+		    strerror(errno));
+		goto out;
+	}
+	r = KW_OK;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (r == KW_OK)
+		evconnlistener_set_error_cb(t->lis, tunnel_accept_error_cb);
+	return r;
+}
+
+int
+kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
+    struct kw_tunnel_gen *g, struct kw_tunnel **out)
+{
+	struct kw_tunnel *t;
+	int r;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return KW_ERR_NOMEM;
+	t->base = base;
+	t->dns = dns;
+	t->gen = g;
+	kw_tunnel_gen_ref(g);
+	if ((t->name = strdup(g->conf->name)) == NULL ||
+	    (t->ev_resume = evtimer_new(base, tunnel_resume_cb, t)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if (g->conf->handshake_threads > 0 && (r = hs_pool_new(t,
+	    g->conf->handshake_threads, &t->pool)) != KW_OK)
+		goto out;
+	if ((r = tunnel_listen(t)) != KW_OK)
+		goto out;
+	kw_info("tunnel %s: %s %s -> %s", t->name,
+	    g->conf->mode == KW_TUNNEL_CLIENT ? "client" : "server",
+	    g->conf->listen.text, g->conf->target.text);
+	*out = t;
+	t = NULL;
+out:
+	kw_tunnel_free(t);
+	return r;
+}
+
+void
+kw_tunnel_set_gen(struct kw_tunnel *t, struct kw_tunnel_gen *g)
+{
+	kw_tunnel_gen_ref(g);
+	kw_tunnel_gen_unref(t->gen);
+	t->gen = g;
+	t->st.reloads++;
+}
+
+struct kw_tunnel_gen *
+kw_tunnel_gen(const struct kw_tunnel *t)
+{
+	return t->gen;
+}
+
+const char *
+kw_tunnel_name(const struct kw_tunnel *t)
+{
+	return t->name;
+}
+
+void
+kw_tunnel_stop_listening(struct kw_tunnel *t)
+{
+	if (t->lis != NULL) {
+		evconnlistener_free(t->lis);
+		t->lis = NULL;
+	}
+	if (t->unix_path != NULL) {
+		(void)unlink(t->unix_path);
+		free(t->unix_path);
+		t->unix_path = NULL;
+	}
+}
+
+uint64_t
+kw_tunnel_active(const struct kw_tunnel *t)
+{
+	return t->st.conns_active;
+}
+
+void
+kw_tunnel_stats(const struct kw_tunnel *t, struct kw_tunnel_stats *st)
+{
+	*st = t->st;
+}
+
+void
+kw_tunnel_free(struct kw_tunnel *t)
+{
+	if (t == NULL)
+		return;
+	hs_pool_free(t->pool);
+	t->pool = NULL;
+	while (t->conns != NULL)
+		conn_free(t->conns);
+	kw_tunnel_stop_listening(t);
+	if (t->ev_resume != NULL)
+		event_free(t->ev_resume);
+	kw_tunnel_gen_unref(t->gen);
+	free(t->name);
+	free(t);
+}
