@@ -39,6 +39,10 @@ static const struct {
 	{ KW_ERR_PIN_LOW, "PIN retry counter low" },
 	{ KW_ERR_STATE, "operation not valid in this state" },
 	{ KW_ERR_PERM, "permission denied" },
+	{ KW_ERR_CANCELLED, "cancelled (shutdown or reload)" },
+	{ KW_ERR_BUSY, "limit reached, try again later" },
+	{ KW_ERR_UNSAFE_FILE, "file is readable by others or owned by another user" },
+	{ KW_ERR_PIN_FAILED_BEFORE, "this PIN failed before and is not sent again" },
 };
 
 const char *
@@ -71,6 +75,8 @@ kw_exit_code(int err)
 	case KW_ERR_PIN_LOCKED:
 	case KW_ERR_PIN_REQUIRED:
 	case KW_ERR_PIN_LOW:
+	case KW_ERR_PIN_FAILED_BEFORE:
+	case KW_ERR_UNSAFE_FILE:
 	case KW_ERR_KEY_EXPORTABLE:
 	case KW_ERR_PSS_SALT:
 		return KW_EXIT_KEY;

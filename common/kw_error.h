@@ -41,6 +41,10 @@ enum kw_err {
 	KW_ERR_PIN_LOW = -30,		/* PIN tries low: refused to risk one */
 	KW_ERR_STATE = -31,		/* wrong state for this operation */
 	KW_ERR_PERM = -32,		/* permission denied */
+	KW_ERR_CANCELLED = -33,		/* stopped: shutdown or reload asked */
+	KW_ERR_BUSY = -34,		/* a limit was reached: try later */
+	KW_ERR_UNSAFE_FILE = -35,	/* secret file readable by others */
+	KW_ERR_PIN_FAILED_BEFORE = -36,	/* this PIN failed once: not resent */
 };
 
 /* A short, static description of an error code. */
