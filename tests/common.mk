@@ -12,6 +12,13 @@ tests_unit_test_wolf_check_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLA
 tests_unit_test_wolf_check_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests/wolf_include_order.sh tests/wolf_private_build.sh
 
+# The DER toolkit (common/kw_der.c).
+check_PROGRAMS += tests/unit/test_der
+TESTS += tests/unit/test_der
+tests_unit_test_der_SOURCES = tests/unit/test_der.c tests/enroll/vectors.h
+tests_unit_test_der_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_der_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
 # The DER toolkit's fuzz harness (issue 10): a fixed-seed mutation run here;
 # a libFuzzer binary with `make fuzz-der` (needs clang).
 check_PROGRAMS += tests/fuzz/fuzz_der
