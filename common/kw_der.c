@@ -495,28 +495,35 @@ out:
 int
 kw_b64_encode(const uint8_t *in, size_t len, char **out, size_t *out_len)
 {
-	char *buf;
-	word32 cap, ol;
+	char *buf = NULL;
+	word32 cap, ol = 0;
+	int r = KW_ERR_ARG;
 
 	*out = NULL;
 	*out_len = 0;
 	if (len > 0x3fffffff)
-		return KW_ERR_ARG;
+		goto out;
 	cap = (word32)((len + 2) / 3 * 4);
 	cap += cap / 64 + 2;
-	if ((buf = malloc(cap)) == NULL)
-		return KW_ERR_NOMEM;
-	ol = cap - 1;
-	if (len > 0 && Base64_Encode(in, (word32)len, (byte *)buf, &ol) != 0) {
-		free(buf);
-		return KW_ERR_CRYPTO;
+	if ((buf = malloc(cap)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
 	}
+	ol = cap - 1;
 	if (len == 0)
-		ol = 0;
+		ol = 0;		/* wolfSSL refuses empty input */
+	else if (Base64_Encode(in, (word32)len, (byte *)buf, &ol) != 0) {
+		r = KW_ERR_CRYPTO;
+		goto out;
+	}
 	buf[ol] = '\0';
 	*out = buf;
 	*out_len = ol;
-	return KW_OK;
+	buf = NULL;
+	r = KW_OK;
+out:
+	kw_freezero(buf, buf != NULL ? cap : 0);
+	return r;
 }
 
 /* ---- certificates ------------------------------------------------------ */

@@ -8,7 +8,9 @@
  * - a 32-bit INTEGER read back is written back byte for byte;
  * - base64 the decoder accepts, re-encoded, is the input without its
  *   white space (the decoder accepts canonical base64 only);
- * - certificate fields are whole elements inside the input.
+ * - certificate fields are whole elements inside the input;
+ * - SPKI written from input bytes reads back as that key, and a buffer
+ *   too small for it is refused without a byte written past it.
  *
  * libFuzzer (`make fuzz-der`, needs clang):
  *   ./tests/fuzz/fuzz_der_libfuzzer -max_len=4096 CORPUS_DIR
@@ -115,6 +117,37 @@ fuzz_b64(const uint8_t *data, size_t size)
 	free(enc);
 }
 
+/* The SPKI writers over input bytes: what they write reads back as the
+ * key they were given; a buffer too small is an error, never an overflow. */
+static void
+fuzz_spki(const uint8_t *data, size_t size)
+{
+	uint8_t der[KW_MAX_PUBKEY_DER + 64], *small;
+	size_t len = sizeof(der), half, cut;
+
+	if (size >= 97 && kw_der_spki_ec(KW_ALG_EC_P384, data, 97, der, &len) ==
+	    KW_OK && (kw_der_spki_alg(der, len) != KW_ALG_EC_P384 ||
+	    memcmp(der + len - 97, data, 97) != 0))
+		abort();
+	if (size < 2)
+		return;
+	half = size / 2 > 400 ? 400 : size / 2;
+	len = sizeof(der);
+	if (kw_der_spki_rsa(data, half, data + half, size - half > 8 ? 8 :
+	    size - half, der, &len) != KW_OK)
+		return;
+	fuzz_walk((struct kw_der){ der, len }, 0);
+	/* the same into every shorter buffer: refused, within bounds */
+	cut = data[0] % len;
+	if ((small = malloc(cut > 0 ? cut : 1)) == NULL)
+		return;
+	len = cut;
+	if (kw_der_spki_rsa(data, half, data + half, size - half > 8 ? 8 :
+	    size - half, small, &len) != KW_ERR_SPACE || len != 0)
+		abort();
+	free(small);
+}
+
 static int
 fuzz_inside(const struct kw_der *w, const uint8_t *data, size_t size)
 {
@@ -130,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kw_log_setup(KW_LOG_ERROR + 0, 0);
 	fuzz_walk(d, 0);
 	fuzz_b64(data, size);
+	fuzz_spki(data, size);
 	if (kw_der_cert(data, size, &c) == KW_OK) {
 		if (!fuzz_inside(&c.serial, data, size) ||
 		    !fuzz_inside(&c.issuer, data, size) ||
