@@ -33,3 +33,4 @@ fuzz-der: $(KW_COMMON_LIBS)
 		$(top_srcdir)/common/kw_der.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/fuzz_der_libfuzzer
 .PHONY: fuzz-der
+CLEANFILES += tests/fuzz/fuzz_der_libfuzzer
