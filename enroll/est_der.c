@@ -188,8 +188,9 @@ out:
 /* ---- PKCS#7 certs-only ------------------------------------------------- */
 
 /* Our own walk, not wc_PKCS7_VerifySignedData(): on certs-only answers
- * wolfSSL 5.5.4 accepts trailing bytes, BER, any SignedData version and
- * any encapsulated content type, and keeps at most 15 certificates.  The
+ * wolfSSL 5.5.4 accepts trailing bytes, wrong lengths of the [0] and
+ * SignedData wrappers and any encapsulated content type (tried on
+ * tests/enroll/vectors.h), and keeps at most 15 certificates.  The
  * certificates themselves go through wolfSSL's parser (est_cert_info). */
 static const uint8_t est_oid_signed_data[] = {
 	0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02 };
