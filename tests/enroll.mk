@@ -40,4 +40,5 @@ tests_enroll_fuzz_est_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 EXTRA_DIST += tests/enroll
 
 TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
-	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
+	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
+	tests/enroll/est_cancel.sh tests/enroll/est_deadline.sh

@@ -116,6 +116,7 @@ struct kw_enroll_req {
 	const char *csr_b64;		/* resend this CSR (202 resume) */
 	unsigned wait_s;
 	int timeout_ms;
+	const struct kw_cancel *cancel;	/* stops the exchange or the wait */
 };
 
 struct kw_enroll_res {

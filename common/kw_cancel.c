@@ -1,0 +1,126 @@
+/* Cancellation and deadlines (see kw_cancel.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kw_cancel.h"
+#include "kw_error.h"
+
+struct kw_cancel {
+	int fd;				/* eventfd: readable once fired */
+};
+
+int
+kw_cancel_new(struct kw_cancel **out)
+{
+	struct kw_cancel *c;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return KW_ERR_NOMEM;
+	if ((c->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		free(c);
+		return KW_ERR_IO;
+	}
+	*out = c;
+	return KW_OK;
+}
+
+void
+kw_cancel_free(struct kw_cancel *c)
+{
+	if (c == NULL)
+		return;
+	close(c->fd);
+	free(c);
+}
+
+void
+kw_cancel_fire(struct kw_cancel *c)
+{
+	uint64_t one = 1;
+
+	if (c != NULL)
+		(void)!write(c->fd, &one, sizeof(one));
+}
+
+void
+kw_cancel_rearm(struct kw_cancel *c)
+{
+	uint64_t v;
+
+	if (c != NULL)
+		(void)!read(c->fd, &v, sizeof(v));
+}
+
+int
+kw_cancel_fired(const struct kw_cancel *c)
+{
+	struct pollfd p;
+
+	if (c == NULL)
+		return 0;
+	p.fd = c->fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+int64_t
+kw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+kw_deadline(int ms)
+{
+	return kw_now_ms() + (ms > 0 ? ms : 0);
+}
+
+int
+kw_cancel_wait(const struct kw_cancel *c, int fd, short events,
+    int64_t deadline)
+{
+	struct pollfd p[2];
+	int64_t left;
+	nfds_t n = 0, ci = 0;
+	int k;
+
+	for (;;) {
+		n = 0;
+		if (fd >= 0) {
+			p[n].fd = fd;
+			p[n].events = events;
+			p[n].revents = 0;
+			n++;
+		}
+		if (c != NULL) {
+			ci = n;
+			p[n].fd = c->fd;
+			p[n].events = POLLIN;
+			p[n].revents = 0;
+			n++;
+		}
+		left = deadline - kw_now_ms();
+		if (left <= 0)
+			return fd >= 0 ? KW_ERR_TIMEOUT : KW_OK;
+		k = poll(p, n, left > 60000 ? 60000 : (int)left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return KW_ERR_IO;
+		if (c != NULL && (p[ci].revents & POLLIN))
+			return KW_ERR_CANCELLED;
+		/* errors and hang-ups count as ready: the next I/O call says */
+		if (fd >= 0 && p[0].revents != 0)
+			return KW_OK;
+	}
+}
