@@ -95,8 +95,8 @@ check_hup() {
 		kw_fail "$what: the daemon froze for $((t1 - t0)) ms after SIGHUP"
 }
 wait_log() {
-	local n=0
-	until [ "$(grep -c "$1" "$2" 2>/dev/null)" -ge "$3" ]; do
+	local n=0 c
+	until c=$(grep -c "$1" "$2" 2>/dev/null); [ "${c:-0}" -ge "$3" ]; do
 		sleep 0.1; n=$((n + 1))
 		[ $n -lt 150 ] || kw_fail "no '$1' in $2 within 15 s: $(tail -5 "$KW_T/run.err")"
 	done
