@@ -207,7 +207,6 @@ struct est_conn {
 	WOLFSSL_CTX *prov_ctx;		/* provisional only */
 	WOLFSSL *ssl;
 	int fd;				/* non-blocking */
-	int owned_by_tls;		/* ssl from kw_tls_ssl_new */
 	int64_t deadline;		/* kw_now_ms() at which we give up */
 	int timeout_ms;			/* for the message */
 	const struct kw_cancel *cancel;
@@ -224,9 +223,9 @@ est_conn_wait(struct est_conn *c, short events)
 
 	r = kw_cancel_wait(c->cancel, c->fd, events, c->deadline);
 	if (r == KW_ERR_TIMEOUT)
-		kw_err("EST server %s timed out: the exchange did not finish "
-		    "within %d s (--timeout)", c->peer, (c->timeout_ms + 999) /
-		    1000);
+		kw_err("EST server %s timed out: the exchange (connect, TLS, "
+		    "request and answer) did not finish within %d s", c->peer,
+		    (c->timeout_ms + 999) / 1000);
 	else if (r == KW_ERR_CANCELLED)
 		kw_info("EST exchange with %s cancelled", c->peer);
 	return r;
@@ -495,7 +494,6 @@ est_conn_verified(struct est_client *c, struct est_conn *conn)
 	if ((r = kw_tls_ssl_new(c->tls, conn->fd, c->url.host, &ssl)) != 0)
 		goto out;
 	conn->ssl = (WOLFSSL *)ssl;
-	conn->owned_by_tls = 1;
 	if ((r = est_conn_handshake(conn, &w)) == KW_ERR_HANDSHAKE)
 		r = kw_tls_explain(c->tls, ssl, w, c->url.hostport);
 	else if (r == KW_OK)
