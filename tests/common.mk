@@ -11,3 +11,9 @@ tests_unit_test_wolf_check_SOURCES = tests/unit/test_wolf_check.c
 tests_unit_test_wolf_check_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wolf_check_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests/wolf_include_order.sh tests/wolf_private_build.sh
+# Cancellation and deadlines (common/kw_cancel.c).
+check_PROGRAMS += tests/unit/test_cancel
+TESTS += tests/unit/test_cancel
+tests_unit_test_cancel_SOURCES = tests/unit/test_cancel.c
+tests_unit_test_cancel_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_cancel_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
