@@ -79,20 +79,21 @@ s.sendall(b"ping\n")
 assert s.recv(100) == b"ping\n"
 PY
 }
-# the control socket and a tunnel answer within 1 s of a SIGHUP
+# the control socket and a tunnel each answer within 1 s of a SIGHUP
 check_hup() {
-	local what=$1 t0 t1
+	local what=$1 t0 t1 t2
 	kill -HUP "$RUN"
 	sleep 0.2
 	t0=$(now_ms)
 	timeout 5 "$KEYWARD" status --socket "$KW_T/control" >"$KW_T/status.out" 2>&1 ||
 		kw_fail "$what: keyward status failed after SIGHUP: $(cat "$KW_T/status.out")"
+	t1=$(now_ms)
 	timeout 5 bash -c "$(declare -f tunnel_echo); LISTEN=$LISTEN tunnel_echo" ||
 		kw_fail "$what: the tunnel did not answer after SIGHUP"
-	t1=$(now_ms)
-	echo "$what: status + tunnel answered $((t1 - t0)) ms after SIGHUP"
-	[ $((t1 - t0)) -lt 1000 ] ||
-		kw_fail "$what: the daemon froze for $((t1 - t0)) ms after SIGHUP"
+	t2=$(now_ms)
+	echo "$what: after SIGHUP, status answered in $((t1 - t0)) ms, the tunnel in $((t2 - t1)) ms"
+	[ $((t1 - t0)) -lt 1000 ] && [ $((t2 - t1)) -lt 1000 ] ||
+		kw_fail "$what: the daemon froze after SIGHUP"
 }
 wait_log() {
 	local n=0 c
