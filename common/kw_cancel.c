@@ -18,16 +18,21 @@ int
 kw_cancel_new(struct kw_cancel **out)
 {
 	struct kw_cancel *c;
+	int r;
 
 	*out = NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
 	if ((c->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		free(c);
-		return KW_ERR_IO;
+		r = KW_ERR_IO;
+		goto out;
 	}
 	*out = c;
-	return KW_OK;
+	c = NULL;
+	r = KW_OK;
+out:
+	free(c);
+	return r;
 }
 
 void
