@@ -5,7 +5,8 @@ tests/ only; python3 stdlib.
 TLS with the given certificate, then, per connection, the behaviour named
 in --mode-file (re-read for each connection):
   stall      read the request, never answer
-  continue   read the request, then "HTTP/1.1 100 Continue" every 0.1 s
+  continue   read the request, then "HTTP/1.1 100 Continue" every 0.4 s
+  continue-flood  the same every 0.01 s
   trickle    read the request, then a valid-looking answer one byte every
              0.5 s (each read gets something: only an overall deadline helps)
   pending    /cacerts answered from --cacerts (DER PKCS#7), no /csrattrs,
@@ -67,10 +68,10 @@ def handle(conn, args, ctx):
         if mode == "stall":
             while time.time() < limit:
                 time.sleep(0.2)
-        elif mode == "continue":
+        elif mode in ("continue", "continue-flood"):
             while time.time() < limit:
                 s.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-                time.sleep(0.1)
+                time.sleep(0.4 if mode == "continue" else 0.01)
         elif mode == "trickle":
             msg = (b"HTTP/1.1 200 OK\r\nContent-Type: application/pkcs7-mime"
                    b"\r\nContent-Length: 100000\r\n\r\n" + b"A" * 100000)
