@@ -1,8 +1,11 @@
 /* Cancellation and deadlines (see kw_cancel.h). */
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,4 +131,109 @@ kw_cancel_wait(const struct kw_cancel *c, int fd, short events,
 		if (fd >= 0 && p[0].revents != 0)
 			return KW_OK;
 	}
+}
+
+/* One lookup, shared by the caller and the thread: whoever leaves last
+ * frees it. */
+struct kw_lookup {
+	pthread_mutex_t lock;
+	int refs;
+	int done_fd;			/* eventfd: readable when done */
+	int err;			/* getaddrinfo's return */
+	struct addrinfo *res;
+	struct addrinfo hints;
+	char *host;
+	char *port;
+};
+
+static void
+kw_lookup_unref(struct kw_lookup *l)
+{
+	int last;
+
+	pthread_mutex_lock(&l->lock);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&l->lock);
+	if (!last)
+		return;
+	if (l->res != NULL)
+		freeaddrinfo(l->res);
+	if (l->done_fd >= 0)
+		close(l->done_fd);
+	pthread_mutex_destroy(&l->lock);
+	free(l->host);
+	free(l->port);
+	free(l);
+}
+
+static void *
+kw_lookup_main(void *arg)
+{
+	struct kw_lookup *l = arg;
+	struct addrinfo *res = NULL;
+	uint64_t one = 1;
+	int err;
+
+	err = getaddrinfo(l->host, l->port, &l->hints, &res);
+	pthread_mutex_lock(&l->lock);
+	l->err = err;
+	l->res = res;
+	pthread_mutex_unlock(&l->lock);
+	(void)!write(l->done_fd, &one, sizeof(one));
+	kw_lookup_unref(l);
+	return NULL;
+}
+
+int
+kw_cancel_getaddrinfo(const struct kw_cancel *c, const char *host,
+    const char *port, const struct addrinfo *hints, int64_t deadline,
+    struct addrinfo **res, int *gai_err)
+{
+	struct kw_lookup *l;
+	pthread_attr_t attr;
+	pthread_t th;
+	int r;
+
+	*res = NULL;
+	*gai_err = 0;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return KW_ERR_NOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	l->refs = 1;
+	l->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	l->hints = *hints;
+	l->host = strdup(host);
+	l->port = strdup(port);
+	if (l->done_fd < 0 || l->host == NULL || l->port == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	l->refs = 2;			/* ours and the thread's */
+	if (pthread_attr_init(&attr) != 0) {
+		l->refs = 1;
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&th, &attr, kw_lookup_main, l);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		l->refs = 1;
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = kw_cancel_wait(c, l->done_fd, POLLIN, deadline)) != KW_OK)
+		goto out;
+	pthread_mutex_lock(&l->lock);
+	if (l->err != 0) {
+		*gai_err = l->err;
+		r = KW_ERR_NETWORK;
+	} else {
+		*res = l->res;
+		l->res = NULL;
+	}
+	pthread_mutex_unlock(&l->lock);
+out:
+	kw_lookup_unref(l);
+	return r;
 }

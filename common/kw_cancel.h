@@ -29,4 +29,15 @@ int64_t kw_deadline(int ms);
 int kw_cancel_wait(const struct kw_cancel *c, int fd, short events,
     int64_t deadline);
 
+/* getaddrinfo(3) within the deadline, and cancellable: the lookup runs
+ * on a detached thread that frees its own result when the caller has
+ * given up, so a resolver that never answers cannot hold a renewal or a
+ * shutdown.  KW_OK with *res (freeaddrinfo it); KW_ERR_NETWORK with
+ * *gai_err (for gai_strerror); KW_ERR_TIMEOUT, KW_ERR_CANCELLED,
+ * KW_ERR_NOMEM. */
+struct addrinfo;
+int kw_cancel_getaddrinfo(const struct kw_cancel *c, const char *host,
+    const char *port, const struct addrinfo *hints, int64_t deadline,
+    struct addrinfo **res, int *gai_err);
+
 #endif

@@ -340,11 +340,18 @@ est_tcp_connect(const struct est_url *u, struct est_conn *c)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%u", u->port);
-	if ((err = getaddrinfo(u->host, port, &hints, &res)) != 0) {
-		kw_err("cannot resolve EST server %s: %s", u->host,
-		    gai_strerror(err));
-		return KW_ERR_NETWORK;
+	if ((r = kw_cancel_getaddrinfo(c->cancel, u->host, port, &hints,
+	    c->deadline, &res, &err)) != KW_OK) {
+		if (r == KW_ERR_NETWORK)
+			kw_err("cannot resolve EST server %s: %s", u->host,
+			    gai_strerror(err));
+		else if (r == KW_ERR_TIMEOUT)
+			kw_err("EST server %s timed out: no address for %s "
+			    "within %d s", u->hostport, u->host,
+			    (c->timeout_ms + 999) / 1000);
+		return r;
 	}
+	r = KW_ERR_NETWORK;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
 		    SOCK_NONBLOCK, ai->ai_protocol)) < 0)
