@@ -103,7 +103,8 @@ kw_runner_main(void *arg)
 				pthread_mutex_lock(&rn->lock);
 				if (r == KW_OK)
 					ri->renewals++;
-				else if (r != KW_ERR_CANCELLED)
+				else if (r != KW_ERR_CANCELLED &&
+				    r != KW_ERR_STATE)	/* not run: locked */
 					ri->failures++;
 				now = time(NULL);
 			}
