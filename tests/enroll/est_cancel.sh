@@ -3,7 +3,8 @@
 # while the daemon's renewal is stuck on a stalling EST server, and then
 # while it waits on a 202 "pending approval", SIGHUP reloads at once (the
 # control socket and a tunnel answer within a second) and SIGTERM stops the
-# daemon within a couple of seconds; the old identity stays intact.
+# daemon (and `enroll est --watch`) within a couple of seconds; the old
+# identity stays intact.
 . "$KW_SRCDIR/tests/lib/fixtures.sh"
 . "$KW_SRCDIR/tests/enroll/lib.sh"
 set -e
@@ -155,4 +156,13 @@ wait_log 'pending POST' "$KW_T/hostile.log" 2
 sleep 0.3
 check_term "pending renewal"
 intact "pending renewal"
+# 3. `keyward enroll est --watch` (the same runner, without the daemon)
+echo stall >"$KW_T/hostile.mode"
+n0=$(grep -c 'stall GET' "$KW_T/hostile.log" || true)
+"$KEYWARD" enroll est --watch --state "$S" --renew-at 1 2>"$KW_T/run.err" &
+RUN=$!
+kw_track $RUN
+wait_log 'stall GET' "$KW_T/hostile.log" $((n0 + 1))
+check_term "--watch, stalled renewal"
+intact "--watch, stalled renewal"
 echo "PASS: a renewal waiting on the CA never blocks reload or shutdown"
