@@ -146,7 +146,16 @@ wait_log 'stall GET' "$KW_T/hostile.log" 2
 check_term "stalled renewal"
 intact "stalled renewal"
 
-# 2. a CA that holds the request (202, retry in 30 s; wait = 120)
+# 2. `keyward enroll est --watch` (the same runner, without the daemon)
+n0=$(grep -c 'stall GET' "$KW_T/hostile.log" || true)
+"$KEYWARD" enroll est --watch --state "$S" --renew-at 1 2>"$KW_T/run.err" &
+RUN=$!
+kw_track $RUN
+wait_log 'stall GET' "$KW_T/hostile.log" $((n0 + 1))
+check_term "--watch, stalled renewal"
+intact "--watch, stalled renewal"
+
+# 3. a CA that holds the request (202, retry in 30 s; wait = 120)
 echo pending >"$KW_T/hostile.mode"
 start_daemon
 wait_log 'pending POST' "$KW_T/hostile.log" 1
@@ -156,13 +165,4 @@ wait_log 'pending POST' "$KW_T/hostile.log" 2
 sleep 0.3
 check_term "pending renewal"
 intact "pending renewal"
-# 3. `keyward enroll est --watch` (the same runner, without the daemon)
-echo stall >"$KW_T/hostile.mode"
-n0=$(grep -c 'stall GET' "$KW_T/hostile.log" || true)
-"$KEYWARD" enroll est --watch --state "$S" --renew-at 1 2>"$KW_T/run.err" &
-RUN=$!
-kw_track $RUN
-wait_log 'stall GET' "$KW_T/hostile.log" $((n0 + 1))
-check_term "--watch, stalled renewal"
-intact "--watch, stalled renewal"
 echo "PASS: a renewal waiting on the CA never blocks reload or shutdown"
