@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kw_cancel.h"
 #include "kw_key.h"
 #include "est_der.h"
 
@@ -26,7 +27,12 @@ struct est_conf {
 	 * /simpleenroll, or the current one for /simplereenroll. */
 	struct kw_key *client_key;
 	const char *client_cert_file;
-	int timeout_ms;			/* per connection and per read; 0: 30 s */
+	/* Bounds each exchange as a whole: connect, TLS, request and
+	 * response (0: 30 s).  KW_ERR_TIMEOUT when it runs out. */
+	int timeout_ms;
+	/* Optional: when it fires, the exchange in progress stops at once
+	 * with KW_ERR_CANCELLED (a reload or shutdown of the daemon). */
+	const struct kw_cancel *cancel;
 };
 
 int est_client_new(const struct est_conf *conf, struct est_client **out);

@@ -72,7 +72,8 @@ static const char kw_enroll_help[] =
 "      --watch              stay running and renew --state when due (without\n"
 "                           `keyward run`; SIGHUP re-checks, SIGTERM stops)\n"
 "      --show-ca            print the EST server's CA fingerprints (untrusted)\n"
-"      --timeout SECONDS    network timeout (default 30)\n"
+"      --timeout SECONDS    limit on each exchange with the EST server, from\n"
+"                           connect to the last byte of the answer (default 30)\n"
 KW_KEY_HELP
 "\n"
 KW_EXIT_HELP;

@@ -132,17 +132,6 @@ kw_time_str(time_t t, char *buf, size_t len)
 	return buf;
 }
 
-void
-kw_identity_crash_point(const char *name)
-{
-	const char *at = getenv("KEYWARD_TEST_KILL_AT");
-
-	if (at != NULL && strcmp(at, name) == 0) {
-		kw_warn("test hook: killing myself at '%s'", name);
-		(void)kill(getpid(), SIGKILL);
-	}
-}
-
 /* ---- JSON --------------------------------------------------------------- */
 
 static int

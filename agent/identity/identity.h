@@ -94,8 +94,10 @@ int kw_identity_cleanup(struct kw_identity *id, time_t now);
 /* "2026-11-24 10:16:55 UTC" into buf (at least 32 bytes). */
 const char *kw_time_str(time_t t, char *buf, size_t len);
 
-/* Fault injection for the crash tests: when $KEYWARD_TEST_KILL_AT names
- * this point, the process kills itself with SIGKILL. */
+/* Fault injection for the crash tests (agent/identity/test_hooks.c):
+ * nothing in the installed keyward; in the check-only agent/keyward-test
+ * (built with -DKW_TEST_HOOKS) the process kills itself with SIGKILL when
+ * the environment names this point. */
 void kw_identity_crash_point(const char *name);
 
 /* One enrollment: CSR (or a remembered one) for key, /simpleenroll or
@@ -116,6 +118,7 @@ struct kw_enroll_req {
 	const char *csr_b64;		/* resend this CSR (202 resume) */
 	unsigned wait_s;
 	int timeout_ms;
+	const struct kw_cancel *cancel;	/* stops the exchange or the wait */
 };
 
 struct kw_enroll_res {

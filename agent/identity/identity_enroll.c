@@ -110,6 +110,7 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	conf.client_key = req->auth_key;
 	conf.client_cert_file = req->auth_cert;
 	conf.timeout_ms = req->timeout_ms;
+	conf.cancel = req->cancel;
 	if ((r = kw_key_public_der(req->key, spki, &spki_len)) != 0) {
 		kw_err("cannot read the public key of the key to enroll: %s",
 		    kw_strerror(r));
@@ -158,7 +159,14 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 		}
 		kw_info("the EST server holds the request for approval; "
 		    "retrying in %u s", retry);
-		sleep(retry);
+		if (kw_cancel_wait(req->cancel, -1, 0,
+		    kw_deadline((int)retry * 1000)) == KW_ERR_CANCELLED) {
+			/* the CA keeps the request: the caller remembers it */
+			kw_info("waiting for the approval was cancelled; the "
+			    "request stays pending at the CA");
+			r = KW_ERR_PENDING;
+			goto out;
+		}
 		waited += retry;
 	}
 	if (r != KW_OK)
