@@ -196,6 +196,9 @@ kw_renew_locked(struct kw_identity *id, time_t now,
 	req.sans = (const char *const *)id->sans;
 	req.nsans = id->nsans;
 	req.csr_b64 = id->phase == KW_PHASE_PENDING ? id->new_csr : NULL;
+	req.pop_linking = id->pop_linking || (ro != NULL && ro->pop_linking);
+	req.user = ro != NULL ? ro->user : NULL;
+	req.password = ro != NULL ? ro->password : NULL;
 	req.wait_s = ro != NULL ? ro->wait_s : 0;
 	req.timeout_ms = ro != NULL ? ro->timeout_ms : 0;
 	r = kw_enroll_run(&req, &res);

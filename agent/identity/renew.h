@@ -39,6 +39,9 @@ struct kw_renew_opts {
 	unsigned wait_s;	/* wait on 202 up to this long (0: don't) */
 	int timeout_ms;		/* network timeout (0: 30 s) */
 	int force;		/* renew even if another process just did */
+	const char *user;	/* HTTP Basic on top of the client cert */
+	const char *password;	/* (both or neither; not copied) */
+	int pop_linking;	/* link the CSR to the TLS session */
 };
 /* kw_renew_run with options (kw_renew_run = defaults: no waiting).  Both
  * take a lock on the identity (KW_ERR_STATE when another process is
