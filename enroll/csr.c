@@ -414,11 +414,6 @@ kw_csr_check(const struct kw_csr_req *req)
 	return kw_csr_fill(req, NULL);
 }
 
-/* The dotted OIDs of the subject attributes, in kw_attr order. */
-static const char *const kw_attr_oids[KW_A_N] = {
-	"2.5.4.3", "2.5.4.10", "2.5.4.11", "2.5.4.6", "2.5.4.7", "2.5.4.8",
-};
-
 /* Append "ATTR=value" with RFC 4514 escapes to out at *n. */
 static int
 kw_subject_append(char *out, size_t len, size_t *n, const char *attr,
@@ -451,7 +446,7 @@ kw_csr_subject_from_cert(const uint8_t *cert_der, size_t cert_len, char *out,
 	WOLFSSL_X509_NAME *name;
 	WOLFSSL_X509_NAME_ENTRY *e;
 	WOLFSSL_ASN1_STRING *d;
-	char oid[64];
+	const char *sn;
 	int seen[KW_A_N] = { 0 }, i, cnt, r;
 	size_t n = 0, a;
 
@@ -467,21 +462,23 @@ kw_csr_subject_from_cert(const uint8_t *cert_der, size_t cert_len, char *out,
 	}
 	cnt = wolfSSL_X509_NAME_entry_count(name);
 	for (i = 0; i < cnt; i++) {
+		/* wolfSSL knows the attribute by NID; its short name is
+		 * "CN", "O", ... as in the subject syntax */
 		if ((e = wolfSSL_X509_NAME_get_entry(name, i)) == NULL ||
-		    (d = wolfSSL_X509_NAME_ENTRY_get_data(e)) == NULL ||
-		    wolfSSL_OBJ_obj2txt(oid, sizeof(oid),
-		    wolfSSL_X509_NAME_ENTRY_get_object(e), 1) <= 0) {
+		    (d = wolfSSL_X509_NAME_ENTRY_get_data(e)) == NULL) {
 			r = KW_ERR_CERT;
 			goto out;
 		}
-		for (a = 0; a < KW_A_N; a++)
-			if (strcmp(oid, kw_attr_oids[a]) == 0)
+		sn = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(
+		    wolfSSL_X509_NAME_ENTRY_get_object(e)));
+		for (a = 0; sn != NULL && a < KW_A_N; a++)
+			if (strcmp(sn, kw_attr_names[a]) == 0)
 				break;
-		if (a == KW_A_N || seen[a]) {
+		if (sn == NULL || a == KW_A_N || seen[a]) {
 			kw_err("the certificate's subject has %s%s, which a "
 			    "keyward CSR cannot repeat: give --subject",
-			    a == KW_A_N ? "attribute " : "more than one ",
-			    a == KW_A_N ? oid : kw_attr_names[a]);
+			    sn == NULL || a == KW_A_N ? "the attribute " :
+			    "more than one ", sn == NULL ? "?" : sn);
 			r = KW_ERR_UNSUPPORTED;
 			goto out;
 		}
