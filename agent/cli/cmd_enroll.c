@@ -36,6 +36,7 @@ static const char kw_enroll_help[] =
 "           [--bootstrap-cert FILE --bootstrap-key REF]\n"
 "           --out CERTFILE [--chain-out FILE] [--store-on-token] [--state FILE]\n"
 "       keyward enroll est --renew --state FILE [--force] [--same-key]\n"
+"           [--user NAME [--password-file FILE]]\n"
 "       keyward enroll est --renew --key REF --cert CERTFILE --server URL\n"
 "           --ca FILE [--subject DN] [--out CERTFILE]\n"
 "           [--user NAME [--password-file FILE]]\n"
