@@ -96,6 +96,20 @@ expect_rc 0 "resume with PoP linking" resume
 
 # 5. A server that does not ask: not linked, unless --pop-linking (which
 #    the state remembers for renewals).
+# 4b. The server's check is real: a CSR linked to no session is refused.
+if command -v curl >/dev/null; then
+	printf '[req]\nprompt=no\ndistinguished_name=dn\nattributes=a\n[dn]\nCN=x\n[a]\nchallengePassword=%s\n' \
+		"$(head -c 32 /dev/urandom | base64)" >"$KW_T/stale.cnf"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout /dev/null -config "$KW_T/stale.cnf" -outform DER 2>/dev/null |
+		base64 >"$KW_T/stale.b64"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KW_T/ca/ca.pem" \
+		-u "alice:$(cat "$KW_T/est.pw")" -H 'Content-Type: application/pkcs10' \
+		--data-binary @"$KW_T/stale.b64" "$EST_URL/.well-known/est/simpleenroll")
+	[ "$code" = 400 ] && [ "$(last_pop simpleenroll)" = "400 mismatch tls-exporter" ] ||
+		kw_fail "the test server took a CSR linked to another session ($code, $(last_pop simpleenroll))"
+fi
+
 kw_stop "$S13"
 est_start
 enroll plain e --out "$KW_T/e0.pem" --state "$KW_T/e0.state"

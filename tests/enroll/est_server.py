@@ -390,11 +390,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.record(400, why=str(e)[:200])
             return self.send(400, b"bad CSR\n", "text/plain")
         csr_sha = hashlib_sha256(csr_der)
-        cb_type, cb = channel_binding(self.connection)
         chal = csr_challenge(csr_der)
-        want = base64.b64encode(cb).decode()
-        pop = "absent" if chal is None else \
-            "ok" if hmac.compare_digest(chal, want) else "mismatch"
+        cb_type = "tls-exporter" if self.connection.version() == "TLSv1.3" \
+            else "tls-unique"
+        pop = "absent"
+        if chal is not None:
+            cb_type, cb = channel_binding(self.connection)
+            want = base64.b64encode(cb).decode()
+            pop = "ok" if hmac.compare_digest(chal, want) else "mismatch"
         if a.pop and pop != "ok":
             self.record(400, why="pop " + pop, pop=pop, binding=cb_type)
             return self.send(400, ("challengePassword %s: the CSR must carry "
