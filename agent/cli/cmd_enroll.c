@@ -338,9 +338,8 @@ static int
 kw_enroll_previous(const struct kw_enroll_args *a, const char *state_path,
     struct kw_identity **prev)
 {
-	char key_abs[PATH_MAX + 4];
 	char *ref = NULL;
-	int r;
+	int r, same;
 
 	*prev = NULL;
 	if (access(state_path, F_OK) != 0) {
@@ -357,12 +356,13 @@ kw_enroll_previous(const struct kw_enroll_args *a, const char *state_path,
 		    "start over", state_path, state_path);
 		return KW_ERR_EXISTS;
 	}
+	/* the state names it absolutely (older ones as given) */
 	if ((r = kw_identity_set_keyref(&ref, a->key)) != 0)
 		return r;
-	snprintf(key_abs, sizeof(key_abs), "%s", ref);
+	same = strcmp((*prev)->key_ref, a->key) == 0 ||
+	    strcmp((*prev)->key_ref, ref) == 0;
 	free(ref);
-	if (strcmp((*prev)->key_ref, a->key) != 0 &&
-	    strcmp((*prev)->key_ref, key_abs) != 0) {
+	if (!same) {
 		kw_err("%s holds a pending request for another key (%s)",
 		    state_path, (*prev)->key_ref);
 		return KW_ERR_EXISTS;
