@@ -103,8 +103,12 @@ if command -v curl >/dev/null; then
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout /dev/null -config "$KW_T/stale.cnf" -outform DER 2>/dev/null |
 		base64 >"$KW_T/stale.b64"
+	# the password in a header file, not on curl's command line
+	printf 'Authorization: Basic %s\n' \
+		"$(printf 'alice:%s' "$(head -1 "$KW_T/est.pw")" | base64 -w0)" \
+		>"$KW_T/stale.hdr"
 	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$KW_T/ca/ca.pem" \
-		-u "alice:$(cat "$KW_T/est.pw")" -H 'Content-Type: application/pkcs10' \
+		-H @"$KW_T/stale.hdr" -H 'Content-Type: application/pkcs10' \
 		--data-binary @"$KW_T/stale.b64" "$EST_URL/.well-known/est/simpleenroll")
 	[ "$code" = 400 ] && [ "$(last_pop simpleenroll)" = "400 mismatch tls-exporter" ] ||
 		kw_fail "the test server took a CSR linked to another session ($code, $(last_pop simpleenroll))"
