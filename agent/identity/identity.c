@@ -4,6 +4,7 @@
  * certificate form the identity right now.  Every change is one atomic
  * replace (temp + fsync + rename, 0600), so after a SIGKILL the file
  * names either the old identity or the new one, never a mix. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -86,12 +87,72 @@ kw_identity_set_path(char **field, const char *path)
 	return kw_identity_set(field, abs);
 }
 
+/* A pkcs11: URI whose pin-source names a file by a relative path, with
+ * that path made absolute (the directory percent-encoded, RFC 7512). */
+static int
+kw_uri_abs_pin_source(const char *ref, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *q, *v, *rel;
+	char cwd[PATH_MAX];
+	size_t n, i;
+
+	if ((q = strchr(ref, '?')) == NULL)
+		return snprintf(out, len, "%s", ref) < (int)len ? KW_OK :
+		    KW_ERR_SPACE;
+	for (v = q; v != NULL; v = strchr(v + 1, '&'))
+		if (strncmp(v + 1, "pin-source=", 11) == 0)
+			break;
+	rel = v == NULL ? NULL : v + 12;
+	if (rel != NULL && strncmp(rel, "file:", 5) == 0)
+		rel += 5;
+	if (rel == NULL || *rel == '/' || *rel == '|' || *rel == '&' ||
+	    *rel == '\0' || strcspn(rel, ":&") < strcspn(rel, "&"))
+		return snprintf(out, len, "%s", ref) < (int)len ? KW_OK :
+		    KW_ERR_SPACE;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		kw_err("cannot make the pin-source of %s absolute: the current "
+		    "directory is unknown", ref);
+		return KW_ERR_IO;
+	}
+	n = (size_t)(v + 12 - ref);
+	if (n + 5 >= len)
+		return KW_ERR_SPACE;
+	memcpy(out, ref, n);
+	memcpy(out + n, "file:", 5);
+	n += 5;
+	for (i = 0; cwd[i] != '\0' && strcmp(cwd, "/") != 0; i++) {
+		if (n + 4 >= len)
+			return KW_ERR_SPACE;
+		if (isalnum((unsigned char)cwd[i]) ||
+		    strchr("/-._~", cwd[i]) != NULL)
+			out[n++] = cwd[i];
+		else {
+			out[n++] = '%';
+			out[n++] = hex[(unsigned char)cwd[i] >> 4];
+			out[n++] = hex[(unsigned char)cwd[i] & 15];
+		}
+	}
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	return snprintf(out + n, len - n, "/%s", rel) < (int)(len - n) ?
+	    KW_OK : KW_ERR_SPACE;
+}
+
 int
 kw_identity_set_keyref(char **field, const char *ref)
 {
-	char abs[PATH_MAX + 4];
+	char abs[3 * PATH_MAX + 4096];
 	int r;
 
+	if (ref != NULL && strncmp(ref, "pkcs11:", 7) == 0) {
+		if ((r = kw_uri_abs_pin_source(ref, abs, sizeof(abs))) != KW_OK) {
+			if (r == KW_ERR_SPACE)
+				kw_err("key reference %s is too long", ref);
+			return r;
+		}
+		return kw_identity_set(field, abs);
+	}
 	if (ref == NULL || strncmp(ref, "tpm:", 4) != 0 ||
 	    strncasecmp(ref + 4, "0x", 2) == 0)
 		return kw_identity_set(field, ref);

@@ -120,6 +120,26 @@ test_abspath(void **state)
 	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
 	    "pkcs11:token=t;object=o"), KW_OK);
 	assert_string_equal(id->new_key_ref, "pkcs11:token=t;object=o");
+	/* a relative pin-source file in a URI is made absolute too */
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:token=t;object=o?module-path=/m.so&pin-source=file:./p/pin"),
+	    KW_OK);
+	snprintf(want, sizeof(want), "pkcs11:token=t;object=o?module-path="
+	    "/m.so&pin-source=file:%s/p/pin", cwd);
+	assert_string_equal(id->new_key_ref, want);
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=pin&module-path=/m.so"), KW_OK);
+	snprintf(want, sizeof(want), "pkcs11:object=o?pin-source=file:%s/pin"
+	    "&module-path=/m.so", cwd);
+	assert_string_equal(id->new_key_ref, want);
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:/abs/pin"), KW_OK);
+	assert_string_equal(id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:/abs/pin");
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:///abs/pin"), KW_OK);
+	assert_string_equal(id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:///abs/pin");
 	assert_int_equal(kw_identity_abspath("x", want, 4), KW_ERR_SPACE);
 	/* round trip of the PoP-linking choice */
 	path_in(p, sizeof(p), "pop.state");
