@@ -841,10 +841,73 @@ out:
 	return r;
 }
 
-int
-est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
-    size_t csr_len, const uint8_t *spki, size_t spki_len,
-    struct est_certs *certs, unsigned *retry_after)
+/* A refused enrollment (401/403) in words that say what the server asked
+ * for and what to give it. */
+static void
+est_explain_refusal(const struct est_client *c,
+    const struct est_http_resp *resp, int reenroll, const char *what)
+{
+	const char *h = est_http_resp_header(resp, "WWW-Authenticate");
+	char asked[128];
+	size_t i;
+
+	for (i = 0; h != NULL && h[i] != '\0' && i < sizeof(asked) - 1; i++)
+		asked[i] = (h[i] >= 0x20 && h[i] < 0x7f) ? h[i] : '?';
+	asked[i] = '\0';
+	if (c->user != NULL)
+		kw_err("%s: the EST server refused our credentials (%s%s%s)",
+		    what, est_http_resp_status_line(resp),
+		    h != NULL ? "; it asks for " : "", asked);
+	else if (h != NULL && est_http_resp_status(resp) == 401)
+		kw_err("%s: the EST server asks for HTTP authentication "
+		    "(WWW-Authenticate: %s)%s; no user name and password were "
+		    "given: add --user NAME --password-file FILE", what, asked,
+		    c->client_key != NULL ? " on top of the TLS client "
+		    "certificate" : "");
+	else if (reenroll)
+		kw_err("%s: the current certificate was not accepted for "
+		    "re-enrollment (%s)", what, est_http_resp_status_line(resp));
+	else
+		kw_err("%s: the EST server refused the enrollment (%s)", what,
+		    est_http_resp_status_line(resp));
+}
+
+/* The CSR for a linked enrollment, made on conn. */
+static int
+est_make_linked_csr(struct est_conn *conn, const struct est_csr_maker *mk,
+    uint8_t **csr, size_t *csr_len)
+{
+	uint8_t cb[KW_TLS_BINDING_MAX];
+	size_t cbl = sizeof(cb), bl, i, k;
+	const char *type;
+	char *b64 = NULL;
+	int r;
+
+	if ((r = kw_tls_channel_binding(conn->ssl, cb, &cbl, &type)) != 0)
+		goto out;
+	if ((r = est_b64_encode(cb, cbl, &b64, &bl)) != 0)
+		goto out;
+	for (i = 0, k = 0; i < bl; i++)		/* one line */
+		if (b64[i] != '\n' && b64[i] != '\r')
+			b64[k++] = b64[i];
+	b64[k] = '\0';
+	kw_debug("EST: CSR linked to the TLS session (%s)", type);
+	if ((r = mk->make(mk->arg, b64, csr, csr_len)) != 0)
+		goto out;
+out:
+	explicit_bzero(cb, sizeof(cb));
+	if (b64 != NULL)
+		kw_freezero(b64, bl);
+	return r;
+}
+
+/* One enrollment request: the CSR given (csr) or made on the connection
+ * (mk, then *made is the CSR sent). */
+static int
+est_enroll_once(struct est_client *c, int reenroll, const uint8_t *csr,
+    size_t csr_len, const struct est_csr_maker *mk, const uint8_t *spki,
+    size_t spki_len, struct est_certs *certs, unsigned *retry_after,
+    uint8_t **made, size_t *made_len)
 {
 	struct est_conn conn = { .fd = -1 };
 	struct est_http_resp *resp = NULL;
@@ -852,7 +915,7 @@ est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
 	char *b64 = NULL, what[32];
 	uint8_t *der = NULL;
 	size_t bl, dl;
-	int r;
+	int r, st;
 
 	memset(certs, 0, sizeof(*certs));
 	*retry_after = 0;
@@ -860,17 +923,27 @@ est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
 	if (reenroll && c->client_key == NULL)
 		return KW_ERR_ARG;
 	if ((r = est_fetch_cacerts(c)) != 0 ||
-	    (r = est_b64_encode(csr, csr_len, &b64, &bl)) != 0 ||
-	    (r = est_conn_verified(c, &conn)) != 0 ||
+	    (r = est_conn_verified(c, &conn)) != 0)
+		goto out;
+	if (mk != NULL) {
+		if ((r = est_make_linked_csr(&conn, mk, made, made_len)) != 0)
+			goto out;
+		csr = *made;
+		csr_len = *made_len;
+	}
+	if ((r = est_b64_encode(csr, csr_len, &b64, &bl)) != 0 ||
 	    (r = est_request(c, &conn, "POST", op, 1, (const uint8_t *)b64, bl,
 	    &resp)) != 0)
 		goto out;
+	st = est_http_resp_status(resp);
+	if (st == 401 || st == 403) {
+		est_explain_refusal(c, resp, reenroll, what);
+		r = KW_ERR_AUTH;
+		goto out;
+	}
 	if ((r = est_http_status_err(resp, what)) != 0) {
 		if (r == KW_ERR_PENDING)
 			*retry_after = est_http_retry_after(resp, 60);
-		else if (r == KW_ERR_AUTH && reenroll)
-			kw_err("%s: the current certificate was not accepted "
-			    "for re-enrollment", what);
 		goto out;
 	}
 	if ((r = est_body_der(resp, "application/pkcs7-mime", what, &der,
@@ -892,6 +965,29 @@ out:
 	est_http_resp_free(resp);
 	est_conn_close(&conn);
 	return r;
+}
+
+int
+est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
+    size_t csr_len, const uint8_t *spki, size_t spki_len,
+    struct est_certs *certs, unsigned *retry_after)
+{
+	return est_enroll_once(c, reenroll, csr, csr_len, NULL, spki, spki_len,
+	    certs, retry_after, NULL, NULL);
+}
+
+int
+est_enroll_linked(struct est_client *c, int reenroll,
+    const struct est_csr_maker *mk, const uint8_t *spki, size_t spki_len,
+    struct est_certs *certs, unsigned *retry_after, uint8_t **csr,
+    size_t *csr_len)
+{
+	*csr = NULL;
+	*csr_len = 0;
+	if (mk == NULL || mk->make == NULL)
+		return KW_ERR_ARG;
+	return est_enroll_once(c, reenroll, NULL, 0, mk, spki, spki_len, certs,
+	    retry_after, csr, csr_len);
 }
 
 static void

@@ -44,3 +44,7 @@ TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_cancel.sh tests/enroll/est_deadline.sh
 TESTS += tests/enroll/est_quirks.sh
+# Proof-of-possession linking, re-enrollment with HTTP Basic, absolute
+# paths in identity state files (issue 9: 21-23).
+TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
+	tests/enroll/est_paths.sh

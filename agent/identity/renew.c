@@ -224,6 +224,10 @@ kw_renew_enroll(struct kw_renew_job *j)
 	req.sans = (const char *const *)id->sans;
 	req.nsans = id->nsans;
 	req.csr_b64 = id->phase == KW_PHASE_PENDING ? id->new_csr : NULL;
+	req.pop_linking = id->pop_linking || (j->ro != NULL &&
+	    j->ro->pop_linking);
+	req.user = j->ro != NULL ? j->ro->user : NULL;
+	req.password = j->ro != NULL ? j->ro->password : NULL;
 	req.wait_s = j->ro != NULL ? j->ro->wait_s : 0;
 	req.timeout_ms = j->ro != NULL ? j->ro->timeout_ms : 0;
 	req.cancel = j->ro != NULL ? j->ro->cancel : NULL;

@@ -42,6 +42,9 @@ struct kw_renew_opts {
 	int force;		/* renew even if another process just did */
 	const struct kw_cancel *cancel;	/* fired: stop the renewal now
 					 * (KW_ERR_CANCELLED, not a failure) */
+	const char *user;	/* HTTP Basic on top of the client cert */
+	const char *password;	/* (both or neither; not copied) */
+	int pop_linking;	/* link the CSR to the TLS session */
 };
 /* kw_renew_run with options (kw_renew_run = defaults: no waiting).  Both
  * take a lock on the identity (KW_ERR_STATE when another process is
