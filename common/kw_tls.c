@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_tls.h"
+#include "kw_tls_name.h"
 #include "kw_wolf.h"
 #include "kw_wolf_check.h"
 
@@ -68,10 +70,21 @@ static const char kw_suites_aes_first[] =
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-/* Signature algorithms when an RSA key cannot make PSS signatures. */
+/* Key exchange groups, in order: wolfSSL names (the same as groups[] in
+ * kw_tls_ctx_new). */
+static const char kw_groups[] = "X25519:P-256:P-384";
+/* Signature algorithms offered and accepted: SHA-256 and up only (RFC
+ * 9155: no SHA-1, and no SHA-224 either).  The list is both what we send
+ * (signature_algorithms, CertificateRequest) and what wolfSSL lets the
+ * peer choose for its ServerKeyExchange / CertificateVerify. */
+static const char kw_sigalgs[] =
+	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ED25519:ED448:"
+	"RSA-PSS+SHA256:RSA-PSS+SHA384:RSA-PSS+SHA512:"
+	"RSA+SHA256:RSA+SHA384:RSA+SHA512";
+/* The same when our RSA key cannot make PSS signatures. */
 static const char kw_sigalgs_no_pss[] =
-	"RSA+SHA256:RSA+SHA384:RSA+SHA512:"
-	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512";
+	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ED25519:ED448:"
+	"RSA+SHA256:RSA+SHA384:RSA+SHA512";
 
 int
 kw_cert_read_file(const char *path, uint8_t **der, size_t *der_len)
@@ -146,25 +159,70 @@ out:
 	return r;
 }
 
-/* Verify callback (WOLFSSL_ALWAYS_VERIFY_CB: called for every certificate).
- * Only softens a missing CRL when the context asked for soft-fail. */
+/* Why kw_tls itself refused a handshake, kept in the SSL's ex_data slot
+ * KW_TLS_EX_REFUSAL (an intptr_t) for kw_tls_explain(). */
+#define KW_TLS_EX_REFUSAL	0
+enum kw_tls_refusal {
+	KW_REFUSED_NONE,
+	KW_REFUSED_NAME,		/* server certificate not for the name */
+};
+
+static void
+kw_tls_set_refusal(WOLFSSL *ssl, enum kw_tls_refusal why)
+{
+	(void)wolfSSL_set_ex_data(ssl, KW_TLS_EX_REFUSAL,
+	    (void *)(intptr_t)why);
+}
+
+static enum kw_tls_refusal
+kw_tls_refusal(WOLFSSL *ssl)
+{
+	return (enum kw_tls_refusal)(intptr_t)wolfSSL_get_ex_data(ssl,
+	    KW_TLS_EX_REFUSAL);
+}
+
+static const char *kw_tls_get_name(WOLFSSL *ssl);
+
+/* Verify callback (WOLFSSL_ALWAYS_VERIFY_CB: called for every certificate,
+ * trusted or not).  Softens a missing CRL when the context asked for
+ * soft-fail, and on a client checks the server's own certificate against
+ * the name asked for (kw_cert_check_name: RFC 6125 wildcards, IP addresses
+ * against IP SANs only).  wolfSSL 5.5.4's own check accepts "*", "*.com"
+ * and partial wildcards, and leaves IP addresses unchecked; here the
+ * handshake ends while the server's Certificate is processed, before our
+ * certificate and signature are sent. */
 static int
 kw_tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
 	struct kw_tls_ctx *ctx = store ? store->userCtx : NULL;
+	WOLFSSL *ssl;
+	const char *name;
 	int err;
 
-	if (preverify)
-		return 1;
-	err = wolfSSL_X509_STORE_CTX_get_error(store);
-	kw_debug("certificate at depth %d rejected: wolfSSL error %d",
-	    wolfSSL_X509_STORE_CTX_get_error_depth(store), err);
-	if (ctx != NULL && ctx->crl_soft && err == CRL_MISSING) {
-		kw_warn("no CRL for a certificate's issuer in %s; accepting "
-		    "it (CRL soft-fail)", ctx->crl_file ? ctx->crl_file : "-");
-		return 1;
+	if (!preverify) {
+		err = wolfSSL_X509_STORE_CTX_get_error(store);
+		kw_debug("certificate at depth %d rejected: wolfSSL error %d",
+		    wolfSSL_X509_STORE_CTX_get_error_depth(store), err);
+		if (ctx != NULL && ctx->crl_soft && err == CRL_MISSING) {
+			kw_warn("no CRL for a certificate's issuer in %s; "
+			    "accepting it (CRL soft-fail)",
+			    ctx->crl_file ? ctx->crl_file : "-");
+			return 1;
+		}
+		return 0;
 	}
-	return 0;
+	if (ctx == NULL || ctx->side != KW_TLS_CLIENT ||
+	    wolfSSL_X509_STORE_CTX_get_error_depth(store) != 0)
+		return 1;
+	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store,
+	    wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || (name = kw_tls_get_name(ssl)) == NULL)
+		return 0;
+	if (kw_cert_check_name(store->current_cert, name) != KW_OK) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_NAME);
+		return 0;
+	}
+	return 1;
 }
 
 /* What TLS will ask the key to sign, and whether it can.  *max_version may
@@ -305,6 +363,44 @@ kw_tls_load_crl(struct kw_tls_ctx *ctx, const struct kw_tls_conf *conf)
 	return KW_OK;
 }
 
+/* The suites of list (wolfSSL names, ':'-separated) that the versions
+ * min..max can use: TLS 1.3 suites are named TLS13-*.  A TLS 1.2-only
+ * context must not list TLS 1.3 suites in its ClientHello (wolfSSL sends
+ * whatever the cipher list holds).  *out is malloc'd. */
+static int
+kw_tls_suites_for(const char *list, int min_version, int max_version,
+    char **out)
+{
+	char *copy = NULL, *res = NULL, *tok, *save = NULL;
+	size_t len = strlen(list), used = 0, n;
+	int v13, r;
+
+	*out = NULL;
+	if ((copy = strdup(list)) == NULL || (res = malloc(len + 1)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	for (tok = strtok_r(copy, ":", &save); tok != NULL;
+	    tok = strtok_r(NULL, ":", &save)) {
+		v13 = strncmp(tok, "TLS13-", 6) == 0;
+		if ((v13 && max_version < 13) || (!v13 && min_version > 12))
+			continue;
+		n = strlen(tok);
+		if (used > 0)
+			res[used++] = ':';
+		memcpy(res + used, tok, n);
+		used += n;
+	}
+	res[used] = '\0';
+	*out = res;
+	res = NULL;
+	r = KW_OK;
+out:
+	free(copy);
+	free(res);
+	return r;
+}
+
 int
 kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 {
@@ -313,6 +409,7 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	WOLFSSL_METHOD *method;
 	int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1,
 	    WOLFSSL_ECC_SECP384R1 };
+	char *suites = NULL;
 	int min_version, max_version, no_pss = 0, mode, w, r;
 	size_t i;
 
@@ -347,33 +444,48 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
-	if (conf->side == KW_TLS_CLIENT)
-		method = max_version == 13 ? wolfSSLv23_client_method() :
-		    wolfTLSv1_2_client_method();
-	else
-		method = max_version == 13 ? wolfSSLv23_server_method() :
-		    wolfTLSv1_2_server_method();
+	/* One method for both versions, bounded with min/max: a TLS
+	 * 1.2-only method would leave wolfSSL_CTX_set_groups() unusable. */
+	method = conf->side == KW_TLS_CLIENT ? wolfSSLv23_client_method() :
+	    wolfSSLv23_server_method();
 	if (method == NULL || (ctx->wctx = wolfSSL_CTX_new(method)) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
-	if (max_version == 13 && (w = wolfSSL_CTX_SetMinVersion(ctx->wctx,
-	    min_version == 13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2)) !=
-	    WOLFSSL_SUCCESS) {
-		r = kw_wolf_err(w, "setting the minimum TLS version");
+	if ((w = wolfSSL_CTX_set_min_proto_version(ctx->wctx,
+	    min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION)) !=
+	    WOLFSSL_SUCCESS || (w = wolfSSL_CTX_set_max_proto_version(
+	    ctx->wctx, max_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION))
+	    != WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "setting the TLS versions");
 		goto out;
 	}
 	kw_wolf_facts_built(&facts);
-	if ((w = wolfSSL_CTX_set_cipher_list(ctx->wctx, conf->cipher_list ?
-	    conf->cipher_list : facts.aesni == 1 ? kw_suites_aes_first :
-	    kw_suites_chacha_first)) != WOLFSSL_SUCCESS) {
-		r = kw_wolf_err(w, "setting the cipher suites");
-		kw_err("cipher list '%s' names no suite wolfSSL knows",
-		    conf->cipher_list ? conf->cipher_list : "(default)");
+	if ((r = kw_tls_suites_for(conf->cipher_list ? conf->cipher_list :
+	    facts.aesni == 1 ? kw_suites_aes_first : kw_suites_chacha_first,
+	    min_version, max_version, &suites)) != KW_OK)
+		goto out;
+	if (*suites == '\0' || (w = wolfSSL_CTX_set_cipher_list(ctx->wctx,
+	    suites)) != WOLFSSL_SUCCESS) {
+		if (*suites != '\0')
+			r = kw_wolf_err(w, "setting the cipher suites");
+		kw_err("cipher list '%s' names no TLS %s suite wolfSSL knows",
+		    conf->cipher_list ? conf->cipher_list : "(default)",
+		    min_version == max_version ? (max_version == 13 ? "1.3" :
+		    "1.2") : "1.2 or 1.3");
 		r = KW_ERR_CONFIG;
 		goto out;
 	}
-	if (max_version == 13 && (w = wolfSSL_CTX_set_groups(ctx->wctx, groups,
+	/* The groups, for both versions: set1_curves_list disables every
+	 * other curve, which is what a TLS 1.2 server consults when it picks
+	 * the ECDHE curve from the client's list (set_groups alone only
+	 * orders the TLS 1.3 key shares). */
+	if ((w = wolfSSL_CTX_set1_curves_list(ctx->wctx, kw_groups)) !=
+	    WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "setting the key exchange groups");
+		goto out;
+	}
+	if ((w = wolfSSL_CTX_set_groups(ctx->wctx, groups,
 	    (int)(sizeof(groups) / sizeof(groups[0])))) != WOLFSSL_SUCCESS) {
 		r = kw_wolf_err(w, "setting the key exchange groups");
 		goto out;
@@ -384,8 +496,8 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 			r = kw_wolf_err(w, "setting the supported curves");
 			goto out;
 		}
-	if (no_pss && (w = wolfSSL_CTX_set1_sigalgs_list(ctx->wctx,
-	    kw_sigalgs_no_pss)) != WOLFSSL_SUCCESS) {
+	if ((w = wolfSSL_CTX_set1_sigalgs_list(ctx->wctx, no_pss ?
+	    kw_sigalgs_no_pss : kw_sigalgs)) != WOLFSSL_SUCCESS) {
 		r = kw_wolf_err(w, "setting the signature algorithms");
 		goto out;
 	}
@@ -411,6 +523,7 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	ctx = NULL;
 	r = KW_OK;
 out:
+	free(suites);
 	kw_tls_ctx_free(ctx);
 	return r;
 }
@@ -523,6 +636,14 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 		goto out;
 	}
 	wolfSSL_SetCertCbCtx(ssl, ctx);
+	/* renegotiation_info in our TLS 1.2 ClientHello (RFC 5746; a server
+	 * answers with it already).  wolfSSL is built without renegotiation
+	 * itself: a peer's attempt to renegotiate ends the connection. */
+	if (ctx->side == KW_TLS_CLIENT && (w =
+	    wolfSSL_UseSecureRenegotiation(ssl)) != WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "enabling renegotiation_info");
+		goto out;
+	}
 	if (ctx->side == KW_TLS_CLIENT) {
 		if (servername == NULL || *servername == '\0') {
 			kw_err("a server name to verify is required");
@@ -573,42 +694,9 @@ kw_tls_keep_session(struct kw_tls_ctx *ctx, WOLFSSL *ssl)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* wolfSSL 5.5.4 does not check an IP address given as the name to verify
- * during the handshake: check the server certificate's IP SANs here,
- * before any application data is sent or read. */
-static int
-kw_tls_check_ip(WOLFSSL *ssl)
-{
-	WOLFSSL_X509_VERIFY_PARAM *param = wolfSSL_get0_param(ssl);
-	WOLFSSL_X509 *peer;
-	int ok;
-
-	if (param == NULL || param->ipasc[0] == '\0' ||
-	    wolfSSL_session_reused(ssl))
-		return KW_OK;
-	if ((peer = wolfSSL_get_peer_certificate(ssl)) == NULL) {
-		kw_err("server sent no certificate to check %s against",
-		    param->ipasc);
-		return KW_ERR_PEER_VERIFY;
-	}
-	ok = wolfSSL_X509_check_ip_asc(peer, param->ipasc, 0) == 1;
-	wolfSSL_X509_free(peer);
-	if (!ok) {
-		kw_err("server name %s does not match the certificate of the "
-		    "server (no such IP address SAN); use --servername with "
-		    "a name the certificate has", param->ipasc);
-		return KW_ERR_PEER_VERIFY;
-	}
-	return KW_OK;
-}
-
 int
 kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 {
-	int r;
-
-	if (ctx->side == KW_TLS_CLIENT && (r = kw_tls_check_ip(ssl)) != KW_OK)
-		return r;
 	if (wolfSSL_session_reused(ssl))
 		atomic_fetch_add(&ctx->resumed, 1);
 	else
@@ -679,6 +767,12 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 	if (peer == NULL)
 		peer = who;
 
+	if (kw_tls_refusal(ssl) == KW_REFUSED_NAME) {
+		kw_err("server name %s does not match the certificate of %s "
+		    "(no %s SAN for it)", name ? name : "(requested)", peer,
+		    name && kw_is_ip(name) ? "IP address" : "DNS");
+		return KW_ERR_PEER_VERIFY;
+	}
 	switch (err) {
 	case WC_HW_E:
 		r = ctx->dev ? kw_dev_last_error(ctx->dev) : KW_ERR_CRYPTO;
