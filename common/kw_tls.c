@@ -43,6 +43,7 @@ struct kw_tls_ctx {
 	struct kw_dev *dev;
 	struct kw_key *key;
 	enum kw_tls_side side;
+	int min_version;
 	int max_version;
 	int crl_soft;			/* CRL soft-fail: missing CRL accepted */
 	int session_cache;
@@ -438,6 +439,7 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	atomic_init(&ctx->resumed, 0);
 	ctx->side = conf->side;
 	ctx->key = conf->key;
+	ctx->min_version = min_version;
 	ctx->max_version = max_version;
 	ctx->session_cache = conf->session_cache;
 	if ((ctx->ca_file = strdup(conf->ca_file)) == NULL) {
@@ -773,6 +775,16 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    name && kw_is_ip(name) ? "IP address" : "DNS");
 		return KW_ERR_PEER_VERIFY;
 	}
+	/* A renegotiation asked for after the handshake: a server's
+	 * HelloRequest is answered with a no_renegotiation alert, a client's
+	 * second ClientHello is a duplicate message to wolfSSL. */
+	if (wolfSSL_is_init_finished(ssl) && ((h.last_tx.code ==
+	    no_renegotiation && h.last_tx.level == alert_warning) ||
+	    (ctx->side == KW_TLS_SERVER && err == DUPLICATE_MSG_E))) {
+		kw_err("%s %s tried to renegotiate TLS; keyward does not "
+		    "renegotiate, so the connection is closed", who, peer);
+		return KW_ERR_HANDSHAKE;
+	}
 	switch (err) {
 	case WC_HW_E:
 		r = ctx->dev ? kw_dev_last_error(ctx->dev) : KW_ERR_CRYPTO;
@@ -830,10 +842,23 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    "usage)", who, peer, who);
 		r = KW_ERR_PEER_VERIFY;
 		break;
+	case EXTKEYUSE_AUTH_E:
+		kw_err("%s certificate of %s is not for TLS %s use: its "
+		    "extended key usage lacks %s", who, peer, who,
+		    ctx->side == KW_TLS_CLIENT ? "serverAuth" : "clientAuth");
+		r = KW_ERR_PEER_VERIFY;
+		break;
 	case VERSION_ERROR:
+		kw_err("%s offers no TLS version keyward accepts here (%s)",
+		    peer, ctx->min_version == 13 ? "TLS 1.3 only: tls-min 1.3" :
+		    ctx->max_version == 12 ? "TLS 1.2 only" : "TLS 1.2 or 1.3");
+		r = KW_ERR_HANDSHAKE;
+		break;
 	case MATCH_SUITE_ERROR:
-		kw_err("%s offers no TLS version or cipher suite keyward "
-		    "accepts (TLS 1.2+ with AEAD suites only)", peer);
+		kw_err("%s offers no cipher suite keyward accepts here (%s, "
+		    "AEAD suites only)", peer,
+		    ctx->min_version == 13 ? "TLS 1.3" : ctx->max_version == 12 ?
+		    "TLS 1.2" : "TLS 1.2 or 1.3");
 		r = KW_ERR_HANDSHAKE;
 		break;
 	case WOLFSSL_ERROR_WANT_READ:
@@ -978,15 +1003,44 @@ out:
 	return r;
 }
 
-static void
-kw_sock_timeout(int fd, int timeout_ms)
+static int64_t
+kw_now_ms(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* wolfSSL_connect on a non-blocking fd until done, failed or deadline
+ * (ms, monotonic): the timeout bounds the whole handshake, not each read
+ * (a server that sends a byte a second would otherwise hold us forever).
+ * Returns the last wolfSSL_connect result; *timed_out set on deadline. */
+static int
+kw_tls_connect_until(WOLFSSL *ssl, int fd, int64_t deadline, int *timed_out)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int w, e;
+
+	*timed_out = 0;
+	for (;;) {
+		if ((w = wolfSSL_connect(ssl)) == WOLFSSL_SUCCESS)
+			return w;
+		e = wolfSSL_get_error(ssl, w);
+		if (e != WOLFSSL_ERROR_WANT_READ && e != WOLFSSL_ERROR_WANT_WRITE)
+			return w;
+		if ((left = deadline - kw_now_ms()) <= 0) {
+			*timed_out = 1;
+			return w;
+		}
+		pfd.fd = fd;
+		pfd.events = e == WOLFSSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left) < 0 &&
+		    errno != EINTR)
+			return w;
+	}
 }
 
 int
@@ -995,7 +1049,8 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 {
 	char host[256], port[16];
 	WOLFSSL *ssl = NULL;
-	int fd = -1, w, r;
+	int64_t deadline;
+	int fd = -1, flags, timed_out, w, r;
 
 	*ssl_out = NULL;
 	if (ctx->side != KW_TLS_CLIENT)
@@ -1009,17 +1064,27 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 		timeout_ms = 10000;
 	if (servername == NULL)
 		servername = host;
+	/* One deadline for TCP connect and handshake together. */
+	deadline = kw_now_ms() + timeout_ms;
 	if ((r = kw_tcp_connect(host, port, hostport, timeout_ms, &fd)) !=
 	    KW_OK)
 		goto out;
 	if ((r = kw_tls_ssl_new(ctx, fd, servername, &ssl)) != KW_OK)
 		goto out;
-	kw_sock_timeout(fd, timeout_ms);
-	if ((w = wolfSSL_connect(ssl)) != WOLFSSL_SUCCESS) {
+	flags = fcntl(fd, F_GETFL);
+	(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	w = kw_tls_connect_until(ssl, fd, deadline, &timed_out);
+	(void)fcntl(fd, F_SETFL, flags);
+	if (timed_out) {
+		kw_err("TLS handshake with %s timed out after %d ms (the "
+		    "server is not answering)", hostport, timeout_ms);
+		r = KW_ERR_TIMEOUT;
+		goto out;
+	}
+	if (w != WOLFSSL_SUCCESS) {
 		r = kw_tls_explain(ctx, ssl, w, hostport);
 		goto out;
 	}
-	kw_sock_timeout(fd, 0);
 	if ((r = kw_tls_handshake_done(ctx, ssl)) != KW_OK)
 		goto out;
 	*ssl_out = ssl;

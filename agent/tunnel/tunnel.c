@@ -443,8 +443,10 @@ conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		}
 		return 0;
 	}
-	if (depth == 0 && store->current_cert != NULL &&
-	    kw_tunnel_gen_admit(c->g, store->current_cert, c->who,
+	/* TLS 1.2: a client that sent no certificate reaches here too;
+	 * wolfSSL refuses it (NO_PEER_CERT), which kw_tls_explain names. */
+	if (depth == 0 && store->totalCerts > 0 &&
+	    store->current_cert != NULL && kw_tunnel_gen_admit(c->g, store->current_cert, c->who,
 	    sizeof(c->who)) != KW_OK) {
 		c->refused = 1;
 		return 0;
