@@ -771,8 +771,10 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 
 	if (kw_tls_refusal(ssl) == KW_REFUSED_NAME) {
 		kw_err("server name %s does not match the certificate of %s "
-		    "(no %s SAN for it)", name ? name : "(requested)", peer,
-		    name && kw_is_ip(name) ? "IP address" : "DNS");
+		    "(%s)", name ? name : "(requested)", peer,
+		    name && kw_is_ip(name) ? "no IP address SAN equals it" :
+		    "no DNS SAN matches it; wildcards count only as the whole "
+		    "left-most label over two labels or more");
 		return KW_ERR_PEER_VERIFY;
 	}
 	/* A renegotiation asked for after the handshake: a server's
