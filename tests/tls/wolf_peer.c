@@ -1,18 +1,15 @@
-/* A plain wolfSSL peer for the strict-TLS tests (tests/tls/strict.sh):
- * a client or server with a software key that can be told to use
- * signature algorithms, groups and versions keyward refuses.  Unlike
- * OpenSSL and GnuTLS, wolfSSL 5.5.4 signs with its own list when the
- * other side offered nothing in common (TLS 1.2 falls back to SHA-1), which
- * is what a test needs to show that keyward checks what it receives.
+/* A plain wolfSSL peer for the strict-TLS tests (tests/tls/strict.sh): a
+ * client or server with a software key and certificate from files, so
+ * keyward meets a third TLS stack besides OpenSSL and GnuTLS.  It does not
+ * check the other side's name (keyward's checks are what is tested).
  *
  *   wolf_peer server PORT CERT KEY CA [SIGALGS [TLS12]]
  *   wolf_peer client PORT CERT KEY CA [SIGALGS [TLS12]]
  *
- * The server accepts one connection; either side prints "handshake ok
- * VERSION" or "handshake failed N" and exits 0 or 1 once the handshake is
- * over (use TLS12: a TLS 1.3 server's verdict on a client certificate
- * comes after the client's handshake is done).  SIGALGS "-" keeps
- * wolfSSL's default. */
+ * The server listens on 127.0.0.1:PORT and accepts one connection; either
+ * side prints "handshake ok VERSION" or "handshake failed N" and exits 0
+ * or 1 once the handshake is over.  SIGALGS ("-": wolfSSL's default) is a
+ * wolfSSL signature algorithm list; TLS12 limits it to TLS 1.2. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
