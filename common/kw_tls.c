@@ -1078,8 +1078,8 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 	w = kw_tls_connect_until(ssl, fd, deadline, &timed_out);
 	(void)fcntl(fd, F_SETFL, flags);
 	if (timed_out) {
-		kw_err("TLS handshake with %s timed out after %d ms (the "
-		    "server is not answering)", hostport, timeout_ms);
+		kw_err("TLS handshake with %s timed out after %d ms",
+		    hostport, timeout_ms);
 		r = KW_ERR_TIMEOUT;
 		goto out;
 	}
