@@ -9,6 +9,8 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/rsa.h>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -166,6 +168,7 @@ out:
 enum kw_tls_refusal {
 	KW_REFUSED_NONE,
 	KW_REFUSED_NAME,		/* server certificate not for the name */
+	KW_REFUSED_SIGALG,		/* peer signed with SHA-1 or SHA-224 */
 };
 
 static void
@@ -224,6 +227,88 @@ kw_tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		return 0;
 	}
 	return 1;
+}
+
+/* The peer's handshake signatures (TLS 1.2 ServerKeyExchange and
+ * CertificateVerify, TLS 1.3 CertificateVerify) are verified here, by
+ * wolfCrypt, through wolfSSL's PK verify callbacks: wolfSSL 5.5.4 accepts a
+ * signature made with any hash it knows, even one keyward never offered.
+ * These refuse SHA-1 and SHA-224 (RFC 9155) while the message is
+ * processed: a client refuses before its certificate and signature are
+ * sent.  RSA-PSS (SHA-256 and up by definition) and EdDSA stay with
+ * wolfSSL. */
+static int
+kw_tls_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int sig_len,
+    const unsigned char *hash, unsigned int hash_len,
+    const unsigned char *key_der, unsigned int key_len, int *result,
+    void *arg)
+{
+	ecc_key key;
+	word32 idx = 0;
+	int w;
+
+	(void)arg;
+	*result = 0;
+	/* The digest length names the hash: 20 SHA-1, 28 SHA-224. */
+	if (hash_len < 32) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
+		return SIG_VERIFY_E;
+	}
+	if ((w = wc_ecc_init(&key)) != 0)
+		return w;
+	if ((w = wc_EccPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
+		w = wc_ecc_verify_hash(sig, sig_len, hash, hash_len, result,
+		    &key);
+	wc_ecc_free(&key);
+	return w;
+}
+
+/* A PKCS#1 v1.5 DigestInfo (with NULL parameters) for SHA-256, -384 or
+ * -512 and nothing else. */
+static int
+kw_digest_info_strong(const unsigned char *di, int len)
+{
+	static const unsigned char prefix[] = { 0x30, 0x00, 0x30, 0x0d, 0x06,
+	    0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x00, 0x05,
+	    0x00, 0x04, 0x00 };
+	static const struct {
+		unsigned char id, size;
+	} hashes[] = { { 1, 32 }, { 2, 48 }, { 3, 64 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (len != (int)sizeof(prefix) + hashes[i].size ||
+		    di[1] != 17 + hashes[i].size || di[14] != hashes[i].id ||
+		    di[18] != hashes[i].size)
+			continue;
+		if (memcmp(di, prefix, 1) == 0 &&
+		    memcmp(di + 2, prefix + 2, 12) == 0 &&
+		    memcmp(di + 15, prefix + 15, 3) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+kw_tls_rsa_verify(WOLFSSL *ssl, unsigned char *sig, unsigned int sig_len,
+    unsigned char **out, const unsigned char *key_der, unsigned int key_len,
+    void *arg)
+{
+	RsaKey key;
+	word32 idx = 0;
+	int w;
+
+	(void)arg;
+	if ((w = wc_InitRsaKey(&key, NULL)) != 0)
+		return w;
+	if ((w = wc_RsaPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
+		w = wc_RsaSSL_VerifyInline(sig, sig_len, out, &key);
+	wc_FreeRsaKey(&key);
+	if (w > 0 && !kw_digest_info_strong(*out, w)) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
+		w = SIG_VERIFY_E;
+	}
+	return w;
 }
 
 /* What TLS will ask the key to sign, and whether it can.  *max_version may
@@ -520,6 +605,8 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	if (conf->side == KW_TLS_SERVER && conf->require_client_cert)
 		mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	wolfSSL_CTX_set_verify(ctx->wctx, mode, kw_tls_verify_cb);
+	wolfSSL_CTX_SetEccVerifyCb(ctx->wctx, kw_tls_ecc_verify);
+	wolfSSL_CTX_SetRsaVerifyCb(ctx->wctx, kw_tls_rsa_verify);
 	wolfSSL_CTX_SetCertCbCtx(ctx->wctx, ctx);
 	*out = ctx;
 	ctx = NULL;
@@ -775,6 +862,12 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    name && kw_is_ip(name) ? "no IP address SAN equals it" :
 		    "no DNS SAN matches it; wildcards count only as the whole "
 		    "left-most label over two labels or more");
+		return KW_ERR_PEER_VERIFY;
+	}
+	if (kw_tls_refusal(ssl) == KW_REFUSED_SIGALG) {
+		kw_err("%s %s signed the handshake with SHA-1 or SHA-224, which "
+		    "keyward does not accept (RFC 9155: SHA-256 and up)", who,
+		    peer);
 		return KW_ERR_PEER_VERIFY;
 	}
 	/* A renegotiation asked for after the handshake: a server's

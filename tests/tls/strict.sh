@@ -8,8 +8,8 @@
 #      the server's certificate is checked, before the TPM signs anything;
 #      "*.svc.example" and IP SAN 127.0.0.1 still pass;
 #   8  signature algorithms: SHA-1 and SHA-224 are neither offered
-#      (ClientHello, CertificateRequest) nor accepted from a server that only
-#      signs with them;
+#      (ClientHello, CertificateRequest) nor accepted, from a server or a
+#      client that signs with them anyway (tests/tls/sigalg_peer.py);
 #   9  groups: a TLS 1.2 server tunnel picks only X25519, P-256 or P-384
 #      whatever the client lists first;
 #   10 TLS 1.2: renegotiation_info sent, no TLS 1.3 suites with --tls1.2;
@@ -18,7 +18,9 @@
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
 
-kw_need swtpm openssl gnutls-serv gnutls-cli ss timeout
+kw_need swtpm openssl gnutls-serv gnutls-cli ss timeout python3
+python3 -c 'import cryptography' 2>/dev/null ||
+	kw_skip "python3-cryptography not installed (scripts/install-deps)"
 WOLF_PEER=$KW_BUILDDIR/tests/tls/wolf_peer
 [ -x "$WOLF_PEER" ] || kw_fail "$WOLF_PEER is not built (make check builds it)"
 
@@ -202,6 +204,35 @@ for spec in "srv ECDSA+SHA1" "rsa-srv RSA+SHA1" "rsa-srv RSA+SHA224"; do
 	refused "server-$sa" "found no common TLS version, suite or signature algorithm"
 	s_server_stop
 done
+# A hostile server (tests/tls/sigalg_peer.py) that signs its
+# ServerKeyExchange with SHA-1 or SHA-224 though we never offered them:
+# refused before we sign; the same server with SHA-256 gets through.
+SIGALG_PEER="$KW_SRCDIR/tests/tls/sigalg_peer.py"
+for spec in "srv ecdsa_sha1" "srv ecdsa_sha224" "rsa-srv rsa_pkcs1_sha1" \
+    "rsa-srv rsa_pkcs1_sha224" "srv ecdsa_sha256" "rsa-srv rsa_pkcs1_sha256"; do
+	read -r c sa <<<"$spec"
+	HPORT=$(kw_free_port)
+	rm -f "hostile-$sa.out"
+	python3 "$SIGALG_PEER" server "$HPORT" "$c.pem" "$c.key" "$sa" \
+		>"hostile-$sa.out" 2>&1 &
+	HPID=$!
+	kw_track "$HPID"
+	wait_for "hostile-$sa.out" listening ||
+		kw_fail "sigalg_peer did not start: $(cat "hostile-$sa.out")"
+	connect "hostile-$sa" --servername localhost --tls1.2 "127.0.0.1:$HPORT"
+	wait "$HPID" 2>/dev/null
+	case $sa in
+	*_sha256)
+		grep -q '^accepted' "hostile-$sa.out" ||
+			kw_fail "hostile server $sa (control): $(cat "hostile-$sa.out") / $(cat "hostile-$sa.err")"
+		echo "ok hostile server $sa: accepted (control)" ;;
+	*)
+		refused "hostile-$sa" "server 127.0.0.1:$HPORT signed the handshake with SHA-1 or SHA-224"
+		grep -q '^refused' "hostile-$sa.out" ||
+			kw_fail "hostile server $sa: $(cat "hostile-$sa.out")" ;;
+	esac
+done
+
 # The server side: a tunnel server with the TPM key.
 TARGET=$(kw_free_port)
 rm -f target.in && mkfifo target.in
@@ -240,6 +271,25 @@ echo Q | s_client -tls1_2 -cert alice.pem -key alice.key \
 wait_for tunnel.log "sent no certificate" ||
 	kw_fail "a client signing with SHA-1 was not refused: $(cat tunnel.log; tail -5 cv1.out)"
 echo "ok a client that signs only with SHA-1: refused"
+
+# A hostile client that signs its CertificateVerify with SHA-1 or SHA-224.
+for sa in ecdsa_sha1 ecdsa_sha224 ecdsa_sha256; do
+	: >tunnel.log
+	out=$(timeout 20 python3 "$SIGALG_PEER" client "$TPORT" alice.pem \
+		alice.key "$sa" 2>&1)
+	case $sa in
+	*_sha256)
+		[ "${out#accepted}" != "$out" ] ||
+			kw_fail "hostile client $sa (control): $out $(cat tunnel.log)"
+		echo "ok hostile client $sa: accepted (control)" ;;
+	*)
+		[ "${out#refused}" != "$out" ] ||
+			kw_fail "hostile client $sa: $out"
+		wait_for tunnel.log "signed the handshake with SHA-1 or SHA-224" ||
+			kw_fail "hostile client $sa: $(cat tunnel.log)"
+		echo "ok hostile client $sa: $out" ;;
+	esac
+done
 
 echo "== 9: groups X25519, P-256, P-384 only"
 for g in secp256k1 brainpoolP256r1 P-521 X448; do
