@@ -8,6 +8,13 @@ tests_unit_test_wolf_tls_SOURCES = tests/unit/test_wolf_tls.c \
 tests_unit_test_wolf_tls_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wolf_tls_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 
+# The server-name matcher on its own (common/kw_tls_name.c).
+check_PROGRAMS += tests/unit/test_tls_name
+TESTS += tests/unit/test_tls_name
+tests_unit_test_tls_name_SOURCES = tests/unit/test_tls_name.c
+tests_unit_test_tls_name_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_tls_name_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
 check_PROGRAMS += tests/unit/test_csr
 TESTS += tests/unit/test_csr
 tests_unit_test_csr_SOURCES = tests/unit/test_csr.c \
