@@ -7,6 +7,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfio.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -169,7 +170,10 @@ enum kw_tls_refusal {
 	KW_REFUSED_NONE,
 	KW_REFUSED_NAME,		/* server certificate not for the name */
 	KW_REFUSED_SIGALG,		/* peer signed with SHA-1 or SHA-224 */
+	KW_REFUSED_PSK_KE,		/* resumed without a key exchange */
 };
+/* The ServerHello watcher of a resuming client (struct kw_hello_scan). */
+#define KW_TLS_EX_SCAN		1
 
 static void
 kw_tls_set_refusal(WOLFSSL *ssl, enum kw_tls_refusal why)
@@ -708,6 +712,164 @@ kw_tls_get_name(WOLFSSL *ssl)
 	return NULL;
 }
 
+/* Resumption without forward secrecy.  A resuming wolfSSL 5.5.4 client
+ * lists psk_ke (PSK only, no (EC)DHE) next to psk_dhe_ke in its
+ * psk_key_exchange_modes and cannot be told not to (wolfSSL_only_dhe_psk
+ * came later).  So a client that offers a session reads the server's first
+ * records through this watcher: a TLS 1.3 ServerHello that takes the PSK
+ * (pre_shared_key) without a key_share is refused right there, before
+ * anything is derived from it (the receive fails; kw_tls_explain names
+ * the cause).  Everything else passes through untouched. */
+struct kw_hello_scan {
+	int fd;
+	int done;			/* ServerHello seen, or not a TLS 1.3 one */
+	size_t hdr_have;		/* record header bytes so far */
+	uint8_t hdr[5];
+	size_t rec_left;		/* body bytes left in this record */
+	size_t msg_have;		/* handshake bytes so far */
+	uint8_t msg[1024];
+};
+
+/* The extensions of a complete ServerHello msg[0..len): 1 for a TLS 1.3
+ * one that takes a PSK without a key share. */
+static int
+kw_hello_is_psk_ke(const uint8_t *m, size_t len)
+{
+	size_t i = 4 + 2 + 32, end, ext_end, type, elen;
+	int tls13 = 0, psk = 0, ks = 0;
+
+	if (i + 1 > len || (i += 1 + m[i]) + 3 + 2 > len)
+		return 0;
+	i += 3;				/* cipher suite, compression */
+	ext_end = i + 2 + ((size_t)m[i] << 8 | m[i + 1]);
+	if (ext_end > len)
+		return 0;
+	for (i += 2; i + 4 <= ext_end; i = end) {
+		type = (size_t)m[i] << 8 | m[i + 1];
+		elen = (size_t)m[i + 2] << 8 | m[i + 3];
+		if ((end = i + 4 + elen) > ext_end)
+			return 0;
+		if (type == 43 && elen == 2 && m[i + 4] == 3 && m[i + 5] == 4)
+			tls13 = 1;
+		else if (type == 41)
+			psk = 1;
+		else if (type == 51)
+			ks = 1;
+	}
+	return tls13 && psk && !ks;
+}
+
+/* A HelloRetryRequest: a ServerHello with this random (RFC 8446 4.1.3). */
+static int
+kw_hello_is_hrr(const uint8_t *m, size_t len)
+{
+	static const uint8_t hrr[32] = { 0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a,
+	    0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2,
+	    0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2,
+	    0xc8, 0xa8, 0x33, 0x9c };
+
+	return len >= 4 + 2 + 32 && memcmp(m + 6, hrr, sizeof(hrr)) == 0;
+}
+
+/* Feed bytes read from the server; 1 when they hold a psk_ke ServerHello. */
+static int
+kw_hello_scan_feed(struct kw_hello_scan *sc, const uint8_t *p, size_t n)
+{
+	size_t take, need;
+
+	while (n > 0 && !sc->done) {
+		if (sc->rec_left == 0) {
+			sc->hdr[sc->hdr_have++] = *p++;
+			n--;
+			if (sc->hdr_have < sizeof(sc->hdr))
+				continue;
+			sc->hdr_have = 0;
+			sc->rec_left = (size_t)sc->hdr[3] << 8 | sc->hdr[4];
+			/* handshake records and middlebox-compatibility
+			 * ChangeCipherSpec only: anything else ends it */
+			if (sc->hdr[0] != 22 && sc->hdr[0] != 20)
+				sc->done = 1;
+			continue;
+		}
+		take = n < sc->rec_left ? n : sc->rec_left;
+		if (sc->hdr[0] == 22) {
+			if (take > sizeof(sc->msg) - sc->msg_have) {
+				sc->done = 1;	/* no ServerHello is this big */
+				break;
+			}
+			memcpy(sc->msg + sc->msg_have, p, take);
+			sc->msg_have += take;
+		}
+		p += take;
+		n -= take;
+		sc->rec_left -= take;
+		while (!sc->done && sc->msg_have >= 4 && sc->msg_have >= (need =
+		    4 + ((size_t)sc->msg[1] << 16 | (size_t)sc->msg[2] << 8 |
+		    sc->msg[3]))) {
+			if (sc->msg[0] != 2) {
+				sc->done = 1;
+				break;
+			}
+			if (!kw_hello_is_hrr(sc->msg, need)) {
+				sc->done = 1;
+				return kw_hello_is_psk_ke(sc->msg, need);
+			}
+			memmove(sc->msg, sc->msg + need, sc->msg_have - need);
+			sc->msg_have -= need;
+		}
+	}
+	return 0;
+}
+
+static int
+kw_tls_scan_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct kw_hello_scan *sc = arg;
+	int n;
+
+	n = EmbedReceive(ssl, buf, sz, &sc->fd);
+	if (n > 0 && !sc->done &&
+	    kw_hello_scan_feed(sc, (const uint8_t *)buf, (size_t)n)) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_PSK_KE);
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	}
+	return n;
+}
+
+int
+kw_tls_ssl_resume(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl,
+    struct WOLFSSL_SESSION *sess)
+{
+	struct kw_hello_scan *sc;
+	int w;
+
+	if (ctx->side != KW_TLS_CLIENT)
+		return KW_ERR_ARG;
+	if (ctx->max_version == 13 &&
+	    wolfSSL_get_ex_data(ssl, KW_TLS_EX_SCAN) == NULL) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return KW_ERR_NOMEM;
+		sc->fd = wolfSSL_get_fd(ssl);
+		if ((w = wolfSSL_set_ex_data(ssl, KW_TLS_EX_SCAN, sc)) !=
+		    WOLFSSL_SUCCESS) {
+			free(sc);
+			return kw_wolf_err(w, "watching the ServerHello");
+		}
+		wolfSSL_SSLSetIORecv(ssl, kw_tls_scan_recv);
+		wolfSSL_SetIOReadCtx(ssl, sc);
+	}
+	if ((w = wolfSSL_set_session(ssl, sess)) != WOLFSSL_SUCCESS)
+		return kw_wolf_err(w, "offering the session");
+	return KW_OK;
+}
+
+static void
+kw_tls_ssl_release(WOLFSSL *ssl)
+{
+	free(wolfSSL_get_ex_data(ssl, KW_TLS_EX_SCAN));
+	wolfSSL_free(ssl);
+}
+
 int
 kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
     struct WOLFSSL **ssl_out)
@@ -745,8 +907,12 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 			pthread_mutex_lock(&ctx->lock);
 			if (ctx->session != NULL && ctx->session_name != NULL &&
 			    strcmp(ctx->session_name, servername) == 0)
-				(void)wolfSSL_set_session(ssl, ctx->session);
+				r = kw_tls_ssl_resume(ctx, ssl, ctx->session);
+			else
+				r = KW_OK;
 			pthread_mutex_unlock(&ctx->lock);
+			if (r != KW_OK)
+				goto out;
 		}
 	}
 	*ssl_out = ssl;
@@ -754,7 +920,7 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 	r = KW_OK;
 out:
 	if (ssl != NULL)
-		wolfSSL_free(ssl);
+		kw_tls_ssl_release(ssl);
 	return r;
 }
 
@@ -804,7 +970,7 @@ kw_tls_ssl_free(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 		return;
 	if (ctx != NULL && wolfSSL_is_init_finished(ssl))
 		kw_tls_keep_session(ctx, ssl);
-	wolfSSL_free(ssl);
+	kw_tls_ssl_release(ssl);
 }
 
 static const char *
@@ -863,6 +1029,13 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    "no DNS SAN matches it; wildcards count only as the whole "
 		    "left-most label over two labels or more");
 		return KW_ERR_PEER_VERIFY;
+	}
+	if (kw_tls_refusal(ssl) == KW_REFUSED_PSK_KE) {
+		kw_err("server %s resumed the TLS 1.3 session without a key "
+		    "exchange (psk_ke: no forward secrecy), which keyward does "
+		    "not accept; the next connection makes a full handshake",
+		    peer);
+		return KW_ERR_HANDSHAKE;
 	}
 	if (kw_tls_refusal(ssl) == KW_REFUSED_SIGALG) {
 		kw_err("%s %s signed the handshake with SHA-1 or SHA-224, which "
@@ -1187,7 +1360,7 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 	fd = -1;
 out:
 	if (ssl != NULL)
-		wolfSSL_free(ssl);
+		kw_tls_ssl_release(ssl);
 	if (fd >= 0)
 		close(fd);
 	return r;

@@ -44,3 +44,5 @@ tests_tls_wolf_peer_LDADD = $(WOLFSSL_LIBS)
 TESTS += tests/tls/strict.sh
 # A server that stalls the handshake (tests/tls/stall_server.py).
 TESTS += tests/tls/stall.sh
+# TLS 1.3 resumption without (EC)DHE refused (gnutls-serv preferring psk_ke).
+TESTS += tests/tls/psk.sh

@@ -299,7 +299,7 @@ conn_connected(struct kw_conn *c)
 			 * it during the handshake, so a session offered by two
 			 * connections at once breaks their PSK binders. */
 			c->sess = c->g->sessions[--c->g->nsessions];
-			(void)wolfSSL_set_session(c->ssl, c->sess);
+			(void)kw_tls_ssl_resume(c->g->tls, c->ssl, c->sess);
 		}
 		conn_set_timer(c, tc->handshake_timeout_ms);
 	} else {
