@@ -15,6 +15,13 @@ tests_unit_test_tls_name_SOURCES = tests/unit/test_tls_name.c
 tests_unit_test_tls_name_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_tls_name_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 
+# The ServerHello watcher on its own (common/kw_tls_hello.c).
+check_PROGRAMS += tests/unit/test_tls_hello
+TESTS += tests/unit/test_tls_hello
+tests_unit_test_tls_hello_SOURCES = tests/unit/test_tls_hello.c
+tests_unit_test_tls_hello_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_tls_hello_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
 check_PROGRAMS += tests/unit/test_csr
 TESTS += tests/unit/test_csr
 tests_unit_test_csr_SOURCES = tests/unit/test_csr.c \
