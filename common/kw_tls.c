@@ -78,10 +78,10 @@ static const char kw_suites_aes_first[] =
 /* Key exchange groups, in order: wolfSSL names (the same as groups[] in
  * kw_tls_ctx_new). */
 static const char kw_groups[] = "X25519:P-256:P-384";
-/* Signature algorithms offered and accepted: SHA-256 and up only (RFC
- * 9155: no SHA-1, and no SHA-224 either).  The list is both what we send
- * (signature_algorithms, CertificateRequest) and what wolfSSL lets the
- * peer choose for its ServerKeyExchange / CertificateVerify. */
+/* Signature algorithms offered (signature_algorithms, CertificateRequest):
+ * SHA-256 and up only (RFC 9155: no SHA-1, and no SHA-224 either).  What a
+ * peer signs with is checked apart (kw_tls_ecc_verify, kw_tls_rsa_verify):
+ * wolfSSL 5.5.4 does not hold the peer to this list. */
 static const char kw_sigalgs[] =
 	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ED25519:ED448:"
 	"RSA-PSS+SHA256:RSA-PSS+SHA384:RSA-PSS+SHA512:"

@@ -4,7 +4,9 @@
  * A context holds: the key (through a kw_dev crypto-callback device; the
  * private key stays in the token), the certificate, the trust anchors, the
  * CRLs, TLS 1.3 preferred and 1.2 allowed, strong AEAD suites only, groups
- * X25519/P-256/P-384, and always-on peer verification.  Blocking users call
+ * X25519/P-256/P-384 (enforced in TLS 1.2 too), signatures with SHA-256 and
+ * up (offered and accepted), no renegotiation, no TLS 1.3 resumption
+ * without (EC)DHE, and always-on peer verification (names by RFC 6125).  Blocking users call
  * kw_tls_connect(); event-driven users (tunnels, EST) make each connection
  * with kw_tls_ssl_new(), drive wolfSSL_connect/accept themselves, then call
  * kw_tls_handshake_done() or, on failure, kw_tls_explain(), and release it
