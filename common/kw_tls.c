@@ -852,6 +852,17 @@ kw_tls_keep_session(struct kw_tls_ctx *ctx, WOLFSSL *ssl)
 int
 kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 {
+	/* A server cannot keep a client from resuming with psk_ke (PSK
+	 * without (EC)DHE) when that is all it offers; such a resumption has
+	 * no key exchange group, so it is refused here, before any data. */
+	if (ctx->side == KW_TLS_SERVER && wolfSSL_session_reused(ssl) &&
+	    wolfSSL_version(ssl) == TLS1_3_VERSION &&
+	    wolfSSL_get_curve_name(ssl) == NULL) {
+		kw_err("a client resumed TLS 1.3 without a key exchange "
+		    "(psk_ke: no forward secrecy), which keyward does not "
+		    "accept; it must offer psk_dhe_ke");
+		return KW_ERR_HANDSHAKE;
+	}
 	if (wolfSSL_session_reused(ssl))
 		atomic_fetch_add(&ctx->resumed, 1);
 	else

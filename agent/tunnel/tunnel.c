@@ -535,8 +535,10 @@ conn_hs_result(struct kw_conn *c, int w, int *want_r, int *want_w)
 	if (w == WOLFSSL_SUCCESS) {
 		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
 			c->t->st.refused++;
-			conn_close(c, "server %s refused: %s",
-			    conn_target_text(c), kw_strerror(r));
+			conn_close(c, "%s %s refused: %s",
+			    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
+			    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+			    c->peer, kw_strerror(r));
 			return 1;
 		}
 		c->tls_ready = 1;
