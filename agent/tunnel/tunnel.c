@@ -299,7 +299,7 @@ conn_connected(struct kw_conn *c)
 			 * it during the handshake, so a session offered by two
 			 * connections at once breaks their PSK binders. */
 			c->sess = c->g->sessions[--c->g->nsessions];
-			(void)wolfSSL_set_session(c->ssl, c->sess);
+			(void)kw_tls_ssl_resume(c->g->tls, c->ssl, c->sess);
 		}
 		conn_set_timer(c, tc->handshake_timeout_ms);
 	} else {
@@ -443,8 +443,10 @@ conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		}
 		return 0;
 	}
-	if (depth == 0 && store->current_cert != NULL &&
-	    kw_tunnel_gen_admit(c->g, store->current_cert, c->who,
+	/* TLS 1.2: a client that sent no certificate reaches here too;
+	 * wolfSSL refuses it (NO_PEER_CERT), which kw_tls_explain names. */
+	if (depth == 0 && store->totalCerts > 0 &&
+	    store->current_cert != NULL && kw_tunnel_gen_admit(c->g, store->current_cert, c->who,
 	    sizeof(c->who)) != KW_OK) {
 		c->refused = 1;
 		return 0;
@@ -533,8 +535,10 @@ conn_hs_result(struct kw_conn *c, int w, int *want_r, int *want_w)
 	if (w == WOLFSSL_SUCCESS) {
 		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
 			c->t->st.refused++;
-			conn_close(c, "server %s refused: %s",
-			    conn_target_text(c), kw_strerror(r));
+			conn_close(c, "%s %s refused: %s",
+			    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
+			    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+			    c->peer, kw_strerror(r));
 			return 1;
 		}
 		c->tls_ready = 1;
