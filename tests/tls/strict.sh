@@ -15,7 +15,8 @@
 #      picks another (secp256k1);
 #   10 TLS 1.2: renegotiation_info sent, no TLS 1.3 suites with --tls1.2;
 #   11 refusals name their cause: no client certificate (TLS 1.2), wrong
-#      extended key usage, renegotiation (both sides), tls-min 1.3.
+#      extended key usage (both sides), renegotiation (both sides), tls-min
+#      1.3.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
 
@@ -346,6 +347,14 @@ wait_for tunnel.log "TLS 1.3 only: tls-min 1.3" ||
 grep -q "TLS 1.2+" tunnel.log && kw_fail "tls-min 1.3 refusal says TLS 1.2+"
 echo "ok tls-min 1.3: $(grep 'TLS 1.3 only' tunnel.log | head -1)"
 kw_stop "$TPID"
+
+# The client side: a server certificate for clientAuth only.
+for v in "" --tls1.2; do
+	s_server "eku$v" alice
+	connect "server-eku$v" --servername alice.example $v "127.0.0.1:$PORT"
+	refused "server-eku$v" "server certificate of 127.0.0.1:$PORT is not for TLS server use: its extended key usage lacks serverAuth"
+	s_server_stop
+done
 
 echo "== 10: TLS 1.2 ClientHello"
 s_server hello12 srv -trace
