@@ -33,6 +33,5 @@ agent_keyward_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) \
 	$(KW_COMMON_LIBS) $(LIBEVENT_LIBS) $(INIH_LIBS) $(SYSTEMD_LIBS) \
 	$(JANSSON_LIBS) $(LIBS)
 
-# Man pages and the systemd unit (issue 4).
+# Man pages (issue 4); the unit is in systemd/local.mk.
 dist_man_MANS += man/keyward.1 man/keyward.conf.5
-EXTRA_DIST += systemd/keyward.service
