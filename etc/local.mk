@@ -20,3 +20,7 @@ uninstall-kw-conf:
 		rm -f '$(DESTDIR)$(kwconfdir)/keyward.conf'; \
 	fi
 .PHONY: install-kw-conf uninstall-kw-conf
+
+# The example as shipped and with every option on passes keyward run --check.
+TESTS += tests/package/example_conf.sh
+EXTRA_DIST += tests/package/example_conf.sh
