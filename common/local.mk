@@ -1,11 +1,12 @@
 # common/: what every module shares (errors, logging, secure memory, the key
-# interface, the wolfSSL device and TLS contexts).
+# interface, the DER toolkit, the wolfSSL device and TLS contexts).
 noinst_LIBRARIES += common/libkwcommon.a
 common_libkwcommon_a_SOURCES = \
 	common/kw_error.c common/kw_error.h \
 	common/kw_log.c common/kw_log.h \
 	common/kw_mem.c common/kw_mem.h \
 	common/kw_key.c common/kw_key.h \
+	common/kw_der.c common/kw_der.h \
 	common/kw_wolf.c common/kw_wolf.h \
 	common/kw_wolf_check.c common/kw_wolf_check.h \
 	common/kw_tls.c common/kw_tls.h

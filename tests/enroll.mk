@@ -41,3 +41,4 @@ EXTRA_DIST += tests/enroll
 
 TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
+TESTS += tests/enroll/est_quirks.sh

@@ -44,7 +44,15 @@ kw_apply_csrattrs(struct est_client *c, struct kw_key *key, const char **sans, s
 	size_t i;
 	int found, r;
 
-	if ((r = est_fetch_csrattrs(c, attrs, &found)) != 0)
+	/* Advisory (RFC 7030 4.5): an answer that cannot be read does not
+	 * stop enrollment. */
+	if ((r = est_fetch_csrattrs(c, attrs, &found)) == KW_ERR_PROTOCOL) {
+		kw_warn("csrattrs: the EST server's answer cannot be used; "
+		    "enrolling without it");
+		est_csrattrs_clear(attrs);
+		return KW_OK;
+	}
+	if (r != 0)
 		return r;
 	if (!found)
 		return KW_OK;

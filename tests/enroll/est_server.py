@@ -181,6 +181,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", ctype)
         if body and ctype and ctype.startswith("application/"):
             self.send_header("Content-Transfer-Encoding", "base64")
+            body += binascii.unhexlify(self.server.args.b64_tail or "")
         for k, v in headers:
             self.send_header(k, v)
         if chunked:
@@ -232,6 +233,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, body, "application/pkcs7-mime",
                              chunked=self.mode() == "chunked")
         if op == "csrattrs":
+            if a.csrattrs_body is not None:  # raw, e.g. garbage
+                self.record(200)
+                return self.send(200, a.csrattrs_body.encode(), "application/csrattrs")
             if not a.csrattrs:
                 self.record(204)
                 return self.send(204)
@@ -390,6 +394,8 @@ def main():
     ap.add_argument("--password-file")
     ap.add_argument("--label")
     ap.add_argument("--csrattrs", help="hex DER of the csrattrs answer")
+    ap.add_argument("--csrattrs-body", help="raw /csrattrs body (overrides --csrattrs)")
+    ap.add_argument("--b64-tail", help="hex bytes appended to every base64 body")
     ap.add_argument("--mode-file")
     ap.add_argument("--pending-count", type=int, default=1)
     ap.add_argument("--minutes", type=int, default=0,
