@@ -950,3 +950,51 @@ kw_tls_resumed_handshakes(const struct kw_tls_ctx *ctx)
 {
 	return atomic_load(&((struct kw_tls_ctx *)ctx)->resumed);
 }
+
+/* ---- channel binding (RFC 5929 tls-unique, RFC 9266 tls-exporter) ------ */
+
+int
+kw_tls_channel_binding(struct WOLFSSL *ssl, uint8_t *out, size_t *out_len,
+    const char **type)
+{
+	size_t cap = *out_len, n;
+	int ours;
+
+	*out_len = 0;
+	*type = NULL;
+	if (ssl == NULL || cap < KW_TLS_BINDING_MAX)
+		return KW_ERR_ARG;
+	switch (wolfSSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		/* RFC 9266: 32 bytes of the exporter, label, no context */
+		if (wolfSSL_export_keying_material(ssl, out, 32,
+		    "EXPORTER-Channel-Binding", 24, NULL, 0, 0) !=
+		    WOLFSSL_SUCCESS) {
+			kw_err("cannot take the TLS 1.3 channel binding "
+			    "(tls-exporter) of the connection");
+			return KW_ERR_CRYPTO;
+		}
+		*out_len = 32;
+		*type = "tls-exporter";
+		return KW_OK;
+	case TLS1_2_VERSION:
+		/* RFC 5929: the first Finished message of the handshake --
+		 * the client's in a full handshake, the server's in a
+		 * resumed one */
+		ours = (wolfSSL_is_server(ssl) != 0) ==
+		    (wolfSSL_session_reused(ssl) != 0);
+		n = ours ? wolfSSL_get_finished(ssl, out, cap) :
+		    wolfSSL_get_peer_finished(ssl, out, cap);
+		if (n == 0 || n > cap) {
+			kw_err("cannot take the TLS 1.2 channel binding "
+			    "(tls-unique) of the connection");
+			return KW_ERR_CRYPTO;
+		}
+		*out_len = n;
+		*type = "tls-unique";
+		return KW_OK;
+	default:
+		kw_err("no channel binding for TLS versions before 1.2");
+		return KW_ERR_UNSUPPORTED;
+	}
+}

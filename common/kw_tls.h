@@ -95,4 +95,14 @@ int kw_cert_matches_key(const uint8_t *cert_der, size_t cert_len,
 /* The first certificate of a PEM (or DER) file; *der malloc'd. */
 int kw_cert_read_file(const char *path, uint8_t **der, size_t *der_len);
 
+/* The channel binding of a connected session, for linking something sent
+ * over it to it: "tls-exporter" (RFC 9266, 32 bytes) under TLS 1.3,
+ * "tls-unique" (RFC 5929, the first Finished message) under TLS 1.2.
+ * *out_len: room in out (at least KW_TLS_BINDING_MAX) on entry, the
+ * binding's length on return; *type names it.  KW_ERR_UNSUPPORTED for
+ * older versions. */
+#define KW_TLS_BINDING_MAX	64
+int kw_tls_channel_binding(struct WOLFSSL *ssl, uint8_t *out, size_t *out_len,
+    const char **type);
+
 #endif

@@ -34,3 +34,10 @@ fuzz-der: $(KW_COMMON_LIBS)
 		$(KW_COMMON_LIBS) -o tests/fuzz/fuzz_der_libfuzzer
 .PHONY: fuzz-der
 CLEANFILES += tests/fuzz/fuzz_der_libfuzzer
+
+# Cancellation and deadlines (common/kw_cancel.c).
+check_PROGRAMS += tests/unit/test_cancel
+TESTS += tests/unit/test_cancel
+tests_unit_test_cancel_SOURCES = tests/unit/test_cancel.c
+tests_unit_test_cancel_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_cancel_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

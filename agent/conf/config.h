@@ -75,8 +75,12 @@ struct kw_tunnel_conf {
 struct kw_config {
 	char *file;
 	char *control_socket;		/* NULL: default path */
+	int control_socket_line;
 	int has_metrics;
 	struct kw_addr metrics;
+	int metrics_line;
+	int metrics_public;		/* metrics on a non-loopback address */
+	unsigned warnings;		/* risky settings logged at parse */
 	int log_level;			/* -1: unset */
 	unsigned watch_interval_s;	/* files checked for changes; 0: off */
 	char *tcti;
