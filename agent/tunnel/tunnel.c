@@ -790,186 +790,228 @@ conn_handshake(struct kw_conn *c, int *want_r, int *want_w)
 	return conn_hs_result(c, conn_hs_step(c), want_r, want_w);
 }
 
+/* What one pass of conn_pump found: the events the blocked steps wait
+ * for, and whether any step moved. */
+struct kw_pump {
+	int pr, pw, tr, tw;
+	int progress;
+};
+
+/* Each step below makes what progress it can and notes in p what it
+ * waits for; one returning 1 has closed c. */
+
+/* The TLS handshake, while it is not done. */
 static int
-conn_pump(struct kw_conn *c)
+pump_handshake(struct kw_conn *c, struct kw_pump *p)
+{
+	if (c->connecting) {
+		/* wait for the connect (its write event is on) */
+		if (c->g->conf->mode == KW_TUNNEL_CLIENT)
+			p->tw = 1;
+		else
+			p->pw = 1;
+	}
+	if (c->ssl == NULL || c->tls_ready || c->connecting || c->in_worker)
+		return 0;
+	if (conn_handshake(c, &p->tr, &p->tw))
+		return 1;
+	if (c->tls_ready)
+		p->progress = 1;
+	return 0;
+}
+
+/* A buffer of KW_TUNNEL_BUF for *buf (off, len: its data): allocated
+ * when missing, the data moved to the front when it reached the end
+ * (not while a WANT_WRITE retry points into it: pinned).  Returns the
+ * room after the data, or -1 when out of memory. */
+static ssize_t
+pump_buf_room(unsigned char **buf, size_t *off, size_t len, int pinned)
+{
+	if (len == 0)
+		*off = 0;
+	else if (*off > 0 && !pinned && *off + len == KW_TUNNEL_BUF) {
+		memmove(*buf, *buf + *off, len);
+		*off = 0;
+	}
+	if (*buf == NULL && (*buf = malloc(KW_TUNNEL_BUF)) == NULL)
+		return -1;
+	return (ssize_t)(KW_TUNNEL_BUF - *off - len);
+}
+
+/* Plaintext peer -> up buffer. */
+static int
+pump_plain_in(struct kw_conn *c, struct kw_pump *p)
+{
+	ssize_t room, k;
+
+	if (!c->plain_ready || c->plain_eof)
+		return 0;
+	room = pump_buf_room(&c->up, &c->up_off, c->up_len,
+	    c->tls_wr_pending != 0);
+	if (room < 0) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	if (room == 0)
+		return 0;
+	if (!c->pr_rdy) {
+		p->pr = 1;		/* wait for the event */
+		return 0;
+	}
+	k = read(c->plain_fd, c->up + c->up_off + c->up_len, (size_t)room);
+	if (k > 0) {
+		c->up_len += (size_t)k;
+		p->progress = 1;
+	} else if (k == 0) {
+		c->plain_eof = 1;
+		p->progress = 1;
+	} else if (errno == EAGAIN || errno == EINTR) {
+		p->pr = 1;
+		c->pr_rdy = 0;
+	} else {
+		conn_close(c, "reading from the plaintext side: %s",
+		    strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Up buffer -> TLS (a WANT_WRITE retry with the same length). */
+static int
+pump_tls_out(struct kw_conn *c, struct kw_pump *p)
+{
+	int n, e, len;
+
+	if (!c->tls_ready || c->up_len == 0)
+		return 0;
+	len = c->tls_wr_pending ? c->tls_wr_pending : (int)c->up_len;
+	n = wolfSSL_write(c->ssl, c->up + c->up_off, len);
+	if (n > 0) {
+		c->up_off += (size_t)n;
+		c->up_len -= (size_t)n;
+		c->tls_wr_pending = 0;
+		c->t->st.bytes_up += (uint64_t)n;
+		p->progress = 1;
+		return 0;
+	}
+	e = wolfSSL_get_error(c->ssl, n);
+	if (e == WOLFSSL_ERROR_WANT_WRITE)
+		p->tw = 1;
+	else if (e == WOLFSSL_ERROR_WANT_READ)
+		p->tr = 1;
+	else {
+		conn_close(c, "TLS write failed (wolfSSL error %d)", e);
+		return 1;
+	}
+	c->tls_wr_pending = len;
+	return 0;
+}
+
+/* Plaintext EOF passed on as close_notify. */
+static void
+pump_notify(struct kw_conn *c, struct kw_pump *p)
+{
+	int n, e;
+
+	if (!c->tls_ready || !c->plain_eof || c->up_len > 0 ||
+	    c->notify_sent)
+		return;
+	n = wolfSSL_shutdown(c->ssl);
+	e = n == WOLFSSL_SUCCESS || n == WOLFSSL_SHUTDOWN_NOT_DONE ? 0 :
+	    wolfSSL_get_error(c->ssl, n);
+	if (e == WOLFSSL_ERROR_WANT_WRITE)
+		p->tw = 1;
+	else {
+		c->notify_sent = 1;
+		p->progress = 1;
+	}
+}
+
+/* TLS -> down buffer. */
+static int
+pump_tls_in(struct kw_conn *c, struct kw_pump *p)
 {
 	const struct kw_tunnel_conf *tc = c->g->conf;
-	int pr, pw, tr, tw, progress, n, e, len;
-	ssize_t k;
-	size_t room;
+	ssize_t room;
+	int n, e;
 
-	do {
-		progress = 0;
-		pr = pw = tr = tw = 0;
-		if (c->connecting) {
-			/* wait for the connect (its write event is on) */
-			if (tc->mode == KW_TUNNEL_CLIENT)
-				tw = 1;
-			else
-				pw = 1;
-		}
-		if (c->ssl != NULL && !c->tls_ready && !c->connecting &&
-		    !c->in_worker) {
-			if (conn_handshake(c, &tr, &tw))
-				return 1;
-			if (c->tls_ready)
-				progress = 1;
-		}
-		/* plaintext peer -> up buffer */
-		if (c->plain_ready && !c->plain_eof) {
-			if (c->up_len == 0)
-				c->up_off = 0;
-			else if (c->up_off > 0 && c->tls_wr_pending == 0 &&
-			    c->up_off + c->up_len == KW_TUNNEL_BUF) {
-				memmove(c->up, c->up + c->up_off, c->up_len);
-				c->up_off = 0;
-			}
-			if (c->up == NULL &&
-			    (c->up = malloc(KW_TUNNEL_BUF)) == NULL) {
-				conn_close(c, "out of memory");
-				return 1;
-			}
-			room = KW_TUNNEL_BUF - c->up_off - c->up_len;
-			if (room > 0 && !c->pr_rdy)
-				pr = 1;		/* wait for the event */
-			else if (room > 0) {
-				k = read(c->plain_fd, c->up + c->up_off +
-				    c->up_len, room);
-				if (k > 0) {
-					c->up_len += (size_t)k;
-					progress = 1;
-				} else if (k == 0) {
-					c->plain_eof = 1;
-					progress = 1;
-				} else if (errno == EAGAIN || errno == EINTR) {
-					pr = 1;
-					c->pr_rdy = 0;
-				} else {
-					conn_close(c, "reading from the "
-					    "plaintext side: %s",
-					    strerror(errno));
-					return 1;
-				}
-			}
-		}
-		/* up buffer -> TLS */
-		if (c->tls_ready && c->up_len > 0) {
-			len = c->tls_wr_pending ? c->tls_wr_pending :
-			    (int)c->up_len;
-			n = wolfSSL_write(c->ssl, c->up + c->up_off, len);
-			if (n > 0) {
-				c->up_off += (size_t)n;
-				c->up_len -= (size_t)n;
-				c->tls_wr_pending = 0;
-				c->t->st.bytes_up += (uint64_t)n;
-				progress = 1;
-			} else {
-				e = wolfSSL_get_error(c->ssl, n);
-				if (e == WOLFSSL_ERROR_WANT_WRITE)
-					tw = 1;
-				else if (e == WOLFSSL_ERROR_WANT_READ)
-					tr = 1;
-				else {
-					conn_close(c, "TLS write failed "
-					    "(wolfSSL error %d)", e);
-					return 1;
-				}
-				c->tls_wr_pending = len;
-			}
-		}
-		/* plaintext EOF passed on as close_notify */
-		if (c->tls_ready && c->plain_eof && c->up_len == 0 &&
-		    !c->notify_sent) {
-			n = wolfSSL_shutdown(c->ssl);
-			e = n == WOLFSSL_SUCCESS || n == WOLFSSL_SHUTDOWN_NOT_DONE ?
-			    0 : wolfSSL_get_error(c->ssl, n);
-			if (e == WOLFSSL_ERROR_WANT_WRITE)
-				tw = 1;
-			else {
-				c->notify_sent = 1;
-				progress = 1;
-			}
-		}
-		/* TLS -> down buffer */
-		if (c->tls_ready && !c->tls_eof) {
-			if (c->dn_len == 0)
-				c->dn_off = 0;
-			else if (c->dn_off > 0 &&
-			    c->dn_off + c->dn_len == KW_TUNNEL_BUF) {
-				memmove(c->dn, c->dn + c->dn_off, c->dn_len);
-				c->dn_off = 0;
-			}
-			if (c->dn == NULL &&
-			    (c->dn = malloc(KW_TUNNEL_BUF)) == NULL) {
-				conn_close(c, "out of memory");
-				return 1;
-			}
-			room = KW_TUNNEL_BUF - c->dn_off - c->dn_len;
-			if (room > 0 && !c->tr_rdy &&
-			    wolfSSL_pending(c->ssl) == 0)
-				tr = 1;		/* wait for the event */
-			else if (room > 0) {
-				n = wolfSSL_read(c->ssl, c->dn + c->dn_off +
-				    c->dn_len, (int)room);
-				if (n > 0) {
-					c->dn_len += (size_t)n;
-					c->t->st.bytes_down += (uint64_t)n;
-					progress = 1;
-				} else {
-					e = wolfSSL_get_error(c->ssl, n);
-					if (e == WOLFSSL_ERROR_WANT_READ) {
-						tr = 1;
-						c->tr_rdy = 0;
-					} else if (e == WOLFSSL_ERROR_WANT_WRITE)
-						tw = 1;
-					else if (e == WOLFSSL_ERROR_ZERO_RETURN ||
-					    e == SOCKET_PEER_CLOSED_E) {
-						c->tls_eof = 1;
-						progress = 1;
-					} else {
-						kw_tls_explain(c->g->tls, c->ssl,
-						    n, tc->mode ==
-						    KW_TUNNEL_CLIENT ?
-						    conn_target_text(c) :
-						    c->peer);
-						conn_close(c, "TLS read failed "
-						    "(wolfSSL error %d)", e);
-						return 1;
-					}
-				}
-			}
-		}
-		/* down buffer -> plaintext peer */
-		if (c->plain_ready && c->dn_len > 0) {
-			k = send(c->plain_fd, c->dn + c->dn_off, c->dn_len,
-			    MSG_NOSIGNAL);
-			if (k > 0) {
-				c->dn_off += (size_t)k;
-				c->dn_len -= (size_t)k;
-				progress = 1;
-			} else if (k < 0 && (errno == EAGAIN || errno == EINTR))
-				pw = 1;
-			else {
-				conn_close(c, "writing to the plaintext side: "
-				    "%s", strerror(errno));
-				return 1;
-			}
-		}
-		/* TLS EOF passed on as FIN */
-		if (c->plain_ready && c->tls_eof && c->dn_len == 0 &&
-		    !c->plain_shut) {
-			(void)shutdown(c->plain_fd, SHUT_WR);
-			c->plain_shut = 1;
-			progress = 1;
-		}
-		if (c->plain_shut && c->notify_sent) {
-			conn_close(c, NULL);
-			return 1;
-		}
-		if (progress)
-			c->last_active_ms = kw_now_ms();
-	} while (progress);
-	/* Idle: give the buffers back. */
+	if (!c->tls_ready || c->tls_eof)
+		return 0;
+	room = pump_buf_room(&c->dn, &c->dn_off, c->dn_len, 0);
+	if (room < 0) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	if (room == 0)
+		return 0;
+	if (!c->tr_rdy && wolfSSL_pending(c->ssl) == 0) {
+		p->tr = 1;		/* wait for the event */
+		return 0;
+	}
+	n = wolfSSL_read(c->ssl, c->dn + c->dn_off + c->dn_len, (int)room);
+	if (n > 0) {
+		c->dn_len += (size_t)n;
+		c->t->st.bytes_down += (uint64_t)n;
+		p->progress = 1;
+		return 0;
+	}
+	e = wolfSSL_get_error(c->ssl, n);
+	if (e == WOLFSSL_ERROR_WANT_READ) {
+		p->tr = 1;
+		c->tr_rdy = 0;
+	} else if (e == WOLFSSL_ERROR_WANT_WRITE)
+		p->tw = 1;
+	else if (e == WOLFSSL_ERROR_ZERO_RETURN || e == SOCKET_PEER_CLOSED_E) {
+		c->tls_eof = 1;
+		p->progress = 1;
+	} else {
+		kw_tls_explain(c->g->tls, c->ssl, n,
+		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+		    c->peer);
+		conn_close(c, "TLS read failed (wolfSSL error %d)", e);
+		return 1;
+	}
+	return 0;
+}
+
+/* Down buffer -> plaintext peer. */
+static int
+pump_plain_out(struct kw_conn *c, struct kw_pump *p)
+{
+	ssize_t k;
+
+	if (!c->plain_ready || c->dn_len == 0)
+		return 0;
+	k = send(c->plain_fd, c->dn + c->dn_off, c->dn_len, MSG_NOSIGNAL);
+	if (k > 0) {
+		c->dn_off += (size_t)k;
+		c->dn_len -= (size_t)k;
+		p->progress = 1;
+	} else if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		p->pw = 1;
+	else {
+		conn_close(c, "writing to the plaintext side: %s",
+		    strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* TLS EOF passed on as FIN. */
+static void
+pump_fin(struct kw_conn *c, struct kw_pump *p)
+{
+	if (!c->plain_ready || !c->tls_eof || c->dn_len > 0 || c->plain_shut)
+		return;
+	(void)shutdown(c->plain_fd, SHUT_WR);
+	c->plain_shut = 1;
+	p->progress = 1;
+}
+
+/* Idle: give the buffers back. */
+static void
+pump_release_buffers(struct kw_conn *c)
+{
 	if (c->up_len == 0 && c->tls_wr_pending == 0) {
 		free(c->up);
 		c->up = NULL;
@@ -978,7 +1020,33 @@ conn_pump(struct kw_conn *c)
 		free(c->dn);
 		c->dn = NULL;
 	}
-	conn_apply_events(c, pr, pw, tr, tw);
+}
+
+/* Every step that can move, in order, until none does; then exactly the
+ * events the blocked ones wait for.  Returns 1 when c was closed. */
+static int
+conn_pump(struct kw_conn *c)
+{
+	struct kw_pump p;
+
+	do {
+		memset(&p, 0, sizeof(p));
+		if (pump_handshake(c, &p) || pump_plain_in(c, &p) ||
+		    pump_tls_out(c, &p))
+			return 1;
+		pump_notify(c, &p);
+		if (pump_tls_in(c, &p) || pump_plain_out(c, &p))
+			return 1;
+		pump_fin(c, &p);
+		if (c->plain_shut && c->notify_sent) {
+			conn_close(c, NULL);
+			return 1;
+		}
+		if (p.progress)
+			c->last_active_ms = kw_now_ms();
+	} while (p.progress);
+	pump_release_buffers(c);
+	conn_apply_events(c, p.pr, p.pw, p.tr, p.tw);
 	return 0;
 }
 
