@@ -199,6 +199,20 @@ kw_daemon_metrics_text(void *arg)
 	EACH("keyward_tunnel_sign_failures_total", "counter",
 	    "Signatures the hardware key failed to make.",
 	    st[i].sign_failures);
+	EACH("keyward_tunnel_signatures_unauthenticated_total", "counter",
+	    "Signatures for clients that never proved their certificate.",
+	    st[i].sign_unauth);
+	EACH("keyward_tunnel_handshakes_in_progress", "gauge",
+	    "Server handshakes holding a slot (max-signing).",
+	    st[i].hs_slots);
+	EACH("keyward_tunnel_handshakes_waiting", "gauge",
+	    "ClientHellos waiting for a handshake slot.", st[i].hs_waiting);
+	EACH("keyward_tunnel_signing_deferred_total", "counter",
+	    "Handshakes that waited for a slot (max-signing, "
+	    "max-signing-per-source).", st[i].sign_deferred);
+	EACH("keyward_tunnel_source_refused_total", "counter",
+	    "Connections refused by max-pending-per-source.",
+	    st[i].src_refused);
 	metric_head(f, "keyward_tunnel_sign_seconds", "histogram",
 	    "Time the hardware key took per signature.");
 	for (i = 0; i < n; i++) {

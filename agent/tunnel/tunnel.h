@@ -46,6 +46,13 @@ struct kw_tunnel_stats {
 	uint64_t bytes_up;		/* plaintext side -> TLS side */
 	uint64_t bytes_down;		/* TLS side -> plaintext side */
 	uint64_t reloads;
+	/* server tunnels: handshake slots (max-signing...) */
+	uint64_t hs_slots;		/* slots held now */
+	uint64_t hs_waiting;		/* ClientHellos waiting for one now */
+	uint64_t sign_deferred;		/* handshakes that had to wait */
+	uint64_t sign_unauth;		/* signatures for clients that never
+					 * proved their certificate */
+	uint64_t src_refused;		/* max-pending-per-source */
 	time_t last_error_time;
 	char last_error[256];
 };
