@@ -1210,7 +1210,9 @@ hs_pool_new(struct event_base *base, const char *name, unsigned n,
 			    name);
 			r = KW_ERR_NOMEM;
 			goto out;
-		}
+		} else	/* as ps -L and top -H show it */
+			(void)pthread_setname_np(pool->threads[pool->nthreads],
+			    "kw-handshake");
 	*out = pool;
 	pool = NULL;
 	r = KW_OK;
