@@ -44,10 +44,12 @@
 #include "agent/tunnel/tunnel_int.h"
 
 /* A server connection's way to its handshake: the ClientHello is read
- * into a small buffer (no TLS state yet), then the connection waits for
- * a handshake slot (max-signing, max-signing-per-source: the key signs
- * before the client proves its certificate), then holds one until the
- * handshake ends. */
+ * into a small buffer (no TLS state yet); then the connection waits for a
+ * handshake slot, since the key signs before the client proves its
+ * certificate.  A slot is two things: one of its source's
+ * (max-signing-per-source), held until the client is authenticated or
+ * the connection closes, and one of its key's (max-signing), held for
+ * the first handshake step, the one that signs. */
 enum kw_hs_state {
 	KW_HS_NONE,		/* client tunnels; servers once handshaken */
 	KW_HS_HELLO,		/* reading the ClientHello */
@@ -78,6 +80,11 @@ struct kw_hs_out {
 	char who[256];			/* server: the client certificate */
 };
 
+struct kw_conn;
+struct kw_conn_q {
+	struct kw_conn *head, *tail;
+};
+
 struct kw_conn {
 	struct kw_tunnel *t;
 	struct kw_tunnel_gen *g;
@@ -105,9 +112,10 @@ struct kw_conn {
 	unsigned dns_sync : 1;
 	unsigned hs_want_r : 1;		/* the handshake waits to read */
 	unsigned hs_want_w : 1;		/* ... to write */
+	unsigned key_slot : 1;		/* holds one of its key's slots */
 	enum kw_hs_state hs_state;
 	struct kw_src *src;		/* server: its source address */
-	struct kw_conn *pend_prev, *pend_next;	/* HELLO/WAIT, by age */
+	struct kw_conn *q_prev, *q_next;	/* in hello_q or wait_q */
 	unsigned char *hello;		/* the ClientHello (KW_HS_HELLO..) */
 	size_t hello_len, hello_off;	/* read; handed to wolfSSL */
 	uint64_t signs;			/* signatures for this handshake */
@@ -139,7 +147,8 @@ struct kw_tunnel {
 	struct event *ev_slots;		/* hand out free handshake slots */
 	char *unix_path;		/* our listening socket file */
 	struct kw_conn *conns;
-	struct kw_conn *pend_head, *pend_tail;	/* HELLO/WAIT, oldest first */
+	struct kw_conn_q hello_q;	/* KW_HS_HELLO, oldest first */
+	struct kw_conn_q wait_q;	/* KW_HS_WAIT, oldest first */
 	struct kw_src *srcs[KW_SRC_BUCKETS];
 	struct kw_tunnel_stats st;
 	time_t last_full_log, last_src_log;
@@ -324,20 +333,47 @@ tunnel_kick_slots(struct kw_tunnel *t)
 }
 
 static void
+conn_q_add(struct kw_conn_q *q, struct kw_conn *c)
+{
+	c->q_next = NULL;
+	c->q_prev = q->tail;
+	if (q->tail != NULL)
+		q->tail->q_next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+static void
+conn_q_del(struct kw_conn_q *q, struct kw_conn *c)
+{
+	if (c->q_prev != NULL)
+		c->q_prev->q_next = c->q_next;
+	else
+		q->head = c->q_next;
+	if (c->q_next != NULL)
+		c->q_next->q_prev = c->q_prev;
+	else
+		q->tail = c->q_prev;
+	c->q_prev = c->q_next = NULL;
+}
+
+static void
 conn_wait_unlink(struct kw_conn *c)
 {
-	struct kw_tunnel *t = c->t;
+	conn_q_del(&c->t->wait_q, c);
+	c->t->st.hs_waiting--;
+}
 
-	if (c->pend_prev != NULL)
-		c->pend_prev->pend_next = c->pend_next;
-	else
-		t->pend_head = c->pend_next;
-	if (c->pend_next != NULL)
-		c->pend_next->pend_prev = c->pend_prev;
-	else
-		t->pend_tail = c->pend_prev;
-	c->pend_prev = c->pend_next = NULL;
-	t->st.hs_waiting--;
+/* The signing step is made (or c closes): the key's slot goes back. */
+static void
+conn_key_slot_release(struct kw_conn *c)
+{
+	if (!c->key_slot)
+		return;
+	c->key_slot = 0;
+	(*kw_tunnel_gen_key_slots(c->g))--;
+	tunnel_kick_slots(c->t);
 }
 
 /* The handshake is over (done, or c closes): its slot goes back. */
@@ -349,7 +385,7 @@ conn_slot_release(struct kw_conn *c)
 	if (c->hs_state != KW_HS_SLOT)
 		return;
 	c->hs_state = KW_HS_NONE;
-	(*kw_tunnel_gen_key_slots(c->g))--;
+	conn_key_slot_release(c);
 	t->st.hs_slots--;
 	if (!c->tls_ready)
 		t->st.sign_unauth += c->signs;
@@ -370,6 +406,8 @@ conn_hs_forget(struct kw_conn *c)
 	else if (c->hs_state != KW_HS_NONE) {
 		if (c->hs_state == KW_HS_WAIT)
 			conn_wait_unlink(c);
+		else
+			conn_q_del(&c->t->hello_q, c);
 		c->hs_state = KW_HS_NONE;
 		if (c->src != NULL) {
 			c->src->pending--;
@@ -732,6 +770,7 @@ conn_hs_result(struct kw_conn *c)
 	int w = c->hs.ret, e, r;
 
 	conn_sign_stats(c);
+	conn_key_slot_release(c);
 	if (w == WOLFSSL_SUCCESS) {
 		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
 			c->t->st.refused++;
@@ -932,12 +971,8 @@ pump_hello(struct kw_conn *c, struct kw_pump *p)
 		return 1;
 	}
 	c->hs_state = KW_HS_WAIT;
-	c->pend_prev = t->pend_tail;
-	if (t->pend_tail != NULL)
-		t->pend_tail->pend_next = c;
-	else
-		t->pend_head = c;
-	t->pend_tail = c;
+	conn_q_del(&t->hello_q, c);
+	conn_q_add(&t->wait_q, c);
 	t->st.hs_waiting++;
 	tunnel_kick_slots(t);
 	return 0;
@@ -953,6 +988,7 @@ conn_slot_take(struct kw_conn *c)
 
 	conn_wait_unlink(c);
 	c->hs_state = KW_HS_SLOT;
+	c->key_slot = 1;
 	(*kw_tunnel_gen_key_slots(c->g))++;
 	t->st.hs_slots++;
 	if (c->src != NULL) {
@@ -997,8 +1033,8 @@ tunnel_slots_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (c = t->pend_head; c != NULL; c = next) {
-		next = c->pend_next;
+	for (c = t->wait_q.head; c != NULL; c = next) {
+		next = c->q_next;
 		tc = c->g->conf;
 		if (*kw_tunnel_gen_key_slots(c->g) >= tc->max_signing) {
 			key_full = 1;
@@ -1009,7 +1045,7 @@ tunnel_slots_cb(evutil_socket_t fd, short what, void *arg)
 		else
 			(void)conn_slot_take(c);
 	}
-	if (key_full && t->pend_head != NULL)
+	if (key_full && t->wait_q.head != NULL)
 		(void)event_add(t->ev_slots, &tv);
 }
 
@@ -1637,6 +1673,19 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	/* Full: the oldest connection still sending its ClientHello makes
+	 * room (a client sends it at once; a flood does not). */
+	if (t->st.conns_active >= tc->max_conns && t->hello_q.head != NULL) {
+		now = time(NULL);
+		if (now != t->last_full_log) {
+			t->last_full_log = now;
+			tunnel_error(t, "%u connections open (max-connections):"
+			    " dropping the oldest that sent no ClientHello yet",
+			    tc->max_conns);
+		}
+		t->st.conns_failed++;
+		conn_free(t->hello_q.head);
+	}
 	if (t->st.conns_active >= tc->max_conns) {
 		now = time(NULL);
 		if (now != t->last_full_log) {
@@ -1659,8 +1708,10 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		c->src = src;
 		src->pending++;
 	}
-	if (tc->mode == KW_TUNNEL_SERVER)
+	if (tc->mode == KW_TUNNEL_SERVER) {
 		c->hs_state = KW_HS_HELLO;
+		conn_q_add(&t->hello_q, c);
+	}
 	kw_tunnel_gen_ref(g);
 	c->plain_fd = c->tls_fd = -1;
 	c->next = t->conns;

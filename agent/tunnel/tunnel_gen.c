@@ -29,7 +29,7 @@ struct kw_keyent {
 	int allow_exportable;
 	struct kw_key *key;
 	pthread_mutex_t lock;
-	unsigned slots;		/* handshake slots held (loop thread) */
+	unsigned slots;		/* signing steps in flight (loop thread) */
 };
 
 struct kw_keycache {

@@ -5,7 +5,8 @@
 #   idle TCP connections do not hold up real clients, and each is closed
 #   handshake-timeout after its accept (queued or not);
 #   2,000 half-open TLS connections cost <= 8 KiB each and a client is
-#   served meanwhile; one address gets at most max-pending-per-source;
+#   served meanwhile, though they are more than max-connections (the
+#   oldest make room); one address gets at most max-pending-per-source;
 #   a flood of whole ClientHellos from one address makes the key sign at
 #   most max-signing-per-source times at once, and metrics count them;
 #   a refused client (its certificate checked on a handshake thread).
@@ -43,19 +44,20 @@ ca = $KW_T/ca/ca.pem
 allow-cn = alice
 handshake-threads = 2
 handshake-timeout = 3
+max-connections = 1500
 EOF
 start_keyward daemon run --config keyward.conf
 DPID=$KPID
 wait_listen "$S"
 
-# client TAG: a real client from 127.0.0.2 must be served within 1.5 s.
+# client TAG: a real client from 127.0.0.2 must be served within 1.5 s
+# (the seconds it took in $t).
 client() {
-	local t
-	t=$($FLOOD client "$S" 127.0.0.2 ca/ca.pem alice.pem alice.key) ||
-		kw_fail "$1: client not served: $t; $(tail -3 daemon.log)"
+	$FLOOD client "$S" 127.0.0.2 ca/ca.pem alice.pem alice.key >client.out ||
+		kw_fail "$1: client not served: $(cat client.out); $(tail -3 daemon.log)"
+	t=$(cat client.out)
 	awk -v t="$t" 'BEGIN { exit !(t < 1.5) }' ||
 		kw_fail "$1: client served after $t s (want < 1.5 s)"
-	echo "$t"
 }
 metric() {
 	curl -sS --max-time 5 "http://127.0.0.1:$MP/metrics" |
@@ -64,33 +66,35 @@ metric() {
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
 py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$2"; }
 
-t=$(client warm-up)
+client warm-up
 echo "ok client through the server tunnel in $t s"
 
 echo "== idle connections: clients served, each timed from its accept"
 # Six connections that never send a byte, two handshake threads.
 $FLOOD hold "$S" 6 3 6 idle idle.ready 6 >idle.json &
 FPID=$!
+kw_track "$FPID"
 wait_for idle.ready . || kw_fail "idle flood did not start"
-t=$(client "6 idle connections")
+client "6 idle connections"
 wait "$FPID"
 py 'a=d["ages"]; assert d["open"] == 0 and len(a) == 6 and max(a) <= 4.5, d' \
 	idle.json || kw_fail "idle connections not closed 3 s after accept: $(cat idle.json)"
 echo "ok client in $t s beside 6 idle connections; they were closed after $(py 'print(d["ages"])' idle.json) s"
 
-echo "== 2000 half-open TLS connections (16 per address)"
+echo "== 2000 half-open TLS connections (16 per address; max-connections 1500)"
 before=$(rss_kib)
 $FLOOD hold "$S" 2000 1 16 partial half.ready 5 >half.json &
 FPID=$!
+kw_track "$FPID"
 wait_for half.ready . || kw_fail "half-open flood did not start"
 sleep 0.5
 after=$(rss_kib)
 active=$(metric keyward_tunnel_connections_active)
-t=$(client "2000 half-open")
+client "2000 half-open"
 wait "$FPID"
 per=$(( (after - before) * 1024 / (active > 0 ? active : 1) ))
 echo "RSS $before -> $after KiB with $active connections open: $per bytes each"
-[ "$active" -ge 1900 ] || kw_fail "only $active of 2000 half-open connections admitted"
+[ "$active" -ge 1400 ] || kw_fail "only $active half-open connections open"
 [ "$per" -le 8192 ] || kw_fail "$per bytes per half-open connection (want <= 8192)"
 py 'assert d["open"] == 0 and max(d["ages"]) <= 4.5, d["open"]' half.json ||
 	kw_fail "half-open connections not closed 3 s after accept"
@@ -106,11 +110,12 @@ echo "== whole ClientHellos from one address: signatures bounded"
 s0=$(metric keyward_tunnel_signatures_total)
 $FLOOD hold "$S" 20 10 20 hello sig.ready 2 >sig.json &
 FPID=$!
+kw_track "$FPID"
 wait_for sig.ready . || kw_fail "hello flood did not start"
 sleep 1
 s1=$(metric keyward_tunnel_signatures_total)
 waiting=$(metric keyward_tunnel_handshakes_waiting)
-t=$(client "20 ClientHellos")
+client "20 ClientHellos"
 wait "$FPID"
 echo "signatures for 20 unanswered ClientHellos from one address: $((s1 - s0))"
 [ $((s1 - s0)) -ge 1 ] && [ $((s1 - s0)) -le 4 ] ||
@@ -125,7 +130,7 @@ $FLOOD client "$S" 127.0.0.2 ca/ca.pem mallory.pem mallory.key >mal.out 2>&1 &&
 	kw_fail "mallory admitted"
 wait_for daemon.log "client certificate refused: .*mallory" ||
 	kw_fail "refusal not logged: $(tail -3 daemon.log)"
-t=$(client "after a refusal")
+client "after a refusal"
 echo "ok mallory refused; alice served in $t s"
 
 kw_stop "$DPID"
