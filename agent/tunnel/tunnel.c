@@ -41,6 +41,7 @@
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_tls.h"
+#include "agent/tunnel/tunnel_hello.h"
 #include "agent/tunnel/tunnel_int.h"
 
 /* A server connection's way to its handshake: the ClientHello is read
@@ -57,8 +58,6 @@ enum kw_hs_state {
 	KW_HS_SLOT,		/* TLS state made, handshake under way */
 };
 
-/* The ClientHello is held in at most this many bytes. */
-#define KW_HELLO_MAX		6144
 #define KW_SRC_BUCKETS		1024
 
 /* One source address (IPv6: its /64) of a server tunnel's clients. */
@@ -843,49 +842,6 @@ struct kw_pump {
 
 /* ---- the ClientHello, before any TLS state (server tunnels) ---- */
 
-/* How far b (len bytes) is from holding a whole ClientHello: 0 when it
- * does, 1 with the bytes to read next in *need, -1 when it is none (or
- * larger than KW_HELLO_MAX).  The handshake message may span records. */
-static int
-hello_need(const unsigned char *b, size_t len, size_t *need)
-{
-	unsigned char hh[4];
-	size_t off = 0, rec, take, i, hhn = 0, have = 0, total = 0;
-
-	*need = 0;
-	for (;;) {
-		if (len - off < 5) {
-			*need = 5 - (len - off);
-			return 1;
-		}
-		if (b[off] != 22 || b[off + 1] != 3)	/* handshake, TLS */
-			return -1;
-		rec = (size_t)b[off + 3] << 8 | b[off + 4];
-		if (rec == 0 || rec > 16384)
-			return -1;
-		off += 5;
-		take = len - off < rec ? len - off : rec;
-		for (i = 0; i < take && hhn < 4; i++)
-			hh[hhn++] = b[off + i];
-		have += take;
-		if (hhn == 4 && total == 0) {
-			if (hh[0] != 1)			/* client_hello */
-				return -1;
-			total = 4 + ((size_t)hh[1] << 16 | (size_t)hh[2] << 8 |
-			    hh[3]);
-			if (total > KW_HELLO_MAX)
-				return -1;
-		}
-		if (total != 0 && have >= total)
-			return 0;
-		if (take < rec) {
-			*need = rec - take;
-			return 1;
-		}
-		off += rec;
-	}
-}
-
 /* wolfSSL's receive for server connections: the ClientHello we read
  * first, then the socket. */
 static int
@@ -937,7 +893,7 @@ pump_hello(struct kw_conn *c, struct kw_pump *p)
 	ssize_t k;
 	int r;
 
-	while ((r = hello_need(c->hello, c->hello_len, &need)) == 1) {
+	while ((r = kw_hello_need(c->hello, c->hello_len, &need)) == 1) {
 		if (!c->tr_rdy) {
 			p->tr = 1;
 			return 0;
