@@ -8,6 +8,13 @@
  * (backpressure), half-closes are passed on (FIN <-> close_notify), and
  * connect, handshake and idle timeouts apply.
  *
+ * A server tunnel holds a new connection's ClientHello in a buffer of
+ * its size (at most 6 KiB) and makes its TLS state only when the
+ * connection gets a handshake slot: per source address
+ * (max-pending-per-source, max-signing-per-source) and per key
+ * (max-signing), since the key signs before the client has proven its
+ * certificate.  The handshake timeout runs from the accept.
+ *
  * A tunnel's settings, TLS context and key form a "generation"
  * (struct kw_tunnel_gen, reference counted): a reload gives the tunnel a
  * new generation for new connections while established ones keep theirs. */
