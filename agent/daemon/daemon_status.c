@@ -41,7 +41,8 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	kw_tunnel_gen_key_desc(g, desc, sizeof(desc));
 	kw_tunnel_gen_token_state(g, token, sizeof(token));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
-	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:f}, "
+	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, "
+	    "s:{s:I, s:I, s:I, s:f}, "
 	    "s:{s:I, s:I}, s:I, s:s, s:s}",
 	    "name", kw_tunnel_name(t),
 	    "state", state,
@@ -62,9 +63,12 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	    "handshakes",
 	    "full", (json_int_t)st.hs_full,
 	    "resumed", (json_int_t)st.hs_resumed,
+	    "in_progress", (json_int_t)st.hs_slots,
+	    "waiting", (json_int_t)st.hs_waiting,
 	    "signatures",
 	    "count", (json_int_t)st.signatures,
 	    "failures", (json_int_t)st.sign_failures,
+	    "unauthenticated", (json_int_t)st.sign_unauth,
 	    "avg_ms", st.signatures ? (double)st.sign_usec /
 	    (double)st.signatures / 1000.0 : 0.0,
 	    "bytes",

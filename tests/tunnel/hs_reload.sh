@@ -56,6 +56,8 @@ reload() {
 write_conf "handshake-threads = 0"
 start_keyward daemon run --config keyward.conf
 DPID=$KPID
+wait_for daemon.log "tunnel front: server" ||
+	kw_fail "daemon did not start: $(cat daemon.log)"
 wait_listen "$S"
 client "start"
 [ "$(threads)" = 0 ] || kw_fail "$(threads) handshake threads, want 0"
