@@ -1580,8 +1580,8 @@ kw_peer_text(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 /* Server: a new connection from sa within max-pending-per-source?  1
- * with its source in *out (NULL for a Unix socket), else 0 (logged at
- * most once a second). */
+ * with its source in *out (NULL for a Unix socket), the connection
+ * already counted in it, else 0 (logged at most once a second). */
 static int
 tunnel_admit_source(struct kw_tunnel *t, const struct sockaddr *sa,
     struct kw_src **out)
@@ -1596,6 +1596,7 @@ tunnel_admit_source(struct kw_tunnel *t, const struct sockaddr *sa,
 	if ((s = src_get(t, sa, &nomem)) == NULL)
 		return !nomem;
 	if (s->pending < tc->max_pending_per_source) {
+		s->pending++;
 		*out = s;
 		return 1;
 	}
@@ -1609,6 +1610,16 @@ tunnel_admit_source(struct kw_tunnel *t, const struct sockaddr *sa,
 		    tc->max_pending_per_source);
 	}
 	return 0;
+}
+
+/* A connection counted by tunnel_admit_source goes after all. */
+static void
+src_unadmit(struct kw_tunnel *t, struct kw_src *s)
+{
+	if (s == NULL)
+		return;
+	s->pending--;
+	src_put(t, s);
 }
 
 static void
@@ -1630,7 +1641,8 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		return;
 	}
 	/* Full: the oldest connection still sending its ClientHello makes
-	 * room (a client sends it at once; a flood does not). */
+	 * room (a client sends it at once; a flood does not).  src is
+	 * counted already, so this cannot free it. */
 	if (t->st.conns_active >= tc->max_conns && t->hello_q.head != NULL) {
 		now = time(NULL);
 		if (now != t->last_full_log) {
@@ -1649,21 +1661,18 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 			tunnel_error(t, "%u connections open (max-connections):"
 			    " refusing new ones", tc->max_conns);
 		}
-		src_put(t, src);
+		src_unadmit(t, src);
 		close(fd);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		src_put(t, src);
+		src_unadmit(t, src);
 		close(fd);
 		return;
 	}
 	c->t = t;
 	c->g = g;
-	if (src != NULL) {
-		c->src = src;
-		src->pending++;
-	}
+	c->src = src;
 	if (tc->mode == KW_TUNNEL_SERVER) {
 		c->hs_state = KW_HS_HELLO;
 		conn_q_add(&t->hello_q, c);

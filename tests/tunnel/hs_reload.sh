@@ -2,7 +2,8 @@
 # A reload applies handshake-threads to a server tunnel that keeps its
 # name and address (issue 9, finding 24): the daemon's kw-handshake
 # threads follow the number (0 -> 3 -> 1 -> 0), steps queued on the old
-# threads finish on the new ones, clients are served throughout; the
+# threads finish on the new ones, clients are served throughout; a full
+# max-connections drops its oldest silent peer for a client; the
 # handshake-slot keys of keyward.conf(5) are read and checked.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
@@ -76,6 +77,23 @@ for n in 3 1 0; do
 	echo "ok reload to handshake-threads = $n: $(threads) threads, client served"
 done
 kill -0 "$DPID" || kw_fail "daemon died: $(tail -5 daemon.log)"
+
+echo "== max-connections full of silent peers: the oldest makes room"
+reload "max-connections = 1"
+$FLOOD hold "$S" 1 0 1 idle idle.ready 2 >idle.json &
+FPID=$!
+kw_track "$FPID"
+wait_for idle.ready . || kw_fail "idle peer did not start"
+sleep 0.2
+# from the idle peer's own address (its count must survive the drop)
+$FLOOD client "$S" 127.0.0.1 ca/ca.pem alice.pem alice.key >client.out ||
+	kw_fail "client at max-connections: $(cat client.out); $(tail -3 daemon.log)"
+wait "$FPID"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["open"] == 0, d' \
+	idle.json || kw_fail "the silent peer was not dropped: $(cat idle.json)"
+grep -q "dropping the oldest that sent no ClientHello" daemon.log ||
+	kw_fail "drop not logged"
+echo "ok silent peer dropped for a client at max-connections = 1"
 
 echo "== handshake slot keys"
 write_conf "max-pending-per-source = 8
