@@ -1622,6 +1622,34 @@ src_unadmit(struct kw_tunnel *t, struct kw_src *s)
 	src_put(t, s);
 }
 
+/* Room for one more connection (max-connections)?  When full, the oldest
+ * connection still sending its ClientHello makes room (a client sends it
+ * at once; a flood does not); else 0.  Logged at most once a second.
+ * The new connection is counted in its source already, so a drop cannot
+ * free that. */
+static int
+tunnel_make_room(struct kw_tunnel *t)
+{
+	const struct kw_tunnel_conf *tc = t->gen->conf;
+	struct kw_conn *old = t->hello_q.head;
+	time_t now;
+
+	if (t->st.conns_active < tc->max_conns)
+		return 1;
+	now = time(NULL);
+	if (now != t->last_full_log) {
+		t->last_full_log = now;
+		tunnel_error(t, "%u connections open (max-connections): %s",
+		    tc->max_conns, old != NULL ? "dropping the oldest that "
+		    "sent no ClientHello yet" : "refusing new ones");
+	}
+	if (old == NULL)
+		return 0;
+	t->st.conns_failed++;
+	conn_free(old);
+	return 1;
+}
+
 static void
 tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -1632,7 +1660,6 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	struct kw_conn *c;
 	struct kw_src *src = NULL;
 	int one = 1;
-	time_t now;
 
 	(void)lis;
 	(void)salen;
@@ -1640,27 +1667,7 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	/* Full: the oldest connection still sending its ClientHello makes
-	 * room (a client sends it at once; a flood does not).  src is
-	 * counted already, so this cannot free it. */
-	if (t->st.conns_active >= tc->max_conns && t->hello_q.head != NULL) {
-		now = time(NULL);
-		if (now != t->last_full_log) {
-			t->last_full_log = now;
-			tunnel_error(t, "%u connections open (max-connections):"
-			    " dropping the oldest that sent no ClientHello yet",
-			    tc->max_conns);
-		}
-		t->st.conns_failed++;
-		conn_free(t->hello_q.head);
-	}
-	if (t->st.conns_active >= tc->max_conns) {
-		now = time(NULL);
-		if (now != t->last_full_log) {
-			t->last_full_log = now;
-			tunnel_error(t, "%u connections open (max-connections):"
-			    " refusing new ones", tc->max_conns);
-		}
+	if (!tunnel_make_room(t)) {
 		src_unadmit(t, src);
 		close(fd);
 		return;
