@@ -9,6 +9,7 @@
 #   oldest make room); one address gets at most max-pending-per-source;
 #   a flood of whole ClientHellos from one address makes the key sign at
 #   most max-signing-per-source times at once, and metrics count them;
+#   with max-signing = 1, ClientHellos from many addresses take turns;
 #   a refused client (its certificate checked on a handshake thread).
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
@@ -142,6 +143,27 @@ while [ "$(metric keyward_tunnel_signatures_unauthenticated_total)" -lt 4 ]; do
 	sleep 0.2; n=$((n + 1))
 	[ $n -ge 40 ] && kw_fail "unauthenticated signatures: $(metric keyward_tunnel_signatures_unauthenticated_total)"
 done
+
+echo "== max-signing = 1: ClientHellos from 60 addresses take turns on the key"
+printf 'max-signing = 1\nmax-signing-per-source = 100\n' >>keyward.conf
+kill -HUP "$DPID"
+wait_for daemon.log "reloaded: 1 tunnels" || kw_fail "no reload: $(tail -3 daemon.log)"
+s0=$(metric keyward_tunnel_signatures_total)
+d0=$(metric keyward_tunnel_signing_deferred_total)
+$FLOOD hold "$S" 60 11 1 hello key.ready 3 >key.json &
+FPID=$!
+kw_track "$FPID"
+wait_for key.ready . || kw_fail "hello flood did not start"
+n=0
+while [ $(($(metric keyward_tunnel_signatures_total) - s0)) -lt 60 ]; do
+	sleep 0.1; n=$((n + 1))
+	[ $n -ge 50 ] && kw_fail "$(($(metric keyward_tunnel_signatures_total) - s0)) of 60 signed"
+done
+d1=$(metric keyward_tunnel_signing_deferred_total)
+client "60 ClientHellos, max-signing = 1"
+wait "$FPID"
+[ $((d1 - d0)) -ge 1 ] || kw_fail "no ClientHello waited for the key"
+echo "ok 60 signed one at a time, $((d1 - d0)) waited; client served in $t s"
 
 echo "== a refused client (checked on a handshake thread)"
 $FLOOD client "$S" 127.0.0.2 ca/ca.pem mallory.pem mallory.key >mal.out 2>&1 &&
