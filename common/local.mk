@@ -10,6 +10,8 @@ common_libkwcommon_a_SOURCES = \
 	common/kw_wolf.c common/kw_wolf.h \
 	common/kw_wolf_check.c common/kw_wolf_check.h \
 	common/kw_tls.c common/kw_tls.h \
-	common/kw_cancel.c common/kw_cancel.h
+	common/kw_cancel.c common/kw_cancel.h \
+	common/kw_tls_name.c common/kw_tls_name.h \
+	common/kw_tls_hello.c common/kw_tls_hello.h
 common_libkwcommon_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(SYSTEMD_CFLAGS)
 KW_COMMON_LIBS = common/libkwcommon.a $(WOLFSSL_LIBS) $(SYSTEMD_LIBS)
