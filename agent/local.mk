@@ -23,7 +23,8 @@ KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 KW_AGENT_CLI_SRC = agent/cli/main.c agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
-	agent/cli/cmd_status.c agent/cli/cmd_enroll.c
+	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
+	agent/cli/cmd_enroll_acme.c
 agent_keyward_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
 	$(KW_AGENT_CONF_SRC) $(KW_AGENT_TUNNEL_SRC) $(KW_AGENT_DAEMON_SRC) \
 	$(KW_AGENT_CLI_SRC)

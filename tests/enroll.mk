@@ -41,3 +41,6 @@ EXTRA_DIST += tests/enroll
 
 TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
+
+# ACME against pebble.
+TESTS += tests/enroll/acme_pebble.sh

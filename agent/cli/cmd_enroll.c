@@ -658,9 +658,11 @@ cmd_enroll(int argc, char **argv)
 		fputs(kw_enroll_help, stdout);
 		return KW_EXIT_OK;
 	}
+	if (argc >= 2 && strcmp(argv[1], "acme") == 0)
+		return cmd_enroll_acme(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "est") != 0)
 		return kw_cli_usage_error("enroll", "the protocol comes first: "
-		    "'keyward enroll est ...'");
+		    "'keyward enroll est|acme ...'");
 	argc--;
 	argv++;
 	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
