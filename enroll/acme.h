@@ -18,10 +18,12 @@
 struct acme_client;
 
 /* A challenge responder: publish(keyauth) before the server is told to
- * validate, withdraw after.  type is the ACME challenge type it answers. */
+ * validate, withdraw after.  type is the ACME challenge type it answers;
+ * ident is the identifier's value (a DNS name). */
 struct acme_responder {
-	const char *type;		/* "http-01" */
-	int (*publish)(void *arg, const char *token, const char *keyauth);
+	const char *type;		/* "http-01", "tls-alpn-01" */
+	int (*publish)(void *arg, const char *ident, const char *token,
+	    const char *keyauth);
 	void (*withdraw)(void *arg, const char *token);
 	void *arg;
 };
@@ -92,6 +94,23 @@ int acme_http01_start(const char *addr, struct acme_http01 **out);
 void acme_http01_stop(struct acme_http01 *h);
 /* Fill a responder that publishes through h. */
 void acme_http01_responder(struct acme_http01 *h, struct acme_responder *r);
+
+/* ---- tls-alpn-01 responder (acme_tlsalpn.c, RFC 8737) -------------------- */
+
+struct acme_tlsalpn;
+/* Listen on addr and answer ALPN "acme-tls/1" handshakes with a
+ * self-signed certificate carrying the acmeIdentifier extension, signed by
+ * key (the hardware key being certified; the TLS handshake signature is
+ * made by it too).  No client certificate is asked for. */
+int acme_tlsalpn_start(const char *addr, struct kw_key *key,
+    struct acme_tlsalpn **out);
+void acme_tlsalpn_stop(struct acme_tlsalpn *t);
+void acme_tlsalpn_responder(struct acme_tlsalpn *t, struct acme_responder *r);
+/* The acmeIdentifier certificate for name and keyauth (DER, malloc'd). */
+int acme_tlsalpn_cert(struct kw_key *key, const char *name,
+    const char *keyauth, uint8_t **der, size_t *len);
+/* Shared with the http-01 responder: "host:port" -> listening socket. */
+int acme_listen(const char *addr, const char *what, int *out);
 
 /* Parse certificates from PEM text ("CERTIFICATE" blocks). */
 int acme_pem_certs(const char *pem, size_t len, struct est_certs *out);

@@ -706,7 +706,7 @@ acme_authz(struct acme_client *c, const char *url,
 	}
 	if (resp == NULL) {
 		kw_err("ACME %s needs a challenge answered: give --http-01 "
-		    "ADDR", what);
+		    "ADDR or --tls-alpn-01 ADDR", what);
 		rc = KW_ERR_CONFIG;
 		goto out;
 	}
@@ -724,7 +724,8 @@ acme_authz(struct acme_client *c, const char *url,
 	}
 	token = json_string_value(json_object_get(chosen, "token"));
 	curl = json_string_value(json_object_get(chosen, "url"));
-	if (token == NULL || curl == NULL || strlen(token) < 22 ||
+	if (ident == NULL || token == NULL || curl == NULL ||
+	    strlen(token) < 22 ||
 	    strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789-_") != strlen(token)) {
 		kw_err("ACME %s: malformed %s challenge", what, resp->type);
@@ -732,7 +733,7 @@ acme_authz(struct acme_client *c, const char *url,
 		goto out;
 	}
 	if ((rc = acme_keyauth(c->key, token, &ka)) != KW_OK ||
-	    (rc = resp->publish(resp->arg, token, ka)) != KW_OK)
+	    (rc = resp->publish(resp->arg, ident, token, ka)) != KW_OK)
 		goto out;
 	published = 1;
 	if ((rc = acme_post(c, curl, "{}", 0, "challenge", &ch)) != KW_OK)

@@ -66,8 +66,8 @@ http01_split(const char *addr, char *host, size_t hl, char *port, size_t pl)
 	return KW_OK;
 }
 
-static int
-http01_listen(const char *addr, int *out)
+int
+acme_listen(const char *addr, const char *what, int *out)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char host[256], port[16];
@@ -75,14 +75,14 @@ http01_listen(const char *addr, int *out)
 
 	*out = -1;
 	if (http01_split(addr, host, sizeof(host), port, sizeof(port)) != 0) {
-		kw_err("--http-01 %s: expected HOST:PORT", addr);
+		kw_err("--%s %s: expected HOST:PORT", what, addr);
 		return KW_ERR_CONFIG;
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		kw_err("--http-01 %s: %s", addr, gai_strerror(e));
+		kw_err("--%s %s: %s", what, addr, gai_strerror(e));
 		return KW_ERR_CONFIG;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -99,8 +99,8 @@ http01_listen(const char *addr, int *out)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		kw_err("cannot listen for http-01 on %s: %s (is the port in "
-		    "use, or below 1024 without privilege?)", addr,
+		kw_err("cannot listen for %s on %s: %s (is the port in "
+		    "use, or below 1024 without privilege?)", what, addr,
 		    strerror(errno));
 		return KW_ERR_NETWORK;
 	}
@@ -209,7 +209,7 @@ acme_http01_start(const char *addr, struct acme_http01 **out)
 		return KW_ERR_NOMEM;
 	h->stop[0] = h->stop[1] = -1;
 	pthread_mutex_init(&h->mu, NULL);
-	if ((r = http01_listen(addr, &h->lfd)) != KW_OK)
+	if ((r = acme_listen(addr, "http-01", &h->lfd)) != KW_OK)
 		goto out;
 	if (pipe2(h->stop, O_CLOEXEC) != 0) {
 		r = KW_ERR_IO;
@@ -259,7 +259,8 @@ acme_http01_stop(struct acme_http01 *h)
 }
 
 static int
-http01_publish(void *arg, const char *token, const char *keyauth)
+http01_publish(void *arg, const char *ident, const char *token,
+    const char *keyauth)
 {
 	struct acme_http01 *h = arg;
 	size_t i;

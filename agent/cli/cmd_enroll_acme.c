@@ -2,6 +2,7 @@
  * (RFC 8555).  The account key is a hardware key too; the CSR is signed
  * by the key being certified; the chain must verify and carry that key or
  * nothing is stored. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static const char kw_acme_help[] =
 "           --account-key REF --san dns:NAME... --out CERTFILE\n"
 "           [--chain-out FILE] [--issuer-ca FILE] [--subject DN]\n"
 "           [--eab-kid ID --eab-hmac-file FILE] [--contact URI]...\n"
-"           [--http-01 ADDR] [--timeout SECONDS] [--wait SECONDS]\n"
+"           [--http-01 ADDR | --tls-alpn-01 ADDR] [--timeout SECONDS]\n"
+"           [--wait SECONDS]\n"
 "       keyward enroll acme --deactivate --server URL --ca FILE\n"
 "           --account-key REF\n"
 "\n"
@@ -44,6 +46,8 @@ static const char kw_acme_help[] =
 "      --eab-hmac-file FILE its MAC key (base64url, first line; mode 0600)\n"
 "      --contact URI        account contact, e.g. mailto:it@example.com\n"
 "      --http-01 ADDR       answer http-01 on HOST:PORT for this order only\n"
+"      --tls-alpn-01 ADDR   answer tls-alpn-01 (RFC 8737) on HOST:PORT, with a\n"
+"                           certificate signed by the key being certified\n"
 "  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
 "      --chain-out FILE     the chain (PEM)\n"
 "      --deactivate         deactivate the account of --account-key\n"
@@ -63,6 +67,7 @@ enum {
 	OPT_EAB_HMAC_FILE,
 	OPT_CONTACT,
 	OPT_HTTP01,
+	OPT_TLSALPN,
 	OPT_CHAIN_OUT,
 	OPT_DEACTIVATE,
 	OPT_TIMEOUT,
@@ -74,7 +79,7 @@ enum {
 struct kw_acme_args {
 	struct kw_keyref_opts kopts;
 	const char *server, *ca, *key, *account_key, *subject, *issuer_ca;
-	const char *eab_kid, *eab_file, *http01, *out, *chain_out;
+	const char *eab_kid, *eab_file, *http01, *tlsalpn, *out, *chain_out;
 	const char *sans[ACME_MAX_LIST], *contacts[ACME_MAX_LIST];
 	size_t nsans, ncontacts;
 	int deactivate, timeout_ms;
@@ -97,6 +102,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		{ "eab-hmac-file", required_argument, NULL, OPT_EAB_HMAC_FILE },
 		{ "contact", required_argument, NULL, OPT_CONTACT },
 		{ "http-01", required_argument, NULL, OPT_HTTP01 },
+		{ "tls-alpn-01", required_argument, NULL, OPT_TLSALPN },
 		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
 		{ "deactivate", no_argument, NULL, OPT_DEACTIVATE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -127,6 +133,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		case OPT_EAB_KID: a->eab_kid = optarg; break;
 		case OPT_EAB_HMAC_FILE: a->eab_file = optarg; break;
 		case OPT_HTTP01: a->http01 = optarg; break;
+		case OPT_TLSALPN: a->tlsalpn = optarg; break;
 		case OPT_CHAIN_OUT: a->chain_out = optarg; break;
 		case OPT_DEACTIVATE: a->deactivate = 1; break;
 		case OPT_SAN:
@@ -156,7 +163,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 			break;
 		default:
 			return kw_cli_usage_error("enroll acme",
-			    "see 'keyward enroll acme --help'");
+			    "unknown option");
 		}
 	}
 	if (optind != argc)
@@ -168,6 +175,9 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 	if ((a->eab_kid == NULL) != (a->eab_file == NULL))
 		return kw_cli_usage_error("enroll acme", "--eab-kid and "
 		    "--eab-hmac-file go together");
+	if (a->http01 != NULL && a->tlsalpn != NULL)
+		return kw_cli_usage_error("enroll acme", "give --http-01 or "
+		    "--tls-alpn-01, not both");
 	if (a->deactivate)
 		return KW_OK;
 	if (a->key == NULL || a->out == NULL || a->nsans == 0)
@@ -259,6 +269,7 @@ acme_enroll(const struct kw_acme_args *a, struct acme_client *c)
 	struct kw_enroll_res res;
 	struct kw_csr_req creq;
 	struct acme_http01 *h = NULL;
+	struct acme_tlsalpn *t = NULL;
 	struct acme_responder resp, *rp = NULL;
 	char subject[300];
 	uint8_t *csr = NULL;
@@ -287,9 +298,16 @@ acme_enroll(const struct kw_acme_args *a, struct acme_client *c)
 			goto out;
 		acme_http01_responder(h, &resp);
 		rp = &resp;
+	} else if (a->tlsalpn != NULL) {
+		if ((r = acme_tlsalpn_start(a->tlsalpn, key, &t)) !=
+		    KW_OK)
+			goto out;
+		acme_tlsalpn_responder(t, &resp);
+		rp = &resp;
 	}
 	r = acme_order(c, a->sans, a->nsans, rp, csr, csr_len, &res.certs);
 	acme_http01_stop(h);
+	acme_tlsalpn_stop(t);
 	if (r != KW_OK)
 		goto out;
 	if ((r = acme_check_chain(a, key, &res)) != KW_OK ||
@@ -316,6 +334,9 @@ cmd_enroll_acme(int argc, char **argv)
 
 	if ((r = acme_parse_args(argc, argv, &a)) != KW_OK)
 		return r == 1 ? KW_EXIT_OK : r;
+	/* a validation server may close mid-handshake: an error, not a
+	 * reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	if ((r = kw_wolf_init()) != KW_OK)
 		goto out;
 	wolf = 1;
