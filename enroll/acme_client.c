@@ -919,6 +919,7 @@ acme_pem_certs(const char *pem, size_t len, struct est_certs *out)
 	static const char begin[] = "-----BEGIN CERTIFICATE-----";
 	static const char end[] = "-----END CERTIFICATE-----";
 	const char *p = pem, *e, *stop = pem + len;
+	struct est_cert_info ci;
 	uint8_t *der = NULL;
 	int n, r = KW_OK;
 
@@ -933,7 +934,8 @@ acme_pem_certs(const char *pem, size_t len, struct est_certs *out)
 		e += sizeof(end) - 1;
 		n = wc_CertPemToDer((const unsigned char *)p, (int)(e - p), der,
 		    EST_MAX_CERT, CERT_TYPE);
-		if (n <= 0 || (r = est_certs_add(out, der, (size_t)n)) != KW_OK)
+		if (n <= 0 || est_cert_info(der, (size_t)n, &ci) != KW_OK ||
+		    (r = est_certs_add(out, der, (size_t)n)) != KW_OK)
 			goto bad;
 		p = e;
 	}

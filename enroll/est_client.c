@@ -171,9 +171,8 @@ est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
 		}
 	}
 	if (leaf == (size_t)-1) {
-		kw_err("the EST server issued a certificate for a different "
-		    "public key than the hardware key's: rejected, nothing "
-		    "stored");
+		kw_err("the CA issued a certificate for a different public key "
+		    "than the hardware key's: rejected, nothing stored");
 		r = KW_ERR_KEY_MISMATCH;
 		goto out;
 	}
@@ -188,9 +187,9 @@ est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
 		goto out;
 	if ((w = wolfSSL_CertManagerVerifyBuffer(cm, certs->c[0].der,
 	    (long)certs->c[0].len, WOLFSSL_FILETYPE_ASN1)) != WOLFSSL_SUCCESS) {
-		kw_err("the certificate the EST server issued does not chain "
-		    "to the EST CA (or is not valid now: wolfSSL error %d): "
-		    "rejected, nothing stored", w);
+		kw_err("the certificate the CA issued does not chain to the "
+		    "CA's certificates (or is not valid now: wolfSSL error "
+		    "%d): rejected, nothing stored", w);
 		r = KW_ERR_PEER_VERIFY;
 		goto out;
 	}

@@ -43,4 +43,5 @@ TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
 
 # ACME against pebble.
-TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh
+TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
+	tests/enroll/acme_hostile.sh

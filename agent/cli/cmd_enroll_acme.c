@@ -253,10 +253,8 @@ acme_check_chain(const struct kw_acme_args *a, struct kw_key *key,
 	    res->certs.c[res->certs.n - 1].der,
 	    res->certs.c[res->certs.n - 1].len)) != KW_OK)
 		return r;
-	if ((r = est_verify_issued(&res->cacerts, &res->certs, spki, slen)) !=
-	    KW_OK)
-		kw_err("the certificate the ACME server issued was refused "
-		    "(%s): nothing stored", kw_strerror(r));
+	/* est_verify_issued says why it refuses, in one line */
+	r = est_verify_issued(&res->cacerts, &res->certs, spki, slen);
 	if (a->issuer_ca == NULL)
 		est_certs_clear(&res->cacerts);
 	return r;
