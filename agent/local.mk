@@ -10,7 +10,8 @@ bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
-	agent/identity/identity_enroll.c agent/identity/identity_conf.c \
+	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_conf.c \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h

@@ -23,7 +23,8 @@ check_PROGRAMS += tests/unit/test_est_identity
 TESTS += tests/unit/test_est_identity
 tests_unit_test_est_identity_SOURCES = tests/unit/test_est_identity.c \
 	agent/identity/identity.c agent/identity/identity_conf.c \
-	agent/identity/identity_enroll.c agent/identity/identity_runner.c \
+	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/keys/keyref.c agent/keys/pin.c
 tests_unit_test_est_identity_CFLAGS = $(KW_EST_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_est_identity_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \

@@ -2,10 +2,10 @@
  * (RFC 8555).  The account key is a hardware key too; the CSR is signed
  * by the key being certified; the chain must verify and carry that key or
  * nothing is stored. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kw_error.h"
 #include "kw_key.h"
@@ -18,14 +18,19 @@
 #include "enroll/acme.h"
 #include "enroll/csr.h"
 #include "enroll/est.h"
+#include "enroll/est_sched.h"
 
 static const char kw_acme_help[] =
 "usage: keyward enroll acme --server DIRECTORY_URL --ca FILE --key REF\n"
 "           --account-key REF --san dns:NAME... --out CERTFILE\n"
 "           [--chain-out FILE] [--issuer-ca FILE] [--subject DN]\n"
-"           [--eab-kid ID --eab-hmac-file FILE] [--contact URI]...\n"
+"           [--eab-kid ID --eab-hmac-file FILE] [--contact URI]\n"
+"           [--state FILE] [--renew-at PCT] [--same-key]\n"
 "           [--http-01 ADDR | --tls-alpn-01 ADDR] [--timeout SECONDS]\n"
 "           [--wait SECONDS]\n"
+"       keyward enroll acme --renew --state FILE [--force] [--same-key]\n"
+"       keyward enroll acme --watch --state FILE\n"
+"       keyward enroll acme --check --state FILE\n"
 "       keyward enroll acme --deactivate --server URL --ca FILE\n"
 "           --account-key REF\n"
 "\n"
@@ -50,6 +55,11 @@ static const char kw_acme_help[] =
 "                           certificate signed by the key being certified\n"
 "  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
 "      --chain-out FILE     the chain (PEM)\n"
+"      --state FILE         identity state for renewal (default CERTFILE.state)\n"
+"      --renew-at PCT       renew at this share of the lifetime (default 66%)\n"
+"      --same-key           renew without a new key (default: a new key each time)\n"
+"      --renew, --watch, --check  with --state: as for 'keyward enroll est'\n"
+"                           (the state file says which protocol to speak)\n"
 "      --deactivate         deactivate the account of --account-key\n"
 "      --timeout SECONDS    per request (default 30)\n"
 "      --wait SECONDS       polling budget for the order (default 300)\n"
@@ -72,6 +82,9 @@ enum {
 	OPT_DEACTIVATE,
 	OPT_TIMEOUT,
 	OPT_WAIT,
+	OPT_STATE,
+	OPT_SAME_KEY,
+	OPT_RENEW_AT,
 };
 
 #define ACME_MAX_LIST	16
@@ -80,10 +93,11 @@ struct kw_acme_args {
 	struct kw_keyref_opts kopts;
 	const char *server, *ca, *key, *account_key, *subject, *issuer_ca;
 	const char *eab_kid, *eab_file, *http01, *tlsalpn, *out, *chain_out;
-	const char *sans[ACME_MAX_LIST], *contacts[ACME_MAX_LIST];
-	size_t nsans, ncontacts;
-	int deactivate, timeout_ms;
-	unsigned wait_s;
+	const char *state, *contact;
+	const char *sans[ACME_MAX_LIST];
+	size_t nsans;
+	int deactivate, timeout_ms, same_key;
+	unsigned wait_s, renew_at;
 };
 
 static int
@@ -107,6 +121,9 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		{ "deactivate", no_argument, NULL, OPT_DEACTIVATE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
+		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -142,11 +159,13 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 				    "at most %d --san", ACME_MAX_LIST);
 			a->sans[a->nsans++] = optarg;
 			break;
-		case OPT_CONTACT:
-			if (a->ncontacts >= ACME_MAX_LIST)
+		case OPT_CONTACT: a->contact = optarg; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_SAME_KEY: a->same_key = 1; break;
+		case OPT_RENEW_AT:
+			if (est_sched_parse_pct(optarg, &a->renew_at) != 0)
 				return kw_cli_usage_error("enroll acme",
-				    "at most %d --contact", ACME_MAX_LIST);
-			a->contacts[a->ncontacts++] = optarg;
+				    "--renew-at takes a percentage 1..99");
 			break;
 		case OPT_TIMEOUT:
 		case OPT_WAIT:
@@ -189,133 +208,124 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 	return KW_OK;
 }
 
-/* The EAB MAC key: base64url in a file only its owner can read. */
+/* First enrollment: the certificate stored, then the identity state
+ * that `--renew --state`, `--watch` and the daemon's [identity] use. */
 static int
-acme_read_eab(const char *path, uint8_t **mac, size_t *len)
+acme_enroll(const struct kw_acme_args *a)
 {
-	char *s = NULL;
-	int r;
-
-	*mac = NULL;
-	*len = 0;
-	if ((r = kw_secret_from_file(path, &s)) != KW_OK) {
-		kw_err("cannot read the EAB MAC key from %s: %s", path,
-		    kw_strerror(r));
-		return r;
-	}
-	if ((r = acme_b64url_decode(s, mac, len)) != KW_OK || *len < 16) {
-		kw_err("%s: the EAB MAC key is not base64url of at least 16 "
-		    "bytes", path);
-		if (*mac != NULL)
-			kw_freezero(*mac, *len);
-		*mac = NULL;
-		r = KW_ERR_PARSE;
-	}
-	kw_free_secret(s);
-	return r;
-}
-
-static int
-acme_open_or_create(const char *ref, const struct kw_keyref_opts *o,
-    struct kw_key **out)
-{
-	int r;
-
-	if (kw_keyref_exists(ref, o) == 1)
-		return kw_keyref_open(ref, o, out);
-	kw_info("creating the ACME account key %s (ec-p256)", ref);
-	if ((r = kw_keyref_generate(ref, KW_ALG_EC_P256, o, out)) != KW_OK)
-		kw_err("cannot create the ACME account key %s: %s", ref,
-		    kw_strerror(r));
-	return r;
-}
-
-/* The chain as issued: leaf for our key first, verified to the issuer
- * CA when given, else to the top of what the server sent. */
-static int
-acme_check_chain(const struct kw_acme_args *a, struct kw_key *key,
-    struct kw_enroll_res *res)
-{
-	uint8_t spki[KW_MAX_PUBKEY_DER];
-	size_t slen = sizeof(spki);
-	int r;
-
-	if ((r = kw_key_public_der(key, spki, &slen)) != KW_OK)
-		return r;
-	if (a->issuer_ca != NULL) {
-		if ((r = est_certs_from_file(a->issuer_ca, &res->cacerts)) !=
-		    KW_OK) {
-			kw_err("cannot read --issuer-ca %s: %s", a->issuer_ca,
-			    kw_strerror(r));
-			return r;
-		}
-	} else if ((r = est_certs_add(&res->cacerts,
-	    res->certs.c[res->certs.n - 1].der,
-	    res->certs.c[res->certs.n - 1].len)) != KW_OK)
-		return r;
-	/* est_verify_issued says why it refuses, in one line */
-	r = est_verify_issued(&res->cacerts, &res->certs, spki, slen);
-	if (a->issuer_ca == NULL)
-		est_certs_clear(&res->cacerts);
-	return r;
-}
-
-static int
-acme_enroll(const struct kw_acme_args *a, struct acme_client *c)
-{
-	struct kw_key *key = NULL;
+	struct kw_identity *id = NULL;
+	struct kw_enroll_req req;
 	struct kw_enroll_res res;
-	struct kw_csr_req creq;
-	struct acme_http01 *h = NULL;
-	struct acme_tlsalpn *t = NULL;
-	struct acme_responder resp, *rp = NULL;
-	char subject[300];
-	uint8_t *csr = NULL;
-	size_t csr_len = 0;
+	struct kw_acme_id ac;
+	struct est_cert_info ci;
+	struct kw_key *key = NULL;
+	char state_path[4096], chal[400] = "", when[40];
+	size_t i;
 	int r;
 
 	memset(&res, 0, sizeof(res));
+	memset(&ac, 0, sizeof(ac));
+	snprintf(state_path, sizeof(state_path), "%s%s",
+	    a->state ? a->state : a->out, a->state ? "" : ".state");
+	if (access(state_path, F_OK) == 0) {
+		kw_err("%s already holds an enrolled identity: renew it with "
+		    "'keyward enroll acme --renew --state %s', or remove it to "
+		    "start over", state_path, state_path);
+		return KW_ERR_EXISTS;
+	}
+	if (a->http01 != NULL || a->tlsalpn != NULL)
+		snprintf(chal, sizeof(chal), "%s %s", a->http01 ? "http-01" :
+		    "tls-alpn-01", a->http01 ? a->http01 : a->tlsalpn);
+	ac.account_key_ref = (char *)a->account_key;
+	ac.challenge = chal[0] != '\0' ? chal : NULL;
+	ac.eab_kid = (char *)a->eab_kid;
+	ac.eab_hmac_file = (char *)a->eab_file;
+	ac.issuer_ca = (char *)a->issuer_ca;
+	ac.contact = (char *)a->contact;
 	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != KW_OK) {
 		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
 		goto out;
 	}
-	if (a->subject != NULL)
-		snprintf(subject, sizeof(subject), "%s", a->subject);
-	else
-		snprintf(subject, sizeof(subject), "CN=%s",
-		    strchr(a->sans[0], ':') + 1);
-	memset(&creq, 0, sizeof(creq));
-	creq.subject = subject;
-	creq.sans = a->sans;
-	creq.nsans = a->nsans;
-	if ((r = kw_csr_check(&creq)) != KW_OK ||
-	    (r = kw_csr_make(key, &creq, &csr, &csr_len)) != KW_OK)
+	memset(&req, 0, sizeof(req));
+	req.protocol = "acme";
+	req.acme = &ac;
+	req.kopts = &a->kopts;
+	req.server = a->server;
+	req.ca_file = a->ca;
+	req.key = key;
+	req.subject = a->subject;
+	req.sans = a->sans;
+	req.nsans = a->nsans;
+	req.wait_s = a->wait_s;
+	req.timeout_ms = a->timeout_ms;
+	if ((r = kw_enroll_run(&req, &res)) != KW_OK ||
+	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK ||
+	    (r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) !=
+	    KW_OK)
 		goto out;
-	if (a->http01 != NULL) {
-		if ((r = acme_http01_start(a->http01, &h)) != KW_OK)
-			goto out;
-		acme_http01_responder(h, &resp);
-		rp = &resp;
-	} else if (a->tlsalpn != NULL) {
-		if ((r = acme_tlsalpn_start(a->tlsalpn, key, &t)) !=
-		    KW_OK)
-			goto out;
-		acme_tlsalpn_responder(t, &resp);
-		rp = &resp;
+	if ((r = kw_identity_new(&id)) != KW_OK)
+		goto out;
+	if (kw_identity_set(&id->path, state_path) ||
+	    kw_identity_set(&id->protocol, "acme") ||
+	    kw_acme_id_copy(&id->acme, &ac) ||
+	    kw_identity_set(&id->server, a->server) ||
+	    kw_identity_set(&id->ca_file, a->ca) ||
+	    kw_identity_set(&id->key_ref, a->key) ||
+	    kw_identity_set(&id->cert_out, a->out) ||
+	    kw_identity_set(&id->cert_file, a->out) ||
+	    kw_identity_set(&id->chain_file, a->chain_out) ||
+	    kw_identity_set(&id->subject, a->subject) ||
+	    kw_identity_set(&id->tcti, a->kopts.tcti) ||
+	    kw_identity_set(&id->module, a->kopts.module) ||
+	    kw_identity_set(&id->auth_file, a->kopts.auth_file)) {
+		r = KW_ERR_NOMEM;
+		goto out;
 	}
-	r = acme_order(c, a->sans, a->nsans, rp, csr, csr_len, &res.certs);
-	acme_http01_stop(h);
-	acme_tlsalpn_stop(t);
-	if (r != KW_OK)
+	for (i = 0; i < a->nsans; i++)
+		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	id->allow_exportable = a->kopts.allow_exportable;
+	id->rekey = !a->same_key;
+	if (a->renew_at)
+		id->renew_at_pct = a->renew_at;
+	id->not_before = ci.not_before;
+	id->not_after = ci.not_after;
+	if ((r = kw_identity_save(id)) != KW_OK)
 		goto out;
-	if ((r = acme_check_chain(a, key, &res)) != KW_OK ||
-	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK)
-		goto out;
-	kw_info("certificate for %s stored in %s", a->sans[0], a->out);
+	kw_info("enrolled: certificate %s (valid until %s), state %s", a->out,
+	    kw_time_str(ci.not_after, when, sizeof(when)), state_path);
 out:
 	kw_enroll_res_clear(&res);
-	free(csr);
+	kw_identity_free(id);
 	kw_key_close(key);
+	return r;
+}
+
+/* --deactivate: the account of --account-key, which must exist. */
+static int
+acme_deactivate_account(const struct kw_acme_args *a)
+{
+	struct acme_conf conf;
+	struct acme_client *c = NULL;
+	struct kw_key *acct = NULL;
+	int r;
+
+	if ((r = kw_keyref_open(a->account_key, &a->kopts, &acct)) != KW_OK) {
+		kw_err("cannot open the ACME account key %s: %s",
+		    a->account_key, kw_strerror(r));
+		return r;
+	}
+	memset(&conf, 0, sizeof(conf));
+	conf.directory_url = a->server;
+	conf.ca_file = a->ca;
+	conf.account_key = acct;
+	conf.timeout_ms = a->timeout_ms;
+	if ((r = acme_client_new(&conf, &c)) == KW_OK)
+		r = acme_deactivate(c);
+	acme_client_free(c);
+	kw_key_close(acct);
 	return r;
 }
 
@@ -323,47 +333,15 @@ int
 cmd_enroll_acme(int argc, char **argv)
 {
 	struct kw_acme_args a;
-	struct acme_conf conf;
-	struct acme_client *c = NULL;
-	struct kw_key *acct = NULL;
-	uint8_t *mac = NULL;
-	size_t mac_len = 0;
 	int r, wolf = 0;
 
 	if ((r = acme_parse_args(argc, argv, &a)) != KW_OK)
 		return r == 1 ? KW_EXIT_OK : r;
-	/* a validation server may close mid-handshake: an error, not a
-	 * reason to die */
-	signal(SIGPIPE, SIG_IGN);
 	if ((r = kw_wolf_init()) != KW_OK)
 		goto out;
 	wolf = 1;
-	if (a.eab_file != NULL &&
-	    (r = acme_read_eab(a.eab_file, &mac, &mac_len)) != KW_OK)
-		goto out;
-	if ((r = acme_open_or_create(a.account_key, &a.kopts, &acct)) != KW_OK)
-		goto out;
-	memset(&conf, 0, sizeof(conf));
-	conf.directory_url = a.server;
-	conf.ca_file = a.ca;
-	conf.account_key = acct;
-	conf.contacts = a.contacts;
-	conf.ncontacts = a.ncontacts;
-	conf.eab_kid = a.eab_kid;
-	conf.eab_hmac = mac;
-	conf.eab_hmac_len = mac_len;
-	conf.timeout_ms = a.timeout_ms;
-	conf.wait_s = a.wait_s;
-	if ((r = acme_client_new(&conf, &c)) != KW_OK)
-		goto out;
-	if ((r = acme_account(c)) != KW_OK)
-		goto out;
-	r = a.deactivate ? acme_deactivate(c) : acme_enroll(&a, c);
+	r = a.deactivate ? acme_deactivate_account(&a) : acme_enroll(&a);
 out:
-	acme_client_free(c);
-	kw_key_close(acct);
-	if (mac != NULL)
-		kw_freezero(mac, mac_len);
 	kw_keyref_shutdown();
 	if (wolf)
 		kw_wolf_cleanup();

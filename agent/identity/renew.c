@@ -198,6 +198,9 @@ kw_renew_locked(struct kw_identity *id, time_t now,
 	req.csr_b64 = id->phase == KW_PHASE_PENDING ? id->new_csr : NULL;
 	req.wait_s = ro != NULL ? ro->wait_s : 0;
 	req.timeout_ms = ro != NULL ? ro->timeout_ms : 0;
+	req.protocol = id->protocol;
+	req.acme = &id->acme;
+	req.kopts = &kopts;
 	r = kw_enroll_run(&req, &res);
 	if (r == KW_ERR_PENDING) {
 		id->phase = KW_PHASE_PENDING;

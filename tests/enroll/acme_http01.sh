@@ -48,6 +48,17 @@ pkcs11-tool --module "$MOD" --token-label kwacme --login --pin "$(cat "$KW_T/pin
 openssl verify -CAfile "$KW_PEBBLE_ROOT" -untrusted "$KW_T/chain.pem" \
 	"$KW_T/c.pem" >/dev/null || kw_fail "the stored chain does not verify"
 
+# Renewal from the state file: a new key in the token, a new order with
+# the same account (no EAB needed again), the identity checked usable.
+grep -q '"protocol": "acme"' "$KW_T/c.pem.state" || kw_fail "state does not say acme"
+run_kw renew enroll acme --renew --force --state "$KW_T/c.pem.state"
+expect_rc 0 "ACME renewal from the state file" renew
+grep -q 'object=dev-2' "$KW_T/c.pem.state" || kw_fail "no rekey to dev-2"
+[ "$(cert_pub "$KW_T/c.pem")" != "$(pem_pub "$KW_T/dev.pub")" ] ||
+	kw_fail "the renewed certificate is still for the old key"
+run_kw check enroll acme --check --state "$KW_T/c.pem.state"
+expect_rc 0 "identity usable after the ACME renewal" check
+
 # tls-alpn-01: keyward's TLS responder with the acmeIdentifier certificate
 # signed by the SoftHSM key (pebble validates on its tlsPort).
 acme alpn --tls-alpn-01 "127.0.0.1:$((KW_PEBBLE_HTTP_PORT + 1))" \
