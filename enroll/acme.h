@@ -59,6 +59,10 @@ int acme_order(struct acme_client *c, const char *const *idents, size_t n,
     const struct acme_responder *resp, const uint8_t *csr, size_t csr_len,
     struct est_certs *certs);
 
+/* Move the account to new_key (RFC 8555 7.3.5); afterwards the client
+ * signs with new_key. */
+int acme_key_change(struct acme_client *c, struct kw_key *new_key);
+
 /* Deactivate the account (RFC 8555 7.3.6). */
 int acme_deactivate(struct acme_client *c);
 
@@ -75,7 +79,8 @@ int acme_jwk_thumbprint(struct kw_key *key, char **out);
 /* JWS "alg" for a key: ES256, ES384, RS256. */
 const char *acme_jws_alg(struct kw_key *key);
 /* Flattened JWS JSON: protected header {alg, nonce, url, kid | jwk},
- * payload (NULL: POST-as-GET, empty payload), signed by the key. */
+ * payload (NULL: POST-as-GET, empty payload), signed by the key.  nonce
+ * NULL: no nonce (the inner JWS of a key change). */
 int acme_jws(struct kw_key *key, const char *kid, const char *nonce,
     const char *url, const char *payload, char **out);
 /* External Account Binding JWS (RFC 8555 7.3.4): HS256 over the account

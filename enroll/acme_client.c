@@ -616,6 +616,51 @@ acme_account(struct acme_client *c)
 }
 
 int
+acme_key_change(struct acme_client *c, struct kw_key *new_key)
+{
+	struct acme_resp r;
+	json_t *p = NULL, *old_jwk = NULL;
+	char *jwk = NULL, *payload = NULL, *inner = NULL;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (c->kid == NULL && (rc = acme_account(c)) != KW_OK)
+		return rc;
+	if (c->key_change == NULL) {
+		kw_err("the ACME server offers no key change (no keyChange in "
+		    "its directory)");
+		return KW_ERR_UNSUPPORTED;
+	}
+	if (acme_jws_alg(new_key) == NULL)
+		return KW_ERR_UNSUPPORTED;
+	if ((rc = acme_jwk(c->key, &jwk)) != KW_OK)
+		goto out;
+	rc = KW_ERR_NOMEM;
+	if ((old_jwk = json_loads(jwk, 0, NULL)) == NULL ||
+	    (p = json_pack("{s:s, s:O}", "account", c->kid, "oldKey",
+	    old_jwk)) == NULL || (payload = json_dumps(p, JSON_COMPACT)) ==
+	    NULL)
+		goto out;
+	/* inner: signed by the new key, its jwk, no nonce */
+	if ((rc = acme_jws(new_key, NULL, NULL, c->key_change, payload,
+	    &inner)) != KW_OK)
+		goto out;
+	if ((rc = acme_post(c, c->key_change, inner, 0, "account key change",
+	    &r)) != KW_OK)
+		goto out;
+	kw_info("ACME account %s now uses the new key", c->kid);
+	c->key = new_key;
+out:
+	acme_resp_clear(&r);
+	json_decref(p);
+	json_decref(old_jwk);
+	free(jwk);
+	free(payload);
+	free(inner);
+	return rc;
+}
+
+int
 acme_deactivate(struct acme_client *c)
 {
 	struct acme_resp r;

@@ -310,8 +310,12 @@ acme_jws(struct kw_key *key, const char *kid, const char *nonce,
 		return KW_ERR_UNSUPPORTED;
 	if (kid == NULL && (r = acme_jwk_obj(key, &jwk)) != KW_OK)
 		return r;
-	prot = json_pack("{s:s, s:s, s:s}", "alg", alg, "nonce", nonce,
-	    "url", url);
+	prot = json_pack("{s:s, s:s}", "alg", alg, "url", url);
+	if (prot != NULL && nonce != NULL &&
+	    json_object_set_new(prot, "nonce", json_string(nonce)) != 0) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
 	if (prot == NULL || json_object_set_new(prot, kid ? "kid" : "jwk",
 	    kid ? json_string(kid) : jwk) != 0) {
 		r = KW_ERR_NOMEM;

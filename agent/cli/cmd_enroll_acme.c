@@ -33,6 +33,8 @@ static const char kw_acme_help[] =
 "       keyward enroll acme --check --state FILE\n"
 "       keyward enroll acme --deactivate --server URL --ca FILE\n"
 "           --account-key REF\n"
+"       keyward enroll acme --rollover NEWREF --server URL --ca FILE\n"
+"           --account-key REF [--state FILE]\n"
 "\n"
 "Enroll a hardware key for a certificate over ACME (RFC 8555).  Every JWS\n"
 "is signed by the account key inside its token, the CSR by the key being\n"
@@ -61,6 +63,9 @@ static const char kw_acme_help[] =
 "      --renew, --watch, --check  with --state: as for 'keyward enroll est'\n"
 "                           (the state file says which protocol to speak)\n"
 "      --deactivate         deactivate the account of --account-key\n"
+"      --rollover NEWREF    move the account to a new key (created as\n"
+"                           ec-p256 when it does not exist); with --state\n"
+"                           the identity uses it from then on\n"
 "      --timeout SECONDS    per request (default 30)\n"
 "      --wait SECONDS       polling budget for the order (default 300)\n"
 KW_KEY_HELP
@@ -83,6 +88,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_WAIT,
 	OPT_STATE,
+	OPT_ROLLOVER,
 	OPT_SAME_KEY,
 	OPT_RENEW_AT,
 };
@@ -93,7 +99,7 @@ struct kw_acme_args {
 	struct kw_keyref_opts kopts;
 	const char *server, *ca, *key, *account_key, *subject, *issuer_ca;
 	const char *eab_kid, *eab_file, *http01, *tlsalpn, *out, *chain_out;
-	const char *state, *contact;
+	const char *state, *contact, *rollover;
 	const char *sans[ACME_MAX_LIST];
 	size_t nsans;
 	int deactivate, timeout_ms, same_key;
@@ -122,6 +128,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "wait", required_argument, NULL, OPT_WAIT },
 		{ "state", required_argument, NULL, OPT_STATE },
+		{ "rollover", required_argument, NULL, OPT_ROLLOVER },
 		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
 		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
 		{ NULL, 0, NULL, 0 },
@@ -161,6 +168,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 			break;
 		case OPT_CONTACT: a->contact = optarg; break;
 		case OPT_STATE: a->state = optarg; break;
+		case OPT_ROLLOVER: a->rollover = optarg; break;
 		case OPT_SAME_KEY: a->same_key = 1; break;
 		case OPT_RENEW_AT:
 			if (est_sched_parse_pct(optarg, &a->renew_at) != 0)
@@ -197,7 +205,13 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 	if (a->http01 != NULL && a->tlsalpn != NULL)
 		return kw_cli_usage_error("enroll acme", "give --http-01 or "
 		    "--tls-alpn-01, not both");
-	if (a->deactivate)
+	if (a->deactivate && a->rollover != NULL)
+		return kw_cli_usage_error("enroll acme", "--deactivate or "
+		    "--rollover, not both");
+	if (a->rollover != NULL && strcmp(a->rollover, a->account_key) == 0)
+		return kw_cli_usage_error("enroll acme", "--rollover needs "
+		    "another key than --account-key");
+	if (a->deactivate || a->rollover != NULL)
 		return KW_OK;
 	if (a->key == NULL || a->out == NULL || a->nsans == 0)
 		return kw_cli_usage_error("enroll acme", "--key, --out and at "
@@ -329,6 +343,55 @@ acme_deactivate_account(const struct kw_acme_args *a)
 	return r;
 }
 
+/* --rollover: the account moves to a new hardware key; the state file,
+ * when given, is updated only after the server has agreed. */
+static int
+acme_rollover(const struct kw_acme_args *a)
+{
+	struct acme_conf conf;
+	struct acme_client *c = NULL;
+	struct kw_identity *id = NULL;
+	struct kw_key *acct = NULL, *nkey = NULL;
+	int r;
+
+	if (a->state != NULL && (r = kw_identity_load(a->state, &id)) != KW_OK)
+		return r;
+	if ((r = kw_keyref_open(a->account_key, &a->kopts, &acct)) != KW_OK) {
+		kw_err("cannot open the ACME account key %s: %s",
+		    a->account_key, kw_strerror(r));
+		goto out;
+	}
+	if ((r = kw_acme_open_account(a->rollover, &a->kopts, &nkey)) !=
+	    KW_OK)
+		goto out;
+	memset(&conf, 0, sizeof(conf));
+	conf.directory_url = a->server;
+	conf.ca_file = a->ca;
+	conf.account_key = acct;
+	conf.timeout_ms = a->timeout_ms;
+	if ((r = acme_client_new(&conf, &c)) != KW_OK ||
+	    (r = acme_key_change(c, nkey)) != KW_OK)
+		goto out;
+	if (id != NULL) {
+		if ((r = kw_identity_set(&id->acme.account_key_ref,
+		    a->rollover)) != KW_OK || (r = kw_identity_save(id)) !=
+		    KW_OK) {
+			kw_err("the account now uses %s, but %s could not be "
+			    "updated: set its account key by hand", a->rollover,
+			    a->state);
+			goto out;
+		}
+	}
+	printf("ACME account %s now uses %s\n", acme_account_url(c),
+	    a->rollover);
+out:
+	acme_client_free(c);
+	kw_key_close(acct);
+	kw_key_close(nkey);
+	kw_identity_free(id);
+	return r;
+}
+
 int
 cmd_enroll_acme(int argc, char **argv)
 {
@@ -340,7 +403,12 @@ cmd_enroll_acme(int argc, char **argv)
 	if ((r = kw_wolf_init()) != KW_OK)
 		goto out;
 	wolf = 1;
-	r = a.deactivate ? acme_deactivate_account(&a) : acme_enroll(&a);
+	if (a.deactivate)
+		r = acme_deactivate_account(&a);
+	else if (a.rollover != NULL)
+		r = acme_rollover(&a);
+	else
+		r = acme_enroll(&a);
 out:
 	kw_keyref_shutdown();
 	if (wolf)

@@ -149,6 +149,9 @@ int kw_enroll_run_acme(const struct kw_enroll_req *req,
     struct kw_enroll_res *res);
 int kw_acme_id_copy(struct kw_acme_id *dst, const struct kw_acme_id *src);
 void kw_acme_id_clear(struct kw_acme_id *a);
+/* Open an ACME account key, creating it (ec-p256) when it does not exist. */
+int kw_acme_open_account(const char *ref, const struct kw_keyref_opts *o,
+    struct kw_key **out);
 /* "http-01 ADDR" / "tls-alpn-01 ADDR": KW_OK or KW_ERR_CONFIG (logged). */
 int kw_acme_challenge_check(const char *spec);
 void kw_enroll_res_clear(struct kw_enroll_res *res);

@@ -85,8 +85,8 @@ acme_read_eab(const char *path, uint8_t **mac, size_t *len)
 	return r;
 }
 
-static int
-acme_open_account(const char *ref, const struct kw_keyref_opts *o,
+int
+kw_acme_open_account(const char *ref, const struct kw_keyref_opts *o,
     struct kw_key **out)
 {
 	int r;
@@ -180,7 +180,7 @@ kw_enroll_run_acme(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	    (r = acme_read_eab(req->acme->eab_hmac_file, &mac, &mac_len)) !=
 	    KW_OK)
 		goto out;
-	if ((r = acme_open_account(req->acme->account_key_ref, req->kopts,
+	if ((r = kw_acme_open_account(req->acme->account_key_ref, req->kopts,
 	    &acct)) != KW_OK)
 		goto out;
 	memset(&conf, 0, sizeof(conf));

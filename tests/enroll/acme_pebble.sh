@@ -55,6 +55,27 @@ run_kw untrusted enroll acme --tcti "$KW_TCTI" --server "$KW_PEBBLE_DIR" \
 	--account-key "tpm:$KW_T/acct.pem" --http-01 "127.0.0.1:$KW_PEBBLE_HTTP_PORT" --san dns:x.example --out "$KW_T/c4.pem"
 [ "$RC" = 4 ] || kw_fail "an untrusted ACME server: exit $RC, expected 4"
 
+# Key rollover: the account moves to a second TPM key; the old key no
+# longer finds it, the new one does.
+run_kw roll enroll acme --tcti "$KW_TCTI" --server "$KW_PEBBLE_DIR" \
+	--ca "$KW_PEBBLE_CA" --account-key "tpm:$KW_T/acct.pem" \
+	--rollover "tpm:$KW_T/acct2.pem"
+expect_rc 0 "account key rollover" roll
+acct_url=$(grep -o 'https://[^ ]*my-account/[^ ]*' "$KW_T/roll.out")
+run_kw after enroll acme --tcti "$KW_TCTI" --server "$KW_PEBBLE_DIR" \
+	--ca "$KW_PEBBLE_CA" --key "tpm:$KW_T/dev.pem" \
+	--account-key "tpm:$KW_T/acct2.pem" --http-01 "127.0.0.1:$KW_PEBBLE_HTTP_PORT" \
+	--san dns:laptop-1.example.com --out "$KW_T/c5.pem"
+expect_rc 0 "an order with the rolled-over key" after
+grep -q "ACME account $acct_url (existing)" "$KW_T/after.err" ||
+	kw_fail "the new key did not find the same account: $(cat "$KW_T/after.err")"
+run_kw oldkey enroll acme --tcti "$KW_TCTI" --server "$KW_PEBBLE_DIR" \
+	--ca "$KW_PEBBLE_CA" --account-key "tpm:$KW_T/acct.pem" \
+	--rollover "tpm:$KW_T/acct3.pem"
+grep -q "$acct_url" "$KW_T/oldkey.out" "$KW_T/oldkey.err" &&
+	kw_fail "the old account key still reaches the account"
+mv "$KW_T/acct2.pem" "$KW_T/acct.pem"
+
 # Deactivation; then the account is refused with a problem document that
 # is reported in one line with its type, and nothing is stored.
 run_kw deact enroll acme --tcti "$KW_TCTI" --server "$KW_PEBBLE_DIR" \
