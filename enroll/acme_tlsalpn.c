@@ -35,6 +35,9 @@
 #define TLSALPN_IO_MS	5000
 #define TLSALPN_PROTO	"acme-tls/1"
 #define TLSALPN_MAX_DER	4096
+/* Each handshake is a signature by the hardware key: a validation server
+ * makes a few (one per vantage point); more are refused. */
+#define TLSALPN_MAX_HANDSHAKES	32
 
 /* ---- the certificate ----------------------------------------------------- */
 
@@ -217,6 +220,7 @@ struct acme_tlsalpn {
 	WOLFSSL_CTX *ctx;		/* for the published challenge */
 	struct kw_dev *dev;		/* the key, as wolfSSL's device */
 	char *token;
+	unsigned handshakes;		/* for the published challenge */
 	unsigned long served, refused;
 };
 
@@ -233,7 +237,8 @@ tlsalpn_serve(struct acme_tlsalpn *t, int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_lock(&t->mu);
-	if (t->ctx == NULL || (ssl = wolfSSL_new(t->ctx)) == NULL ||
+	if (t->ctx == NULL || t->handshakes >= TLSALPN_MAX_HANDSHAKES ||
+	    (ssl = wolfSSL_new(t->ctx)) == NULL ||
 	    wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS) {
 		wolfSSL_free(ssl);
 		pthread_mutex_unlock(&t->mu);
@@ -246,6 +251,7 @@ tlsalpn_serve(struct acme_tlsalpn *t, int fd)
 		t->refused++;
 		goto out;
 	}
+	t->handshakes++;
 	w = wolfSSL_accept(ssl);
 	if (w == WOLFSSL_SUCCESS &&
 	    wolfSSL_ALPN_GetProtocol(ssl, &proto, &plen) ==
@@ -369,6 +375,14 @@ tlsalpn_publish(void *arg, const char *ident, const char *token,
 		goto out;
 	}
 	(void)wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
+	/* RFC 8737 3: the validation server names the identifier in SNI */
+	if (wolfSSL_CTX_UseSNI(ctx, WOLFSSL_SNI_HOST_NAME, ident,
+	    (unsigned short)strlen(ident)) != WOLFSSL_SUCCESS) {
+		r = KW_ERR_TLS;
+		goto out;
+	}
+	wolfSSL_CTX_SNI_SetOptions(ctx, WOLFSSL_SNI_HOST_NAME,
+	    WOLFSSL_SNI_ABORT_ON_ABSENCE);
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
 	if (wolfSSL_CTX_use_certificate_buffer(ctx, der, (long)len,
 	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
@@ -384,6 +398,7 @@ tlsalpn_publish(void *arg, const char *ident, const char *token,
 	if (t->ctx != NULL)
 		wolfSSL_CTX_free(t->ctx);
 	t->ctx = ctx;
+	t->handshakes = 0;
 	ctx = NULL;
 	free(t->token);
 	t->token = strdup(token);

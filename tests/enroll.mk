@@ -46,3 +46,13 @@ TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 # ACME against pebble.
 TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
 	tests/enroll/acme_hostile.sh
+
+# ACME's JWS, JWK and base64url, checked with wolfCrypt's verifiers.
+check_PROGRAMS += tests/unit/test_acme
+TESTS += tests/unit/test_acme
+tests_unit_test_acme_SOURCES = tests/unit/test_acme.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_unit_test_acme_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS) \
+	$(JANSSON_CFLAGS)
+tests_unit_test_acme_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
+	$(JANSSON_LIBS) $(CMOCKA_LIBS)
