@@ -20,6 +20,8 @@ struct p11_opts {
 	void *pin_arg;
 	int allow_exportable;		/* --allow-exportable-key */
 	int risk_final_try;		/* log in even on the last PIN try */
+	const char *state_dir;		/* where refused PINs are remembered
+					 * (per token serial); NULL: per key */
 	/* p11_list only */
 	int login;			/* log in to show private objects */
 	const char *pin_file;		/* PIN for --login (else pin_fn) */

@@ -18,6 +18,7 @@
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "kw_wolf.h"
 #include "agent/cli/cli.h"
 #include "agent/identity/identity.h"
@@ -286,7 +287,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	}
 	if (a->user != NULL) {
 		if (a->password_file != NULL)
-			r = kw_secret_from_file(a->password_file, &password);
+			r = kw_secret_file_read(a->password_file,
+			    "password file", &password);
 		else
 			r = kw_password_prompt(a->user, &password);
 		if (r != 0)
@@ -812,6 +814,11 @@ cmd_enroll(int argc, char **argv)
 			    "needs a pkcs11: key (a TPM holds no certificates)");
 	}
 
+	if (a.state != NULL && a.key != NULL && kw_keyref_has_pin(a.key))
+		return kw_cli_usage_error("enroll est", "the key URI holds its "
+		    "PIN (pin-value), which would be written into the state "
+		    "file: put the PIN in a file (mode 0600) and use "
+		    "?pin-source=file:PATH");
 	if ((r = kw_wolf_init()) != KW_OK)
 		goto out;
 	wolf = 1;

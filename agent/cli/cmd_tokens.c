@@ -50,6 +50,7 @@ cmd_tokens(int argc, char **argv)
 	struct kw_pin_opts pin;
 	struct p11_opts p;
 	const char *risk = getenv("KEYWARD_RISK_FINAL_PIN_TRY");
+	char dir[4096];
 	int c, r;
 
 	memset(&p, 0, sizeof(p));
@@ -57,6 +58,7 @@ cmd_tokens(int argc, char **argv)
 	p.pin_fn = kw_pin_ask;
 	p.pin_arg = &pin;
 	p.risk_final_try = risk != NULL && strcmp(risk, "1") == 0;
+	p.state_dir = kw_keyref_state_dir(dir, sizeof(dir));
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case KW_OPT_MODULE:

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kw_error.h"
+#include "kw_secret.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
 #include "agent/identity/renew.h"
@@ -124,6 +125,8 @@ kw_daemon_status_json(struct kw_daemon *d)
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
 	s = json_dumps(root, JSON_INDENT(2));
+	if (s != NULL)
+		kw_redact_text(s);	/* key URIs: never a pin-value */
 out:
 	free(info);
 	json_decref(arr);

@@ -409,7 +409,10 @@ kw_tunnel_gen_token_state(const struct kw_tunnel_gen *g, char *buf,
 	uint64_t ok = kw_key_sign_count(g->key);
 	uint64_t bad = kw_key_sign_failures(g->key);
 
-	if (bad == 0)
+	/* presence from the slot, not from past signatures */
+	if (kw_key_present(g->key) == KW_ERR_TOKEN_ABSENT)
+		snprintf(buf, len, "absent (not in its slot: insert it)");
+	else if (bad == 0)
 		snprintf(buf, len, "ok");
 	else
 		snprintf(buf, len, "%llu of %llu signatures failed",
