@@ -43,7 +43,7 @@ kw_log(enum kw_log_level level, const char *fmt, ...)
 	va_end(ap);
 	/* Never a secret: a key URI's pin-value, wherever a caller put
 	 * the URI in a message. */
-	kw_redact_text(line);
+	kw_redact_text(line, sizeof(line));
 	/* One event, one line: never let input split a record. */
 	for (i = 0; line[i] != '\0'; i++)
 		if (line[i] == '\n' || line[i] == '\r')

@@ -129,7 +129,7 @@ kw_value_end(char c)
 }
 
 void
-kw_redact_text(char *s)
+kw_redact_text(char *s, size_t cap)
 {
 	static const char attr[] = "pin-value=";
 	const size_t alen = sizeof(attr) - 1, rlen = sizeof(KW_REDACTED) - 1;
@@ -141,10 +141,11 @@ kw_redact_text(char *s)
 		for (e = v; !kw_value_end(*e); e++)
 			;
 		vlen = (size_t)(e - v);
-		if (vlen >= rlen) {
-			/* fits: write the marker, then close the gap */
-			memcpy(v, KW_REDACTED, rlen);
+		if (vlen >= rlen ||
+		    (size_t)(v - s) + rlen + strlen(e) + 1 <= cap) {
+			/* the marker fits: move the rest, write it */
 			memmove(v + rlen, e, strlen(e) + 1);
+			memcpy(v, KW_REDACTED, rlen);
 		} else {
 			/* shorter than the marker: mask what is there */
 			memset(v, '*', vlen);

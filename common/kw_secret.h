@@ -20,9 +20,11 @@ int kw_secret_file_read(const char *path, const char *what, char **out);
  * pasted back fails to parse instead of sending a wrong PIN).  Anything
  * else is copied unchanged.  Truncates to len - 1 bytes; returns out. */
 char *kw_uri_redact(const char *ref, char *out, size_t len);
-/* The same for free text (a log line): every "pin-value=VALUE" is redacted
- * in place, VALUE ending at '&', whitespace, a quote or the end. */
-void kw_redact_text(char *s);
+/* The same for free text (a log line) in a buffer of cap bytes: every
+ * "pin-value=VALUE" is redacted in place, VALUE ending at '&', whitespace,
+ * a quote or the end (a short VALUE becomes '*'s when the marker does not
+ * fit). */
+void kw_redact_text(char *s, size_t cap);
 
 #define KW_SECRET_DIGEST_LEN	32
 

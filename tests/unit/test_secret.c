@@ -100,12 +100,12 @@ test_uri_redact(void **state)
 	assert_null(strstr(out, "2468"));
 	snprintf(line, sizeof(line), "cannot open key pkcs11:object=b?"
 	    "pin-value=2468013579&module-path=/m.so (x)");
-	kw_redact_text(line);
+	kw_redact_text(line, sizeof(line));
 	assert_string_equal(line, "cannot open key pkcs11:object=b?"
 	    "pin-value=<redacted>&module-path=/m.so (x)");
 	snprintf(line, sizeof(line), "\"key\": \"pkcs11:o=b?pin-value=12\","
 	    " pin-value=9876543210");
-	kw_redact_text(line);
+	kw_redact_text(line, sizeof(line));
 	assert_null(strstr(line, "12\""));
 	assert_null(strstr(line, "9876"));
 }
