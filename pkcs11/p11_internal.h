@@ -56,6 +56,9 @@ struct p11_token {
  * when several match (the message lists them). */
 int p11_token_find(struct p11_module *m, const struct p11_uri *u,
     const char *serial, const char *label, struct p11_token *out);
+/* The same without the "not present" message (the caller retries). */
+int p11_token_find_quiet(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out);
 
 /* How to get the PIN for a login. */
 struct p11_auth {

@@ -455,7 +455,7 @@ out:
 
 /* Find the token and the key; open the key's session (logged in). */
 static int
-p11_key_attach(struct p11_key *k, int first, int rw)
+p11_key_attach(struct p11_key *k, int first, int rw, int quiet)
 {
 	struct p11_auth a;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -475,8 +475,9 @@ p11_key_attach(struct p11_key *k, int first, int rw)
 		    "(see `keyward tokens --login`)");
 		return KW_ERR_ARG;
 	}
-	if ((r = p11_token_find(k->mod, k->uri, first ? NULL : k->tok.serial,
-	    first ? NULL : k->tok.label, &k->tok)) != KW_OK)
+	if ((r = (quiet ? p11_token_find_quiet : p11_token_find)(k->mod,
+	    k->uri, first ? NULL : k->tok.serial, first ? NULL : k->tok.label,
+	    &k->tok)) != KW_OK)
 		goto out;
 	p11_key_auth(k, &a);
 	if ((r = p11_session_login(k->mod, &k->tok, rw, &a, &s)) != KW_OK)
@@ -663,7 +664,7 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 {
 	size_t cap = *sig_len;
 	CK_RV rv = CKR_OK;
-	int r, refreshed = 0, retried = 0, relogged = 0;
+	int r, rr, refreshed = 0, retried = 0, relogged = 0;
 
 	for (;;) {
 		p11_module_enter(k->mod);
@@ -671,13 +672,20 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 			/* the module was restarted: the handles are dead */
 			k->have_session = 0;
 		}
+		/* the first look is quiet: after a module refresh (which
+		 * some modules need to see a returned token) one more look
+		 * reports the absence, once */
 		if (!k->have_session &&
-		    (r = p11_key_attach(k, 0, 0)) != KW_OK) {
+		    (r = p11_key_attach(k, 0, 0, !refreshed)) != KW_OK) {
 			p11_module_leave(k->mod);
 			if (r == KW_ERR_TOKEN_ABSENT && !refreshed) {
 				refreshed = 1;
-				if (p11_module_refresh(k->mod) == KW_OK)
+				rr = p11_module_refresh(k->mod);
+				if (rr == KW_OK || rr == KW_ERR_UNSUPPORTED)
 					continue;
+				kw_err("token '%s' is not present and PKCS#11 "
+				    "module %s failed to restart",
+				    k->tok.label, p11_module_path(k->mod));
 			}
 			return r;
 		}
@@ -837,7 +845,7 @@ p11_key_open_impl(const char *uri, const struct p11_opts *opts, int rw,
 	if ((r = p11_key_alloc(uri, opts, &k)) != KW_OK)
 		goto out;
 	p11_module_enter(k->mod);
-	r = p11_key_attach(k, 1, rw);
+	r = p11_key_attach(k, 1, rw, 0);
 	p11_module_leave(k->mod);
 	if (r != KW_OK)
 		goto out;

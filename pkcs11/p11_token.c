@@ -62,9 +62,9 @@ p11_token_want(const struct p11_uri *u, const char *serial,
 		snprintf(buf, len, "a token");
 }
 
-int
-p11_token_find(struct p11_module *m, const struct p11_uri *u,
-    const char *serial, const char *label, struct p11_token *out)
+static int
+p11_token_lookup(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, int quiet, struct p11_token *out)
 {
 	CK_FUNCTION_LIST *f = p11_module_fn(m);
 	CK_SLOT_ID *slots = NULL;
@@ -151,6 +151,9 @@ p11_token_find(struct p11_module *m, const struct p11_uri *u,
 		r = KW_ERR_ARG;
 		goto out;
 	}
+	r = KW_ERR_TOKEN_ABSENT;
+	if (quiet)
+		goto out;
 	(void)f->C_GetSlotList(CK_FALSE, NULL, &all);
 	if (all == 0)
 		kw_err("PKCS#11 module %s sees no slot at all (no card reader "
@@ -161,10 +164,23 @@ p11_token_find(struct p11_module *m, const struct p11_uri *u,
 		    "PKCS#11 module %s: insert the card or check the token's "
 		    "configuration (see `keyward tokens`)", want,
 		    (unsigned long)all, p11_module_path(m));
-	r = KW_ERR_TOKEN_ABSENT;
 out:
 	free(slots);
 	return r;
+}
+
+int
+p11_token_find(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out)
+{
+	return p11_token_lookup(m, u, serial, label, 0, out);
+}
+
+int
+p11_token_find_quiet(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out)
+{
+	return p11_token_lookup(m, u, serial, label, 1, out);
 }
 
 /* Where the PIN comes from, for messages. */

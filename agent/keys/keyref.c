@@ -7,6 +7,7 @@
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_secret.h"
+#include "kw_tls.h"
 #include "agent/keys/keyref.h"
 #include "agent/keys/pin.h"
 #include "tpm/tpm_key.h"
@@ -327,6 +328,39 @@ kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
 	}
 	kw_p11_opts(opts, &p, dir, sizeof(dir));
 	return p11_cert_store(rest, &p, der, der_len);
+}
+
+int
+kw_keyref_cert_on_token(const char *cert, const char *key_ref)
+{
+	if (cert != NULL)
+		return strncmp(cert, "pkcs11:", 7) == 0;
+	return key_ref != NULL && strncmp(key_ref, "pkcs11:", 7) == 0;
+}
+
+int
+kw_keyref_cert_load(const char *cert, const char *key_ref,
+    const struct kw_keyref_opts *opts, uint8_t **der, size_t *der_len)
+{
+	struct p11_opts p;
+	char dir[4096];
+	int r;
+
+	*der = NULL;
+	*der_len = 0;
+	kw_p11_opts(opts, &p, dir, sizeof(dir));
+	if (cert != NULL && strncmp(cert, "pkcs11:", 7) == 0)
+		r = p11_cert_find(cert, &p, der, der_len);
+	else if (cert == NULL && kw_keyref_cert_on_token(NULL, key_ref))
+		r = p11_cert_read(key_ref, &p, der, der_len);
+	else if (cert == NULL) {
+		kw_err("no certificate for key %s: give one (a file, or a "
+		    "pkcs11: URI of a certificate on a token)", key_ref ?
+		    key_ref : "");
+		r = KW_ERR_ARG;
+	} else if ((r = kw_cert_read_file(cert, der, der_len)) != KW_OK)
+		kw_err("cannot read certificate %s: %s", cert, kw_strerror(r));
+	return r;
 }
 
 void

@@ -46,6 +46,16 @@ int kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
  * ~/.local/state/keyward.  NULL when none can be named. */
 const char *kw_keyref_state_dir(char *buf, size_t len);
 
+/* ---- certificates (one loader for every place a certificate is read) ----
+ * cert is a file (PEM or DER: its first certificate), or a pkcs11: URI of a
+ * certificate object on a token; NULL with a pkcs11: key_ref means the
+ * certificate stored next to the key (same CKA_ID and public key).
+ * *der is malloc'd. */
+int kw_keyref_cert_load(const char *cert, const char *key_ref,
+    const struct kw_keyref_opts *opts, uint8_t **der, size_t *der_len);
+/* 1 when that certificate comes from a token (not a file). */
+int kw_keyref_cert_on_token(const char *cert, const char *key_ref);
+
 /* Release process-wide backend state (PKCS#11 modules) at exit. */
 void kw_keyref_shutdown(void);
 
