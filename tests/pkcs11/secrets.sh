@@ -73,6 +73,8 @@ run pv-state 2 enroll est --server https://127.0.0.1:9/.well-known/est --ca ca/c
 	--key "$KEY?pin-value=24680135" --subject CN=x --out x.pem --state "$KW_T/x.state"
 expect pv-state "would be written into the state file"
 [ -e x.state ] && kw_fail "a state file was written for a pin-value URI"
+run pv-usage 2 status "pkcs11:token=kwsec;object=k?pin-value=24680135"
+expect pv-usage "pin-value=<redacted>"
 grep -l 24680135 ./*.err ./*.out && kw_fail "pin-value shown in a message"
 grep -rl 24680135 "$KEYWARD_STATE_DIR" 2>/dev/null && kw_fail "pin-value written to the state dir"
 echo "ok pin-value redacted in every message, kept out of the state file"
