@@ -440,7 +440,7 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 	struct kw_identity *id = NULL;
 	struct kw_renew_opts ro;
 	time_t now = time(NULL), due;
-	char line[1024];
+	char line[1024], red[1024];
 	int r;
 
 	if ((r = kw_identity_load(a->state, &id)) != 0)
@@ -459,7 +459,8 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 	ro.timeout_ms = a->timeout_ms;
 	r = kw_renew_run_opts(id, now, &ro);
 	if (r == KW_OK)
-		printf("renewed: key %s, certificate %s\n", kw_identity_key_ref(id),
+		printf("renewed: key %s, certificate %s\n",
+		    kw_uri_redact(kw_identity_key_ref(id), red, sizeof(red)),
 		    kw_identity_cert_file(id));
 	else if (r == KW_ERR_PENDING)
 		fprintf(stderr, "keyward enroll: the renewal awaits approval "
@@ -544,6 +545,7 @@ kw_enroll_check(struct kw_enroll_args *a)
 		goto out;
 	}
 	(void)kw_identity_status(id, now, line, sizeof(line));
+	kw_redact_text(line, sizeof(line));
 	printf("%s: usable: %s\n", a->state, line);
 out:
 	est_certs_clear(&cur);

@@ -59,6 +59,31 @@ expect general-1 "treats it as one"
 expect general-2 "refused this PIN before"
 echo "ok a PIN refused with CKR_GENERAL_ERROR: sent once"
 
+echo "== daemon restarts (Restart=on-failure) with a wrong PIN"
+printf '333333\n' >bad3pin && chmod 600 bad3pin
+kw_make_ca ca
+cat >keyward.conf <<EOF
+[global]
+control-socket = $KW_T/control
+module = $SHIM
+
+[tunnel card]
+mode = client
+listen = 127.0.0.1:$(kw_free_port)
+target = 127.0.0.1:9
+key = $KEY?pin-source=file:$KW_T/bad3pin
+ca = $KW_T/ca/ca.pem
+EOF
+: >logins
+for i in 1 2 3; do
+	rc=0
+	timeout 20 "$KEYWARD" run --config keyward.conf >"daemon-$i.err" 2>&1 || rc=$?
+	[ "$rc" = 3 ] || kw_fail "daemon start $i with a wrong PIN: exit $rc, want 3: $(cat "daemon-$i.err")"
+done
+[ "$(logins)" = 1 ] || kw_fail "three daemon starts: $(logins) C_Login calls, want 1"
+expect daemon-3 "refused this PIN before"
+echo "ok three daemon starts with a wrong PIN: sent once"
+
 echo "== the PIN source changes"
 : >logins
 run good 0 csr --module "$SHIM" --key "$KEY?pin-source=file:$KW_T/pin" --subject CN=x
