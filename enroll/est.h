@@ -26,6 +26,9 @@ struct est_conf {
 	 * /simpleenroll, or the current one for /simplereenroll. */
 	struct kw_key *client_key;
 	const char *client_cert_file;
+	const uint8_t *client_cert_der;	/* or the certificate itself (DER,
+					 * e.g. read from a token) */
+	size_t client_cert_der_len;
 	int timeout_ms;			/* per connection and per read; 0: 30 s */
 };
 

@@ -32,10 +32,10 @@ static const char kw_enroll_help[] =
 "usage: keyward enroll est --server URL --key REF --subject DN [--san NAME]...\n"
 "           (--ca FILE | --ca-fingerprint SHA256)\n"
 "           [--user NAME [--password-file FILE]]\n"
-"           [--bootstrap-cert FILE --bootstrap-key REF]\n"
+"           [--bootstrap-cert FILE|URI --bootstrap-key REF]\n"
 "           --out CERTFILE [--chain-out FILE] [--store-on-token] [--state FILE]\n"
 "       keyward enroll est --renew --state FILE [--force] [--same-key]\n"
-"       keyward enroll est --renew --key REF --cert CERTFILE --server URL\n"
+"       keyward enroll est --renew --key REF [--cert CERTFILE|URI] --server URL\n"
 "           --ca FILE --subject DN [--out CERTFILE]\n"
 "       keyward enroll est --watch --state FILE [--renew-at PCT]\n"
 "       keyward enroll est --check --state FILE\n"
@@ -54,7 +54,9 @@ static const char kw_enroll_help[] =
 "      --user NAME          HTTP Basic user for /simpleenroll\n"
 "      --password-file FILE Basic password, first line (else asked on the TTY)\n"
 "      --bootstrap-cert FILE  client certificate for /simpleenroll (e.g. a\n"
-"      --bootstrap-key REF    smart card identity), any key reference\n"
+"      --bootstrap-key REF    smart card identity), any key reference; the\n"
+"                           certificate may be a pkcs11: URI, and for a pkcs11:\n"
+"                           key defaults to the one on the token\n"
 "  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
 "      --chain-out FILE     chain and CA certificates (PEM)\n"
 "      --ca-out FILE        where the pinned EST CA is kept after a\n"
@@ -175,16 +177,28 @@ kw_password_prompt(const char *user, char **out)
 	return r;
 }
 
-/* Does the key's public key match the certificate's? */
+/* Does the key's public key match the certificate's?  The certificate is
+ * a file, a pkcs11: URI, or (NULL with a pkcs11: key_ref) the one on the
+ * token next to the key. */
 static int
-kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
-    struct est_certs *certs)
+kw_check_pair_ref(struct kw_key *key, const char *key_ref,
+    const struct kw_keyref_opts *opts, const char *cert_file,
+    struct est_cert_info *ci, struct est_certs *certs)
 {
-	uint8_t spki[KW_MAX_PUBKEY_DER];
-	size_t len = sizeof(spki);
+	uint8_t spki[KW_MAX_PUBKEY_DER], *der = NULL;
+	size_t len = sizeof(spki), der_len = 0;
 	int r;
 
-	if ((r = est_certs_from_file(cert_file, certs)) != 0)
+	if (kw_keyref_cert_on_token(cert_file, key_ref)) {
+		if ((r = kw_keyref_cert_load(cert_file, key_ref, opts, &der,
+		    &der_len)) == KW_OK)
+			r = est_certs_add(certs, der, der_len);
+		free(der);
+		if (r != KW_OK)
+			return r;
+		if (cert_file == NULL)
+			cert_file = "the certificate on the token";
+	} else if ((r = est_certs_from_file(cert_file, certs)) != 0)
 		return r;
 	if ((r = est_cert_info(certs->c[0].der, certs->c[0].len, ci)) != 0 ||
 	    (r = kw_key_public_der(key, spki, &len)) != 0)
@@ -194,6 +208,13 @@ kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *c
 		return KW_ERR_KEY_MISMATCH;
 	}
 	return KW_OK;
+}
+
+static int
+kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
+    struct est_certs *certs)
+{
+	return kw_check_pair_ref(key, NULL, NULL, cert_file, ci, certs);
 }
 
 /* ---- --show-ca / first-contact confirmation ----------------------------- */
@@ -244,6 +265,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	struct kw_key *key = NULL, *boot = NULL;
 	struct kw_keyref_opts bopts;
 	struct est_cert_info ci;
+	uint8_t *boot_der = NULL;
+	size_t boot_der_len = 0;
 	char *password = NULL, *pem = NULL, fp[65] = "";
 	char state_path[4096], ca_out[4096], when[40];
 	const char *ca_fp = a->ca_fp;
@@ -305,6 +328,10 @@ kw_enroll_first(struct kw_enroll_args *a)
 			    kw_strerror(r));
 			goto out;
 		}
+		if (kw_keyref_cert_on_token(a->boot_cert, a->boot_key) &&
+		    (r = kw_keyref_cert_load(a->boot_cert, a->boot_key, &bopts,
+		    &boot_der, &boot_der_len)) != KW_OK)
+			goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	req.server = a->server;
@@ -313,7 +340,9 @@ kw_enroll_first(struct kw_enroll_args *a)
 	req.user = a->user;
 	req.password = password;
 	req.auth_key = boot;
-	req.auth_cert = a->boot_cert;
+	req.auth_cert = boot_der != NULL ? NULL : a->boot_cert;
+	req.auth_cert_der = boot_der;
+	req.auth_cert_der_len = boot_der_len;
 	req.key = key;
 	req.subject = a->subject;
 	req.sans = a->sans;
@@ -425,6 +454,7 @@ out:
 	kw_enroll_res_clear(&res);
 	kw_free_secret(password);
 	free(pem);
+	free(boot_der);
 	kw_key_close(boot);
 	kw_key_close(key);
 	kw_identity_free(prev);
@@ -488,7 +518,8 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
 		goto out;
 	}
-	if ((r = kw_check_pair(key, a->cert, &ci, &cur)) != 0)
+	if ((r = kw_check_pair_ref(key, a->key, &a->kopts, a->cert, &ci, &cur))
+	    != 0)
 		goto out;
 	memset(&req, 0, sizeof(req));
 	req.server = a->server;
@@ -496,6 +527,12 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 	req.ca_fingerprint = a->ca_fp;
 	req.auth_key = key;
 	req.auth_cert = a->cert;
+	if (kw_keyref_cert_on_token(a->cert, a->key)) {
+		/* the current certificate is on the token */
+		req.auth_cert = NULL;
+		req.auth_cert_der = cur.c[0].der;
+		req.auth_cert_der_len = cur.c[0].len;
+	}
 	req.reenroll = 1;
 	req.key = key;
 	req.subject = a->subject;
@@ -779,9 +816,12 @@ cmd_enroll(int argc, char **argv)
 	if (a.ca != NULL && a.ca_fp != NULL)
 		return kw_cli_usage_error("enroll est", "give --ca or "
 		    "--ca-fingerprint, not both");
-	if ((a.boot_cert == NULL) != (a.boot_key == NULL))
+	if ((a.boot_cert != NULL && a.boot_key == NULL) ||
+	    (a.boot_key != NULL && a.boot_cert == NULL &&
+	    !kw_keyref_cert_on_token(NULL, a.boot_key)))
 		return kw_cli_usage_error("enroll est", "--bootstrap-cert and "
-		    "--bootstrap-key go together");
+		    "--bootstrap-key go together (for a pkcs11: key the "
+		    "certificate on its token is the default)");
 	if (a.password_file != NULL && a.user == NULL)
 		return kw_cli_usage_error("enroll est", "--password-file needs "
 		    "--user");
@@ -801,11 +841,15 @@ cmd_enroll(int argc, char **argv)
 	} else if (a.renew && a.state != NULL) {
 		;
 	} else if (a.renew) {
-		if (a.key == NULL || a.cert == NULL || a.server == NULL ||
+		if (a.key == NULL || (a.cert == NULL &&
+		    !kw_keyref_cert_on_token(NULL, a.key)) || a.server == NULL ||
 		    a.subject == NULL || (a.ca == NULL && a.ca_fp == NULL))
 			return kw_cli_usage_error("enroll est", "--renew needs "
 			    "--state FILE, or --key, --cert, --server, --subject "
 			    "and --ca");
+		if (a.out == NULL && kw_keyref_cert_on_token(a.cert, a.key))
+			return kw_cli_usage_error("enroll est", "--renew with the "
+			    "certificate on a token needs --out FILE");
 	} else {
 		if (a.server == NULL || a.key == NULL || a.out == NULL ||
 		    a.subject == NULL)
