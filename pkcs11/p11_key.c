@@ -5,8 +5,10 @@
  * its public key.  When the token goes away (card pulled, SoftHSM token
  * directory gone) the failing call is reported as KW_ERR_TOKEN_ABSENT and
  * the session dropped; the next use finds the token again, opens a session,
- * logs in once more (never after a wrong PIN) and checks that the key there
- * is the same public key. */
+ * logs in once more (never with a PIN the token refused) and checks that the
+ * key there is the same public key.  A token that logged our session out
+ * (a signature fails, C_GetSessionInfo shows a public session) gets one new
+ * login, only with the PIN that worked before. */
 #include <sys/random.h>
 
 #include <pthread.h>

@@ -860,7 +860,9 @@ cmd_enroll(int argc, char **argv)
 			    "needs a pkcs11: key (a TPM holds no certificates)");
 	}
 
-	if (a.state != NULL && a.key != NULL && kw_keyref_has_pin(a.key))
+	/* an enrollment writes the key reference into its state file */
+	if (!a.show_ca && !a.watch && !a.check && !a.renew && a.key != NULL &&
+	    kw_keyref_has_pin(a.key))
 		return kw_cli_usage_error("enroll est", "the key URI holds its "
 		    "PIN (pin-value), which would be written into the state "
 		    "file: put the PIN in a file (mode 0600) and use "

@@ -72,7 +72,10 @@ expect pv-wrong "refused this PIN before"
 run pv-state 2 enroll est --server https://127.0.0.1:9/.well-known/est --ca ca/ca.pem \
 	--key "$KEY?pin-value=24680135" --subject CN=x --out x.pem --state "$KW_T/x.state"
 expect pv-state "would be written into the state file"
-[ -e x.state ] && kw_fail "a state file was written for a pin-value URI"
+run pv-state2 2 enroll est --server https://127.0.0.1:9/.well-known/est --ca ca/ca.pem \
+	--key "$KEY?pin-value=24680135" --subject CN=x --out x.pem
+expect pv-state2 "would be written into the state file"
+[ -e x.state ] || [ -e x.pem.state ] && kw_fail "a state file was written for a pin-value URI"
 run pv-usage 2 status "pkcs11:token=kwsec;object=k?pin-value=24680135"
 expect pv-usage "pin-value=<redacted>"
 grep -l 24680135 ./*.err ./*.out && kw_fail "pin-value shown in a message"
