@@ -1,8 +1,9 @@
 #!/bin/bash
-# A PIN a token refused is never sent again: not by the next run (a daemon
-# restarted by systemd, a renewal), not by a running process that finds its
-# card again, also when the card reports the wrong PIN as CKR_GENERAL_ERROR
-# (OpenSC's CAC driver); a changed PIN is tried.  And a card that logged
+# A PIN a token refused is never sent again: not by the next run (three
+# `keyward csr`, three daemon starts as Restart=on-failure makes them), not
+# by a running process or tunnel that finds its card again (new
+# connections), also when the card reports the wrong PIN as
+# CKR_GENERAL_ERROR (OpenSC's CAC driver); a changed PIN is tried.  And a card that logged
 # keyward out (another program's failed login; every signature then fails
 # with CKR_FUNCTION_FAILED) gets one new login with the PIN that worked.
 # SoftHSM2 through the counting shim (tests/pkcs11/p11_shim.c).
@@ -147,4 +148,74 @@ echo quit >&9
 exec 9>&-
 wait $PPID_ || kw_fail "probe failed"
 echo "ok card back with a wrong PIN (CKR_GENERAL_ERROR): one C_Login over four signatures"
+unset KW_SHIM_LOGOUT
+
+echo "== a running tunnel: card back with a wrong PIN (CAC), new connections"
+"$KEYWARD" csr --module "$MOD" --key "$KEY?pin-source=file:$KW_T/pin" --subject CN=k \
+	>k.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
+kw_sign_csr k.csr k.crt 7
+kw_make_server_cert server 7
+SP=$(kw_free_port)
+mkfifo srv.in
+openssl s_server -accept "$SP" -quiet -Verify 1 -verify_return_error \
+	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
+kw_track $!
+exec 7<>srv.in
+listening() {	# listening PORT: wait until something listens there
+	local n=0
+	while ! ss -Hltn "sport = :$1" | grep -q .; do
+		sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && return 1
+	done
+	return 0
+}
+listening "$SP" || kw_fail "s_server did not start"
+cp pin tunpin
+LP=$(kw_free_port)
+cat >tunnel.conf <<EOF
+[global]
+control-socket = $KW_T/control2
+module = $SHIM
+
+[tunnel card]
+mode = client
+listen = 127.0.0.1:$LP
+target = 127.0.0.1:$SP
+servername = localhost
+key = $KEY?pin-source=file:$KW_T/tunpin
+cert = $KW_T/k.crt
+ca = $KW_T/ca/ca.pem
+resume = no
+EOF
+: >logins
+"$KEYWARD" run --config tunnel.conf >tunnel.log 2>&1 &
+kw_track $!
+listening "$LP" || kw_fail "the tunnel did not start: $(cat tunnel.log)"
+through() {	# one connection through the tunnel, until it ends
+	python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+try:
+    s.sendall(sys.argv[2].encode() + b"\n")
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(4096):
+        pass
+except OSError:
+    pass  # the tunnel closed it: the handshake failed' "$LP" "$1"
+}
+through "conn one"
+n=0
+while ! grep -q "conn one" srv.out; do
+	sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && kw_fail "no data through the tunnel: $(cat tunnel.log)"
+done
+[ "$(logins)" = 1 ] || kw_fail "tunnel start: $(logins) C_Login calls"
+printf '666666\n' >tunpin
+touch pulled
+through "conn pulled"
+rm pulled
+: >logins
+for i in 1 2 3; do through "conn back $i"; done
+grep -q "conn back" srv.out && kw_fail "data went through with a wrong PIN"
+[ "$(logins)" = 1 ] ||
+	kw_fail "card back with a wrong PIN: $(logins) C_Login calls over 3 connections, want 1: $(cat tunnel.log)"
+echo "ok a running tunnel: the wrong PIN sent once over three new connections"
 echo "PASS: refused PINs are never sent again"
