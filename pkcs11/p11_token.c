@@ -241,14 +241,17 @@ p11_pin_get(const struct p11_token *t, const struct p11_auth *a, char **pin)
 }
 
 /* Refused PINs are remembered per token: its serial names the record, and
- * manufacturer, model and serial are bound into the digest. */
+ * manufacturer, model and serial (what a relabelling does not change) are
+ * bound into the digest. */
 static void
 p11_pin_subject(const struct p11_token *t, char *subject, size_t slen,
     char *bind, size_t blen)
 {
-	snprintf(subject, slen, "p11-%s", t->serial[0] ? t->serial : t->label);
-	snprintf(bind, blen, "pkcs11 user PIN\n%s\n%s\n%s\n%s",
-	    t->manufacturer, t->model, t->serial, t->label);
+	const char *id = t->serial[0] ? t->serial : t->label;
+
+	snprintf(subject, slen, "p11-%s", id);
+	snprintf(bind, blen, "pkcs11 user PIN\n%s\n%s\n%s",
+	    t->manufacturer, t->model, id);
 }
 
 /* Check the PIN against what is known before it goes to the token: the
