@@ -157,40 +157,10 @@ kw_redact_text(char *s, size_t cap)
 char *
 kw_uri_redact(const char *ref, char *out, size_t len)
 {
-	static const char attr[] = "pin-value=";
-	const char *q, *p, *end;
-	size_t used = 0, n;
-	int k;
-
 	if (len == 0)
 		return out;
-	out[0] = '\0';
-	if (ref == NULL)
-		return out;
-	if (strncmp(ref, "pkcs11:", 7) != 0 ||
-	    (q = strchr(ref, '?')) == NULL) {
-		snprintf(out, len, "%s", ref);
-		return out;
-	}
-	k = snprintf(out, len, "%.*s?", (int)(q - ref), ref);
-	if (k < 0 || (size_t)k >= len)
-		return out;
-	used = (size_t)k;
-	for (p = q + 1; *p != '\0' && used < len - 1; p = *end ? end + 1 : end) {
-		if ((end = strchr(p, '&')) == NULL)
-			end = p + strlen(p);
-		n = (size_t)(end - p);
-		if (n >= sizeof(attr) - 1 &&
-		    strncmp(p, attr, sizeof(attr) - 1) == 0)
-			k = snprintf(out + used, len - used, "%s%s%s",
-			    p == q + 1 ? "" : "&", attr, KW_REDACTED);
-		else
-			k = snprintf(out + used, len - used, "%s%.*s",
-			    p == q + 1 ? "" : "&", (int)n, p);
-		if (k < 0)
-			break;
-		used += (size_t)k < len - used ? (size_t)k : len - used - 1;
-	}
+	snprintf(out, len, "%s", ref != NULL ? ref : "");
+	kw_redact_text(out, len);
 	return out;
 }
 

@@ -15,10 +15,11 @@
  * chown that fixes it.  Free *out with kw_free_secret(). */
 int kw_secret_file_read(const char *path, const char *what, char **out);
 
-/* Copy ref to out with the value of every pin-value attribute of a pkcs11:
- * URI replaced by "<redacted>" (not a valid URI character, so a copy that is
- * pasted back fails to parse instead of sending a wrong PIN).  Anything
- * else is copied unchanged.  Truncates to len - 1 bytes; returns out. */
+/* Copy ref to out with the value of every pin-value attribute replaced by
+ * "<redacted>" ('<' is not a URI character, so a copy pasted back fails to
+ * parse instead of sending a wrong PIN).  Anything else is copied
+ * unchanged.  Truncates to len - 1 bytes, never leaving a part of the
+ * value; returns out. */
 char *kw_uri_redact(const char *ref, char *out, size_t len);
 /* The same for free text (a log line) in a buffer of cap bytes: every
  * "pin-value=VALUE" is redacted in place, VALUE ending at '&', whitespace,

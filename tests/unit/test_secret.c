@@ -95,6 +95,9 @@ test_uri_redact(void **state)
 	    "file:/p", out, sizeof(out)), "pkcs11:object=b?pin-source=file:/p");
 	assert_string_equal(kw_uri_redact("tpm:/k.pem", out, sizeof(out)),
 	    "tpm:/k.pem");
+	/* in the path (a parse error, but shown as written) */
+	assert_null(strstr(kw_uri_redact("pkcs11:object=b;pin-value=2468013579",
+	    out, sizeof(out)), "2468"));
 	/* truncation never shows a part of the PIN */
 	kw_uri_redact("pkcs11:object=b?pin-value=2468013579", out, 30);
 	assert_null(strstr(out, "2468"));
