@@ -103,7 +103,7 @@ int p11_attr_bool(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 int p11_attr_ulong(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
 
-/* ---- p11_der.c: hand-written DER for public keys and certificates ---- */
+/* ---- p11_der.c: DER for public keys and certificates (common/kw_der) ---- */
 /* The curve of a DER OID in CKA_EC_PARAMS (KW_ALG_NONE if unknown). */
 enum kw_key_alg p11_ec_alg(const uint8_t *params, size_t len);
 /* DER OID for CKA_EC_PARAMS; NULL for non-EC algorithms. */

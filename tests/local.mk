@@ -7,3 +7,4 @@ include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk
 include $(srcdir)/tests/tunnel.mk
+include $(srcdir)/tests/daemon.mk

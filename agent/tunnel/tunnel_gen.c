@@ -29,6 +29,7 @@ struct kw_keyent {
 	int allow_exportable;
 	struct kw_key *key;
 	pthread_mutex_t lock;
+	unsigned slots;		/* signing steps in flight (loop thread) */
 };
 
 struct kw_keycache {
@@ -386,6 +387,12 @@ void
 kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g)
 {
 	pthread_mutex_unlock(&g->kent->lock);
+}
+
+unsigned *
+kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g)
+{
+	return &g->kent->slots;
 }
 
 void

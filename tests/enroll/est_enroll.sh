@@ -197,7 +197,7 @@ gen=3
 for point in after-intent after-keygen after-enroll after-cert-write after-switch after-copy; do
 	before=$(cert_pub "$KW_T/c.pem")
 	set +e
-	(KEYWARD_TEST_KILL_AT=$point "$KEYWARD" enroll est --renew --force \
+	(KEYWARD_TEST_KILL_AT=$point "$KEYWARD_HOOKS" enroll est --renew --force \
 		--state "$KW_T/c.pem.state" >/dev/null 2>"$KW_T/kill-$point.err") \
 		2>/dev/null
 	RC=$?

@@ -8,6 +8,8 @@
 
 kw_need openssl python3
 EST_SERVER="$KW_SRCDIR/tests/enroll/est_server.py"
+# the check-only build with the crash points (KEYWARD_TEST_KILL_AT)
+: "${KEYWARD_HOOKS:=$KW_BUILDDIR/agent/keyward-test}"
 
 est_setup_pki() {
 	kw_make_ca ca
