@@ -5,6 +5,7 @@ common_libkwcommon_a_SOURCES = \
 	common/kw_error.c common/kw_error.h \
 	common/kw_log.c common/kw_log.h \
 	common/kw_mem.c common/kw_mem.h \
+	common/kw_secret.c common/kw_secret.h \
 	common/kw_key.c common/kw_key.h \
 	common/kw_der.c common/kw_der.h \
 	common/kw_wolf.c common/kw_wolf.h \

@@ -27,6 +27,9 @@ struct est_conf {
 	 * /simpleenroll, or the current one for /simplereenroll. */
 	struct kw_key *client_key;
 	const char *client_cert_file;
+	const uint8_t *client_cert_der;	/* or the certificate itself (DER,
+					 * e.g. read from a token) */
+	size_t client_cert_der_len;
 	/* Bounds each exchange as a whole: connect, TLS, request and
 	 * response (0: 30 s).  KW_ERR_TIMEOUT when it runs out. */
 	int timeout_ms;

@@ -45,6 +45,8 @@ struct est_client {
 	char *password;
 	struct kw_key *client_key;
 	char *client_cert_file;
+	uint8_t *client_cert_der;	/* or this (from a token) */
+	size_t client_cert_der_len;
 	int timeout_ms;			/* bounds each whole exchange */
 	const struct kw_cancel *cancel;	/* fired: stop now */
 	int trusted;			/* anchors established */
@@ -470,6 +472,8 @@ est_tls_ctx(struct est_client *c)
 	tc.side = KW_TLS_CLIENT;
 	tc.key = c->client_key;
 	tc.cert_file = c->client_key ? c->client_cert_file : NULL;
+	tc.cert_der = c->client_key ? c->client_cert_der : NULL;
+	tc.cert_der_len = c->client_cert_der_len;
 	tc.min_version = 12;
 	if (c->ca_file != NULL)
 		tc.ca_file = c->ca_file;
@@ -616,7 +620,8 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 		return KW_ERR_ARG;
 	}
 	if ((conf->user == NULL) != (conf->password == NULL) ||
-	    (conf->client_key == NULL) != (conf->client_cert_file == NULL))
+	    (conf->client_key == NULL) != (conf->client_cert_file == NULL &&
+	    conf->client_cert_der == NULL))
 		return KW_ERR_ARG;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
@@ -636,6 +641,14 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 	    (conf->client_cert_file &&
 	    (c->client_cert_file = strdup(conf->client_cert_file)) == NULL))
 		goto out;
+	if (conf->client_cert_der != NULL) {
+		if ((c->client_cert_der = malloc(conf->client_cert_der_len))
+		    == NULL)
+			goto out;
+		memcpy(c->client_cert_der, conf->client_cert_der,
+		    conf->client_cert_der_len);
+		c->client_cert_der_len = conf->client_cert_der_len;
+	}
 	*out = c;
 	c = NULL;
 	r = KW_OK;
@@ -655,6 +668,7 @@ est_client_free(struct est_client *c)
 	free(c->user);
 	kw_free_secret(c->password);
 	free(c->client_cert_file);
+	free(c->client_cert_der);
 	explicit_bzero(c, sizeof(*c));
 	free(c);
 }

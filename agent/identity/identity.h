@@ -120,6 +120,8 @@ struct kw_enroll_req {
 	const char *password;
 	struct kw_key *auth_key;	/* TLS client identity (or NULL) */
 	const char *auth_cert;
+	const uint8_t *auth_cert_der;	/* or its certificate (DER) */
+	size_t auth_cert_der_len;
 	int reenroll;
 	struct kw_key *key;		/* the key to certify */
 	const char *subject;

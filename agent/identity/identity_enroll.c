@@ -199,6 +199,8 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	conf.password = req->password;
 	conf.client_key = req->auth_key;
 	conf.client_cert_file = req->auth_cert;
+	conf.client_cert_der = req->auth_cert_der;
+	conf.client_cert_der_len = req->auth_cert_der_len;
 	conf.timeout_ms = req->timeout_ms;
 	conf.cancel = req->cancel;
 	if ((r = kw_key_public_der(req->key, spki, &spki_len)) != 0) {

@@ -10,6 +10,8 @@ set -u
 : "${KEYWARD:=$KW_BUILDDIR/agent/keyward}"
 
 KW_T=$(mktemp -d "${TMPDIR:-/tmp}/kwtest.XXXXXX")
+# What keyward remembers between runs (refused PINs) stays in the test dir.
+export KEYWARD_STATE_DIR="$KW_T/state"
 KW_PIDS=""
 
 kw_cleanup() {

@@ -149,7 +149,7 @@ expect_fail wrong-name 4 "server name wrong.example does not match" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername wrong.example "127.0.0.1:$PORT"
 expect_fail wrong-ip 4 "server name 127.0.0.2 does not match" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername 127.0.0.2 "127.0.0.1:$PORT"
-expect_fail cert-mismatch 1 "certificate server.pem is not for tpm" \
+expect_fail cert-mismatch 3 "certificate server.pem is not for tpm" \
 	"$K" server.pem --ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 stop_server
 expect_fail nobody-listening 4 "cannot connect to 127.0.0.1:$PORT" \

@@ -177,6 +177,7 @@ echo "ok $H: create, sign, refuse overwrite, delete"
 echo "== auth value, wrong auth, lockout"
 printf 'open sesame\n' >"$KW_T/auth"
 printf 'wrong\n' >"$KW_T/wrong"
+chmod 600 "$KW_T/auth" "$KW_T/wrong"	# secret files: refused otherwise
 "$KEYWARD" keygen --tcti "$T1" --key "tpm:$KW_T/auth.pem" \
 	--auth-file "$KW_T/auth" >"$KW_T/auth.pub" 2>"$KW_T/err" ||
 	kw_fail "keygen with auth: $(cat "$KW_T/err")"
