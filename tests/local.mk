@@ -1,9 +1,34 @@
-# tests/: cmocka unit tests and integration tests against real components.
-# Each area keeps its own fragment.
+# tests/: keyward's test suite, one fragment per area (tests/<area>.mk lists
+# that area's TESTS, check_PROGRAMS and EXTRA_DIST).
+#   unit/      cmocka unit tests, one per module; mocks (-Wl,--wrap) only
+#              for error paths real components cannot produce on demand
+#   lib/       fixtures.sh: the one place integration scripts start swtpm,
+#              SoftHSM2, test CAs, openssl s_server, nginx, stunnel and
+#              keyward (free ports on 127.0.0.1, stopped by PID, a private
+#              temp dir removed at exit and nothing else)
+#   <area>/    integration scripts against real components (tpm, pkcs11,
+#              tls, enroll, tunnel), an area's lib.sh (its names for the
+#              fixtures), hostile peers (python3), test-only programs
+#   fuzz/      fuzz harnesses (a corpus runner under make check)
+# Tests may include any module's headers (and tests/unit/soft_key.h, a
+# software key for unit tests only); nothing outside tests/ includes them.
+# A test writes only below its temp dir or the build tree, never the source
+# tree (scripts/check fails naming any file one leaves there).
 EXTRA_DIST += tests/lib
+KW_SLOW_TESTS =
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
 include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk
 include $(srcdir)/tests/tunnel.mk
+
+# `make check-quick` (scripts/check --quick): the suite without
+# KW_SLOW_TESTS, the tests that wait for real time to pass (certificates
+# ageing into renewal); for the edit-compile-test loop.
+check-quick:
+	@quick=; for t in $(TESTS); do \
+	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \
+	done; \
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$$quick"
+.PHONY: check-quick
