@@ -36,3 +36,6 @@ agent_keyward_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) \
 # Man pages and the systemd unit (issue 4).
 dist_man_MANS += man/keyward.1 man/keyward.conf.5
 EXTRA_DIST += systemd/keyward.service
+EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
+	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/cli/README.md
