@@ -107,6 +107,7 @@ kw_make_ca ca
 kw_make_server_cert server 7
 kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
 PORT=$KW_S_PORT
+wait_for() { kw_wait_for -F "$1" "$2"; }	# FILE TEXT (fixed string)
 # talk TAG KEYURI CERT [connect options]: one line each way (TAG.cerr)
 talk() {
 	local tag=$1 key=$2 cert=$3
@@ -251,7 +252,7 @@ start_probe() {
 	PPID_=$!
 	kw_track $PPID_
 	exec 9>probe.in
-	kw_wait_for -F probe.out ready || kw_fail "probe did not start: $(cat probe.err)"
+	wait_for probe.out ready || kw_fail "probe did not start: $(cat probe.err)"
 }
 start_probe "pkcs11:token=kwtest;object=k-ec-p256$PS" "$SHIM"
 step() {	# step WANT-LINE-N TEXT

@@ -31,6 +31,7 @@ PS="?pin-source=file:$KW_T/pin"
 kw_make_ca ca
 kw_make_server_cert server 7
 kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+PORT=$KW_S_PORT
 
 for alg in ec-p256 rsa2048; do
 	KEY="pkcs11:token=tpmtok;object=tpm-$alg$PS"
@@ -52,7 +53,7 @@ for alg in ec-p256 rsa2048; do
 	kw_sign_csr "$alg.csr" "$alg.crt" 7
 	flush
 	kw_talk "$alg" srv --module "$TMOD" --key "$KEY" --cert "$alg.crt" \
-		--ca ca/ca.pem --servername localhost "127.0.0.1:$KW_S_PORT"
+		--ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 	if grep -q TLSv1.2 "$alg.cerr"; then
 		# a token without CKM_RSA_PKCS_PSS: said clearly, not hidden
 		grep -q "does not offer CKM_RSA_PKCS_PSS.*TLS 1.3 requires" "$alg.cerr" ||

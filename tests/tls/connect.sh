@@ -18,8 +18,10 @@ kw_make_ca other
 kw_make_server_cert server 7
 cd "$KW_T" || exit 1
 
-# start_server [s_server options...]: the s_server "server" (fd 7, PORT).
-start_server() { kw_start_s_server server "$@"; PORT=$KW_S_PORT; }
+wait_listen() { kw_wait_listen "$1" 10; }
+wait_for() { kw_wait_for -F "$1" "$2" 10; }	# FILE TEXT (fixed string)
+# start_server NAME [s_server options...]: fd 7, PORT, SPID (kw_start_s_server)
+start_server() { kw_start_s_server "$@"; PORT=$KW_S_PORT; SPID=$KW_S_PID; }
 stop_server() { kw_stop_s_server; }
 
 # Talk through keyward connect, one line each way, one TPM signature.
@@ -34,7 +36,7 @@ talk() {
 }
 
 echo "== keygen, csr, CA, connect: $ALGS"
-start_server -cert server.pem -key server.key -CAfile ca/ca.pem
+start_server server -cert server.pem -key server.key -CAfile ca/ca.pem
 for alg in $ALGS; do
 	key=$KW_T/$alg.tpmkey
 	"$KEYWARD" keygen --key "tpm:$key" --alg "$alg" >"$alg.pub" \
@@ -110,7 +112,7 @@ openssl ca -batch -config ca/ca.cnf -extensions ext -in server.csr \
 	-startdate 20200101000000Z -enddate 20200201000000Z \
 	-out expired.pem >ca/expired.log 2>&1 ||
 	kw_fail "openssl ca could not make an expired certificate: $(cat ca/expired.log)"
-start_server -cert expired.pem -key server.key -CAfile ca/ca.pem
+start_server server -cert expired.pem -key server.key -CAfile ca/ca.pem
 expect_fail expired 4 "server certificate of .* has expired" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 stop_server
@@ -126,7 +128,7 @@ openssl ca -config ca/ca.cnf -gencrl -out ca/revoked.crl >>ca/crl.log 2>&1 ||
 kw_ca_db other
 openssl ca -config other/ca.cnf -gencrl -out other/other.crl >>ca/crl.log 2>&1 ||
 	kw_fail "openssl ca -gencrl (other): $(cat ca/crl.log)"
-start_server -cert server.pem -key server.key -CAfile ca/ca.pem
+start_server server -cert server.pem -key server.key -CAfile ca/ca.pem
 talk crl-ok "$K" ec-p256.crt --servername localhost --crl ca/empty.crl
 expect_fail crl-revoked 4 "server certificate of .* is revoked" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername localhost \
@@ -139,7 +141,7 @@ stop_server
 # A server that wants client certificates from another CA (TLS 1.3: the
 # refusal arrives after our Finished, on the first read; TLS 1.2: in the
 # handshake).
-start_server -cert server.pem -key server.key -CAfile other/ca.pem \
+start_server server -cert server.pem -key server.key -CAfile other/ca.pem \
 	-chainCAfile ca/ca.pem
 for v in "" --tls1.2; do
 	expect_fail "client-cert-refused${v}" 4 \
