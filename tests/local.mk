@@ -15,6 +15,7 @@
 # A test writes only below its temp dir or the build tree, never the source
 # tree (scripts/check fails naming any file one leaves there).
 EXTRA_DIST += tests/lib
+TESTS += tests/lib/fixtures_test.sh
 KW_SLOW_TESTS =
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
