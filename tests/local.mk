@@ -5,7 +5,8 @@
 #   lib/       fixtures.sh: the one place integration scripts start swtpm,
 #              SoftHSM2, test CAs, openssl s_server, nginx, stunnel and
 #              keyward (free ports on 127.0.0.1, stopped by PID, a private
-#              temp dir removed at exit and nothing else)
+#              temp dir removed at exit and nothing else); fixtures_test.sh
+#              checks that clean-up
 #   <area>/    integration scripts against real components (tpm, pkcs11,
 #              tls, enroll, tunnel), an area's lib.sh (its names for the
 #              fixtures), hostile peers (python3), test-only programs
