@@ -6,6 +6,11 @@
 #   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
 #   daemon/    keyward run: the loop, reload, control socket, status, metrics
 #   cli/       main() and one cmd_*.c per subcommand
+# Each room's README.md says what it owns and what it may include.
+EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
+	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/cli/README.md
+
 bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
@@ -36,6 +41,3 @@ agent_keyward_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) \
 # Man pages and the systemd unit (issue 4).
 dist_man_MANS += man/keyward.1 man/keyward.conf.5
 EXTRA_DIST += systemd/keyward.service
-EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
-	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
-	agent/cli/README.md

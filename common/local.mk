@@ -1,4 +1,4 @@
-# common/: what every module shares, and the only place they meet.
+# What common/ owns (one file pair each) and what it may include:
 #   kw_error   the one error enum (0 ok, negatives, values only appended)
 #              and kw_strerror
 #   kw_log     logging (stderr or the journal); secrets never reach it
@@ -13,6 +13,9 @@
 #              tunnels and the EST client
 # May include: system headers, wolfSSL, libsystemd.  Nothing else of
 # keyward: every other folder includes common/, never the other way round.
+#
+# common/: what every module shares (errors, logging, secure memory, the key
+# interface, the wolfSSL device and TLS contexts).
 noinst_LIBRARIES += common/libkwcommon.a
 common_libkwcommon_a_SOURCES = \
 	common/kw_error.c common/kw_error.h \

@@ -41,5 +41,3 @@ EXTRA_DIST += tests/enroll
 
 TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
-# Renewals of 2-minute certificates: left out of `make check-quick`.
-KW_SLOW_TESTS += tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh

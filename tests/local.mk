@@ -15,22 +15,23 @@
 # software key for unit tests only); nothing outside tests/ includes them.
 # A test writes only below its temp dir or the build tree, never the source
 # tree (scripts/check fails naming any file one leaves there).
-EXTRA_DIST += tests/lib
 TESTS += tests/lib/fixtures_test.sh
-KW_SLOW_TESTS =
-include $(srcdir)/tests/common.mk
-include $(srcdir)/tests/tpm.mk
-include $(srcdir)/tests/pkcs11.mk
-include $(srcdir)/tests/tls.mk
-include $(srcdir)/tests/enroll.mk
-include $(srcdir)/tests/tunnel.mk
 
 # `make check-quick` (scripts/check --quick): the suite without
-# KW_SLOW_TESTS, the tests that wait for real time to pass (certificates
-# ageing into renewal); for the edit-compile-test loop.
+# KW_SLOW_TESTS, the tests that wait for real time to pass (2-minute
+# certificates ageing into renewal); for the edit-compile-test loop.
+KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \
 	done; \
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$$quick"
 .PHONY: check-quick
+
+EXTRA_DIST += tests/lib
+include $(srcdir)/tests/common.mk
+include $(srcdir)/tests/tpm.mk
+include $(srcdir)/tests/pkcs11.mk
+include $(srcdir)/tests/tls.mk
+include $(srcdir)/tests/enroll.mk
+include $(srcdir)/tests/tunnel.mk
