@@ -21,6 +21,7 @@ cd "$KW_T" || exit 1
 wait_listen() { kw_wait_listen "$1" 10; }
 wait_for() { kw_wait_for -F "$1" "$2" 10; }	# FILE TEXT (fixed string)
 # start_server NAME [s_server options...]: fd 7, PORT, SPID (kw_start_s_server)
+# shellcheck disable=SC2034  # SPID: for kw_stop by callers
 start_server() { kw_start_s_server "$@"; PORT=$KW_S_PORT; SPID=$KW_S_PID; }
 stop_server() { kw_stop_s_server; }
 
