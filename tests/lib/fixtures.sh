@@ -178,20 +178,22 @@ kw_wait_for() {
 	return 0
 }
 
-# Start a swtpm in $KW_T/$1 (default "tpm"); sets KW_TCTI and exports
-# TPM2TOOLS_TCTI so tpm2-tools talk to it too.
+# Start a swtpm with its state in $KW_T/NAME: kw_start_swtpm [NAME (tpm)]
+# [PORT (a free one; given, the same TPM starts again where it was)].
+# Sets KW_SWTPM_PID and KW_TCTI, exports TPM2TOOLS_TCTI for tpm2-tools.
 kw_start_swtpm() {
-	local name=${1:-tpm} port dir
+	local name=${1:-tpm} port=${2:-} dir
 	kw_need swtpm
 	dir="$KW_T/$name"
 	mkdir -p "$dir"
-	port=$(kw_free_port 2)
+	[ -n "$port" ] || port=$(kw_free_port 2)
 	swtpm socket --tpm2 \
 		--server type=tcp,port="$port",bindaddr=127.0.0.1 \
 		--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
 		--tpmstate dir="$dir" --flags not-need-init,startup-clear \
-		>"$dir/swtpm.log" 2>&1 &
-	kw_track $!
+		>>"$dir/swtpm.log" 2>&1 &
+	KW_SWTPM_PID=$!
+	kw_track "$KW_SWTPM_PID"
 	kw_wait_port "$port" 10 || kw_fail "swtpm did not start (see $dir/swtpm.log)"
 	KW_TCTI="swtpm:host=127.0.0.1,port=$port"
 	TPM2TOOLS_TCTI=$KW_TCTI
