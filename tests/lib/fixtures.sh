@@ -320,7 +320,7 @@ kw_start_s_server() {
 	KW_S_PORT=$(kw_free_port)
 	rm -f "$KW_T/$name.in"
 	mkfifo "$KW_T/$name.in"
-	openssl s_server -accept "$KW_S_PORT" -quiet -Verify 1 \
+	openssl s_server -accept "127.0.0.1:$KW_S_PORT" -quiet -Verify 1 \
 		-verify_return_error "$@" <"$KW_T/$name.in" >"$KW_T/$name.out" 2>&1 &
 	KW_S_PID=$!
 	kw_track "$KW_S_PID"

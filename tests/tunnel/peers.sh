@@ -85,12 +85,8 @@ cmp -s big.down nginx/big || kw_fail "1 MiB download differs"
 echo "ok 1 MiB download intact"
 
 echo "== client tunnel -> openssl s_server -Verify"
-SP=$(kw_free_port)
-openssl s_server -accept "$SP" -cert server.pem -key server.key \
-	-CAfile ca/ca.pem -Verify 1 -verify_return_error -www \
-	>s_server.log 2>&1 &
-kw_track $!
-wait_listen "$SP"
+kw_start_s_server www -www -cert server.pem -key server.key -CAfile ca/ca.pem
+SP=$KW_S_PORT
 C2=$(kw_free_port)
 start_keyward client2 tunnel client --listen "unix:$KW_T/c2.sock" \
 	--target "127.0.0.1:$SP" --servername localhost --ca ca/ca.pem \
