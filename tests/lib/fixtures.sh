@@ -18,7 +18,7 @@
 #   tokens:   kw_start_swtpm kw_start_softhsm
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
 #             kw_nginx_mtls kw_start_nginx kw_start_stunnel
-#   keyward:  kw_start_keyward kw_status_get kw_stop_keywards
+#   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
 #             kw_no_sanitizer_reports
 
 # Sourced twice (a lib.sh sources it too): the first time counts.
@@ -451,6 +451,22 @@ kw_start_stunnel() {
 	stunnel4 "$KW_T/$name.conf" >"$KW_T/$name.log" 2>&1 &
 	kw_track $!
 	kw_wait_listen "$accept"
+}
+
+# Run keyward on a closed stdin, its stdout and stderr in $KW_T/TAG.out and
+# TAG.err: kw_run TAG WANT-EXIT ARGS...; fails on any other exit code.
+kw_run() {
+	local tag=$1 want=$2 rc=0
+	shift 2
+	"$KEYWARD" "$@" >"$KW_T/$tag.out" 2>"$KW_T/$tag.err" </dev/null || rc=$?
+	[ "$rc" = "$want" ] ||
+		kw_fail "$tag: exit $rc, want $want: $(cat "$KW_T/$tag.err")"
+}
+
+# kw_expect TAG TEXT: $KW_T/TAG.err (of kw_run) holds TEXT, a fixed string.
+kw_expect() {
+	grep -qF -- "$2" "$KW_T/$1.err" ||
+		kw_fail "$1: no '$2' in: $(cat "$KW_T/$1.err")"
 }
 
 # keyward in the background: kw_start_keyward TAG ARGS... (sets KPID; log

@@ -39,17 +39,8 @@ obj() {
 			END { if (hit) printf "%s", buf }'
 }
 
-# run TAG WANT-EXIT keyward-args...: stderr in TAG.err, stdout in TAG.out
-run() {
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-# expect TAG TEXT: TAG.err holds TEXT (fixed string)
-expect() {
-	grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"
-}
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
 
 echo "== keygen on SoftHSM2"
 for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
