@@ -4,7 +4,9 @@
 # signatures, MB/s, RSS, latency), bulk (cipher throughput), enroll, and
 # p11_sign_rate.  Run the scripts directly (see each one's header); the C
 # helpers are built by make check.
-# May include: any module's headers, like tests/; the scripts source
-# tests/lib/fixtures.sh (and tests/tunnel/lib.sh, tests/enroll/lib.sh) for
-# swtpm, SoftHSM2, CAs, nginx and keyward, and never start their own copies.
+# May include: any module's headers, like tests/.  The scripts start swtpm,
+# SoftHSM2, CAs, nginx, stunnel and keyward with tests/lib/fixtures.sh (and
+# tests/tunnel/lib.sh, tests/enroll/lib.sh); only where a measurement needs
+# other settings (bench/bulk's single-process nginx and per-suite stunnel,
+# bench/tunnel's stunnel with the PKCS#11 engine) do they write their own.
 EXTRA_DIST += bench
