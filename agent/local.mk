@@ -6,6 +6,11 @@
 #   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
 #   daemon/    keyward run: the loop, reload, control socket, status, metrics
 #   cli/       main() and one cmd_*.c per subcommand
+# Each room's README.md says what it owns and what it may include.
+EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
+	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/cli/README.md
+
 bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h

@@ -1,3 +1,12 @@
+# What enroll/ owns and what it may include: getting a certificate for a
+# hardware key.  Building and signing CSRs (csr.c), the EST client (RFC
+# 7030: cacerts, simpleenroll, simplereenroll, csrattrs; est_client.c,
+# est_http.c), the DER/PKCS#7 answers (est_der.c) and when to renew
+# (est_sched.c).  Keys only through the key interface; it never knows which
+# backend signs.
+# May include: common/ (kw_key, kw_tls, kw_wolf, ...), wolfSSL, http-parser,
+# jansson.  Not tpm/ or pkcs11/ (that is agent/keys/), not agent/.
+#
 # enroll/: CSR building and the enrollment clients (EST).  Keys only through
 # the key interface.
 noinst_LIBRARIES += enroll/libkwenroll.a

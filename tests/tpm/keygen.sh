@@ -12,7 +12,7 @@ SIGN="$KW_BUILDDIR/tests/tpm/tpm_sign"
 
 kw_start_swtpm tpm
 T1=$KW_TCTI
-SWTPM1_PID=${KW_PIDS##* }
+SWTPM1_PID=$KW_SWTPM_PID
 
 # No resource manager on swtpm: tpm2-tools leave objects and sessions loaded.
 flush_all() {
@@ -225,13 +225,8 @@ until grep -q "signed once" "$KW_T/sign2.out" 2>/dev/null; do
 	[ $n -lt 100 ] || kw_fail "sign2 did not sign: $(cat "$KW_T/sign2.err")"
 done
 kw_stop "$SWTPM1_PID"
-swtpm socket --tpm2 --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-	--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-	--tpmstate dir="$KW_T/tpm" --flags not-need-init,startup-clear \
-	>>"$KW_T/tpm/swtpm.log" 2>&1 &
-SWTPM1_PID=$!
-kw_track $SWTPM1_PID
-kw_wait_port "$port" 10 || kw_fail "swtpm did not restart"
+kw_start_swtpm tpm "$port"
+SWTPM1_PID=$KW_SWTPM_PID
 echo go >&7
 exec 7>&-
 wait $SIGN2_PID || kw_fail "no signature after the TPM restarted: $(cat "$KW_T/sign2.err")"
