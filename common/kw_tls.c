@@ -7,8 +7,11 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfio.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/rsa.h>
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,8 @@
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_tls.h"
+#include "kw_tls_hello.h"
+#include "kw_tls_name.h"
 #include "kw_wolf.h"
 #include "kw_wolf_check.h"
 
@@ -41,6 +47,7 @@ struct kw_tls_ctx {
 	struct kw_dev *dev;
 	struct kw_key *key;
 	enum kw_tls_side side;
+	int min_version;
 	int max_version;
 	int crl_soft;			/* CRL soft-fail: missing CRL accepted */
 	int session_cache;
@@ -68,10 +75,21 @@ static const char kw_suites_aes_first[] =
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-/* Signature algorithms when an RSA key cannot make PSS signatures. */
+/* Key exchange groups, in order: wolfSSL names (the same as groups[] in
+ * kw_tls_ctx_new). */
+static const char kw_groups[] = "X25519:P-256:P-384";
+/* Signature algorithms offered (signature_algorithms, CertificateRequest):
+ * SHA-256 and up only (RFC 9155: no SHA-1, and no SHA-224 either).  What a
+ * peer signs with is checked apart (kw_tls_ecc_verify, kw_tls_rsa_verify):
+ * wolfSSL 5.5.4 does not hold the peer to this list. */
+static const char kw_sigalgs[] =
+	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ED25519:ED448:"
+	"RSA-PSS+SHA256:RSA-PSS+SHA384:RSA-PSS+SHA512:"
+	"RSA+SHA256:RSA+SHA384:RSA+SHA512";
+/* The same when our RSA key cannot make PSS signatures. */
 static const char kw_sigalgs_no_pss[] =
-	"RSA+SHA256:RSA+SHA384:RSA+SHA512:"
-	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512";
+	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ED25519:ED448:"
+	"RSA+SHA256:RSA+SHA384:RSA+SHA512";
 
 int
 kw_cert_read_file(const char *path, uint8_t **der, size_t *der_len)
@@ -146,25 +164,156 @@ out:
 	return r;
 }
 
-/* Verify callback (WOLFSSL_ALWAYS_VERIFY_CB: called for every certificate).
- * Only softens a missing CRL when the context asked for soft-fail. */
+/* Why kw_tls itself refused a handshake, kept in the SSL's ex_data slot
+ * KW_TLS_EX_REFUSAL (an intptr_t) for kw_tls_explain(). */
+#define KW_TLS_EX_REFUSAL	0
+enum kw_tls_refusal {
+	KW_REFUSED_NONE,
+	KW_REFUSED_NAME,		/* server certificate not for the name */
+	KW_REFUSED_SIGALG,		/* peer signed with SHA-1 or SHA-224 */
+	KW_REFUSED_PSK_KE,		/* resumed without a key exchange */
+};
+/* The ServerHello watcher of a resuming client (struct kw_hello_scan). */
+#define KW_TLS_EX_SCAN		1
+
+static void
+kw_tls_set_refusal(WOLFSSL *ssl, enum kw_tls_refusal why)
+{
+	(void)wolfSSL_set_ex_data(ssl, KW_TLS_EX_REFUSAL,
+	    (void *)(intptr_t)why);
+}
+
+static enum kw_tls_refusal
+kw_tls_refusal(WOLFSSL *ssl)
+{
+	return (enum kw_tls_refusal)(intptr_t)wolfSSL_get_ex_data(ssl,
+	    KW_TLS_EX_REFUSAL);
+}
+
+static const char *kw_tls_get_name(WOLFSSL *ssl);
+
+/* Verify callback (WOLFSSL_ALWAYS_VERIFY_CB: called for every certificate,
+ * trusted or not).  Softens a missing CRL when the context asked for
+ * soft-fail, and on a client checks the server's own certificate against
+ * the name asked for (kw_cert_check_name: RFC 6125 wildcards, IP addresses
+ * against IP SANs only).  wolfSSL 5.5.4's own check accepts "*", "*.com"
+ * and partial wildcards, and leaves IP addresses unchecked; here the
+ * handshake ends while the server's Certificate is processed, before our
+ * certificate and signature are sent. */
 static int
 kw_tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
 	struct kw_tls_ctx *ctx = store ? store->userCtx : NULL;
+	WOLFSSL *ssl;
+	const char *name;
 	int err;
 
-	if (preverify)
+	if (!preverify) {
+		err = wolfSSL_X509_STORE_CTX_get_error(store);
+		kw_debug("certificate at depth %d rejected: wolfSSL error %d",
+		    wolfSSL_X509_STORE_CTX_get_error_depth(store), err);
+		if (ctx != NULL && ctx->crl_soft && err == CRL_MISSING) {
+			kw_warn("no CRL for a certificate's issuer in %s; "
+			    "accepting it (CRL soft-fail)",
+			    ctx->crl_file ? ctx->crl_file : "-");
+			return 1;
+		}
+		return 0;
+	}
+	if (ctx == NULL || ctx->side != KW_TLS_CLIENT ||
+	    wolfSSL_X509_STORE_CTX_get_error_depth(store) != 0)
 		return 1;
-	err = wolfSSL_X509_STORE_CTX_get_error(store);
-	kw_debug("certificate at depth %d rejected: wolfSSL error %d",
-	    wolfSSL_X509_STORE_CTX_get_error_depth(store), err);
-	if (ctx != NULL && ctx->crl_soft && err == CRL_MISSING) {
-		kw_warn("no CRL for a certificate's issuer in %s; accepting "
-		    "it (CRL soft-fail)", ctx->crl_file ? ctx->crl_file : "-");
-		return 1;
+	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store,
+	    wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || (name = kw_tls_get_name(ssl)) == NULL)
+		return 0;
+	if (kw_cert_check_name(store->current_cert, name) != KW_OK) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_NAME);
+		return 0;
+	}
+	return 1;
+}
+
+/* The peer's handshake signatures (TLS 1.2 ServerKeyExchange and
+ * CertificateVerify, TLS 1.3 CertificateVerify) are verified here, by
+ * wolfCrypt, through wolfSSL's PK verify callbacks: wolfSSL 5.5.4 accepts a
+ * signature made with any hash it knows, even one keyward never offered.
+ * These refuse SHA-1 and SHA-224 (RFC 9155) while the message is
+ * processed: a client refuses before its certificate and signature are
+ * sent.  RSA-PSS (SHA-256 and up by definition) and EdDSA stay with
+ * wolfSSL. */
+static int
+kw_tls_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int sig_len,
+    const unsigned char *hash, unsigned int hash_len,
+    const unsigned char *key_der, unsigned int key_len, int *result,
+    void *arg)
+{
+	ecc_key key;
+	word32 idx = 0;
+	int w;
+
+	(void)arg;
+	*result = 0;
+	/* The digest length names the hash: 20 SHA-1, 28 SHA-224. */
+	if (hash_len < 32) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
+		return SIG_VERIFY_E;
+	}
+	if ((w = wc_ecc_init(&key)) != 0)
+		return w;
+	if ((w = wc_EccPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
+		w = wc_ecc_verify_hash(sig, sig_len, hash, hash_len, result,
+		    &key);
+	wc_ecc_free(&key);
+	return w;
+}
+
+/* A PKCS#1 v1.5 DigestInfo (with NULL parameters) for SHA-256, -384 or
+ * -512 and nothing else. */
+static int
+kw_digest_info_strong(const unsigned char *di, int len)
+{
+	static const unsigned char prefix[] = { 0x30, 0x00, 0x30, 0x0d, 0x06,
+	    0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x00, 0x05,
+	    0x00, 0x04, 0x00 };
+	static const struct {
+		unsigned char id, size;
+	} hashes[] = { { 1, 32 }, { 2, 48 }, { 3, 64 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (len != (int)sizeof(prefix) + hashes[i].size ||
+		    di[1] != 17 + hashes[i].size || di[14] != hashes[i].id ||
+		    di[18] != hashes[i].size)
+			continue;
+		if (memcmp(di, prefix, 1) == 0 &&
+		    memcmp(di + 2, prefix + 2, 12) == 0 &&
+		    memcmp(di + 15, prefix + 15, 3) == 0)
+			return 1;
 	}
 	return 0;
+}
+
+static int
+kw_tls_rsa_verify(WOLFSSL *ssl, unsigned char *sig, unsigned int sig_len,
+    unsigned char **out, const unsigned char *key_der, unsigned int key_len,
+    void *arg)
+{
+	RsaKey key;
+	word32 idx = 0;
+	int w;
+
+	(void)arg;
+	if ((w = wc_InitRsaKey(&key, NULL)) != 0)
+		return w;
+	if ((w = wc_RsaPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
+		w = wc_RsaSSL_VerifyInline(sig, sig_len, out, &key);
+	wc_FreeRsaKey(&key);
+	if (w > 0 && !kw_digest_info_strong(*out, w)) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
+		w = SIG_VERIFY_E;
+	}
+	return w;
 }
 
 /* What TLS will ask the key to sign, and whether it can.  *max_version may
@@ -305,6 +454,44 @@ kw_tls_load_crl(struct kw_tls_ctx *ctx, const struct kw_tls_conf *conf)
 	return KW_OK;
 }
 
+/* The suites of list (wolfSSL names, ':'-separated) that the versions
+ * min..max can use: TLS 1.3 suites are named TLS13-*.  A TLS 1.2-only
+ * context must not list TLS 1.3 suites in its ClientHello (wolfSSL sends
+ * whatever the cipher list holds).  *out is malloc'd. */
+static int
+kw_tls_suites_for(const char *list, int min_version, int max_version,
+    char **out)
+{
+	char *copy = NULL, *res = NULL, *tok, *save = NULL;
+	size_t len = strlen(list), used = 0, n;
+	int v13, r;
+
+	*out = NULL;
+	if ((copy = strdup(list)) == NULL || (res = malloc(len + 1)) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	for (tok = strtok_r(copy, ":", &save); tok != NULL;
+	    tok = strtok_r(NULL, ":", &save)) {
+		v13 = strncmp(tok, "TLS13-", 6) == 0;
+		if ((v13 && max_version < 13) || (!v13 && min_version > 12))
+			continue;
+		n = strlen(tok);
+		if (used > 0)
+			res[used++] = ':';
+		memcpy(res + used, tok, n);
+		used += n;
+	}
+	res[used] = '\0';
+	*out = res;
+	res = NULL;
+	r = KW_OK;
+out:
+	free(copy);
+	free(res);
+	return r;
+}
+
 int
 kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 {
@@ -313,6 +500,7 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	WOLFSSL_METHOD *method;
 	int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1,
 	    WOLFSSL_ECC_SECP384R1 };
+	char *suites = NULL;
 	int min_version, max_version, no_pss = 0, mode, w, r;
 	size_t i;
 
@@ -341,39 +529,55 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	atomic_init(&ctx->resumed, 0);
 	ctx->side = conf->side;
 	ctx->key = conf->key;
+	ctx->min_version = min_version;
 	ctx->max_version = max_version;
 	ctx->session_cache = conf->session_cache;
 	if ((ctx->ca_file = strdup(conf->ca_file)) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
-	if (conf->side == KW_TLS_CLIENT)
-		method = max_version == 13 ? wolfSSLv23_client_method() :
-		    wolfTLSv1_2_client_method();
-	else
-		method = max_version == 13 ? wolfSSLv23_server_method() :
-		    wolfTLSv1_2_server_method();
+	/* One method for both versions, bounded with min/max: a TLS
+	 * 1.2-only method would leave wolfSSL_CTX_set_groups() unusable. */
+	method = conf->side == KW_TLS_CLIENT ? wolfSSLv23_client_method() :
+	    wolfSSLv23_server_method();
 	if (method == NULL || (ctx->wctx = wolfSSL_CTX_new(method)) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
-	if (max_version == 13 && (w = wolfSSL_CTX_SetMinVersion(ctx->wctx,
-	    min_version == 13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2)) !=
-	    WOLFSSL_SUCCESS) {
-		r = kw_wolf_err(w, "setting the minimum TLS version");
+	if ((w = wolfSSL_CTX_set_min_proto_version(ctx->wctx,
+	    min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION)) !=
+	    WOLFSSL_SUCCESS || (w = wolfSSL_CTX_set_max_proto_version(
+	    ctx->wctx, max_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION))
+	    != WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "setting the TLS versions");
 		goto out;
 	}
 	kw_wolf_facts_built(&facts);
-	if ((w = wolfSSL_CTX_set_cipher_list(ctx->wctx, conf->cipher_list ?
-	    conf->cipher_list : facts.aesni == 1 ? kw_suites_aes_first :
-	    kw_suites_chacha_first)) != WOLFSSL_SUCCESS) {
-		r = kw_wolf_err(w, "setting the cipher suites");
-		kw_err("cipher list '%s' names no suite wolfSSL knows",
-		    conf->cipher_list ? conf->cipher_list : "(default)");
+	if ((r = kw_tls_suites_for(conf->cipher_list ? conf->cipher_list :
+	    facts.aesni == 1 ? kw_suites_aes_first : kw_suites_chacha_first,
+	    min_version, max_version, &suites)) != KW_OK)
+		goto out;
+	if (*suites == '\0' || (w = wolfSSL_CTX_set_cipher_list(ctx->wctx,
+	    suites)) != WOLFSSL_SUCCESS) {
+		if (*suites != '\0')
+			r = kw_wolf_err(w, "setting the cipher suites");
+		kw_err("cipher list '%s' names no TLS %s suite wolfSSL knows",
+		    conf->cipher_list ? conf->cipher_list : "(default)",
+		    min_version == max_version ? (max_version == 13 ? "1.3" :
+		    "1.2") : "1.2 or 1.3");
 		r = KW_ERR_CONFIG;
 		goto out;
 	}
-	if (max_version == 13 && (w = wolfSSL_CTX_set_groups(ctx->wctx, groups,
+	/* The groups, for both versions: set1_curves_list disables every
+	 * other curve, which is what a TLS 1.2 server consults when it picks
+	 * the ECDHE curve from the client's list (set_groups alone only
+	 * orders the TLS 1.3 key shares). */
+	if ((w = wolfSSL_CTX_set1_curves_list(ctx->wctx, kw_groups)) !=
+	    WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "setting the key exchange groups");
+		goto out;
+	}
+	if ((w = wolfSSL_CTX_set_groups(ctx->wctx, groups,
 	    (int)(sizeof(groups) / sizeof(groups[0])))) != WOLFSSL_SUCCESS) {
 		r = kw_wolf_err(w, "setting the key exchange groups");
 		goto out;
@@ -384,8 +588,8 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 			r = kw_wolf_err(w, "setting the supported curves");
 			goto out;
 		}
-	if (no_pss && (w = wolfSSL_CTX_set1_sigalgs_list(ctx->wctx,
-	    kw_sigalgs_no_pss)) != WOLFSSL_SUCCESS) {
+	if ((w = wolfSSL_CTX_set1_sigalgs_list(ctx->wctx, no_pss ?
+	    kw_sigalgs_no_pss : kw_sigalgs)) != WOLFSSL_SUCCESS) {
 		r = kw_wolf_err(w, "setting the signature algorithms");
 		goto out;
 	}
@@ -406,11 +610,14 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	if (conf->side == KW_TLS_SERVER && conf->require_client_cert)
 		mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	wolfSSL_CTX_set_verify(ctx->wctx, mode, kw_tls_verify_cb);
+	wolfSSL_CTX_SetEccVerifyCb(ctx->wctx, kw_tls_ecc_verify);
+	wolfSSL_CTX_SetRsaVerifyCb(ctx->wctx, kw_tls_rsa_verify);
 	wolfSSL_CTX_SetCertCbCtx(ctx->wctx, ctx);
 	*out = ctx;
 	ctx = NULL;
 	r = KW_OK;
 out:
+	free(suites);
 	kw_tls_ctx_free(ctx);
 	return r;
 }
@@ -506,6 +713,63 @@ kw_tls_get_name(WOLFSSL *ssl)
 	return NULL;
 }
 
+/* Resumption without forward secrecy.  A resuming wolfSSL 5.5.4 client
+ * lists psk_ke (PSK only, no (EC)DHE) next to psk_dhe_ke in its
+ * psk_key_exchange_modes and cannot be told not to (wolfSSL_only_dhe_psk
+ * came later).  So a client that offers a session reads the server's first
+ * records through this watcher: a TLS 1.3 ServerHello that takes the PSK
+ * (pre_shared_key) without a key_share is refused right there, before
+ * anything is derived from it (the receive fails; kw_tls_explain names
+ * the cause).  Everything else passes through untouched. */
+static int
+kw_tls_scan_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct kw_hello_scan *sc = arg;
+	int n;
+
+	n = EmbedReceive(ssl, buf, sz, &sc->fd);
+	if (n > 0 && !sc->done &&
+	    kw_hello_scan_feed(sc, (const uint8_t *)buf, (size_t)n)) {
+		kw_tls_set_refusal(ssl, KW_REFUSED_PSK_KE);
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	}
+	return n;
+}
+
+int
+kw_tls_ssl_resume(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl,
+    struct WOLFSSL_SESSION *sess)
+{
+	struct kw_hello_scan *sc;
+	int w;
+
+	if (ctx->side != KW_TLS_CLIENT)
+		return KW_ERR_ARG;
+	if (ctx->max_version == 13 &&
+	    wolfSSL_get_ex_data(ssl, KW_TLS_EX_SCAN) == NULL) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return KW_ERR_NOMEM;
+		sc->fd = wolfSSL_get_fd(ssl);
+		if ((w = wolfSSL_set_ex_data(ssl, KW_TLS_EX_SCAN, sc)) !=
+		    WOLFSSL_SUCCESS) {
+			free(sc);
+			return kw_wolf_err(w, "watching the ServerHello");
+		}
+		wolfSSL_SSLSetIORecv(ssl, kw_tls_scan_recv);
+		wolfSSL_SetIOReadCtx(ssl, sc);
+	}
+	if ((w = wolfSSL_set_session(ssl, sess)) != WOLFSSL_SUCCESS)
+		return kw_wolf_err(w, "offering the session");
+	return KW_OK;
+}
+
+static void
+kw_tls_ssl_release(WOLFSSL *ssl)
+{
+	free(wolfSSL_get_ex_data(ssl, KW_TLS_EX_SCAN));
+	wolfSSL_free(ssl);
+}
+
 int
 kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
     struct WOLFSSL **ssl_out)
@@ -523,6 +787,14 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 		goto out;
 	}
 	wolfSSL_SetCertCbCtx(ssl, ctx);
+	/* renegotiation_info in our TLS 1.2 ClientHello (RFC 5746; a server
+	 * answers with it already).  wolfSSL is built without renegotiation
+	 * itself: a peer's attempt to renegotiate ends the connection. */
+	if (ctx->side == KW_TLS_CLIENT && (w =
+	    wolfSSL_UseSecureRenegotiation(ssl)) != WOLFSSL_SUCCESS) {
+		r = kw_wolf_err(w, "enabling renegotiation_info");
+		goto out;
+	}
 	if (ctx->side == KW_TLS_CLIENT) {
 		if (servername == NULL || *servername == '\0') {
 			kw_err("a server name to verify is required");
@@ -535,8 +807,12 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 			pthread_mutex_lock(&ctx->lock);
 			if (ctx->session != NULL && ctx->session_name != NULL &&
 			    strcmp(ctx->session_name, servername) == 0)
-				(void)wolfSSL_set_session(ssl, ctx->session);
+				r = kw_tls_ssl_resume(ctx, ssl, ctx->session);
+			else
+				r = KW_OK;
 			pthread_mutex_unlock(&ctx->lock);
+			if (r != KW_OK)
+				goto out;
 		}
 	}
 	*ssl_out = ssl;
@@ -544,7 +820,7 @@ kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
 	r = KW_OK;
 out:
 	if (ssl != NULL)
-		wolfSSL_free(ssl);
+		kw_tls_ssl_release(ssl);
 	return r;
 }
 
@@ -573,42 +849,20 @@ kw_tls_keep_session(struct kw_tls_ctx *ctx, WOLFSSL *ssl)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* wolfSSL 5.5.4 does not check an IP address given as the name to verify
- * during the handshake: check the server certificate's IP SANs here,
- * before any application data is sent or read. */
-static int
-kw_tls_check_ip(WOLFSSL *ssl)
-{
-	WOLFSSL_X509_VERIFY_PARAM *param = wolfSSL_get0_param(ssl);
-	WOLFSSL_X509 *peer;
-	int ok;
-
-	if (param == NULL || param->ipasc[0] == '\0' ||
-	    wolfSSL_session_reused(ssl))
-		return KW_OK;
-	if ((peer = wolfSSL_get_peer_certificate(ssl)) == NULL) {
-		kw_err("server sent no certificate to check %s against",
-		    param->ipasc);
-		return KW_ERR_PEER_VERIFY;
-	}
-	ok = wolfSSL_X509_check_ip_asc(peer, param->ipasc, 0) == 1;
-	wolfSSL_X509_free(peer);
-	if (!ok) {
-		kw_err("server name %s does not match the certificate of the "
-		    "server (no such IP address SAN); use --servername with "
-		    "a name the certificate has", param->ipasc);
-		return KW_ERR_PEER_VERIFY;
-	}
-	return KW_OK;
-}
-
 int
 kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 {
-	int r;
-
-	if (ctx->side == KW_TLS_CLIENT && (r = kw_tls_check_ip(ssl)) != KW_OK)
-		return r;
+	/* A server cannot keep a client from resuming with psk_ke (PSK
+	 * without (EC)DHE) when that is all it offers; such a resumption has
+	 * no key exchange group, so it is refused here, before any data. */
+	if (ctx->side == KW_TLS_SERVER && wolfSSL_session_reused(ssl) &&
+	    wolfSSL_version(ssl) == TLS1_3_VERSION &&
+	    wolfSSL_get_curve_name(ssl) == NULL) {
+		kw_err("a client resumed TLS 1.3 without a key exchange "
+		    "(psk_ke: no forward secrecy), which keyward does not "
+		    "accept; it must offer psk_dhe_ke");
+		return KW_ERR_HANDSHAKE;
+	}
 	if (wolfSSL_session_reused(ssl))
 		atomic_fetch_add(&ctx->resumed, 1);
 	else
@@ -627,7 +881,7 @@ kw_tls_ssl_free(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 		return;
 	if (ctx != NULL && wolfSSL_is_init_finished(ssl))
 		kw_tls_keep_session(ctx, ssl);
-	wolfSSL_free(ssl);
+	kw_tls_ssl_release(ssl);
 }
 
 static const char *
@@ -679,6 +933,37 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 	if (peer == NULL)
 		peer = who;
 
+	if (kw_tls_refusal(ssl) == KW_REFUSED_NAME) {
+		kw_err("server name %s does not match the certificate of %s "
+		    "(%s)", name ? name : "(requested)", peer,
+		    name && kw_is_ip(name) ? "no IP address SAN equals it" :
+		    "no DNS SAN matches it; wildcards count only as the whole "
+		    "left-most label over two labels or more");
+		return KW_ERR_PEER_VERIFY;
+	}
+	if (kw_tls_refusal(ssl) == KW_REFUSED_PSK_KE) {
+		kw_err("server %s resumed the TLS 1.3 session without a key "
+		    "exchange (psk_ke: no forward secrecy), which keyward does "
+		    "not accept; the next connection makes a full handshake",
+		    peer);
+		return KW_ERR_HANDSHAKE;
+	}
+	if (kw_tls_refusal(ssl) == KW_REFUSED_SIGALG) {
+		kw_err("%s %s signed the handshake with SHA-1 or SHA-224, which "
+		    "keyward does not accept (RFC 9155: SHA-256 and up)", who,
+		    peer);
+		return KW_ERR_PEER_VERIFY;
+	}
+	/* A renegotiation asked for after the handshake: a server's
+	 * HelloRequest is answered with a no_renegotiation alert, a client's
+	 * second ClientHello is a duplicate message to wolfSSL. */
+	if (wolfSSL_is_init_finished(ssl) && ((h.last_tx.code ==
+	    no_renegotiation && h.last_tx.level == alert_warning) ||
+	    (ctx->side == KW_TLS_SERVER && err == DUPLICATE_MSG_E))) {
+		kw_err("%s %s tried to renegotiate TLS; keyward does not "
+		    "renegotiate, so the connection is closed", who, peer);
+		return KW_ERR_HANDSHAKE;
+	}
 	switch (err) {
 	case WC_HW_E:
 		r = ctx->dev ? kw_dev_last_error(ctx->dev) : KW_ERR_CRYPTO;
@@ -736,10 +1021,23 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    "usage)", who, peer, who);
 		r = KW_ERR_PEER_VERIFY;
 		break;
+	case EXTKEYUSE_AUTH_E:
+		kw_err("%s certificate of %s is not for TLS %s use: its "
+		    "extended key usage lacks %s", who, peer, who,
+		    ctx->side == KW_TLS_CLIENT ? "serverAuth" : "clientAuth");
+		r = KW_ERR_PEER_VERIFY;
+		break;
 	case VERSION_ERROR:
+		kw_err("%s offers no TLS version keyward accepts here (%s)",
+		    peer, ctx->min_version == 13 ? "TLS 1.3 only: tls-min 1.3" :
+		    ctx->max_version == 12 ? "TLS 1.2 only" : "TLS 1.2 or 1.3");
+		r = KW_ERR_HANDSHAKE;
+		break;
 	case MATCH_SUITE_ERROR:
-		kw_err("%s offers no TLS version or cipher suite keyward "
-		    "accepts (TLS 1.2+ with AEAD suites only)", peer);
+		kw_err("%s offers no cipher suite keyward accepts here (%s, "
+		    "AEAD suites only)", peer,
+		    ctx->min_version == 13 ? "TLS 1.3" : ctx->max_version == 12 ?
+		    "TLS 1.2" : "TLS 1.2 or 1.3");
 		r = KW_ERR_HANDSHAKE;
 		break;
 	case WOLFSSL_ERROR_WANT_READ:
@@ -884,15 +1182,44 @@ out:
 	return r;
 }
 
-static void
-kw_sock_timeout(int fd, int timeout_ms)
+static int64_t
+kw_now_ms(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* wolfSSL_connect on a non-blocking fd until done, failed or deadline
+ * (ms, monotonic): the timeout bounds the whole handshake, not each read
+ * (a server that sends a byte a second would otherwise hold us forever).
+ * Returns the last wolfSSL_connect result; *timed_out set on deadline. */
+static int
+kw_tls_connect_until(WOLFSSL *ssl, int fd, int64_t deadline, int *timed_out)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int w, e;
+
+	*timed_out = 0;
+	for (;;) {
+		if ((w = wolfSSL_connect(ssl)) == WOLFSSL_SUCCESS)
+			return w;
+		e = wolfSSL_get_error(ssl, w);
+		if (e != WOLFSSL_ERROR_WANT_READ && e != WOLFSSL_ERROR_WANT_WRITE)
+			return w;
+		if ((left = deadline - kw_now_ms()) <= 0) {
+			*timed_out = 1;
+			return w;
+		}
+		pfd.fd = fd;
+		pfd.events = e == WOLFSSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left) < 0 &&
+		    errno != EINTR)
+			return w;
+	}
 }
 
 int
@@ -901,7 +1228,8 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 {
 	char host[256], port[16];
 	WOLFSSL *ssl = NULL;
-	int fd = -1, w, r;
+	int64_t deadline;
+	int fd = -1, flags, timed_out, w, r;
 
 	*ssl_out = NULL;
 	if (ctx->side != KW_TLS_CLIENT)
@@ -915,17 +1243,27 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 		timeout_ms = 10000;
 	if (servername == NULL)
 		servername = host;
+	/* One deadline for TCP connect and handshake together. */
+	deadline = kw_now_ms() + timeout_ms;
 	if ((r = kw_tcp_connect(host, port, hostport, timeout_ms, &fd)) !=
 	    KW_OK)
 		goto out;
 	if ((r = kw_tls_ssl_new(ctx, fd, servername, &ssl)) != KW_OK)
 		goto out;
-	kw_sock_timeout(fd, timeout_ms);
-	if ((w = wolfSSL_connect(ssl)) != WOLFSSL_SUCCESS) {
+	flags = fcntl(fd, F_GETFL);
+	(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	w = kw_tls_connect_until(ssl, fd, deadline, &timed_out);
+	(void)fcntl(fd, F_SETFL, flags);
+	if (timed_out) {
+		kw_err("TLS handshake with %s timed out after %d ms",
+		    hostport, timeout_ms);
+		r = KW_ERR_TIMEOUT;
+		goto out;
+	}
+	if (w != WOLFSSL_SUCCESS) {
 		r = kw_tls_explain(ctx, ssl, w, hostport);
 		goto out;
 	}
-	kw_sock_timeout(fd, 0);
 	if ((r = kw_tls_handshake_done(ctx, ssl)) != KW_OK)
 		goto out;
 	*ssl_out = ssl;
@@ -933,7 +1271,7 @@ kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 	fd = -1;
 out:
 	if (ssl != NULL)
-		wolfSSL_free(ssl);
+		kw_tls_ssl_release(ssl);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -949,4 +1287,52 @@ uint64_t
 kw_tls_resumed_handshakes(const struct kw_tls_ctx *ctx)
 {
 	return atomic_load(&((struct kw_tls_ctx *)ctx)->resumed);
+}
+
+/* ---- channel binding (RFC 5929 tls-unique, RFC 9266 tls-exporter) ------ */
+
+int
+kw_tls_channel_binding(struct WOLFSSL *ssl, uint8_t *out, size_t *out_len,
+    const char **type)
+{
+	size_t cap = *out_len, n;
+	int ours;
+
+	*out_len = 0;
+	*type = NULL;
+	if (ssl == NULL || cap < KW_TLS_BINDING_MAX)
+		return KW_ERR_ARG;
+	switch (wolfSSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		/* RFC 9266: 32 bytes of the exporter, label, no context */
+		if (wolfSSL_export_keying_material(ssl, out, 32,
+		    "EXPORTER-Channel-Binding", 24, NULL, 0, 0) !=
+		    WOLFSSL_SUCCESS) {
+			kw_err("cannot take the TLS 1.3 channel binding "
+			    "(tls-exporter) of the connection");
+			return KW_ERR_CRYPTO;
+		}
+		*out_len = 32;
+		*type = "tls-exporter";
+		return KW_OK;
+	case TLS1_2_VERSION:
+		/* RFC 5929: the first Finished message of the handshake --
+		 * the client's in a full handshake, the server's in a
+		 * resumed one */
+		ours = (wolfSSL_is_server(ssl) != 0) ==
+		    (wolfSSL_session_reused(ssl) != 0);
+		n = ours ? wolfSSL_get_finished(ssl, out, cap) :
+		    wolfSSL_get_peer_finished(ssl, out, cap);
+		if (n == 0 || n > cap) {
+			kw_err("cannot take the TLS 1.2 channel binding "
+			    "(tls-unique) of the connection");
+			return KW_ERR_CRYPTO;
+		}
+		*out_len = n;
+		*type = "tls-unique";
+		return KW_OK;
+	default:
+		kw_err("no channel binding for TLS versions before 1.2");
+		return KW_ERR_UNSUPPORTED;
+	}
 }

@@ -4,7 +4,9 @@
  * A context holds: the key (through a kw_dev crypto-callback device; the
  * private key stays in the token), the certificate, the trust anchors, the
  * CRLs, TLS 1.3 preferred and 1.2 allowed, strong AEAD suites only, groups
- * X25519/P-256/P-384, and always-on peer verification.  Blocking users call
+ * X25519/P-256/P-384 (enforced in TLS 1.2 too), signatures with SHA-256 and
+ * up (offered and accepted), no renegotiation, no TLS 1.3 resumption
+ * without (EC)DHE, and always-on peer verification (names by RFC 6125).  Blocking users call
  * kw_tls_connect(); event-driven users (tunnels, EST) make each connection
  * with kw_tls_ssl_new(), drive wolfSSL_connect/accept themselves, then call
  * kw_tls_handshake_done() or, on failure, kw_tls_explain(), and release it
@@ -19,6 +21,7 @@
 
 struct kw_tls_ctx;
 struct WOLFSSL;
+struct WOLFSSL_SESSION;
 
 enum kw_tls_side { KW_TLS_CLIENT, KW_TLS_SERVER };
 
@@ -65,13 +68,23 @@ int kw_tls_connect(struct kw_tls_ctx *ctx, const char *hostport,
 
 /* One connection on a connected socket fd (not owned).  Client: servername
  * is sent as SNI (unless it is an IP address) and verified against the
- * server certificate; a cached session for the same servername is offered. */
+ * server certificate while its Certificate message is processed (RFC 6125
+ * wildcards; an IP address against IP SANs only); a cached session for the
+ * same servername is offered. */
 int kw_tls_ssl_new(struct kw_tls_ctx *ctx, int fd, const char *servername,
     struct WOLFSSL **ssl_out);
-/* After wolfSSL_connect/accept succeeded: checks an IP address name
- * (which wolfSSL leaves unchecked) against the server's IP SANs, counts
- * the handshake (full or resumed) and keeps the client session for
- * resumption.  KW_ERR_PEER_VERIFY: close the connection. */
+/* Client: offer sess for resumption on ssl (instead of
+ * wolfSSL_set_session).  wolfSSL 5.5.4 lists psk_ke next to psk_dhe_ke in
+ * a resuming ClientHello and cannot be told not to, so kw_tls watches the
+ * server's answer and refuses, at the ServerHello, a TLS 1.3 resumption
+ * without a key exchange (no forward secrecy).  Release ssl with
+ * kw_tls_ssl_free, never wolfSSL_free. */
+int kw_tls_ssl_resume(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl,
+    struct WOLFSSL_SESSION *sess);
+/* After wolfSSL_connect/accept succeeded: counts the handshake (full or
+ * resumed) and keeps the client session for resumption.  (The server name,
+ * DNS or IP address, is checked during the handshake, in the verify
+ * callback.) */
 int kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl);
 /* Translate a failed wolfSSL call (ret) on ssl into a KW_ERR_* and log one
  * line that says what went wrong ("server certificate not trusted by CA
@@ -94,5 +107,15 @@ int kw_cert_matches_key(const uint8_t *cert_der, size_t cert_len,
     struct kw_key *key);
 /* The first certificate of a PEM (or DER) file; *der malloc'd. */
 int kw_cert_read_file(const char *path, uint8_t **der, size_t *der_len);
+
+/* The channel binding of a connected session, for linking something sent
+ * over it to it: "tls-exporter" (RFC 9266, 32 bytes) under TLS 1.3,
+ * "tls-unique" (RFC 5929, the first Finished message) under TLS 1.2.
+ * *out_len: room in out (at least KW_TLS_BINDING_MAX) on entry, the
+ * binding's length on return; *type names it.  KW_ERR_UNSUPPORTED for
+ * older versions. */
+#define KW_TLS_BINDING_MAX	64
+int kw_tls_channel_binding(struct WOLFSSL *ssl, uint8_t *out, size_t *out_len,
+    const char **type);
 
 #endif

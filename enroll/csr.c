@@ -340,6 +340,17 @@ kw_set_name(char *dst, char *enc, const char *v, char enc_type)
 	*enc = enc_type;
 }
 
+/* PrintableString characters (X.680 41.4). */
+static int
+kw_printable_string_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) &&
+		    strchr(" '()+,-./:=?", *s) == NULL)
+			return 0;
+	return 1;
+}
+
 /* Fill cert's subject and SANs from req. */
 static int
 kw_csr_fill(const struct kw_csr_req *req, Cert *cert)
@@ -352,6 +363,14 @@ kw_csr_fill(const struct kw_csr_req *req, Cert *cert)
 		return r;
 	if (req->nsans > 0 && req->sans == NULL)
 		return KW_ERR_ARG;
+	if (req->challenge != NULL && (req->challenge[0] == '\0' ||
+	    strlen(req->challenge) >= CTC_NAME_SIZE ||
+	    !kw_printable_string_ok(req->challenge))) {
+		kw_err("csr: the challengePassword must be 1..%d printable "
+		    "characters (A-Z a-z 0-9 and ' ( ) + , - . / : = ? space)",
+		    CTC_NAME_SIZE - 1);
+		return KW_ERR_PARSE;
+	}
 	if (cert == NULL) {
 		uint8_t tmp[KW_SAN_MAX + 4];
 
@@ -379,6 +398,11 @@ kw_csr_fill(const struct kw_csr_req *req, Cert *cert)
 		    sub.v[KW_A_OU], CTC_UTF8);
 	kw_set_name(cert->subject.commonName, &cert->subject.commonNameEnc,
 	    sub.v[KW_A_CN], CTC_UTF8);
+	if (req->challenge != NULL) {
+		snprintf(cert->challengePw, sizeof(cert->challengePw), "%s",
+		    req->challenge);
+		cert->challengePwPrintableString = 1;
+	}
 	return KW_OK;
 }
 
@@ -388,6 +412,98 @@ kw_csr_check(const struct kw_csr_req *req)
 	if (req == NULL)
 		return KW_ERR_ARG;
 	return kw_csr_fill(req, NULL);
+}
+
+/* Append "ATTR=value" with RFC 4514 escapes to out at *n. */
+static int
+kw_subject_append(char *out, size_t len, size_t *n, const char *attr,
+    const unsigned char *v, int vlen)
+{
+	int i, k;
+
+	k = snprintf(out + *n, len - *n, "%s%s=", *n > 0 ? "," : "", attr);
+	if (k < 0 || (size_t)k >= len - *n)
+		return KW_ERR_SPACE;
+	*n += (size_t)k;
+	for (i = 0; i < vlen; i++) {
+		if (*n + 3 >= len)
+			return KW_ERR_SPACE;
+		if (v[i] == 0)
+			return KW_ERR_UNSUPPORTED;
+		if (strchr(",+=\"\\<>;", v[i]) != NULL)
+			out[(*n)++] = '\\';
+		out[(*n)++] = (char)v[i];
+	}
+	out[*n] = '\0';
+	return KW_OK;
+}
+
+int
+kw_csr_subject_from_cert(const uint8_t *cert_der, size_t cert_len, char *out,
+    size_t len)
+{
+	WOLFSSL_X509 *x = NULL;
+	WOLFSSL_X509_NAME *name;
+	WOLFSSL_X509_NAME_ENTRY *e;
+	WOLFSSL_ASN1_STRING *d;
+	const char *sn;
+	int seen[KW_A_N] = { 0 }, i, cnt, r;
+	size_t n = 0, a;
+
+	if (len == 0)
+		return KW_ERR_SPACE;
+	out[0] = '\0';
+	if ((x = wolfSSL_X509_load_certificate_buffer(cert_der, (int)cert_len,
+	    WOLFSSL_FILETYPE_ASN1)) == NULL ||
+	    (name = wolfSSL_X509_get_subject_name(x)) == NULL) {
+		kw_err("cannot read the certificate's subject");
+		r = KW_ERR_CERT;
+		goto out;
+	}
+	cnt = wolfSSL_X509_NAME_entry_count(name);
+	for (i = 0; i < cnt; i++) {
+		/* wolfSSL knows the attribute by NID; its short name is
+		 * "CN", "O", ... as in the subject syntax */
+		if ((e = wolfSSL_X509_NAME_get_entry(name, i)) == NULL ||
+		    (d = wolfSSL_X509_NAME_ENTRY_get_data(e)) == NULL) {
+			r = KW_ERR_CERT;
+			goto out;
+		}
+		sn = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(
+		    wolfSSL_X509_NAME_ENTRY_get_object(e)));
+		for (a = 0; sn != NULL && a < KW_A_N; a++)
+			if (strcmp(sn, kw_attr_names[a]) == 0)
+				break;
+		if (sn == NULL || a == KW_A_N || seen[a]) {
+			kw_err("the certificate's subject has %s%s, which a "
+			    "keyward CSR cannot repeat: give --subject",
+			    sn == NULL || a == KW_A_N ? "the attribute " :
+			    "more than one ", sn == NULL ? "?" : sn);
+			r = KW_ERR_UNSUPPORTED;
+			goto out;
+		}
+		seen[a] = 1;
+		if ((r = kw_subject_append(out, len, &n, kw_attr_names[a],
+		    wolfSSL_ASN1_STRING_data(d),
+		    wolfSSL_ASN1_STRING_length(d))) != KW_OK) {
+			if (r == KW_ERR_UNSUPPORTED)
+				kw_err("the certificate's subject has a NUL "
+				    "byte: give --subject");
+			goto out;
+		}
+	}
+	if (!seen[KW_A_CN]) {
+		kw_err("the certificate's subject has no CN: give --subject");
+		r = KW_ERR_UNSUPPORTED;
+		goto out;
+	}
+	r = KW_OK;
+out:
+	if (r != KW_OK)
+		out[0] = '\0';
+	if (x != NULL)
+		wolfSSL_X509_free(x);
+	return r;
 }
 
 /* A hardware key as wolfCrypt sees it: an id on the kw_dev device with the

@@ -11,6 +11,10 @@ struct kw_csr_req {
 	const char *subject;		/* "CN=...,O=...,OU=..." */
 	const char *const *sans;	/* "dns:NAME", "uri:URI", "email:A", "ip:A" */
 	size_t nsans;
+	/* challengePassword attribute (PrintableString), e.g. the base64 TLS
+	 * channel binding for proof-of-possession linking (RFC 7030 3.5);
+	 * NULL: none. */
+	const char *challenge;
 };
 
 /* Subject syntax: comma-separated ATTR=VALUE, ATTR one of CN, O, OU, C, L,
@@ -22,6 +26,13 @@ struct kw_csr_req {
  * (scheme:..., printable ASCII), email:LOCAL@DOMAIN, ip:IPv4 or IPv6.
  * Errors are logged in one line naming the bad part; KW_ERR_PARSE. */
 int kw_csr_check(const struct kw_csr_req *req);
+
+/* The subject of a certificate (DER) in the syntax above, for a CSR that
+ * must repeat it (re-enrollment, RFC 7030 4.2.2).  KW_ERR_UNSUPPORTED,
+ * logged, when it holds an attribute kw_csr_check does not take or one
+ * twice; KW_ERR_SPACE when out (len bytes) is too small. */
+int kw_csr_subject_from_cert(const uint8_t *cert_der, size_t cert_len,
+    char *out, size_t len);
 
 /* Build and sign a CSR with key (ECDSA-SHA256 for P-256, ECDSA-SHA384 for
  * P-384, sha256WithRSAEncryption for RSA); *der is malloc'd. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kw_cancel.h"
 #include "kw_key.h"
 #include "est_der.h"
 
@@ -26,7 +27,15 @@ struct est_conf {
 	 * /simpleenroll, or the current one for /simplereenroll. */
 	struct kw_key *client_key;
 	const char *client_cert_file;
-	int timeout_ms;			/* per connection and per read; 0: 30 s */
+	const uint8_t *client_cert_der;	/* or the certificate itself (DER,
+					 * e.g. read from a token) */
+	size_t client_cert_der_len;
+	/* Bounds each exchange as a whole: connect, TLS, request and
+	 * response (0: 30 s).  KW_ERR_TIMEOUT when it runs out. */
+	int timeout_ms;
+	/* Optional: when it fires, the exchange in progress stops at once
+	 * with KW_ERR_CANCELLED (a reload or shutdown of the daemon). */
+	const struct kw_cancel *cancel;
 };
 
 int est_client_new(const struct est_conf *conf, struct est_client **out);
@@ -52,6 +61,23 @@ int est_fetch_csrattrs(struct est_client *c, struct est_csrattrs *out,
 int est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
     size_t csr_len, const uint8_t *spki, size_t spki_len,
     struct est_certs *certs, unsigned *retry_after);
+
+/* Proof-of-possession linking (RFC 7030 3.5): the CSR is made on the
+ * connection it is sent over, with that connection's TLS channel binding
+ * (tls-unique under TLS 1.2, tls-exporter under TLS 1.3), base64-encoded,
+ * as its challengePassword.  make() returns a malloc'd DER CSR. */
+struct est_csr_maker {
+	int (*make)(void *arg, const char *challenge, uint8_t **der,
+	    size_t *der_len);
+	void *arg;
+};
+/* As est_enroll, with the CSR made by mk once the TLS session exists.
+ * *csr (malloc'd, *csr_len) is the CSR that was sent, also when the
+ * answer was KW_ERR_PENDING or an error after it was made. */
+int est_enroll_linked(struct est_client *c, int reenroll,
+    const struct est_csr_maker *mk, const uint8_t *spki, size_t spki_len,
+    struct est_certs *certs, unsigned *retry_after, uint8_t **csr,
+    size_t *csr_len);
 
 /* Check that certs->c[0]... holds a certificate for spki that chains to
  * the anchors (reordering so the leaf is first).  Used by est_enroll and

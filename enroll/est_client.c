@@ -13,14 +13,12 @@
  * Basic credentials and client certificates are only ever sent over a
  * verified connection. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +26,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
@@ -46,7 +45,10 @@ struct est_client {
 	char *password;
 	struct kw_key *client_key;
 	char *client_cert_file;
-	int timeout_ms;
+	uint8_t *client_cert_der;	/* or this (from a token) */
+	size_t client_cert_der_len;
+	int timeout_ms;			/* bounds each whole exchange */
+	const struct kw_cancel *cancel;	/* fired: stop now */
 	int trusted;			/* anchors established */
 	struct est_certs anchors;	/* EST CA certificates */
 	struct kw_tls_ctx *tls;		/* verified context (lazily) */
@@ -205,50 +207,105 @@ out:
 struct est_conn {
 	WOLFSSL_CTX *prov_ctx;		/* provisional only */
 	WOLFSSL *ssl;
-	int fd;
-	int owned_by_tls;		/* ssl from kw_tls_connect */
+	int fd;				/* non-blocking */
+	int64_t deadline;		/* kw_now_ms() at which we give up */
+	int timeout_ms;			/* for the message */
+	const struct kw_cancel *cancel;
+	const char *peer;		/* "host:port" */
 };
+
+/* Wait for the socket within the exchange's deadline (--timeout bounds
+ * connect, TLS, request and response together, so a server that trickles
+ * or answers "100 Continue" forever cannot hold us) or until cancelled. */
+static int
+est_conn_wait(struct est_conn *c, short events)
+{
+	int r;
+
+	r = kw_cancel_wait(c->cancel, c->fd, events, c->deadline);
+	if (r == KW_ERR_TIMEOUT)
+		kw_err("EST server %s timed out: the exchange (connect, TLS, "
+		    "request and answer) did not finish within %d s", c->peer,
+		    (c->timeout_ms + 999) / 1000);
+	else if (r == KW_ERR_CANCELLED)
+		kw_info("EST exchange with %s cancelled", c->peer);
+	return r;
+}
+
+/* KW_OK to retry the wolfSSL call after waiting, else a KW_ERR_*. */
+static int
+est_conn_retry(struct est_conn *c, int e)
+{
+	if (e == WOLFSSL_ERROR_WANT_READ)
+		return est_conn_wait(c, POLLIN);
+	if (e == WOLFSSL_ERROR_WANT_WRITE)
+		return est_conn_wait(c, POLLOUT);
+	return KW_ERR_IO;
+}
 
 static long
 est_conn_read(void *arg, uint8_t *buf, size_t len)
 {
 	struct est_conn *c = arg;
-	int n, e;
+	int n, e, r;
 
-	n = wolfSSL_read(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
-	if (n > 0)
-		return n;
-	e = wolfSSL_get_error(c->ssl, n);
-	if (e == WOLFSSL_ERROR_ZERO_RETURN || e == SOCKET_PEER_CLOSED_E ||
-	    e == WOLFSSL_ERROR_SYSCALL)
-		return 0;	/* EOF: the HTTP parser decides if complete */
-	if (e == WOLFSSL_ERROR_WANT_READ) {
-		kw_err("timed out waiting for the EST server");
-		return KW_ERR_TIMEOUT;
+	for (;;) {
+		n = wolfSSL_read(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
+		if (n > 0)
+			return n;
+		e = wolfSSL_get_error(c->ssl, n);
+		if (e == WOLFSSL_ERROR_ZERO_RETURN || e == SOCKET_PEER_CLOSED_E ||
+		    e == WOLFSSL_ERROR_SYSCALL)
+			return 0; /* EOF: the HTTP parser decides if complete */
+		if ((r = est_conn_retry(c, e)) == KW_ERR_IO)
+			return kw_wolf_err(e, "reading from the EST server");
+		if (r != KW_OK)
+			return r;
 	}
-	return kw_wolf_err(e, "reading from the EST server");
 }
 
 static long
 est_conn_write(void *arg, const uint8_t *buf, size_t len)
 {
 	struct est_conn *c = arg;
-	int n;
+	int n, e, r;
 
-	n = wolfSSL_write(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
-	if (n > 0)
-		return n;
-	return kw_wolf_err(wolfSSL_get_error(c->ssl, n),
-	    "writing to the EST server");
+	for (;;) {
+		n = wolfSSL_write(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
+		if (n > 0)
+			return n;
+		e = wolfSSL_get_error(c->ssl, n);
+		if ((r = est_conn_retry(c, e)) == KW_ERR_IO)
+			return kw_wolf_err(e, "writing to the EST server");
+		if (r != KW_OK)
+			return r;
+	}
+}
+
+/* The TLS handshake on the non-blocking socket, within the deadline.
+ * KW_OK, KW_ERR_TIMEOUT, KW_ERR_CANCELLED, or KW_ERR_HANDSHAKE with *w
+ * the failed wolfSSL_connect's return. */
+static int
+est_conn_handshake(struct est_conn *c, int *w)
+{
+	int r, e;
+
+	for (;;) {
+		if ((*w = wolfSSL_connect(c->ssl)) == WOLFSSL_SUCCESS)
+			return KW_OK;
+		e = wolfSSL_get_error(c->ssl, *w);
+		if ((r = est_conn_retry(c, e)) == KW_ERR_IO)
+			return KW_ERR_HANDSHAKE;
+		if (r != KW_OK)
+			return r;
+	}
 }
 
 static void
 est_conn_close(struct est_conn *c)
 {
 	if (c->ssl != NULL) {
-		(void)wolfSSL_shutdown(c->ssl);
-		if (c->owned_by_tls && c->fd < 0)
-			c->fd = wolfSSL_get_fd(c->ssl);
+		(void)wolfSSL_shutdown(c->ssl);	/* non-blocking: best effort */
 		wolfSSL_free(c->ssl);
 	}
 	if (c->fd >= 0)
@@ -259,68 +316,68 @@ est_conn_close(struct est_conn *c)
 	c->fd = -1;
 }
 
+/* A fresh connection's bounds: one deadline for the whole exchange. */
 static void
-est_set_timeouts(int fd, int timeout_ms)
+est_conn_init(struct est_conn *c, const struct est_url *u, int timeout_ms,
+    const struct kw_cancel *cancel)
 {
-	struct timeval tv;
-
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->timeout_ms = timeout_ms;
+	c->deadline = kw_deadline(timeout_ms);
+	c->cancel = cancel;
+	c->peer = u->hostport;
 }
 
+/* TCP connect (non-blocking; the socket stays so) within c's deadline. */
 static int
-est_tcp_connect(const struct est_url *u, int timeout_ms, int *out)
+est_tcp_connect(const struct est_url *u, struct est_conn *c)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	struct pollfd pfd;
 	char port[8];
 	socklen_t sl;
-	int fd = -1, r = KW_ERR_NETWORK, err, fl;
+	int fd = -1, r = KW_ERR_NETWORK, err;
 
-	*out = -1;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%u", u->port);
-	if ((err = getaddrinfo(u->host, port, &hints, &res)) != 0) {
-		kw_err("cannot resolve EST server %s: %s", u->host,
-		    gai_strerror(err));
-		return KW_ERR_NETWORK;
+	if ((r = kw_cancel_getaddrinfo(c->cancel, u->host, port, &hints,
+	    c->deadline, &res, &err)) != KW_OK) {
+		if (r == KW_ERR_NETWORK)
+			kw_err("cannot resolve EST server %s: %s", u->host,
+			    gai_strerror(err));
+		else if (r == KW_ERR_TIMEOUT)
+			kw_err("EST server %s timed out: no address for %s "
+			    "within %d s", u->hostport, u->host,
+			    (c->timeout_ms + 999) / 1000);
+		return r;
 	}
+	r = KW_ERR_NETWORK;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol)) < 0)
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol)) < 0)
 			continue;
-		fl = fcntl(fd, F_GETFL);
-		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
-		    errno == EINPROGRESS) {
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			err = 0;
-			sl = sizeof(err);
-			if (poll(&pfd, 1, timeout_ms) != 1 ||
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 ||
-			    err != 0) {
-				close(fd);
-				fd = -1;
-				continue;
-			}
-		} else if (errno != 0 && errno != EINPROGRESS) {
-			close(fd);
-			fd = -1;
-			continue;
+		c->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			r = KW_OK;
+			break;
 		}
-		(void)fcntl(fd, F_SETFL, fl);
-		est_set_timeouts(fd, timeout_ms);
-		r = KW_OK;
-		break;
+		err = 0;
+		sl = sizeof(err);
+		if (errno == EINPROGRESS &&
+		    (r = est_conn_wait(c, POLLOUT)) == KW_OK &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 &&
+		    err == 0)
+			break;
+		close(fd);
+		c->fd = fd = -1;
+		if (r == KW_ERR_TIMEOUT || r == KW_ERR_CANCELLED)
+			break;
+		r = KW_ERR_NETWORK;
 	}
 	freeaddrinfo(res);
-	if (r != KW_OK)
+	if (r == KW_ERR_NETWORK)
 		kw_err("cannot connect to EST server %s", u->hostport);
-	*out = fd;
 	return r;
 }
 
@@ -328,18 +385,17 @@ est_tcp_connect(const struct est_url *u, int timeout_ms, int *out)
  * /cacerts during the fingerprint bootstrap (nothing secret is sent). */
 static int
 est_conn_provisional(const struct est_url *u, int timeout_ms,
-    struct est_conn *c)
+    const struct kw_cancel *cancel, struct est_conn *c)
 {
 	int r, w;
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	est_conn_init(c, u, timeout_ms, cancel);
 	if ((c->prov_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method())) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
 	wolfSSL_CTX_set_verify(c->prov_ctx, WOLFSSL_VERIFY_NONE, NULL);
-	if ((r = est_tcp_connect(u, timeout_ms, &c->fd)) != 0)
+	if ((r = est_tcp_connect(u, c)) != 0)
 		goto out;
 	if ((c->ssl = wolfSSL_new(c->prov_ctx)) == NULL) {
 		r = KW_ERR_NOMEM;
@@ -347,16 +403,15 @@ est_conn_provisional(const struct est_url *u, int timeout_ms,
 	}
 	(void)wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, u->host,
 	    (unsigned short)strlen(u->host));
-	if ((w = wolfSSL_set_fd(c->ssl, c->fd)) == WOLFSSL_SUCCESS)
-		w = wolfSSL_connect(c->ssl);
-	if (w != WOLFSSL_SUCCESS) {
+	if (wolfSSL_set_fd(c->ssl, c->fd) != WOLFSSL_SUCCESS) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = est_conn_handshake(c, &w)) == KW_ERR_HANDSHAKE) {
 		(void)kw_wolf_err(wolfSSL_get_error(c->ssl, w),
 		    "TLS handshake with the EST server");
 		kw_err("TLS handshake with EST server %s failed", u->hostport);
-		r = KW_ERR_HANDSHAKE;
-		goto out;
 	}
-	r = KW_OK;
 out:
 	if (r != KW_OK)
 		est_conn_close(c);
@@ -416,6 +471,8 @@ est_tls_ctx(struct est_client *c)
 	tc.side = KW_TLS_CLIENT;
 	tc.key = c->client_key;
 	tc.cert_file = c->client_key ? c->client_cert_file : NULL;
+	tc.cert_der = c->client_key ? c->client_cert_der : NULL;
+	tc.cert_der_len = c->client_cert_der_len;
 	tc.min_version = 12;
 	if (c->ca_file != NULL)
 		tc.ca_file = c->ca_file;
@@ -438,23 +495,27 @@ static int
 est_conn_verified(struct est_client *c, struct est_conn *conn)
 {
 	struct WOLFSSL *ssl = NULL;
-	int r;
+	int r, w;
 
-	memset(conn, 0, sizeof(*conn));
-	conn->fd = -1;
-	if ((r = est_tls_ctx(c)) != 0)
-		return r;
-	if ((r = kw_tls_connect(c->tls, c->url.hostport, c->url.host,
-	    c->timeout_ms, &ssl)) != 0) {
-		kw_err("TLS connection to EST server %s failed: %s",
-		    c->url.hostport, kw_strerror(r));
-		return r;
-	}
+	est_conn_init(conn, &c->url, c->timeout_ms, c->cancel);
+	if ((r = est_tls_ctx(c)) != 0 ||
+	    (r = est_tcp_connect(&c->url, conn)) != 0)
+		goto out;
+	if ((r = kw_tls_ssl_new(c->tls, conn->fd, c->url.host, &ssl)) != 0)
+		goto out;
 	conn->ssl = (WOLFSSL *)ssl;
-	conn->owned_by_tls = 1;
-	conn->fd = wolfSSL_get_fd(conn->ssl);
-	est_set_timeouts(conn->fd, c->timeout_ms);
-	return KW_OK;
+	if ((r = est_conn_handshake(conn, &w)) == KW_ERR_HANDSHAKE)
+		r = kw_tls_explain(c->tls, ssl, w, c->url.hostport);
+	else if (r == KW_OK)
+		r = kw_tls_handshake_done(c->tls, ssl);
+out:
+	if (r != KW_OK) {
+		if (r != KW_ERR_TIMEOUT && r != KW_ERR_CANCELLED)
+			kw_err("TLS connection to EST server %s failed: %s",
+			    c->url.hostport, kw_strerror(r));
+		est_conn_close(conn);
+	}
+	return r;
 }
 
 /* One request on a fresh connection. */
@@ -558,13 +619,15 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 		return KW_ERR_ARG;
 	}
 	if ((conf->user == NULL) != (conf->password == NULL) ||
-	    (conf->client_key == NULL) != (conf->client_cert_file == NULL))
+	    (conf->client_key == NULL) != (conf->client_cert_file == NULL &&
+	    conf->client_cert_der == NULL))
 		return KW_ERR_ARG;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms :
 	    EST_DEFAULT_TIMEOUT_MS;
 	c->client_key = conf->client_key;
+	c->cancel = conf->cancel;
 	if ((r = est_url_parse(conf->url, &c->url)) != 0)
 		goto out;
 	if (conf->ca_fingerprint != NULL &&
@@ -577,6 +640,14 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 	    (conf->client_cert_file &&
 	    (c->client_cert_file = strdup(conf->client_cert_file)) == NULL))
 		goto out;
+	if (conf->client_cert_der != NULL) {
+		if ((c->client_cert_der = malloc(conf->client_cert_der_len))
+		    == NULL)
+			goto out;
+		memcpy(c->client_cert_der, conf->client_cert_der,
+		    conf->client_cert_der_len);
+		c->client_cert_der_len = conf->client_cert_der_len;
+	}
 	*out = c;
 	c = NULL;
 	r = KW_OK;
@@ -596,6 +667,7 @@ est_client_free(struct est_client *c)
 	free(c->user);
 	kw_free_secret(c->password);
 	free(c->client_cert_file);
+	free(c->client_cert_der);
 	explicit_bzero(c, sizeof(*c));
 	free(c);
 }
@@ -709,7 +781,8 @@ est_fetch_cacerts(struct est_client *c)
 		goto out;
 	}
 	/* first contact: provisional TLS, then the pin decides */
-	if ((r = est_conn_provisional(&c->url, c->timeout_ms, &conn)) != 0 ||
+	if ((r = est_conn_provisional(&c->url, c->timeout_ms, c->cancel,
+	    &conn)) != 0 ||
 	    (r = est_get_cacerts(c, &conn, &got)) != 0)
 		goto out;
 	for (i = 0; i < got.n; i++) {
@@ -781,10 +854,73 @@ out:
 	return r;
 }
 
-int
-est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
-    size_t csr_len, const uint8_t *spki, size_t spki_len,
-    struct est_certs *certs, unsigned *retry_after)
+/* A refused enrollment (401/403) in words that say what the server asked
+ * for and what to give it. */
+static void
+est_explain_refusal(const struct est_client *c,
+    const struct est_http_resp *resp, int reenroll, const char *what)
+{
+	const char *h = est_http_resp_header(resp, "WWW-Authenticate");
+	char asked[128];
+	size_t i;
+
+	for (i = 0; h != NULL && h[i] != '\0' && i < sizeof(asked) - 1; i++)
+		asked[i] = (h[i] >= 0x20 && h[i] < 0x7f) ? h[i] : '?';
+	asked[i] = '\0';
+	if (c->user != NULL)
+		kw_err("%s: the EST server refused our credentials (%s%s%s)",
+		    what, est_http_resp_status_line(resp),
+		    h != NULL ? "; it asks for " : "", asked);
+	else if (h != NULL && est_http_resp_status(resp) == 401)
+		kw_err("%s: the EST server asks for HTTP authentication "
+		    "(WWW-Authenticate: %s)%s; no user name and password were "
+		    "given: add --user NAME --password-file FILE", what, asked,
+		    c->client_key != NULL ? " on top of the TLS client "
+		    "certificate" : "");
+	else if (reenroll)
+		kw_err("%s: the current certificate was not accepted for "
+		    "re-enrollment (%s)", what, est_http_resp_status_line(resp));
+	else
+		kw_err("%s: the EST server refused the enrollment (%s)", what,
+		    est_http_resp_status_line(resp));
+}
+
+/* The CSR for a linked enrollment, made on conn. */
+static int
+est_make_linked_csr(struct est_conn *conn, const struct est_csr_maker *mk,
+    uint8_t **csr, size_t *csr_len)
+{
+	uint8_t cb[KW_TLS_BINDING_MAX];
+	size_t cbl = sizeof(cb), bl, i, k;
+	const char *type;
+	char *b64 = NULL;
+	int r;
+
+	if ((r = kw_tls_channel_binding(conn->ssl, cb, &cbl, &type)) != 0)
+		goto out;
+	if ((r = est_b64_encode(cb, cbl, &b64, &bl)) != 0)
+		goto out;
+	for (i = 0, k = 0; i < bl; i++)		/* one line */
+		if (b64[i] != '\n' && b64[i] != '\r')
+			b64[k++] = b64[i];
+	b64[k] = '\0';
+	kw_debug("EST: CSR linked to the TLS session (%s)", type);
+	if ((r = mk->make(mk->arg, b64, csr, csr_len)) != 0)
+		goto out;
+out:
+	explicit_bzero(cb, sizeof(cb));
+	if (b64 != NULL)
+		kw_freezero(b64, bl);
+	return r;
+}
+
+/* One enrollment request: the CSR given (csr) or made on the connection
+ * (mk, then *made is the CSR sent). */
+static int
+est_enroll_once(struct est_client *c, int reenroll, const uint8_t *csr,
+    size_t csr_len, const struct est_csr_maker *mk, const uint8_t *spki,
+    size_t spki_len, struct est_certs *certs, unsigned *retry_after,
+    uint8_t **made, size_t *made_len)
 {
 	struct est_conn conn = { .fd = -1 };
 	struct est_http_resp *resp = NULL;
@@ -792,7 +928,7 @@ est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
 	char *b64 = NULL, what[32];
 	uint8_t *der = NULL;
 	size_t bl, dl;
-	int r;
+	int r, st;
 
 	memset(certs, 0, sizeof(*certs));
 	*retry_after = 0;
@@ -800,17 +936,27 @@ est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
 	if (reenroll && c->client_key == NULL)
 		return KW_ERR_ARG;
 	if ((r = est_fetch_cacerts(c)) != 0 ||
-	    (r = est_b64_encode(csr, csr_len, &b64, &bl)) != 0 ||
-	    (r = est_conn_verified(c, &conn)) != 0 ||
+	    (r = est_conn_verified(c, &conn)) != 0)
+		goto out;
+	if (mk != NULL) {
+		if ((r = est_make_linked_csr(&conn, mk, made, made_len)) != 0)
+			goto out;
+		csr = *made;
+		csr_len = *made_len;
+	}
+	if ((r = est_b64_encode(csr, csr_len, &b64, &bl)) != 0 ||
 	    (r = est_request(c, &conn, "POST", op, 1, (const uint8_t *)b64, bl,
 	    &resp)) != 0)
 		goto out;
+	st = est_http_resp_status(resp);
+	if (st == 401 || st == 403) {
+		est_explain_refusal(c, resp, reenroll, what);
+		r = KW_ERR_AUTH;
+		goto out;
+	}
 	if ((r = est_http_status_err(resp, what)) != 0) {
 		if (r == KW_ERR_PENDING)
 			*retry_after = est_http_retry_after(resp, 60);
-		else if (r == KW_ERR_AUTH && reenroll)
-			kw_err("%s: the current certificate was not accepted "
-			    "for re-enrollment", what);
 		goto out;
 	}
 	if ((r = est_body_der(resp, "application/pkcs7-mime", what, &der,
@@ -832,6 +978,29 @@ out:
 	est_http_resp_free(resp);
 	est_conn_close(&conn);
 	return r;
+}
+
+int
+est_enroll(struct est_client *c, int reenroll, const uint8_t *csr,
+    size_t csr_len, const uint8_t *spki, size_t spki_len,
+    struct est_certs *certs, unsigned *retry_after)
+{
+	return est_enroll_once(c, reenroll, csr, csr_len, NULL, spki, spki_len,
+	    certs, retry_after, NULL, NULL);
+}
+
+int
+est_enroll_linked(struct est_client *c, int reenroll,
+    const struct est_csr_maker *mk, const uint8_t *spki, size_t spki_len,
+    struct est_certs *certs, unsigned *retry_after, uint8_t **csr,
+    size_t *csr_len)
+{
+	*csr = NULL;
+	*csr_len = 0;
+	if (mk == NULL || mk->make == NULL)
+		return KW_ERR_ARG;
+	return est_enroll_once(c, reenroll, NULL, 0, mk, spki, spki_len, certs,
+	    retry_after, csr, csr_len);
 }
 
 static void
@@ -869,7 +1038,7 @@ est_show_cacerts(const char *url, int timeout_ms)
 	memset(&got, 0, sizeof(got));
 	c.timeout_ms = timeout_ms > 0 ? timeout_ms : EST_DEFAULT_TIMEOUT_MS;
 	if ((r = est_url_parse(url, &c.url)) != 0 ||
-	    (r = est_conn_provisional(&c.url, c.timeout_ms, &conn)) != 0 ||
+	    (r = est_conn_provisional(&c.url, c.timeout_ms, NULL, &conn)) != 0 ||
 	    (r = est_get_cacerts(&c, &conn, &got)) != 0)
 		goto out;
 	printf("CA certificates sent by %s (NOT verified: compare the "

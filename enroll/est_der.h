@@ -2,10 +2,9 @@
  * certs-only (RFC 7030 4.1.3 / 4.2.3), the fields of an X.509 certificate
  * enrollment needs, and /csrattrs (RFC 7030 4.5.2).
  *
- * All input is untrusted: DER is walked with explicit lengths (definite
- * lengths only, minimal length encodings, no trailing bytes), nothing is
- * trusted that was not checked.  No wolfSSL here, so the parsers can be
- * unit-tested and fuzzed on their own. */
+ * All input is untrusted: DER is walked with the toolkit of common/kw_der.h
+ * (definite lengths only, minimal length encodings, no trailing bytes);
+ * certificates go through wolfSSL's parser (kw_der_cert). */
 #ifndef EST_DER_H
 #define EST_DER_H
 
@@ -19,8 +18,9 @@
 #define EST_MAX_SANS	16		/* names taken from csrattrs */
 
 /* Base64 (RFC 4648) with line breaks: CR, LF, space and tab are skipped,
- * '=' padding is required and final, anything else is KW_ERR_PARSE.
- * *out is malloc'd (free with free()). */
+ * '=' padding is required and final, anything else is KW_ERR_PARSE; NUL
+ * bytes and white space at the very end are dropped (some servers end
+ * their bodies so).  *out is malloc'd (free with free()). */
 int est_b64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
 /* Base64 with a LF every 64 characters; *out malloc'd, NUL-terminated. */
 int est_b64_encode(const uint8_t *in, size_t len, char **out, size_t *out_len);

@@ -207,6 +207,7 @@ struct est_http_resp {
 	size_t max_body;
 	int too_big;
 	int bad_version;
+	unsigned interim;	/* 1xx answers skipped so far */
 	int done;
 };
 
@@ -330,7 +331,10 @@ est_on_message_complete(http_parser *p)
 	struct est_http_resp *r = p->data;
 
 	if (p->status_code >= 100 && p->status_code < 200) {
-		/* interim response (100 Continue): forget it, keep going */
+		/* interim response (100 Continue): forget it, keep going;
+		 * a server that sends nothing else is cut short */
+		if (++r->interim > EST_HTTP_MAX_INTERIM)
+			return -1;
 		r->head_used = 0;
 		r->nhdrs = 0;
 		r->in_value = 0;
@@ -394,6 +398,11 @@ est_http_resp_feed(struct est_http_resp *r, const uint8_t *data, size_t len,
 	}
 	if (r->bad_version) {
 		kw_err("the EST server does not speak HTTP/1.x");
+		return KW_ERR_PROTOCOL;
+	}
+	if (r->interim > EST_HTTP_MAX_INTERIM) {
+		kw_err("the EST server sent more than %d interim (1xx) answers "
+		    "and no final one", EST_HTTP_MAX_INTERIM);
 		return KW_ERR_PROTOCOL;
 	}
 	if (r->done) {

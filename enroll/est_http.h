@@ -12,6 +12,7 @@
 #define EST_HTTP_MAX_HEAD	(16 * 1024)	/* status line + headers */
 #define EST_HTTP_MAX_BODY	(256 * 1024)	/* default body limit */
 #define EST_HTTP_MAX_RETRY	86400		/* Retry-After cap, seconds */
+#define EST_HTTP_MAX_INTERIM	8		/* 1xx answers before the final */
 
 /* An https URL split up (http_parser_parse_url): host, port (default 443)
  * and path ("/.well-known/est" appended when absent). */

@@ -25,7 +25,8 @@ tests_unit_test_est_identity_SOURCES = tests/unit/test_est_identity.c \
 	agent/identity/identity.c agent/identity/identity_conf.c \
 	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
 	agent/identity/identity_runner.c \
-	agent/identity/renew.c agent/keys/keyref.c agent/keys/pin.c
+	agent/identity/renew.c agent/identity/test_hooks.c \
+	agent/keys/keyref.c agent/keys/pin.c
 tests_unit_test_est_identity_CFLAGS = $(KW_EST_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_est_identity_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
 	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS) $(LIBS)
@@ -41,7 +42,13 @@ tests_enroll_fuzz_est_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 EXTRA_DIST += tests/enroll
 
 TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
-	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
+	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
+	tests/enroll/est_cancel.sh tests/enroll/est_deadline.sh
+TESTS += tests/enroll/est_quirks.sh
+# Proof-of-possession linking, re-enrollment with HTTP Basic, absolute
+# paths in identity state files (issue 9: 21-23).
+TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
+	tests/enroll/est_paths.sh
 
 # ACME against pebble.
 TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \

@@ -8,6 +8,20 @@ tests_unit_test_wolf_tls_SOURCES = tests/unit/test_wolf_tls.c \
 tests_unit_test_wolf_tls_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wolf_tls_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 
+# The server-name matcher on its own (common/kw_tls_name.c).
+check_PROGRAMS += tests/unit/test_tls_name
+TESTS += tests/unit/test_tls_name
+tests_unit_test_tls_name_SOURCES = tests/unit/test_tls_name.c
+tests_unit_test_tls_name_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_tls_name_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+# The ServerHello watcher on its own (common/kw_tls_hello.c).
+check_PROGRAMS += tests/unit/test_tls_hello
+TESTS += tests/unit/test_tls_hello
+tests_unit_test_tls_hello_SOURCES = tests/unit/test_tls_hello.c
+tests_unit_test_tls_hello_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_tls_hello_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
 check_PROGRAMS += tests/unit/test_csr
 TESTS += tests/unit/test_csr
 tests_unit_test_csr_SOURCES = tests/unit/test_csr.c \
@@ -26,3 +40,16 @@ tests_tls_hs_bench_SOURCES = tests/tls/hs_bench.c \
 	tests/unit/soft_key.c tests/unit/soft_key.h
 tests_tls_hs_bench_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
 tests_tls_hs_bench_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
+
+# Strict verification (issue 9): names, signature algorithms, groups,
+# renegotiation, refusal messages, against openssl, gnutls and a plain
+# wolfSSL peer (tests/tls/wolf_peer.c, software keys, test-only).
+check_PROGRAMS += tests/tls/wolf_peer
+tests_tls_wolf_peer_SOURCES = tests/tls/wolf_peer.c
+tests_tls_wolf_peer_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS)
+tests_tls_wolf_peer_LDADD = $(WOLFSSL_LIBS)
+TESTS += tests/tls/strict.sh
+# A server that stalls the handshake (tests/tls/stall_server.py).
+TESTS += tests/tls/stall.sh
+# TLS 1.3 resumption without (EC)DHE refused (gnutls-serv preferring psk_ke).
+TESTS += tests/tls/psk.sh

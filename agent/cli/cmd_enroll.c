@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <pthread.h>
@@ -18,11 +19,13 @@
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "kw_wolf.h"
 #include "agent/cli/cli.h"
 #include "agent/identity/identity.h"
 #include "agent/keys/keyref.h"
 #include "agent/identity/renew.h"
+#include "enroll/csr.h"
 #include "enroll/est.h"
 #include "enroll/est_der.h"
 #include "enroll/est_sched.h"
@@ -31,11 +34,13 @@ static const char kw_enroll_help[] =
 "usage: keyward enroll est --server URL --key REF --subject DN [--san NAME]...\n"
 "           (--ca FILE | --ca-fingerprint SHA256)\n"
 "           [--user NAME [--password-file FILE]]\n"
-"           [--bootstrap-cert FILE --bootstrap-key REF]\n"
+"           [--bootstrap-cert FILE|URI --bootstrap-key REF]\n"
 "           --out CERTFILE [--chain-out FILE] [--store-on-token] [--state FILE]\n"
 "       keyward enroll est --renew --state FILE [--force] [--same-key]\n"
-"       keyward enroll est --renew --key REF --cert CERTFILE --server URL\n"
-"           --ca FILE --subject DN [--out CERTFILE]\n"
+"           [--user NAME [--password-file FILE]]\n"
+"       keyward enroll est --renew --key REF [--cert CERTFILE|URI] --server URL\n"
+"           --ca FILE [--subject DN] [--out CERTFILE]\n"
+"           [--user NAME [--password-file FILE]]\n"
 "       keyward enroll est --watch --state FILE [--renew-at PCT]\n"
 "       keyward enroll est --check --state FILE\n"
 "       keyward enroll est --show-ca --server URL\n"
@@ -50,10 +55,16 @@ static const char kw_enroll_help[] =
 "      --ca FILE            trust the EST server per this CA (PEM)\n"
 "      --ca-fingerprint FP  first contact: SHA-256 of the EST CA certificate,\n"
 "                           as published by the CA's operators (RFC 7030 4.1.1)\n"
-"      --user NAME          HTTP Basic user for /simpleenroll\n"
-"      --password-file FILE Basic password, first line (else asked on the TTY)\n"
+"      --user NAME          HTTP Basic user (/simpleenroll; with --renew when\n"
+"                           the server asks for it on top of the certificate)\n"
+"      --password-file FILE Basic password, first line, a file only its owner\n"
+"                           can read (else asked on the TTY)\n"
+"      --pop-linking        always link the CSR to the TLS session (RFC 7030\n"
+"                           3.5; done anyway when the server's csrattrs ask)\n"
 "      --bootstrap-cert FILE  client certificate for /simpleenroll (e.g. a\n"
-"      --bootstrap-key REF    smart card identity), any key reference\n"
+"      --bootstrap-key REF    smart card identity), any key reference; the\n"
+"                           certificate may be a pkcs11: URI, and for a pkcs11:\n"
+"                           key defaults to the one on the token\n"
 "  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
 "      --chain-out FILE     chain and CA certificates (PEM)\n"
 "      --ca-out FILE        where the pinned EST CA is kept after a\n"
@@ -66,13 +77,15 @@ static const char kw_enroll_help[] =
 "      --wait SECONDS       wait this long for an approval (202) (default 300)\n"
 "      --resume             continue a pending enrollment from the state file\n"
 "      --renew              re-enroll (/simplereenroll, over mTLS with the\n"
-"                           current key and certificate)\n"
+"                           current key and certificate; the subject is the\n"
+"                           certificate's unless --subject)\n"
 "      --force              with --renew: even if not due yet\n"
 "      --check              check that the identity in --state is usable\n"
 "      --watch              stay running and renew --state when due (without\n"
 "                           `keyward run`; SIGHUP re-checks, SIGTERM stops)\n"
 "      --show-ca            print the EST server's CA fingerprints (untrusted)\n"
-"      --timeout SECONDS    network timeout (default 30)\n"
+"      --timeout SECONDS    limit on each exchange with the EST server, from\n"
+"                           connect to the last byte of the answer (default 30)\n"
 KW_KEY_HELP
 "\n"
 KW_EXIT_HELP;
@@ -102,6 +115,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_CERT,
 	OPT_WATCH,
+	OPT_POP_LINKING,
 };
 
 struct kw_enroll_args {
@@ -115,7 +129,7 @@ struct kw_enroll_args {
 	long grace;
 	int timeout_ms;
 	int store_on_token, same_key, resume, renew, force, check, show_ca;
-	int watch;
+	int watch, pop_linking;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -174,16 +188,41 @@ kw_password_prompt(const char *user, char **out)
 	return r;
 }
 
-/* Does the key's public key match the certificate's? */
+/* The HTTP Basic password for --user: --password-file, else the TTY. */
 static int
-kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
-    struct est_certs *certs)
+kw_enroll_password(const struct kw_enroll_args *a, char **out)
 {
-	uint8_t spki[KW_MAX_PUBKEY_DER];
-	size_t len = sizeof(spki);
+	*out = NULL;
+	if (a->user == NULL)
+		return KW_OK;
+	if (a->password_file != NULL)
+		return kw_secret_file_read(a->password_file, "password file",
+		    out);
+	return kw_password_prompt(a->user, out);
+}
+
+/* Does the key's public key match the certificate's?  The certificate is
+ * a file, a pkcs11: URI, or (NULL with a pkcs11: key_ref) the one on the
+ * token next to the key. */
+static int
+kw_check_pair_ref(struct kw_key *key, const char *key_ref,
+    const struct kw_keyref_opts *opts, const char *cert_file,
+    struct est_cert_info *ci, struct est_certs *certs)
+{
+	uint8_t spki[KW_MAX_PUBKEY_DER], *der = NULL;
+	size_t len = sizeof(spki), der_len = 0;
 	int r;
 
-	if ((r = est_certs_from_file(cert_file, certs)) != 0)
+	if (kw_keyref_cert_on_token(cert_file, key_ref)) {
+		if ((r = kw_keyref_cert_load(cert_file, key_ref, opts, &der,
+		    &der_len)) == KW_OK)
+			r = est_certs_add(certs, der, der_len);
+		free(der);
+		if (r != KW_OK)
+			return r;
+		if (cert_file == NULL)
+			cert_file = "the certificate on the token";
+	} else if ((r = est_certs_from_file(cert_file, certs)) != 0)
 		return r;
 	if ((r = est_cert_info(certs->c[0].der, certs->c[0].len, ci)) != 0 ||
 	    (r = kw_key_public_der(key, spki, &len)) != 0)
@@ -193,6 +232,13 @@ kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *c
 		return KW_ERR_KEY_MISMATCH;
 	}
 	return KW_OK;
+}
+
+static int
+kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
+    struct est_certs *certs)
+{
+	return kw_check_pair_ref(key, NULL, NULL, cert_file, ci, certs);
 }
 
 /* ---- --show-ca / first-contact confirmation ----------------------------- */
@@ -232,7 +278,233 @@ kw_confirm_fingerprint(const char *server, char fp[65], int timeout_ms)
 	return r;
 }
 
-/* ---- first enrollment --------------------------------------------------- */
+/* ---- first enrollment ---------------------------------------------------
+ * Steps: where the state and a pinned CA go, what an earlier run left
+ * (a pending request to resume), how the EST server is trusted, the
+ * password, the keys, the enrollment, then the identity stored. */
+
+/* The state file and the pinned CA's file, absolute (the daemon that
+ * renews works in /). */
+static int
+kw_enroll_paths(const struct kw_enroll_args *a, char *state_path,
+    char *ca_out, size_t len)
+{
+	char tmp[PATH_MAX];
+	int r;
+
+	snprintf(tmp, sizeof(tmp), "%s%s", a->state ? a->state : a->out,
+	    a->state ? "" : ".state");
+	if ((r = kw_identity_abspath(tmp, state_path, len)) != 0)
+		return r;
+	snprintf(tmp, sizeof(tmp), "%s%s", a->ca_out ? a->ca_out : a->out,
+	    a->ca_out ? "" : ".ca.pem");
+	return kw_identity_abspath(tmp, ca_out, len);
+}
+
+/* An existing state: a pending request for this key is resumed, anything
+ * else is never clobbered. */
+static int
+kw_enroll_previous(const struct kw_enroll_args *a, const char *state_path,
+    struct kw_identity **prev)
+{
+	char *ref = NULL;
+	int r, same;
+
+	*prev = NULL;
+	if (access(state_path, F_OK) != 0) {
+		if (!a->resume)
+			return KW_OK;
+		kw_err("--resume: no state file %s", state_path);
+		return KW_ERR_NOT_FOUND;
+	}
+	if ((r = kw_identity_read(state_path, prev)) != 0)
+		return r;
+	if ((*prev)->pending_csr == NULL) {
+		kw_err("%s already holds an enrolled identity: renew it with "
+		    "'keyward enroll est --renew --state %s', or remove it to "
+		    "start over", state_path, state_path);
+		return KW_ERR_EXISTS;
+	}
+	/* the state names it absolutely (older ones as given) */
+	if ((r = kw_identity_set_keyref(&ref, a->key)) != 0)
+		return r;
+	same = strcmp((*prev)->key_ref, a->key) == 0 ||
+	    strcmp((*prev)->key_ref, ref) == 0;
+	free(ref);
+	if (!same) {
+		kw_err("%s holds a pending request for another key (%s)",
+		    state_path, (*prev)->key_ref);
+		return KW_ERR_EXISTS;
+	}
+	return KW_OK;
+}
+
+/* How the EST server is trusted: --ca, --ca-fingerprint, the CA a pending
+ * request was started with, or a fingerprint confirmed on the TTY. */
+static int
+kw_enroll_trust(struct kw_enroll_args *a, const struct kw_identity *prev,
+    char fp[65], const char **ca_fp)
+{
+	int r;
+
+	*ca_fp = a->ca_fp;
+	if (a->ca == NULL && *ca_fp == NULL && prev != NULL &&
+	    prev->ca_file != NULL && access(prev->ca_file, R_OK) == 0)
+		a->ca = prev->ca_file;
+	if (a->ca != NULL || *ca_fp != NULL)
+		return KW_OK;
+	if ((r = kw_confirm_fingerprint(a->server, fp, a->timeout_ms)) != 0)
+		return r;
+	*ca_fp = fp;
+	return KW_OK;
+}
+
+/* The key to certify and the bootstrap key, if any. */
+static int
+kw_enroll_open_keys(struct kw_enroll_args *a, struct kw_key **key,
+    struct kw_key **boot)
+{
+	struct kw_keyref_opts bopts;
+	int r;
+
+	*key = NULL;
+	*boot = NULL;
+	if ((r = kw_keyref_open(a->key, &a->kopts, key)) != 0) {
+		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+		return r;
+	}
+	if (a->boot_key == NULL)
+		return KW_OK;
+	bopts = a->kopts;
+	if ((r = kw_keyref_open(a->boot_key, &bopts, boot)) != 0)
+		kw_err("cannot open bootstrap key %s: %s", a->boot_key,
+		    kw_strerror(r));
+	return r;
+}
+
+/* The identity the state file will hold: new, or the pending one, with
+ * what this run was given (paths absolute). */
+static int
+kw_enroll_identity(const struct kw_enroll_args *a, const char *state_path,
+    struct kw_identity **prev, struct kw_identity **out)
+{
+	struct kw_identity *id;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	if (*prev != NULL) {
+		id = *prev;
+		*prev = NULL;
+	} else if ((r = kw_identity_new(&id)) != 0)
+		return r;
+	*out = id;
+	if ((r = kw_identity_set_path(&id->path, state_path)) != 0 ||
+	    (r = kw_identity_set(&id->server, a->server)) != 0 ||
+	    (r = kw_identity_set_keyref(&id->key_ref, a->key)) != 0 ||
+	    (r = kw_identity_set_path(&id->cert_out, a->out)) != 0 ||
+	    (r = kw_identity_set_path(&id->cert_file, a->out)) != 0 ||
+	    (r = kw_identity_set_path(&id->chain_file, a->chain_out)) != 0 ||
+	    (r = kw_identity_set(&id->subject, a->subject)) != 0 ||
+	    (r = kw_identity_set(&id->tcti, a->kopts.tcti)) != 0 ||
+	    (r = kw_identity_set(&id->module, a->kopts.module)) != 0 ||
+	    (a->kopts.module != NULL && strchr(a->kopts.module, '/') != NULL &&
+	    (r = kw_identity_set_path(&id->module, a->kopts.module)) != 0) ||
+	    (r = kw_identity_set_path(&id->auth_file, a->kopts.auth_file)) != 0 ||
+	    (r = kw_identity_set(&id->auth_method, a->user && a->boot_key ?
+	    "both" : a->user ? "basic" : a->boot_key ? "cert" : "none")) != 0)
+		return r;
+	for (i = 0; i < id->nsans; i++)
+		free(id->sans[i]);
+	id->nsans = 0;
+	for (i = 0; i < a->nsans; i++)
+		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL)
+			return KW_ERR_NOMEM;
+	id->allow_exportable = a->kopts.allow_exportable;
+	id->pop_linking = a->pop_linking;
+	id->store_on_token = a->store_on_token;
+	id->rekey = !a->same_key;
+	if (a->renew_at)
+		id->renew_at_pct = a->renew_at;
+	if (a->grace >= 0)
+		id->grace = a->grace;
+	return KW_OK;
+}
+
+/* The EST CA the identity trusts: --ca, or the pinned one written to
+ * ca_out. */
+static int
+kw_enroll_keep_ca(const struct kw_enroll_args *a, struct kw_identity *id,
+    const struct kw_enroll_res *res, const char *ca_out)
+{
+	char *pem = NULL;
+	size_t pem_len;
+	int r;
+
+	if (a->ca != NULL)
+		return kw_identity_set_path(&id->ca_file, a->ca);
+	if ((r = est_certs_pem(&res->cacerts, 0, &pem, &pem_len)) == 0 &&
+	    (pem_len == 0 || (r = kw_file_write_atomic(ca_out, pem, pem_len,
+	    0644, 0)) == 0))
+		r = kw_identity_set(&id->ca_file, ca_out);
+	free(pem);
+	return r;
+}
+
+/* 202: remember the request (the same key and CSR are sent again). */
+static int
+kw_enroll_keep_pending(const struct kw_enroll_args *a, struct kw_identity *id,
+    const struct kw_enroll_res *res, const char *ca_out)
+{
+	int r;
+
+	if ((r = kw_identity_set(&id->pending_csr, res->csr_b64)) != 0 ||
+	    (r = kw_enroll_keep_ca(a, id, res, ca_out)) != 0)
+		return r;
+	if (id->pending_since == 0)
+		id->pending_since = time(NULL);
+	if ((r = kw_identity_save(id)) != 0)
+		return r;
+	fprintf(stderr, "keyward enroll: the request awaits approval at the "
+	    "CA.  Run the same command again (or add --resume) later: the "
+	    "same key and CSR will be sent (state: %s).\n", id->path);
+	return KW_ERR_PENDING;
+}
+
+/* Verified: the certificate, chain and CA stored, then the state. */
+static int
+kw_enroll_keep_issued(const struct kw_enroll_args *a, struct kw_identity *id,
+    const struct kw_enroll_res *res, const char *ca_out)
+{
+	struct est_cert_info ci;
+	char when[40];
+	int r;
+
+	if ((r = kw_enroll_keep_ca(a, id, res, ca_out)) != 0 ||
+	    (r = kw_enroll_store(res, a->out, a->chain_out)) != 0)
+		return r;
+	if (a->store_on_token &&
+	    (r = kw_keyref_store_cert(a->key, &a->kopts, res->certs.c[0].der,
+	    res->certs.c[0].len)) != 0) {
+		kw_err("the certificate is in %s but could not be stored on the "
+		    "token: %s", a->out, kw_strerror(r));
+		return r;
+	}
+	if ((r = est_cert_info(res->certs.c[0].der, res->certs.c[0].len,
+	    &ci)) != 0)
+		return r;
+	id->not_before = ci.not_before;
+	id->not_after = ci.not_after;
+	free(id->pending_csr);
+	id->pending_csr = NULL;
+	id->pending_since = 0;
+	id->failures = 0;
+	if ((r = kw_identity_save(id)) != 0)
+		return r;
+	kw_info("enrolled: certificate %s (valid until %s), state %s",
+	    a->out, kw_time_str(ci.not_after, when, sizeof(when)), id->path);
+	return KW_OK;
+}
 
 static int
 kw_enroll_first(struct kw_enroll_args *a)
@@ -241,69 +513,25 @@ kw_enroll_first(struct kw_enroll_args *a)
 	struct kw_enroll_req req;
 	struct kw_enroll_res res;
 	struct kw_key *key = NULL, *boot = NULL;
-	struct kw_keyref_opts bopts;
-	struct est_cert_info ci;
-	char *password = NULL, *pem = NULL, fp[65] = "";
-	char state_path[4096], ca_out[4096], when[40];
-	const char *ca_fp = a->ca_fp;
-	size_t i, pem_len;
+	uint8_t *boot_der = NULL;
+	size_t boot_der_len = 0;
+	char *password = NULL, fp[65] = "";
+	char state_path[PATH_MAX], ca_out[PATH_MAX];
+	const char *ca_fp;
 	int r, er;
 
 	memset(&res, 0, sizeof(res));
-	snprintf(state_path, sizeof(state_path), "%s%s",
-	    a->state ? a->state : a->out, a->state ? "" : ".state");
-	snprintf(ca_out, sizeof(ca_out), "%s%s", a->ca_out ? a->ca_out : a->out,
-	    a->ca_out ? "" : ".ca.pem");
-	/* an existing state: resume a pending request, never clobber */
-	if (access(state_path, F_OK) == 0) {
-		if ((r = kw_identity_read(state_path, &prev)) != 0)
-			goto out;
-		if (prev->pending_csr == NULL) {
-			kw_err("%s already holds an enrolled identity: renew it "
-			    "with 'keyward enroll est --renew --state %s', or "
-			    "remove it to start over", state_path, state_path);
-			r = KW_ERR_EXISTS;
-			goto out;
-		}
-		if (strcmp(prev->key_ref, a->key) != 0) {
-			kw_err("%s holds a pending request for another key (%s)",
-			    state_path, prev->key_ref);
-			r = KW_ERR_EXISTS;
-			goto out;
-		}
-	} else if (a->resume) {
-		kw_err("--resume: no state file %s", state_path);
-		r = KW_ERR_NOT_FOUND;
+	if ((r = kw_enroll_paths(a, state_path, ca_out, sizeof(state_path))) != 0 ||
+	    (r = kw_enroll_previous(a, state_path, &prev)) != 0 ||
+	    (r = kw_enroll_trust(a, prev, fp, &ca_fp)) != 0 ||
+	    (r = kw_enroll_password(a, &password)) != 0 ||
+	    (r = kw_enroll_open_keys(a, &key, &boot)) != 0)
 		goto out;
-	}
-	if (a->ca == NULL && ca_fp == NULL && prev != NULL && prev->ca_file &&
-	    access(prev->ca_file, R_OK) == 0)
-		a->ca = prev->ca_file;
-	if (a->ca == NULL && ca_fp == NULL) {
-		if ((r = kw_confirm_fingerprint(a->server, fp, a->timeout_ms)) != 0)
-			goto out;
-		ca_fp = fp;
-	}
-	if (a->user != NULL) {
-		if (a->password_file != NULL)
-			r = kw_secret_from_file(a->password_file, &password);
-		else
-			r = kw_password_prompt(a->user, &password);
-		if (r != 0)
-			goto out;
-	}
-	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != 0) {
-		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+	/* the bootstrap certificate may stay on its token */
+	if (boot != NULL && kw_keyref_cert_on_token(a->boot_cert, a->boot_key) &&
+	    (r = kw_keyref_cert_load(a->boot_cert, a->boot_key, &a->kopts,
+	    &boot_der, &boot_der_len)) != KW_OK)
 		goto out;
-	}
-	if (a->boot_key != NULL) {
-		bopts = a->kopts;
-		if ((r = kw_keyref_open(a->boot_key, &bopts, &boot)) != 0) {
-			kw_err("cannot open bootstrap key %s: %s", a->boot_key,
-			    kw_strerror(r));
-			goto out;
-		}
-	}
 	memset(&req, 0, sizeof(req));
 	req.server = a->server;
 	req.ca_file = a->ca;
@@ -311,118 +539,31 @@ kw_enroll_first(struct kw_enroll_args *a)
 	req.user = a->user;
 	req.password = password;
 	req.auth_key = boot;
-	req.auth_cert = a->boot_cert;
+	req.auth_cert = boot_der != NULL ? NULL : a->boot_cert;
+	req.auth_cert_der = boot_der;
+	req.auth_cert_der_len = boot_der_len;
 	req.key = key;
 	req.subject = a->subject;
 	req.sans = a->sans;
 	req.nsans = a->nsans;
 	req.csr_b64 = prev != NULL ? prev->pending_csr : NULL;
+	req.pop_linking = a->pop_linking;
 	req.wait_s = a->wait_s;
 	req.timeout_ms = a->timeout_ms;
 	if ((er = kw_enroll_run(&req, &res)) != KW_OK && er != KW_ERR_PENDING) {
 		r = er;
 		goto out;
 	}
-
-	/* the identity: new, or the pending one completed */
-	if (prev != NULL) {
-		id = prev;
-		prev = NULL;
-	} else {
-		if ((r = kw_identity_new(&id)) != 0 ||
-		    (r = kw_identity_set(&id->path, state_path)) != 0)
-			goto out;
-	}
-	if (kw_identity_set(&id->server, a->server) ||
-	    kw_identity_set(&id->key_ref, a->key) ||
-	    kw_identity_set(&id->cert_out, a->out) ||
-	    kw_identity_set(&id->cert_file, a->out) ||
-	    kw_identity_set(&id->chain_file, a->chain_out) ||
-	    kw_identity_set(&id->subject, a->subject) ||
-	    kw_identity_set(&id->tcti, a->kopts.tcti) ||
-	    kw_identity_set(&id->module, a->kopts.module) ||
-	    kw_identity_set(&id->auth_file, a->kopts.auth_file) ||
-	    kw_identity_set(&id->auth_method, a->user && a->boot_key ? "both" :
-	    a->user ? "basic" : a->boot_key ? "cert" : "none")) {
-		r = KW_ERR_NOMEM;
+	if ((r = kw_enroll_identity(a, state_path, &prev, &id)) != 0)
 		goto out;
-	}
-	for (i = 0; i < id->nsans; i++)
-		free(id->sans[i]);
-	id->nsans = 0;
-	for (i = 0; i < a->nsans; i++)
-		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
-			r = KW_ERR_NOMEM;
-			goto out;
-		}
-	id->allow_exportable = a->kopts.allow_exportable;
-	id->store_on_token = a->store_on_token;
-	id->rekey = !a->same_key;
-	if (a->renew_at)
-		id->renew_at_pct = a->renew_at;
-	if (a->grace >= 0)
-		id->grace = a->grace;
-	if (er == KW_ERR_PENDING) {
-		/* remember the request: the same key and CSR are reused */
-		if (kw_identity_set(&id->ca_file, a->ca ? a->ca : NULL) ||
-		    kw_identity_set(&id->pending_csr, res.csr_b64)) {
-			r = KW_ERR_NOMEM;
-			goto out;
-		}
-		if (id->ca_file == NULL) {
-			/* fingerprint mode: the CA is verified; keep it */
-			if ((r = est_certs_pem(&res.cacerts, 0, &pem, &pem_len)) != 0 ||
-			    (pem_len > 0 && (r = kw_file_write_atomic(ca_out, pem,
-			    pem_len, 0644, 0)) != 0) ||
-			    (r = kw_identity_set(&id->ca_file, ca_out)) != 0)
-				goto out;
-		}
-		if (id->pending_since == 0)
-			id->pending_since = time(NULL);
-		if ((r = kw_identity_save(id)) != 0)
-			goto out;
-		fprintf(stderr, "keyward enroll: the request awaits approval "
-		    "at the CA.  Run the same command again (or add --resume) "
-		    "later: the same key and CSR will be sent (state: %s).\n",
-		    state_path);
-		r = KW_ERR_PENDING;
-		goto out;
-	}
-
-	/* verified: store (certificate, chain, CA), then the state */
-	if (a->ca == NULL) {
-		if ((r = est_certs_pem(&res.cacerts, 0, &pem, &pem_len)) != 0 ||
-		    (r = kw_file_write_atomic(ca_out, pem, pem_len, 0644, 0)) != 0)
-			goto out;
-		if ((r = kw_identity_set(&id->ca_file, ca_out)) != 0)
-			goto out;
-	} else if ((r = kw_identity_set(&id->ca_file, a->ca)) != 0)
-		goto out;
-	if ((r = kw_enroll_store(&res, a->out, a->chain_out)) != 0)
-		goto out;
-	if (a->store_on_token &&
-	    (r = kw_keyref_store_cert(a->key, &a->kopts, res.certs.c[0].der,
-	    res.certs.c[0].len)) != 0) {
-		kw_err("the certificate is in %s but could not be stored on the "
-		    "token: %s", a->out, kw_strerror(r));
-		goto out;
-	}
-	if ((r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) != 0)
-		goto out;
-	id->not_before = ci.not_before;
-	id->not_after = ci.not_after;
-	free(id->pending_csr);
-	id->pending_csr = NULL;
-	id->pending_since = 0;
-	id->failures = 0;
-	if ((r = kw_identity_save(id)) != 0)
-		goto out;
-	kw_info("enrolled: certificate %s (valid until %s), state %s",
-	    a->out, kw_time_str(ci.not_after, when, sizeof(when)), state_path);
+	if (er == KW_ERR_PENDING)
+		r = kw_enroll_keep_pending(a, id, &res, ca_out);
+	else
+		r = kw_enroll_keep_issued(a, id, &res, ca_out);
 out:
 	kw_enroll_res_clear(&res);
 	kw_free_secret(password);
-	free(pem);
+	free(boot_der);
 	kw_key_close(boot);
 	kw_key_close(key);
 	kw_identity_free(prev);
@@ -438,7 +579,7 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 	struct kw_identity *id = NULL;
 	struct kw_renew_opts ro;
 	time_t now = time(NULL), due;
-	char line[1024];
+	char line[1024], red[1024], *password = NULL;
 	int r;
 
 	if ((r = kw_identity_load(a->state, &id)) != 0)
@@ -450,25 +591,33 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 		r = KW_OK;
 		goto out;
 	}
+	if ((r = kw_enroll_password(a, &password)) != 0)
+		goto out;
 	memset(&ro, 0, sizeof(ro));
 	ro.same_key = a->same_key;
 	ro.force = a->force;
 	ro.wait_s = a->wait_s;
 	ro.timeout_ms = a->timeout_ms;
+	ro.user = a->user;
+	ro.password = password;
+	ro.pop_linking = a->pop_linking;
 	r = kw_renew_run_opts(id, now, &ro);
 	if (r == KW_OK)
-		printf("renewed: key %s, certificate %s\n", kw_identity_key_ref(id),
+		printf("renewed: key %s, certificate %s\n",
+		    kw_uri_redact(kw_identity_key_ref(id), red, sizeof(red)),
 		    kw_identity_cert_file(id));
 	else if (r == KW_ERR_PENDING)
 		fprintf(stderr, "keyward enroll: the renewal awaits approval "
 		    "at the CA; run 'keyward enroll est --renew --state %s' "
 		    "again later (the same key and CSR are reused)\n", a->state);
 out:
+	kw_free_secret(password);
 	kw_identity_free(id);
 	return r;
 }
 
-/* --renew without a state file: same key, certificate replaced. */
+/* --renew without a state file: same key, certificate replaced.  The CSR
+ * repeats the certificate's subject (RFC 7030 4.2.2) unless --subject. */
 static int
 kw_enroll_renew_plain(struct kw_enroll_args *a)
 {
@@ -477,6 +626,7 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 	struct kw_key *key = NULL;
 	struct est_certs cur;
 	struct est_cert_info ci;
+	char subject[1024], *password = NULL;
 	int r;
 
 	memset(&res, 0, sizeof(res));
@@ -485,19 +635,34 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
 		goto out;
 	}
-	if ((r = kw_check_pair(key, a->cert, &ci, &cur)) != 0)
+	if ((r = kw_check_pair_ref(key, a->key, &a->kopts, a->cert, &ci, &cur))
+	    != 0)
+		goto out;
+	if (a->subject == NULL && (r = kw_csr_subject_from_cert(cur.c[0].der,
+	    cur.c[0].len, subject, sizeof(subject))) != 0)
+		goto out;
+	if ((r = kw_enroll_password(a, &password)) != 0)
 		goto out;
 	memset(&req, 0, sizeof(req));
 	req.server = a->server;
 	req.ca_file = a->ca;
 	req.ca_fingerprint = a->ca_fp;
+	req.user = a->user;
+	req.password = password;
 	req.auth_key = key;
 	req.auth_cert = a->cert;
+	if (kw_keyref_cert_on_token(a->cert, a->key)) {
+		/* the current certificate is on the token */
+		req.auth_cert = NULL;
+		req.auth_cert_der = cur.c[0].der;
+		req.auth_cert_der_len = cur.c[0].len;
+	}
 	req.reenroll = 1;
 	req.key = key;
-	req.subject = a->subject;
+	req.subject = a->subject != NULL ? a->subject : subject;
 	req.sans = a->sans;
 	req.nsans = a->nsans;
+	req.pop_linking = a->pop_linking;
 	req.wait_s = a->wait_s;
 	req.timeout_ms = a->timeout_ms;
 	if ((r = kw_enroll_run(&req, &res)) != 0)
@@ -507,6 +672,7 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 		goto out;
 	kw_info("re-enrolled: certificate %s", a->out ? a->out : a->cert);
 out:
+	kw_free_secret(password);
 	est_certs_clear(&cur);
 	kw_enroll_res_clear(&res);
 	kw_key_close(key);
@@ -542,6 +708,7 @@ kw_enroll_check(struct kw_enroll_args *a)
 		goto out;
 	}
 	(void)kw_identity_status(id, now, line, sizeof(line));
+	kw_redact_text(line, sizeof(line));
 	printf("%s: usable: %s\n", a->state, line);
 out:
 	est_certs_clear(&cur);
@@ -613,6 +780,223 @@ out:
 
 /* ---- command line ------------------------------------------------------- */
 
+static const struct option kw_enroll_longopts[] = {
+	KW_KEY_LONGOPTS,
+	{ "server", required_argument, NULL, 's' },
+	{ "subject", required_argument, NULL, OPT_SUBJECT },
+	{ "san", required_argument, NULL, OPT_SAN },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "ca-fingerprint", required_argument, NULL, OPT_CA_FP },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "bootstrap-cert", required_argument, NULL, OPT_BOOT_CERT },
+	{ "bootstrap-key", required_argument, NULL, OPT_BOOT_KEY },
+	{ "out", required_argument, NULL, 'o' },
+	{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
+	{ "ca-out", required_argument, NULL, OPT_CA_OUT },
+	{ "store-on-token", no_argument, NULL, OPT_STORE_ON_TOKEN },
+	{ "state", required_argument, NULL, OPT_STATE },
+	{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
+	{ "same-key", no_argument, NULL, OPT_SAME_KEY },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "renew", no_argument, NULL, OPT_RENEW },
+	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "show-ca", no_argument, NULL, OPT_SHOW_CA },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "watch", no_argument, NULL, OPT_WATCH },
+	{ "pop-linking", no_argument, NULL, OPT_POP_LINKING },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Options with a number.  -1: not one of them; else an exit code. */
+static int
+kw_enroll_opt_num(int c, const char *arg, struct kw_enroll_args *a)
+{
+	unsigned long v;
+
+	switch (c) {
+	case OPT_RENEW_AT:
+		if (est_sched_parse_pct(arg, &a->renew_at) != 0)
+			return kw_cli_usage_error("enroll est",
+			    "--renew-at takes a percentage 1..99, e.g. 66%%");
+		return KW_EXIT_OK;
+	case OPT_GRACE:
+		if (kw_parse_uint(arg, 365UL * 86400, &v) != 0)
+			return kw_cli_usage_error("enroll est",
+			    "--grace takes seconds");
+		a->grace = (long)v;
+		return KW_EXIT_OK;
+	case OPT_WAIT:
+		if (kw_parse_uint(arg, 7 * 86400, &v) != 0)
+			return kw_cli_usage_error("enroll est",
+			    "--wait takes seconds");
+		a->wait_s = (unsigned)v;
+		return KW_EXIT_OK;
+	case OPT_TIMEOUT:
+		if (kw_parse_uint(arg, 3600, &v) != 0 || v == 0)
+			return kw_cli_usage_error("enroll est",
+			    "--timeout takes seconds (1..3600)");
+		a->timeout_ms = (int)v * 1000;
+		return KW_EXIT_OK;
+	default:
+		return -1;
+	}
+}
+
+/* Options that name something: where each goes in the arguments. */
+static const char **
+kw_enroll_opt_str(int c, struct kw_enroll_args *a)
+{
+	switch (c) {
+	case 'k':		return &a->key;
+	case 's':		return &a->server;
+	case 'o':		return &a->out;
+	case OPT_SUBJECT:	return &a->subject;
+	case OPT_CA:		return &a->ca;
+	case OPT_CA_FP:		return &a->ca_fp;
+	case OPT_USER:		return &a->user;
+	case OPT_PASSWORD_FILE:	return &a->password_file;
+	case OPT_BOOT_CERT:	return &a->boot_cert;
+	case OPT_BOOT_KEY:	return &a->boot_key;
+	case OPT_CHAIN_OUT:	return &a->chain_out;
+	case OPT_CA_OUT:	return &a->ca_out;
+	case OPT_STATE:		return &a->state;
+	case OPT_CERT:		return &a->cert;
+	default:		return NULL;
+	}
+}
+
+/* Switches: which flag each sets. */
+static int *
+kw_enroll_opt_flag(int c, struct kw_enroll_args *a)
+{
+	switch (c) {
+	case OPT_STORE_ON_TOKEN:	return &a->store_on_token;
+	case OPT_SAME_KEY:		return &a->same_key;
+	case OPT_RESUME:		return &a->resume;
+	case OPT_RENEW:			return &a->renew;
+	case OPT_FORCE:			return &a->force;
+	case OPT_CHECK:			return &a->check;
+	case OPT_SHOW_CA:		return &a->show_ca;
+	case OPT_WATCH:			return &a->watch;
+	case OPT_POP_LINKING:		return &a->pop_linking;
+	default:			return NULL;
+	}
+}
+
+/* Read the options into a.  -1: go on; else the exit code. */
+static int
+kw_enroll_parse(int argc, char **argv, struct kw_enroll_args *a)
+{
+	const char **str;
+	int c, e, *flag;
+
+	while ((c = getopt_long(argc, argv, "k:s:o:h", kw_enroll_longopts,
+	    NULL)) != -1) {
+		if (kw_cli_keyopt(c, optarg, &a->kopts))
+			continue;
+		if ((str = kw_enroll_opt_str(c, a)) != NULL)
+			*str = optarg;
+		else if ((flag = kw_enroll_opt_flag(c, a)) != NULL)
+			*flag = 1;
+		else if (c == OPT_SAN) {
+			if (a->nsans >= KW_ID_MAX_SANS)
+				return kw_cli_usage_error("enroll est",
+				    "at most %d --san", KW_ID_MAX_SANS);
+			a->sans[a->nsans++] = optarg;
+		} else if (c == 'h') {
+			fputs(kw_enroll_help, stdout);
+			return KW_EXIT_OK;
+		} else if ((e = kw_enroll_opt_num(c, optarg, a)) != -1) {
+			if (e != KW_EXIT_OK)
+				return e;
+		} else
+			return kw_cli_usage_error("enroll est", "bad option");
+	}
+	if (optind != argc)
+		return kw_cli_usage_error("enroll est", "unexpected argument "
+		    "'%s'", argv[optind]);
+	return -1;
+}
+
+/* What each mode needs.  -1: fine; else the exit code. */
+static int
+kw_enroll_check_args(const struct kw_enroll_args *a)
+{
+	if (a->ca != NULL && a->ca_fp != NULL)
+		return kw_cli_usage_error("enroll est", "give --ca or "
+		    "--ca-fingerprint, not both");
+	if ((a->boot_cert != NULL && a->boot_key == NULL) ||
+	    (a->boot_key != NULL && a->boot_cert == NULL &&
+	    !kw_keyref_cert_on_token(NULL, a->boot_key)))
+		return kw_cli_usage_error("enroll est", "--bootstrap-cert and "
+		    "--bootstrap-key go together (for a pkcs11: key the "
+		    "certificate on its token is the default)");
+	if (a->password_file != NULL && a->user == NULL)
+		return kw_cli_usage_error("enroll est", "--password-file needs "
+		    "--user");
+	if (a->show_ca) {
+		if (a->server == NULL)
+			return kw_cli_usage_error("enroll est", "--show-ca needs "
+			    "--server");
+	} else if (a->watch) {
+		if (a->state == NULL)
+			return kw_cli_usage_error("enroll est", "--watch needs "
+			    "--state FILE");
+	} else if (a->check) {
+		if (a->state == NULL)
+			return kw_cli_usage_error("enroll est", "--check needs "
+			    "--state FILE");
+	} else if (a->renew && a->state != NULL) {
+		;
+	} else if (a->renew) {
+		if (a->key == NULL || (a->cert == NULL &&
+		    !kw_keyref_cert_on_token(NULL, a->key)) || a->server == NULL ||
+		    (a->ca == NULL && a->ca_fp == NULL))
+			return kw_cli_usage_error("enroll est", "--renew needs "
+			    "--state FILE, or --key, --cert, --server and --ca");
+		if (a->out == NULL && kw_keyref_cert_on_token(a->cert, a->key))
+			return kw_cli_usage_error("enroll est", "--renew with the "
+			    "certificate on a token needs --out FILE");
+	} else {
+		if (a->server == NULL || a->key == NULL || a->out == NULL ||
+		    a->subject == NULL)
+			return kw_cli_usage_error("enroll est", "--server, --key, "
+			    "--subject and --out are required");
+		if (a->store_on_token && !kw_keyref_can_store_cert(a->key))
+			return kw_cli_usage_error("enroll est", "--store-on-token "
+			    "needs a pkcs11: key (a TPM holds no certificates)");
+		/* an enrollment writes the key reference to its state file */
+		if (kw_keyref_has_pin(a->key))
+			return kw_cli_usage_error("enroll est", "the key URI "
+			    "holds its PIN (pin-value), which would be written "
+			    "into the state file: put the PIN in a file (mode "
+			    "0600) and use ?pin-source=file:PATH");
+	}
+	return -1;
+}
+
+/* Run the mode the arguments chose. */
+static int
+kw_enroll_dispatch(struct kw_enroll_args *a)
+{
+	if (a->show_ca)
+		return est_show_cacerts(a->server, a->timeout_ms);
+	if (a->watch)
+		return kw_enroll_watch(a);
+	if (a->check)
+		return kw_enroll_check(a);
+	if (a->renew && a->state != NULL)
+		return kw_enroll_renew_state(a);
+	if (a->renew)
+		return kw_enroll_renew_plain(a);
+	return kw_enroll_first(a);
+}
+
 /* --renew, --watch or --check together with --state. */
 static int
 kw_enroll_state_mode(int argc, char **argv)
@@ -634,39 +1018,8 @@ kw_enroll_state_mode(int argc, char **argv)
 int
 cmd_enroll(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		KW_KEY_LONGOPTS,
-		{ "server", required_argument, NULL, 's' },
-		{ "subject", required_argument, NULL, OPT_SUBJECT },
-		{ "san", required_argument, NULL, OPT_SAN },
-		{ "ca", required_argument, NULL, OPT_CA },
-		{ "ca-fingerprint", required_argument, NULL, OPT_CA_FP },
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		{ "bootstrap-cert", required_argument, NULL, OPT_BOOT_CERT },
-		{ "bootstrap-key", required_argument, NULL, OPT_BOOT_KEY },
-		{ "out", required_argument, NULL, 'o' },
-		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
-		{ "ca-out", required_argument, NULL, OPT_CA_OUT },
-		{ "store-on-token", no_argument, NULL, OPT_STORE_ON_TOKEN },
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
-		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
-		{ "grace", required_argument, NULL, OPT_GRACE },
-		{ "wait", required_argument, NULL, OPT_WAIT },
-		{ "resume", no_argument, NULL, OPT_RESUME },
-		{ "renew", no_argument, NULL, OPT_RENEW },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "check", no_argument, NULL, OPT_CHECK },
-		{ "show-ca", no_argument, NULL, OPT_SHOW_CA },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "cert", required_argument, NULL, OPT_CERT },
-		{ "watch", no_argument, NULL, OPT_WATCH },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct kw_enroll_args a;
-	unsigned long v;
-	int c, r, wolf = 0;
+	int r, e, wolf;
 
 	memset(&a, 0, sizeof(a));
 	a.wait_s = 300;
@@ -685,173 +1038,12 @@ cmd_enroll(int argc, char **argv)
 	    strcmp(argv[1], "acme") != 0))
 		return kw_cli_usage_error("enroll", "the protocol comes first: "
 		    "'keyward enroll est|acme ...'");
-	argc--;
-	argv++;
-	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
-		if (kw_cli_keyopt(c, optarg, &a.kopts))
-			continue;
-		switch (c) {
-		case 'k':
-			a.key = optarg;
-			break;
-		case 's':
-			a.server = optarg;
-			break;
-		case OPT_SUBJECT:
-			a.subject = optarg;
-			break;
-		case OPT_SAN:
-			if (a.nsans >= KW_ID_MAX_SANS)
-				return kw_cli_usage_error("enroll est",
-				    "at most %d --san", KW_ID_MAX_SANS);
-			a.sans[a.nsans++] = optarg;
-			break;
-		case OPT_CA:
-			a.ca = optarg;
-			break;
-		case OPT_CA_FP:
-			a.ca_fp = optarg;
-			break;
-		case OPT_USER:
-			a.user = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			a.password_file = optarg;
-			break;
-		case OPT_BOOT_CERT:
-			a.boot_cert = optarg;
-			break;
-		case OPT_BOOT_KEY:
-			a.boot_key = optarg;
-			break;
-		case 'o':
-			a.out = optarg;
-			break;
-		case OPT_CHAIN_OUT:
-			a.chain_out = optarg;
-			break;
-		case OPT_CA_OUT:
-			a.ca_out = optarg;
-			break;
-		case OPT_STORE_ON_TOKEN:
-			a.store_on_token = 1;
-			break;
-		case OPT_STATE:
-			a.state = optarg;
-			break;
-		case OPT_RENEW_AT:
-			if (est_sched_parse_pct(optarg, &a.renew_at) != 0)
-				return kw_cli_usage_error("enroll est",
-				    "--renew-at takes a percentage 1..99, e.g. 66%%");
-			break;
-		case OPT_SAME_KEY:
-			a.same_key = 1;
-			break;
-		case OPT_GRACE:
-			if (kw_parse_uint(optarg, 365UL * 86400, &v) != 0)
-				return kw_cli_usage_error("enroll est",
-				    "--grace takes seconds");
-			a.grace = (long)v;
-			break;
-		case OPT_WAIT:
-			if (kw_parse_uint(optarg, 7 * 86400, &v) != 0)
-				return kw_cli_usage_error("enroll est",
-				    "--wait takes seconds");
-			a.wait_s = (unsigned)v;
-			break;
-		case OPT_TIMEOUT:
-			if (kw_parse_uint(optarg, 3600, &v) != 0 || v == 0)
-				return kw_cli_usage_error("enroll est",
-				    "--timeout takes seconds (1..3600)");
-			a.timeout_ms = (int)v * 1000;
-			break;
-		case OPT_RESUME:
-			a.resume = 1;
-			break;
-		case OPT_RENEW:
-			a.renew = 1;
-			break;
-		case OPT_FORCE:
-			a.force = 1;
-			break;
-		case OPT_CHECK:
-			a.check = 1;
-			break;
-		case OPT_SHOW_CA:
-			a.show_ca = 1;
-			break;
-		case OPT_CERT:
-			a.cert = optarg;
-			break;
-		case OPT_WATCH:
-			a.watch = 1;
-			break;
-		case 'h':
-			fputs(kw_enroll_help, stdout);
-			return KW_EXIT_OK;
-		default:
-			return kw_cli_usage_error("enroll est", "bad option");
-		}
-	}
-	if (optind != argc)
-		return kw_cli_usage_error("enroll est", "unexpected argument "
-		    "'%s'", argv[optind]);
-	if (a.ca != NULL && a.ca_fp != NULL)
-		return kw_cli_usage_error("enroll est", "give --ca or "
-		    "--ca-fingerprint, not both");
-	if ((a.boot_cert == NULL) != (a.boot_key == NULL))
-		return kw_cli_usage_error("enroll est", "--bootstrap-cert and "
-		    "--bootstrap-key go together");
-	if (a.password_file != NULL && a.user == NULL)
-		return kw_cli_usage_error("enroll est", "--password-file needs "
-		    "--user");
-
-	if (a.show_ca) {
-		if (a.server == NULL)
-			return kw_cli_usage_error("enroll est", "--show-ca needs "
-			    "--server");
-	} else if (a.watch) {
-		if (a.state == NULL)
-			return kw_cli_usage_error("enroll est", "--watch needs "
-			    "--state FILE");
-	} else if (a.check) {
-		if (a.state == NULL)
-			return kw_cli_usage_error("enroll est", "--check needs "
-			    "--state FILE");
-	} else if (a.renew && a.state != NULL) {
-		;
-	} else if (a.renew) {
-		if (a.key == NULL || a.cert == NULL || a.server == NULL ||
-		    a.subject == NULL || (a.ca == NULL && a.ca_fp == NULL))
-			return kw_cli_usage_error("enroll est", "--renew needs "
-			    "--state FILE, or --key, --cert, --server, --subject "
-			    "and --ca");
-	} else {
-		if (a.server == NULL || a.key == NULL || a.out == NULL ||
-		    a.subject == NULL)
-			return kw_cli_usage_error("enroll est", "--server, --key, "
-			    "--subject and --out are required");
-		if (a.store_on_token && !kw_keyref_can_store_cert(a.key))
-			return kw_cli_usage_error("enroll est", "--store-on-token "
-			    "needs a pkcs11: key (a TPM holds no certificates)");
-	}
-
-	if ((r = kw_wolf_init()) != KW_OK)
-		goto out;
-	wolf = 1;
-	if (a.show_ca)
-		r = est_show_cacerts(a.server, a.timeout_ms);
-	else if (a.watch)
-		r = kw_enroll_watch(&a);
-	else if (a.check)
-		r = kw_enroll_check(&a);
-	else if (a.renew && a.state != NULL)
-		r = kw_enroll_renew_state(&a);
-	else if (a.renew)
-		r = kw_enroll_renew_plain(&a);
-	else
-		r = kw_enroll_first(&a);
-out:
+	if ((e = kw_enroll_parse(argc - 1, argv + 1, &a)) != -1 ||
+	    (e = kw_enroll_check_args(&a)) != -1)
+		return e;
+	wolf = (r = kw_wolf_init()) == KW_OK;
+	if (wolf)
+		r = kw_enroll_dispatch(&a);
 	kw_keyref_shutdown();
 	if (wolf)
 		kw_wolf_cleanup();

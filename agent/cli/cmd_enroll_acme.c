@@ -219,6 +219,12 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 	if (strcmp(a->key, a->account_key) == 0)
 		return kw_cli_usage_error("enroll acme", "--account-key must "
 		    "be another key than --key (RFC 8555 11.1)");
+	/* an enrollment writes both key references to its state file */
+	if (kw_keyref_has_pin(a->key) || kw_keyref_has_pin(a->account_key))
+		return kw_cli_usage_error("enroll acme", "a key URI holds its "
+		    "PIN (pin-value), which would be written into the state "
+		    "file: put the PIN in a file (mode 0600) and use "
+		    "?pin-source=file:PATH");
 	return KW_OK;
 }
 
@@ -279,22 +285,31 @@ acme_enroll(const struct kw_acme_args *a)
 		goto out;
 	if ((r = kw_identity_new(&id)) != KW_OK)
 		goto out;
-	if (kw_identity_set(&id->path, state_path) ||
-	    kw_identity_set(&id->protocol, "acme") ||
-	    kw_acme_id_copy(&id->acme, &ac) ||
-	    kw_identity_set(&id->server, a->server) ||
-	    kw_identity_set(&id->ca_file, a->ca) ||
-	    kw_identity_set(&id->key_ref, a->key) ||
-	    kw_identity_set(&id->cert_out, a->out) ||
-	    kw_identity_set(&id->cert_file, a->out) ||
-	    kw_identity_set(&id->chain_file, a->chain_out) ||
-	    kw_identity_set(&id->subject, a->subject) ||
-	    kw_identity_set(&id->tcti, a->kopts.tcti) ||
-	    kw_identity_set(&id->module, a->kopts.module) ||
-	    kw_identity_set(&id->auth_file, a->kopts.auth_file)) {
-		r = KW_ERR_NOMEM;
+	/* paths absolute: the daemon works in / (as for EST) */
+	if ((r = kw_identity_set_path(&id->path, state_path)) != KW_OK ||
+	    (r = kw_identity_set(&id->protocol, "acme")) != KW_OK ||
+	    (r = kw_acme_id_copy(&id->acme, &ac)) != KW_OK ||
+	    (r = kw_identity_set_keyref(&id->acme.account_key_ref,
+	    a->account_key)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->acme.eab_hmac_file,
+	    a->eab_file)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->acme.issuer_ca, a->issuer_ca)) !=
+	    KW_OK ||
+	    (r = kw_identity_set(&id->server, a->server)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->ca_file, a->ca)) != KW_OK ||
+	    (r = kw_identity_set_keyref(&id->key_ref, a->key)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_out, a->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_file, a->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->chain_file, a->chain_out)) !=
+	    KW_OK ||
+	    (r = kw_identity_set(&id->subject, a->subject)) != KW_OK ||
+	    (r = kw_identity_set(&id->tcti, a->kopts.tcti)) != KW_OK ||
+	    (r = kw_identity_set(&id->module, a->kopts.module)) != KW_OK ||
+	    (a->kopts.module != NULL && strchr(a->kopts.module, '/') != NULL &&
+	    (r = kw_identity_set_path(&id->module, a->kopts.module)) != KW_OK) ||
+	    (r = kw_identity_set_path(&id->auth_file, a->kopts.auth_file)) !=
+	    KW_OK)
 		goto out;
-	}
 	for (i = 0; i < a->nsans; i++)
 		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
 			r = KW_ERR_NOMEM;
@@ -373,7 +388,7 @@ acme_rollover(const struct kw_acme_args *a)
 	    (r = acme_key_change(c, nkey)) != KW_OK)
 		goto out;
 	if (id != NULL) {
-		if ((r = kw_identity_set(&id->acme.account_key_ref,
+		if ((r = kw_identity_set_keyref(&id->acme.account_key_ref,
 		    a->rollover)) != KW_OK || (r = kw_identity_save(id)) !=
 		    KW_OK) {
 			kw_err("the account now uses %s, but %s could not be "

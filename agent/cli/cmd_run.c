@@ -79,8 +79,12 @@ cmd_run(int argc, char **argv)
 	if ((r = kw_config_load(path, &conf)) != KW_OK)
 		return KW_EXIT_USAGE;
 	if (check) {
-		printf("%s: OK, %zu tunnels, %zu identities\n", path,
+		printf("%s: OK, %zu tunnels, %zu identities", path,
 		    conf->ntunnels, conf->nids);
+		if (conf->warnings > 0)
+			printf(", %u warning%s (see above)", conf->warnings,
+			    conf->warnings == 1 ? "" : "s");
+		printf("\n");
 		kw_config_free(conf);
 		return KW_EXIT_OK;
 	}

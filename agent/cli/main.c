@@ -8,6 +8,7 @@
 
 #include "kw_error.h"
 #include "kw_log.h"
+#include "kw_secret.h"
 #include "agent/cli/cli.h"
 
 static const struct kw_cmd kw_cmds[] = {
@@ -50,13 +51,15 @@ kw_cli_keyopt(int c, const char *arg, struct kw_keyref_opts *opts)
 int
 kw_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "keyward %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'keyward %s --help')\n", cmd);
+	kw_redact_text(msg, sizeof(msg));	/* an argument may be a URI */
+	fprintf(stderr, "keyward %s: %s (see 'keyward %s --help')\n", cmd,
+	    msg, cmd);
 	return KW_EXIT_USAGE;
 }
 

@@ -6,6 +6,9 @@
  * inih would silently mangle (too long, NUL bytes, no '='). */
 #include <ini.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -76,6 +79,11 @@ static const struct kw_conf_key kw_tunnel_keys[] = {
 	{ "idle-timeout", KW_CT_SECONDS, T(idle_timeout_s), 7 * 86400 },
 	{ "max-connections", KW_CT_COUNT, T(max_conns), 1000000 },
 	{ "handshake-threads", KW_CT_UINT, T(handshake_threads), 64 },
+	{ "max-pending-per-source", KW_CT_COUNT, T(max_pending_per_source),
+	    1000000 },
+	{ "max-signing-per-source", KW_CT_COUNT, T(max_signing_per_source),
+	    1000000 },
+	{ "max-signing", KW_CT_COUNT, T(max_signing), 1000000 },
 	{ "tcti", KW_CT_STR, T(tcti), 0 },
 	{ "module", KW_CT_STR, T(module), 0 },
 	{ "auth-file", KW_CT_STR, T(auth_file), 0 },
@@ -90,6 +98,7 @@ static const struct kw_conf_key kw_tunnel_keys[] = {
 static const struct kw_conf_key kw_global_keys[] = {
 	{ "control-socket", KW_CT_STR, G(control_socket), 0 },
 	{ "metrics", KW_CT_ADDR, G(metrics), 0 },
+	{ "metrics-public", KW_CT_BOOL, G(metrics_public), 0 },
 	{ "log-level", KW_CT_LOGLEVEL, G(log_level), 0 },
 	{ "watch-interval", KW_CT_SECONDS, G(watch_interval_s), 86400 },
 	{ "tcti", KW_CT_STR, G(tcti), 0 },
@@ -138,6 +147,23 @@ kw_conf_err(const char *file, int line, const char *fmt, ...)
 		kw_err("%s:%d: %s", file, line, msg);
 	else
 		kw_err("%s", msg);
+}
+
+static void
+kw_conf_warn(struct kw_config *c, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+kw_conf_warn(struct kw_config *c, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	kw_warn("%s:%d: %s", c->file, line, msg);
+	c->warnings++;
 }
 
 int
@@ -255,6 +281,179 @@ kw_list_free(struct kw_strlist *l)
 	l->n = 0;
 }
 
+/* The words of the keyword types that take one of a few words. */
+struct kw_conf_word {
+	const char *word;
+	int value;
+};
+
+struct kw_conf_words {
+	enum kw_conf_type type;
+	const char *choices;		/* for the message */
+	struct kw_conf_word w[5];	/* a NULL word ends a shorter list */
+};
+
+static const struct kw_conf_words kw_conf_word_types[] = {
+	{ KW_CT_MODE, "client or server", {
+	    { "client", KW_TUNNEL_CLIENT }, { "server", KW_TUNNEL_SERVER },
+	    { NULL, 0 } } },
+	{ KW_CT_TLSVER, "1.2 or 1.3", {
+	    { "1.2", 12 }, { "1.3", 13 }, { NULL, 0 } } },
+	{ KW_CT_CRLMODE, "hard or soft", {
+	    { "hard", 1 }, { "soft", 0 }, { NULL, 0 } } },
+	{ KW_CT_OCSP, "off, request or require", {
+	    { "off", KW_OCSP_OFF }, { "request", KW_OCSP_REQUEST },
+	    { "require", KW_OCSP_REQUIRE }, { NULL, 0 } } },
+	{ KW_CT_LOGLEVEL, "error, warn, info or debug", {
+	    { "error", KW_LOG_ERROR }, { "warn", KW_LOG_WARN },
+	    { "warning", KW_LOG_WARN }, { "info", KW_LOG_INFO },
+	    { "debug", KW_LOG_DEBUG } } },
+};
+
+/* The table entry for key, or NULL (*idx: its index). */
+static const struct kw_conf_key *
+kw_conf_find(const struct kw_conf_key *keys, size_t nkeys, const char *key,
+    size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].name, key) == 0) {
+			*idx = i;
+			return &keys[i];
+		}
+	return NULL;
+}
+
+static int
+kw_conf_set_str(char **field, const char *key, const char *value,
+    const char *file, int line)
+{
+	char *dup;
+
+	if (*value == '\0') {
+		kw_conf_err(file, line, "'%s' needs a value", key);
+		return KW_ERR_CONFIG;
+	}
+	if ((dup = strdup(value)) == NULL)
+		return KW_ERR_NOMEM;
+	free(*field);
+	*field = dup;
+	return KW_OK;
+}
+
+/* Seconds, seconds stored as ms, counts (at least 1), plain numbers. */
+static int
+kw_conf_set_number(const struct kw_conf_key *k, unsigned *field,
+    const char *value, const char *file, int line)
+{
+	unsigned u;
+
+	if (kw_parse_uint(value, k->max, &u) != KW_OK) {
+		kw_conf_err(file, line, "'%s' must be a whole number %s%d to "
+		    "%u, not '%s'", k->name, k->type == KW_CT_COUNT ||
+		    k->type == KW_CT_UINT ? "" : "of seconds ",
+		    k->type == KW_CT_COUNT ? 1 : 0, k->max, value);
+		return KW_ERR_CONFIG;
+	}
+	if (k->type == KW_CT_COUNT && u == 0) {
+		kw_conf_err(file, line, "'%s' must be at least 1", k->name);
+		return KW_ERR_CONFIG;
+	}
+	if (k->type == KW_CT_SECONDS_MS && u == 0) {
+		kw_conf_err(file, line, "'%s' must be at least 1 second",
+		    k->name);
+		return KW_ERR_CONFIG;
+	}
+	*field = k->type == KW_CT_SECONDS_MS ? u * 1000 : u;
+	return KW_OK;
+}
+
+static int
+kw_conf_set_addr(struct kw_addr *field, const char *key, const char *value,
+    const char *file, int line)
+{
+	if (kw_addr_parse(value, field) != KW_OK) {
+		kw_conf_err(file, line, "bad address '%s' for '%s': use "
+		    "HOST:PORT, [IPv6]:PORT or unix:/PATH", value, key);
+		return KW_ERR_CONFIG;
+	}
+	return KW_OK;
+}
+
+/* One of a few words (mode, tls-min, crl-check, ...) into *out. */
+static int
+kw_conf_set_word(enum kw_conf_type type, const char *key, const char *value,
+    const char *file, int line, int *out)
+{
+	const struct kw_conf_words *t = NULL;
+	size_t i;
+
+	for (i = 0; i < KW_NKEYS(kw_conf_word_types); i++)
+		if (kw_conf_word_types[i].type == type)
+			t = &kw_conf_word_types[i];
+	if (t == NULL)
+		return KW_ERR_ARG;
+	for (i = 0; i < KW_NKEYS(t->w) && t->w[i].word != NULL; i++)
+		if (strcmp(value, t->w[i].word) == 0) {
+			*out = t->w[i].value;
+			return KW_OK;
+		}
+	kw_conf_err(file, line, "'%s' must be %s, not '%s'", key, t->choices,
+	    value);
+	return KW_ERR_CONFIG;
+}
+
+/* Store a parsed value in the field at p, by the key's type. */
+static int
+kw_conf_set(const struct kw_conf_key *k, char *p, const char *value,
+    const char *file, int line)
+{
+	int b, r;
+
+	switch (k->type) {
+	case KW_CT_STR:
+		return kw_conf_set_str((char **)(void *)p, k->name, value,
+		    file, line);
+	case KW_CT_BOOL:
+		if (kw_parse_bool(value, &b) != KW_OK) {
+			kw_conf_err(file, line, "'%s' must be yes or no, not "
+			    "'%s'", k->name, value);
+			return KW_ERR_CONFIG;
+		}
+		*(int *)(void *)p = b;
+		return KW_OK;
+	case KW_CT_SECONDS_MS:
+	case KW_CT_SECONDS:
+	case KW_CT_COUNT:
+	case KW_CT_UINT:
+		return kw_conf_set_number(k, (unsigned *)(void *)p, value,
+		    file, line);
+	case KW_CT_ADDR:
+		return kw_conf_set_addr((struct kw_addr *)(void *)p, k->name,
+		    value, file, line);
+	case KW_CT_LIST:
+		r = kw_list_add((struct kw_strlist *)(void *)p, value);
+		if (r == KW_ERR_SPACE)
+			kw_conf_err(file, line, "too many '%s' entries (at "
+			    "most %d)", k->name, KW_CONF_MAX_LIST);
+		return r == KW_ERR_SPACE ? KW_ERR_CONFIG : r;
+	case KW_CT_MODE:
+		if ((r = kw_conf_set_word(k->type, k->name, value, file, line,
+		    &b)) == KW_OK)
+			*(enum kw_tunnel_mode *)(void *)p =
+			    (enum kw_tunnel_mode)b;
+		return r;
+	case KW_CT_TLSVER:
+	case KW_CT_CRLMODE:
+	case KW_CT_OCSP:
+	case KW_CT_LOGLEVEL:
+		return kw_conf_set_word(k->type, k->name, value, file, line,
+		    (int *)(void *)p);
+	}
+	return KW_ERR_ARG;
+}
+
 /* Apply one keyword of a table to the struct at base.  *seen tracks keys
  * already set (a repeated key is an error, except for lists). */
 static int
@@ -262,18 +461,11 @@ kw_conf_apply(const struct kw_conf_key *keys, size_t nkeys, void *base,
     char *seen, const char *key, const char *value, const char *file,
     int line, const char *where)
 {
-	const struct kw_conf_key *k = NULL;
-	char *p = (char *)base, **sp, *dup;
-	unsigned u;
-	size_t i;
-	int b, r;
+	const struct kw_conf_key *k;
+	size_t i = 0;
+	int r;
 
-	for (i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].name, key) == 0) {
-			k = &keys[i];
-			break;
-		}
-	if (k == NULL) {
+	if ((k = kw_conf_find(keys, nkeys, key, &i)) == NULL) {
 		kw_conf_err(file, line, "unknown key '%s' in %s", key, where);
 		return KW_ERR_CONFIG;
 	}
@@ -289,139 +481,23 @@ kw_conf_apply(const struct kw_conf_key *keys, size_t nkeys, void *base,
 		kw_conf_err(file, line, "'%s' needs a value", key);
 		return KW_ERR_CONFIG;
 	}
-	p += k->off;
-	switch (k->type) {
-	case KW_CT_STR:
-		if (*value == '\0') {
-			kw_conf_err(file, line, "'%s' needs a value", key);
+	if ((r = kw_conf_set(k, (char *)base + k->off, value, file, line)) !=
+	    KW_OK)
+		return r;
+	if (keys == kw_global_keys &&
+	    k->off == offsetof(struct kw_config, metrics)) {
+		((struct kw_config *)base)->has_metrics = 1;
+		((struct kw_config *)base)->metrics_line = line;
+		if (((struct kw_config *)base)->metrics.is_unix) {
+			kw_conf_err(file, line, "'metrics' must be a TCP "
+			    "address (HOST:PORT)");
 			return KW_ERR_CONFIG;
 		}
-		if ((dup = strdup(value)) == NULL)
-			return KW_ERR_NOMEM;
-		sp = (char **)(void *)p;
-		free(*sp);
-		*sp = dup;
-		return KW_OK;
-	case KW_CT_BOOL:
-		if (kw_parse_bool(value, &b) != KW_OK) {
-			kw_conf_err(file, line, "'%s' must be yes or no, not "
-			    "'%s'", key, value);
-			return KW_ERR_CONFIG;
-		}
-		*(int *)(void *)p = b;
-		return KW_OK;
-	case KW_CT_SECONDS_MS:
-	case KW_CT_SECONDS:
-	case KW_CT_COUNT:
-	case KW_CT_UINT:
-		if (kw_parse_uint(value, k->max, &u) != KW_OK) {
-			kw_conf_err(file, line, "'%s' must be a whole number "
-			    "%s%d to %u, not '%s'", key,
-			    k->type == KW_CT_COUNT || k->type == KW_CT_UINT ?
-			    "" : "of seconds ", k->type == KW_CT_COUNT ? 1 : 0,
-			    k->max, value);
-			return KW_ERR_CONFIG;
-		}
-		if (k->type == KW_CT_COUNT && u == 0) {
-			kw_conf_err(file, line, "'%s' must be at least 1", key);
-			return KW_ERR_CONFIG;
-		}
-		if (k->type == KW_CT_SECONDS_MS && u == 0) {
-			kw_conf_err(file, line, "'%s' must be at least 1 "
-			    "second", key);
-			return KW_ERR_CONFIG;
-		}
-		*(unsigned *)(void *)p = k->type == KW_CT_SECONDS_MS ?
-		    u * 1000 : u;
-		return KW_OK;
-	case KW_CT_ADDR:
-		if (kw_addr_parse(value, (struct kw_addr *)(void *)p) !=
-		    KW_OK) {
-			kw_conf_err(file, line, "bad address '%s' for '%s': "
-			    "use HOST:PORT, [IPv6]:PORT or unix:/PATH", value,
-			    key);
-			return KW_ERR_CONFIG;
-		}
-		if (k->off == offsetof(struct kw_config, metrics) &&
-		    keys == kw_global_keys) {
-			((struct kw_config *)base)->has_metrics = 1;
-			if (((struct kw_addr *)(void *)p)->is_unix) {
-				kw_conf_err(file, line, "'metrics' must be "
-				    "a TCP address (HOST:PORT)");
-				return KW_ERR_CONFIG;
-			}
-		}
-		return KW_OK;
-	case KW_CT_LIST:
-		r = kw_list_add((struct kw_strlist *)(void *)p, value);
-		if (r == KW_ERR_SPACE)
-			kw_conf_err(file, line, "too many '%s' entries (at "
-			    "most %d)", key, KW_CONF_MAX_LIST);
-		return r == KW_ERR_SPACE ? KW_ERR_CONFIG : r;
-	case KW_CT_MODE:
-		if (strcmp(value, "client") == 0)
-			*(enum kw_tunnel_mode *)(void *)p = KW_TUNNEL_CLIENT;
-		else if (strcmp(value, "server") == 0)
-			*(enum kw_tunnel_mode *)(void *)p = KW_TUNNEL_SERVER;
-		else {
-			kw_conf_err(file, line, "'mode' must be client or "
-			    "server, not '%s'", value);
-			return KW_ERR_CONFIG;
-		}
-		return KW_OK;
-	case KW_CT_TLSVER:
-		if (strcmp(value, "1.2") == 0)
-			*(int *)(void *)p = 12;
-		else if (strcmp(value, "1.3") == 0)
-			*(int *)(void *)p = 13;
-		else {
-			kw_conf_err(file, line, "'%s' must be 1.2 or 1.3, not "
-			    "'%s'", key, value);
-			return KW_ERR_CONFIG;
-		}
-		return KW_OK;
-	case KW_CT_CRLMODE:
-		if (strcmp(value, "hard") == 0)
-			*(int *)(void *)p = 1;
-		else if (strcmp(value, "soft") == 0)
-			*(int *)(void *)p = 0;
-		else {
-			kw_conf_err(file, line, "'crl-check' must be hard or "
-			    "soft, not '%s'", value);
-			return KW_ERR_CONFIG;
-		}
-		return KW_OK;
-	case KW_CT_OCSP:
-		if (strcmp(value, "off") == 0)
-			*(int *)(void *)p = KW_OCSP_OFF;
-		else if (strcmp(value, "request") == 0)
-			*(int *)(void *)p = KW_OCSP_REQUEST;
-		else if (strcmp(value, "require") == 0)
-			*(int *)(void *)p = KW_OCSP_REQUIRE;
-		else {
-			kw_conf_err(file, line, "'ocsp-stapling' must be off, "
-			    "request or require, not '%s'", value);
-			return KW_ERR_CONFIG;
-		}
-		return KW_OK;
-	case KW_CT_LOGLEVEL:
-		if (strcmp(value, "error") == 0)
-			*(int *)(void *)p = KW_LOG_ERROR;
-		else if (strcmp(value, "warn") == 0 ||
-		    strcmp(value, "warning") == 0)
-			*(int *)(void *)p = KW_LOG_WARN;
-		else if (strcmp(value, "info") == 0)
-			*(int *)(void *)p = KW_LOG_INFO;
-		else if (strcmp(value, "debug") == 0)
-			*(int *)(void *)p = KW_LOG_DEBUG;
-		else {
-			kw_conf_err(file, line, "'log-level' must be error, "
-			    "warn, info or debug, not '%s'", value);
-			return KW_ERR_CONFIG;
-		}
-		return KW_OK;
 	}
-	return KW_ERR_ARG;
+	if (keys == kw_global_keys &&
+	    k->off == offsetof(struct kw_config, control_socket))
+		((struct kw_config *)base)->control_socket_line = line;
+	return KW_OK;
 }
 
 int
@@ -445,6 +521,9 @@ kw_tunnel_conf_new(const char *name, enum kw_tunnel_mode mode,
 	t->handshake_timeout_ms = KW_DEF_HANDSHAKE_TIMEOUT_MS;
 	t->idle_timeout_s = KW_DEF_IDLE_TIMEOUT_S;
 	t->max_conns = KW_DEF_MAX_CONNS;
+	t->max_pending_per_source = KW_DEF_MAX_PENDING_PER_SOURCE;
+	t->max_signing_per_source = KW_DEF_MAX_SIGNING_PER_SOURCE;
+	t->max_signing = KW_DEF_MAX_SIGNING;
 	*out = t;
 	return KW_OK;
 }
@@ -557,7 +636,9 @@ kw_tunnel_conf_check(const struct kw_tunnel_conf *t, const char *file)
 	} else if (t->identity == NULL) {
 		if (t->key == NULL)
 			MISSING("key (or identity)");
-		if (t->cert == NULL)
+		/* a pkcs11: key's certificate may stay on the token */
+		if (t->cert == NULL &&
+		    (t->key == NULL || strncmp(t->key, "pkcs11:", 7) != 0))
 			MISSING("cert (or identity)");
 	}
 #undef MISSING
@@ -876,6 +957,61 @@ kw_conf_handler(void *user, const char *section, const char *name,
 	return 1;	/* go on: report every problem */
 }
 
+/* 1 when only this machine can reach the address (a unix socket, a
+ * loopback address or "localhost"); host names are not resolved. */
+static int
+kw_addr_is_local(const struct kw_addr *a)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (a->is_unix || strcasecmp(a->host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, a->host, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a->host, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6);
+	return 0;
+}
+
+/* Settings that expose the agent beyond this machine, or that the daemon
+ * cannot use: warnings, and a refusal of public metrics unless asked.
+ * Returns the number of errors. */
+static int
+kw_conf_check_exposure(struct kw_config *c)
+{
+	const struct kw_tunnel_conf *t;
+	size_t i;
+	int errors = 0;
+
+	if (c->control_socket != NULL && c->control_socket[0] != '/')
+		kw_conf_warn(c, c->control_socket_line, "control-socket '%s' "
+		    "is not an absolute path: the daemon refuses it (unless "
+		    "--socket is given); write it from /", c->control_socket);
+	if (c->has_metrics && !kw_addr_is_local(&c->metrics)) {
+		if (!c->metrics_public) {
+			kw_conf_err(c->file, c->metrics_line, "metrics on %s "
+			    "can be reached from the network (tunnel names, "
+			    "identities and failures, no authentication): "
+			    "listen on 127.0.0.1, or set metrics-public = yes "
+			    "if that is meant", c->metrics.text);
+			errors++;
+		} else
+			kw_conf_warn(c, c->metrics_line, "metrics on %s can be "
+			    "reached from the network (metrics-public = yes)",
+			    c->metrics.text);
+	}
+	for (i = 0; i < c->ntunnels; i++) {
+		t = c->tunnels[i];
+		if (t->mode == KW_TUNNEL_CLIENT && !kw_addr_is_local(&t->listen))
+			kw_conf_warn(c, t->line, "client tunnel '%s' listens "
+			    "on %s: anyone who reaches it connects with this "
+			    "machine's identity; listen on 127.0.0.1 unless "
+			    "that is meant", t->name, t->listen.text);
+	}
+	return errors;
+}
+
 int
 kw_config_parse(const char *text, size_t len, const char *file,
     struct kw_config **out)
@@ -938,6 +1074,8 @@ kw_config_parse(const char *text, size_t len, const char *file,
 				p.errors++;
 			}
 	}
+	if (p.errors == 0)
+		p.errors += kw_conf_check_exposure(c);
 	if (p.errors == 0 && c->ntunnels == 0 && c->nids == 0) {
 		kw_conf_err(file, p.line, "no [tunnel NAME] or [identity "
 		    "NAME] section: nothing to run");

@@ -22,6 +22,15 @@
 #define KW_CTL_MAX_REQ		256
 #define KW_CTL_MAX_ANSWER	(4u << 20)
 #define KW_CTL_TIMEOUT_S	5
+#define KW_CTL_MAX_CLIENTS	32
+
+/* A connected client; the control keeps every one in a list so that
+ * kw_control_free releases those still connected. */
+struct ctl_client {
+	struct kw_control *c;
+	struct bufferevent *bev;
+	struct ctl_client *prev, *next;
+};
 
 struct kw_control {
 	struct event_base *base;
@@ -29,34 +38,46 @@ struct kw_control {
 	char *path;
 	kw_control_fn fn;
 	void *arg;
+	struct ctl_client *clients;
+	unsigned nclients;
 };
 
 static void
-ctl_free_bev(struct bufferevent *bev)
+ctl_client_free(struct ctl_client *cl)
 {
-	bufferevent_free(bev);
+	struct kw_control *c = cl->c;
+
+	if (cl->prev != NULL)
+		cl->prev->next = cl->next;
+	else
+		c->clients = cl->next;
+	if (cl->next != NULL)
+		cl->next->prev = cl->prev;
+	c->nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
 }
 
 static void
 ctl_write_cb(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		ctl_free_bev(bev);
+		ctl_client_free(arg);
 }
 
 static void
 ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
+	(void)bev;
 	(void)what;
-	(void)arg;
-	ctl_free_bev(bev);
+	ctl_client_free(arg);
 }
 
 static void
 ctl_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct kw_control *c = arg;
+	struct ctl_client *cl = arg;
+	struct kw_control *c = cl->c;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line, *answer;
 	size_t n;
@@ -64,19 +85,19 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
 	if (line == NULL) {
 		if (evbuffer_get_length(in) > KW_CTL_MAX_REQ)
-			ctl_free_bev(bev);
+			ctl_client_free(cl);
 		return;
 	}
 	answer = c->fn(c->arg, line);
 	free(line);
 	bufferevent_disable(bev, EV_READ);
 	if (answer == NULL) {
-		ctl_free_bev(bev);
+		ctl_client_free(cl);
 		return;
 	}
 	bufferevent_write(bev, answer, strlen(answer));
 	free(answer);
-	bufferevent_setcb(bev, NULL, ctl_write_cb, ctl_event_cb, c);
+	bufferevent_setcb(bev, NULL, ctl_write_cb, ctl_event_cb, cl);
 }
 
 static void
@@ -84,7 +105,7 @@ ctl_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct kw_control *c = arg;
-	struct bufferevent *bev;
+	struct ctl_client *cl;
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	struct timeval tv = { KW_CTL_TIMEOUT_S, 0 };
@@ -99,14 +120,28 @@ ctl_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
+	if (c->nclients >= KW_CTL_MAX_CLIENTS) {
+		kw_warn("control socket: %u clients connected; refusing more",
+		    c->nclients);
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, ctl_read_cb, NULL, ctl_event_cb, c);
-	bufferevent_set_timeouts(bev, &tv, &tv);
-	bufferevent_enable(bev, EV_READ);
+	if ((cl = calloc(1, sizeof(*cl))) == NULL ||
+	    (cl->bev = bufferevent_socket_new(c->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(cl);
+		close(fd);
+		return;
+	}
+	cl->c = c;
+	cl->next = c->clients;
+	if (c->clients != NULL)
+		c->clients->prev = cl;
+	c->clients = cl;
+	c->nclients++;
+	bufferevent_setcb(cl->bev, ctl_read_cb, NULL, ctl_event_cb, cl);
+	bufferevent_set_timeouts(cl->bev, &tv, &tv);
+	bufferevent_enable(cl->bev, EV_READ);
 }
 
 /* Is a daemon answering on path? */
@@ -214,6 +249,8 @@ kw_control_free(struct kw_control *c)
 {
 	if (c == NULL)
 		return;
+	while (c->clients != NULL)
+		ctl_client_free(c->clients);
 	if (c->lis != NULL) {
 		evconnlistener_free(c->lis);
 		(void)unlink(c->path);

@@ -196,6 +196,45 @@ daemon_sweep(struct kw_daemon *d)
 	}
 }
 
+/* Hand a replaced renewer its stop and keep it until its thread is gone:
+ * a renewal waiting on a slow CA is cancelled, and the loop never waits
+ * for it (a reload must not freeze the tunnels). */
+static void
+daemon_retire(struct kw_daemon *d, struct kw_renewer *rn)
+{
+	struct kw_renewer **nr;
+
+	if (rn == NULL)
+		return;
+	kw_renewer_stop(rn);
+	if (kw_renewer_stopped(rn)) {
+		kw_renewer_free(rn);
+		return;
+	}
+	nr = realloc(d->retired, (d->nretired + 1) * sizeof(*nr));
+	if (nr == NULL) {
+		kw_renewer_free(rn);	/* out of memory: join it here */
+		return;
+	}
+	d->retired = nr;
+	d->retired[d->nretired++] = rn;
+}
+
+static void
+daemon_reap(struct kw_daemon *d)
+{
+	size_t i = 0;
+
+	while (i < d->nretired) {
+		if (!kw_renewer_stopped(d->retired[i])) {
+			i++;
+			continue;
+		}
+		kw_renewer_free(d->retired[i]);
+		d->retired[i] = d->retired[--d->nretired];
+	}
+}
+
 /* Build and switch.  reread: read the config file again. */
 static int
 daemon_reload(struct kw_daemon *d, int reread, int initial)
@@ -283,8 +322,8 @@ daemon_reload(struct kw_daemon *d, int reread, int initial)
 	}
 	if (rn != d->rn) {
 		/* The identities of the new config replace the old ones
-		 * (waits for a renewal in progress). */
-		kw_renewer_free(d->rn);
+		 * (a renewal in progress is cancelled, not waited for). */
+		daemon_retire(d, d->rn);
 		d->rn = nrn;
 		nrn = NULL;
 		if (d->rn != NULL && (r = kw_renewer_start(d->rn)) != KW_OK)
@@ -362,6 +401,7 @@ daemon_wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
+	daemon_reap(d);
 	(void)daemon_reload(d, 0, 0);
 }
 
@@ -376,6 +416,7 @@ daemon_watch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	daemon_sweep(d);
+	daemon_reap(d);
 	for (i = 0; i < d->ntunnels; i++) {
 		fp = daemon_fingerprint(kw_tunnel_gen(d->tunnels[i]));
 		if (fp != NULL && d->fingerprints[i] != NULL &&
@@ -458,7 +499,14 @@ daemon_free(struct kw_daemon *d)
 
 	if (d == NULL)
 		return;
+	/* cancel every renewal first, then wait for the threads */
+	kw_renewer_stop(d->rn);
+	for (i = 0; i < d->nretired; i++)
+		kw_renewer_stop(d->retired[i]);
 	kw_renewer_free(d->rn);
+	for (i = 0; i < d->nretired; i++)
+		kw_renewer_free(d->retired[i]);
+	free(d->retired);
 	for (i = 0; i < d->ntunnels; i++) {
 		kw_tunnel_free(d->tunnels[i]);
 		free(d->fingerprints[i]);

@@ -29,6 +29,9 @@ struct kw_daemon {
 	struct kw_tunnel **draining;	/* left the config, conns remain */
 	size_t ndraining;
 	struct kw_renewer *rn;
+	struct kw_renewer **retired;	/* replaced, stopping: joined once
+					 * stopped, never waited for */
+	size_t nretired;
 	int wake_fd[2];			/* renewer thread -> loop */
 	struct event *ev_wake, *ev_hup, *ev_term, *ev_int, *ev_watch,
 	    *ev_watchdog;

@@ -4,13 +4,16 @@
  * certificate form the identity right now.  Every change is one atomic
  * replace (temp + fsync + rename, 0600), so after a SIGKILL the file
  * names either the old identity or the new one, never a mix. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +42,124 @@ kw_identity_set(char **field, const char *value)
 	free(*field);
 	*field = v;
 	return KW_OK;
+}
+
+int
+kw_identity_abspath(const char *path, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (len > 0)
+		out[0] = '\0';
+	if (path[0] == '/')
+		n = snprintf(out, len, "%s", path);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			kw_err("cannot make %s absolute: the current directory "
+			    "is unknown: %s", path, strerror(errno));
+			return KW_ERR_IO;
+		}
+		while (path[0] == '.' && path[1] == '/')
+			path += 2;
+		n = snprintf(out, len, "%s/%s", strcmp(cwd, "/") == 0 ? "" :
+		    cwd, path);
+	}
+	if (n < 0 || (size_t)n >= len) {
+		kw_err("path %s is too long", path);
+		if (len > 0)
+			out[0] = '\0';
+		return KW_ERR_SPACE;
+	}
+	return KW_OK;
+}
+
+int
+kw_identity_set_path(char **field, const char *path)
+{
+	char abs[PATH_MAX];
+	int r;
+
+	if (path == NULL)
+		return kw_identity_set(field, NULL);
+	if ((r = kw_identity_abspath(path, abs, sizeof(abs))) != KW_OK)
+		return r;
+	return kw_identity_set(field, abs);
+}
+
+/* A pkcs11: URI whose pin-source names a file by a relative path, with
+ * that path made absolute (the directory percent-encoded, RFC 7512). */
+static int
+kw_uri_abs_pin_source(const char *ref, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *q, *v, *rel;
+	char cwd[PATH_MAX];
+	size_t n, i;
+
+	if ((q = strchr(ref, '?')) == NULL)
+		return snprintf(out, len, "%s", ref) < (int)len ? KW_OK :
+		    KW_ERR_SPACE;
+	for (v = q; v != NULL; v = strchr(v + 1, '&'))
+		if (strncmp(v + 1, "pin-source=", 11) == 0)
+			break;
+	rel = v == NULL ? NULL : v + 12;
+	if (rel != NULL && strncmp(rel, "file:", 5) == 0)
+		rel += 5;
+	if (rel == NULL || *rel == '/' || *rel == '|' || *rel == '&' ||
+	    *rel == '\0' || strcspn(rel, ":&") < strcspn(rel, "&"))
+		return snprintf(out, len, "%s", ref) < (int)len ? KW_OK :
+		    KW_ERR_SPACE;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		kw_err("cannot make the pin-source of %s absolute: the current "
+		    "directory is unknown", ref);
+		return KW_ERR_IO;
+	}
+	n = (size_t)(v + 12 - ref);
+	if (n + 5 >= len)
+		return KW_ERR_SPACE;
+	memcpy(out, ref, n);
+	memcpy(out + n, "file:", 5);
+	n += 5;
+	for (i = 0; cwd[i] != '\0' && strcmp(cwd, "/") != 0; i++) {
+		if (n + 4 >= len)
+			return KW_ERR_SPACE;
+		if (isalnum((unsigned char)cwd[i]) ||
+		    strchr("/-._~", cwd[i]) != NULL)
+			out[n++] = cwd[i];
+		else {
+			out[n++] = '%';
+			out[n++] = hex[(unsigned char)cwd[i] >> 4];
+			out[n++] = hex[(unsigned char)cwd[i] & 15];
+		}
+	}
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	return snprintf(out + n, len - n, "/%s", rel) < (int)(len - n) ?
+	    KW_OK : KW_ERR_SPACE;
+}
+
+int
+kw_identity_set_keyref(char **field, const char *ref)
+{
+	char abs[3 * PATH_MAX + 4096];
+	int r;
+
+	if (ref != NULL && strncmp(ref, "pkcs11:", 7) == 0) {
+		if ((r = kw_uri_abs_pin_source(ref, abs, sizeof(abs))) != KW_OK) {
+			if (r == KW_ERR_SPACE)
+				kw_err("key reference %s is too long", ref);
+			return r;
+		}
+		return kw_identity_set(field, abs);
+	}
+	if (ref == NULL || strncmp(ref, "tpm:", 4) != 0 ||
+	    strncasecmp(ref + 4, "0x", 2) == 0)
+		return kw_identity_set(field, ref);
+	memcpy(abs, "tpm:", 4);
+	if ((r = kw_identity_abspath(ref + 4, abs + 4, sizeof(abs) - 4)) != KW_OK)
+		return r;
+	return kw_identity_set(field, abs);
 }
 
 int
@@ -134,17 +255,6 @@ kw_time_str(time_t t, char *buf, size_t len)
 	return buf;
 }
 
-void
-kw_identity_crash_point(const char *name)
-{
-	const char *at = getenv("KEYWARD_TEST_KILL_AT");
-
-	if (at != NULL && strcmp(at, name) == 0) {
-		kw_warn("test hook: killing myself at '%s'", name);
-		(void)kill(getpid(), SIGKILL);
-	}
-}
-
 /* ---- JSON --------------------------------------------------------------- */
 
 static int
@@ -217,6 +327,8 @@ kw_identity_save(const struct kw_identity *id)
 	e |= kw_js_set_str(o, "auth_file", id->auth_file);
 	if (id->allow_exportable)
 		e |= json_object_set_new(o, "allow_exportable", json_true());
+	if (id->pop_linking)
+		e |= json_object_set_new(o, "pop_linking", json_true());
 	e |= kw_js_set_str(o, "auth", id->auth_method);
 	e |= kw_js_set_int(o, "renew_at", id->renew_at_pct);
 	e |= kw_js_set_int(o, "alarm_at", id->alarm_at_pct);
@@ -312,6 +424,27 @@ kw_js_get_bool(json_t *o, const char *k, int *out)
 	return KW_OK;
 }
 
+/* State files written before paths were stored absolute: say so once. */
+static void
+kw_identity_warn_relative(const struct kw_identity *id)
+{
+	const char *p[] = { id->ca_file, id->cert_file, id->cert_out,
+	    id->chain_file, id->auth_file, NULL };
+	const char *k = id->key_ref;
+	size_t i;
+
+	if (strncmp(k, "tpm:", 4) == 0 && strncasecmp(k + 4, "0x", 2) != 0)
+		p[5] = k + 4;
+	for (i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+		if (p[i] != NULL && p[i][0] != '/') {
+			kw_warn("%s: holds the relative path %s, which only "
+			    "works from the directory it was enrolled in (the "
+			    "daemon works in /): enroll again to store absolute "
+			    "paths", id->path, p[i]);
+			return;
+		}
+}
+
 int
 kw_identity_read(const char *path, struct kw_identity **out)
 {
@@ -366,6 +499,7 @@ kw_identity_read(const char *path, struct kw_identity **out)
 	    kw_js_get_str(o, "module", &id->module) ||
 	    kw_js_get_str(o, "auth_file", &id->auth_file) ||
 	    kw_js_get_bool(o, "allow_exportable", &id->allow_exportable) ||
+	    kw_js_get_bool(o, "pop_linking", &id->pop_linking) ||
 	    kw_js_get_str(o, "auth", &id->auth_method) ||
 	    kw_js_get_bool(o, "rekey", &id->rekey) ||
 	    kw_js_get_bool(o, "store_on_token", &id->store_on_token) ||
@@ -456,6 +590,7 @@ kw_identity_read(const char *path, struct kw_identity **out)
 		kw_err("%s: identity state lacks key, cert, server or ca", path);
 		goto out;
 	}
+	kw_identity_warn_relative(id);
 	*out = id;
 	id = NULL;
 	r = KW_OK;

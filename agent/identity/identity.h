@@ -53,6 +53,7 @@ struct kw_identity {
 	char *module;
 	char *auth_file;
 	int allow_exportable;
+	int pop_linking;		/* always link CSRs to the TLS session */
 	char *auth_method;		/* first enrollment: basic, cert, both */
 	unsigned renew_at_pct;
 	unsigned alarm_at_pct;
@@ -88,6 +89,15 @@ int kw_identity_read(const char *path, struct kw_identity **out);
 /* Finish or undo what a crash interrupted, delete expired old keys. */
 int kw_identity_recover(struct kw_identity *id, time_t now);
 int kw_identity_set(char **field, const char *value);
+/* A path as an absolute one (relative ones are taken from the current
+ * directory; the file need not exist), for the state file: the daemon
+ * works in /.  KW_ERR_SPACE when it does not fit. */
+int kw_identity_abspath(const char *path, char *out, size_t len);
+/* kw_identity_set with kw_identity_abspath (NULL stays NULL). */
+int kw_identity_set_path(char **field, const char *path);
+/* kw_identity_set for a key reference: tpm:PATH made absolute, TPM
+ * handles and pkcs11: URIs as they are. */
+int kw_identity_set_keyref(char **field, const char *ref);
 void kw_identity_keyopts(const struct kw_identity *id,
     struct kw_keyref_opts *opts);
 
@@ -107,8 +117,10 @@ int kw_identity_cleanup(struct kw_identity *id, time_t now);
 /* "2026-11-24 10:16:55 UTC" into buf (at least 32 bytes). */
 const char *kw_time_str(time_t t, char *buf, size_t len);
 
-/* Fault injection for the crash tests: when $KEYWARD_TEST_KILL_AT names
- * this point, the process kills itself with SIGKILL. */
+/* Fault injection for the crash tests (agent/identity/test_hooks.c):
+ * nothing in the installed keyward; in the check-only agent/keyward-test
+ * (built with -DKW_TEST_HOOKS) the process kills itself with SIGKILL when
+ * the environment names this point. */
 void kw_identity_crash_point(const char *name);
 
 /* One enrollment: CSR (or a remembered one) for key, /simpleenroll or
@@ -121,14 +133,20 @@ struct kw_enroll_req {
 	const char *password;
 	struct kw_key *auth_key;	/* TLS client identity (or NULL) */
 	const char *auth_cert;
+	const uint8_t *auth_cert_der;	/* or its certificate (DER) */
+	size_t auth_cert_der_len;
 	int reenroll;
 	struct kw_key *key;		/* the key to certify */
 	const char *subject;
 	const char *const *sans;
 	size_t nsans;
 	const char *csr_b64;		/* resend this CSR (202 resume) */
+	int pop_linking;		/* 1: link the CSR to the TLS session
+					 * (RFC 7030 3.5) even if the server
+					 * does not ask for it */
 	unsigned wait_s;
 	int timeout_ms;
+	const struct kw_cancel *cancel;	/* stops the exchange or the wait */
 	/* ACME (protocol "acme"): the account key is opened with kopts */
 	const char *protocol;		/* NULL or "est"; "acme" */
 	const struct kw_acme_id *acme;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "agent/identity/identity.h"
@@ -41,6 +42,8 @@ struct kw_renewer {
 	pthread_cond_t cond;
 	int stop;
 	int kick;
+	int finished;			/* the thread has left its loop */
+	struct kw_cancel *cancel;	/* fired with stop: aborts a renewal */
 	size_t n;
 	struct kw_runner_id *ids;
 	kw_renew_cb cb;
@@ -100,7 +103,8 @@ kw_runner_main(void *arg)
 				pthread_mutex_lock(&rn->lock);
 				if (r == KW_OK)
 					ri->renewals++;
-				else
+				else if (r != KW_ERR_CANCELLED &&
+				    r != KW_ERR_STATE)	/* not run: locked */
 					ri->failures++;
 				now = time(NULL);
 			}
@@ -143,6 +147,7 @@ kw_runner_main(void *arg)
 			;
 		rn->kick = 0;
 	}
+	rn->finished = 1;
 	pthread_mutex_unlock(&rn->lock);
 #ifdef FP_ECC
 	/* wolfSSL keeps a per-thread fixed-point ECC cache (certificate
@@ -167,6 +172,8 @@ kw_renewer_new(struct kw_identity_conf *const *confs, size_t n,
 	pthread_cond_init(&rn->cond, NULL);
 	rn->cb = cb;
 	rn->arg = arg;
+	if ((r = kw_cancel_new(&rn->cancel)) != KW_OK)
+		goto out;
 	if (n > 0 && (rn->ids = calloc(n, sizeof(*rn->ids))) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
@@ -176,6 +183,7 @@ kw_renewer_new(struct kw_identity_conf *const *confs, size_t n,
 		    &rn->ids[i].ro)) != 0)
 			goto out;
 		rn->n++;
+		rn->ids[i].ro.cancel = rn->cancel;
 		if ((rn->ids[i].name = strdup(kw_identity_conf_name(confs[i]))) ==
 		    NULL) {
 			r = KW_ERR_NOMEM;
@@ -213,6 +221,29 @@ kw_renewer_kick(struct kw_renewer *rn)
 }
 
 void
+kw_renewer_stop(struct kw_renewer *rn)
+{
+	if (rn == NULL)
+		return;
+	pthread_mutex_lock(&rn->lock);
+	rn->stop = 1;
+	pthread_cond_signal(&rn->cond);
+	pthread_mutex_unlock(&rn->lock);
+	kw_cancel_fire(rn->cancel);
+}
+
+int
+kw_renewer_stopped(struct kw_renewer *rn)
+{
+	int done;
+
+	pthread_mutex_lock(&rn->lock);
+	done = !rn->started || rn->finished;
+	pthread_mutex_unlock(&rn->lock);
+	return done;
+}
+
+void
 kw_renewer_free(struct kw_renewer *rn)
 {
 	size_t i;
@@ -220,10 +251,7 @@ kw_renewer_free(struct kw_renewer *rn)
 	if (rn == NULL)
 		return;
 	if (rn->started) {
-		pthread_mutex_lock(&rn->lock);
-		rn->stop = 1;
-		pthread_cond_signal(&rn->cond);
-		pthread_mutex_unlock(&rn->lock);
+		kw_renewer_stop(rn);
 		pthread_join(rn->thread, NULL);
 	}
 	for (i = 0; i < rn->n; i++) {
@@ -231,6 +259,7 @@ kw_renewer_free(struct kw_renewer *rn)
 		free(rn->ids[i].name);
 	}
 	free(rn->ids);
+	kw_cancel_free(rn->cancel);
 	pthread_cond_destroy(&rn->cond);
 	pthread_mutex_destroy(&rn->lock);
 	free(rn);

@@ -116,146 +116,193 @@ kw_renew_pick_name(const char *old, const struct kw_keyref_opts *opts,
 	return KW_ERR_EXISTS;
 }
 
-static int
-kw_renew_locked(struct kw_identity *id, time_t now,
-    const struct kw_renew_opts *ro)
-{
+/* One renewal's working state, handed from step to step. */
+struct kw_renew_job {
+	struct kw_identity *id;
+	time_t now;
+	const struct kw_renew_opts *ro;
 	struct kw_keyref_opts kopts;
-	struct kw_enroll_req req;
+	struct kw_key *old;		/* the key in force */
+	struct kw_key *nkey;		/* the new key (rekey) */
+	int rekey;
+	char new_ref[4096];
+	char next_cert[4096];		/* CERT.next */
 	struct kw_enroll_res res;
-	struct kw_key *old = NULL, *nkey = NULL;
-	struct est_cert_info ci;
-	char new_ref[4096], next_cert[4096], *old_ref = NULL, *old_cert = NULL;
-	char when[40];
-	int r, rekey;
+	struct est_cert_info ci;	/* of the issued certificate */
+};
 
-	memset(&res, 0, sizeof(res));
-	new_ref[0] = '\0';
-	if (id->server == NULL || id->cert_out == NULL)
-		return KW_ERR_STATE;
-	kw_identity_keyopts(id, &kopts);
-	rekey = ro != NULL && ro->same_key ? 0 : id->rekey;
-	if ((r = kw_keyref_open(id->key_ref, &kopts, &old)) != 0) {
+/* Open the current key and decide the new one: the pending request's key,
+ * a fresh name, or (same key) none. */
+static int
+kw_renew_pick_keys(struct kw_renew_job *j)
+{
+	struct kw_identity *id = j->id;
+	int r;
+
+	if ((r = kw_keyref_open(id->key_ref, &j->kopts, &j->old)) != 0) {
 		kw_err("identity %s: cannot open the current key %s: %s",
 		    id->path, id->key_ref, kw_strerror(r));
-		goto fail;
+		return r;
 	}
 	if (id->phase == KW_PHASE_PENDING) {
 		/* the CA holds our request: same key, same CSR */
-		snprintf(new_ref, sizeof(new_ref), "%s", id->new_key_ref);
-		rekey = strcmp(new_ref, id->key_ref) != 0;
-		if (rekey && (r = kw_keyref_open(new_ref, &kopts, &nkey)) != 0) {
+		snprintf(j->new_ref, sizeof(j->new_ref), "%s", id->new_key_ref);
+		j->rekey = strcmp(j->new_ref, id->key_ref) != 0;
+		if (j->rekey && (r = kw_keyref_open(j->new_ref, &j->kopts,
+		    &j->nkey)) != 0) {
 			kw_err("identity %s: the pending renewal's key %s is "
-			    "gone: %s; starting over", id->path, new_ref,
+			    "gone: %s; starting over", id->path, j->new_ref,
 			    kw_strerror(r));
 			id->phase = KW_PHASE_INTENT;	/* recovery cleans up */
-			(void)kw_identity_recover(id, now);
-			goto fail;
+			(void)kw_identity_recover(id, j->now);
+			return r;
 		}
-	} else if (rekey) {
-		if ((r = kw_renew_pick_name(id->key_ref, &kopts, new_ref,
-		    sizeof(new_ref))) != 0) {
-			if (r == KW_ERR_UNSUPPORTED) {
-				kw_warn("identity %s: renewing with the same key",
-				    id->path);
-				rekey = 0;
-			} else
-				goto fail;
-		}
+		return KW_OK;
 	}
-	if (rekey && id->phase != KW_PHASE_PENDING) {
-		/* 1. intent first, so a crash during keygen is cleaned up */
-		id->phase = KW_PHASE_INTENT;
-		id->renew_started = now;
-		if ((r = kw_identity_set(&id->new_key_ref, new_ref)) != 0 ||
-		    (r = kw_identity_save(id)) != 0)
-			goto fail;
-		kw_identity_crash_point("after-intent");
-		/* 2. the new key, in the same token, same algorithm */
-		if ((r = kw_keyref_generate(new_ref, kw_key_alg(old), &kopts,
-		    &nkey)) != 0) {
-			kw_err("identity %s: cannot create the new key %s: %s",
-			    id->path, new_ref, kw_strerror(r));
-			goto fail;
-		}
-		kw_info("identity %s: new key %s created", id->path, new_ref);
-		kw_identity_crash_point("after-keygen");
+	if (!j->rekey)
+		return KW_OK;
+	r = kw_renew_pick_name(id->key_ref, &j->kopts, j->new_ref,
+	    sizeof(j->new_ref));
+	if (r == KW_ERR_UNSUPPORTED) {
+		kw_warn("identity %s: renewing with the same key", id->path);
+		j->rekey = 0;
+		r = KW_OK;
 	}
-	if (!rekey)
-		snprintf(new_ref, sizeof(new_ref), "%s", id->key_ref);
+	return r;
+}
 
-	/* 3. re-enroll over mTLS with the current identity */
+/* Steps 1 and 2: the intent on disk, then the new key in the same token
+ * (same algorithm).  Nothing to do for a pending request or the same key. */
+static int
+kw_renew_make_key(struct kw_renew_job *j)
+{
+	struct kw_identity *id = j->id;
+	int r;
+
+	if (!j->rekey) {
+		snprintf(j->new_ref, sizeof(j->new_ref), "%s", id->key_ref);
+		return KW_OK;
+	}
+	if (id->phase == KW_PHASE_PENDING)
+		return KW_OK;
+	/* 1. intent first, so a crash during keygen is cleaned up */
+	id->phase = KW_PHASE_INTENT;
+	id->renew_started = j->now;
+	if ((r = kw_identity_set(&id->new_key_ref, j->new_ref)) != 0 ||
+	    (r = kw_identity_save(id)) != 0)
+		return r;
+	kw_identity_crash_point("after-intent");
+	/* 2. the new key */
+	if ((r = kw_keyref_generate(j->new_ref, kw_key_alg(j->old), &j->kopts,
+	    &j->nkey)) != 0) {
+		kw_err("identity %s: cannot create the new key %s: %s",
+		    id->path, j->new_ref, kw_strerror(r));
+		return r;
+	}
+	kw_info("identity %s: new key %s created", id->path, j->new_ref);
+	kw_identity_crash_point("after-keygen");
+	return KW_OK;
+}
+
+/* Step 3: re-enroll over mTLS with the current identity.  A 202 is
+ * remembered (phase pending, same key and CSR next time). */
+static int
+kw_renew_enroll(struct kw_renew_job *j)
+{
+	struct kw_identity *id = j->id;
+	struct kw_enroll_req req;
+	int r;
+
 	memset(&req, 0, sizeof(req));
 	req.server = id->server;
 	req.ca_file = id->ca_file;
-	req.auth_key = old;
+	req.auth_key = j->old;
 	req.auth_cert = id->cert_file;
 	req.reenroll = 1;
-	req.key = rekey ? nkey : old;
+	req.key = j->rekey ? j->nkey : j->old;
 	req.subject = id->subject;
 	req.sans = (const char *const *)id->sans;
 	req.nsans = id->nsans;
 	req.csr_b64 = id->phase == KW_PHASE_PENDING ? id->new_csr : NULL;
-	req.wait_s = ro != NULL ? ro->wait_s : 0;
-	req.timeout_ms = ro != NULL ? ro->timeout_ms : 0;
+	req.pop_linking = id->pop_linking || (j->ro != NULL &&
+	    j->ro->pop_linking);
+	req.user = j->ro != NULL ? j->ro->user : NULL;
+	req.password = j->ro != NULL ? j->ro->password : NULL;
+	req.wait_s = j->ro != NULL ? j->ro->wait_s : 0;
+	req.timeout_ms = j->ro != NULL ? j->ro->timeout_ms : 0;
+	req.cancel = j->ro != NULL ? j->ro->cancel : NULL;
 	req.protocol = id->protocol;
 	req.acme = &id->acme;
-	req.kopts = &kopts;
-	r = kw_enroll_run(&req, &res);
+	req.kopts = &j->kopts;
+	r = kw_enroll_run(&req, &j->res);
 	if (r == KW_ERR_PENDING) {
 		id->phase = KW_PHASE_PENDING;
-		if ((r = kw_identity_set(&id->new_key_ref, new_ref)) != 0 ||
-		    (r = kw_identity_set(&id->new_csr, res.csr_b64)) != 0)
-			goto fail;
+		if ((r = kw_identity_set(&id->new_key_ref, j->new_ref)) != 0 ||
+		    (r = kw_identity_set(&id->new_csr, j->res.csr_b64)) != 0)
+			return r;
 		kw_info("identity %s: renewal pending approval at the CA; "
 		    "the same key and CSR will be used again", id->path);
-		r = KW_ERR_PENDING;
-		goto fail;
+		return KW_ERR_PENDING;
 	}
-	if (r != 0)
-		goto fail;
-	kw_identity_crash_point("after-enroll");
+	if (r == KW_OK)
+		kw_identity_crash_point("after-enroll");
+	return r;
+}
 
-	/* 4. the verified certificate next to the final place */
-	if (est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci) != 0) {
-		r = KW_ERR_CERT;
-		goto fail;
-	}
-	snprintf(next_cert, sizeof(next_cert), "%s.next", id->cert_out);
-	if ((r = kw_enroll_store(&res, next_cert, id->chain_file)) != 0)
-		goto fail;
+/* Step 4: the verified certificate next to its final place (and on the
+ * token when asked). */
+static int
+kw_renew_stage_cert(struct kw_renew_job *j)
+{
+	struct kw_identity *id = j->id;
+	const struct est_certs *certs = &j->res.certs;
+	int r;
+
+	if (est_cert_info(certs->c[0].der, certs->c[0].len, &j->ci) != 0)
+		return KW_ERR_CERT;
+	snprintf(j->next_cert, sizeof(j->next_cert), "%s.next", id->cert_out);
+	if ((r = kw_enroll_store(&j->res, j->next_cert, id->chain_file)) != 0)
+		return r;
 	kw_identity_crash_point("after-cert-write");
 	if (id->store_on_token &&
-	    (r = kw_keyref_store_cert(new_ref, &kopts, res.certs.c[0].der,
-	    res.certs.c[0].len)) != 0)
+	    (r = kw_keyref_store_cert(j->new_ref, &j->kopts, certs->c[0].der,
+	    certs->c[0].len)) != 0)
 		kw_warn("identity %s: could not store the new certificate on "
 		    "the token: %s (the file copy is in force)", id->path,
 		    kw_strerror(r));
+	return KW_OK;
+}
 
-	/* 5. the switch: one atomic replace of the state file */
-	old_ref = id->key_ref;
-	old_cert = id->cert_file;
+/* Step 5 in memory: the new key and certificate in force, the old key
+ * queued for deletion, the renewal forgotten.  The caller saves. */
+static int
+kw_renew_switch(struct kw_renew_job *j)
+{
+	struct kw_identity *id = j->id;
+	char *old_ref = id->key_ref, *old_cert = id->cert_file;
+
 	id->key_ref = NULL;
 	id->cert_file = NULL;
-	if ((r = kw_identity_set(&id->key_ref, new_ref)) != 0 ||
-	    (r = kw_identity_set(&id->cert_file, next_cert)) != 0) {
+	if (kw_identity_set(&id->key_ref, j->new_ref) != 0 ||
+	    kw_identity_set(&id->cert_file, j->next_cert) != 0) {
 		free(id->key_ref);
 		free(id->cert_file);
 		id->key_ref = old_ref;
 		id->cert_file = old_cert;
-		old_ref = old_cert = NULL;
-		goto fail;
+		return KW_ERR_NOMEM;
 	}
-	if (rekey && id->nold < KW_ID_MAX_OLD) {
+	free(old_cert);
+	if (j->rekey && id->nold < KW_ID_MAX_OLD) {
 		id->old[id->nold].key_ref = old_ref;
-		id->old[id->nold].delete_after = now + id->grace;
+		id->old[id->nold].delete_after = j->now + id->grace;
 		id->nold++;
 		old_ref = NULL;
-	} else if (rekey)
+	} else if (j->rekey)
 		kw_warn("identity %s: too many old keys queued; %s is kept",
 		    id->path, old_ref);
-	id->not_before = ci.not_before;
-	id->not_after = ci.not_after;
+	free(old_ref);
+	id->not_before = j->ci.not_before;
+	id->not_after = j->ci.not_after;
 	id->failures = 0;
 	id->last_failure = 0;
 	free(id->last_error);
@@ -265,6 +312,56 @@ kw_renew_locked(struct kw_identity *id, time_t now,
 	id->new_key_ref = NULL;
 	free(id->new_csr);
 	id->new_csr = NULL;
+	return KW_OK;
+}
+
+/* A renewal that did not happen: undo a half-made rekey, count the
+ * failure (not a cancellation: that is no fault of the CA's), save. */
+static void
+kw_renew_abandon(struct kw_renew_job *j, int err)
+{
+	struct kw_identity *id = j->id;
+
+	if (id->phase == KW_PHASE_INTENT) {
+		/* undo: delete the key we made (if any), forget the intent */
+		kw_key_close(j->nkey);
+		j->nkey = NULL;
+		(void)kw_identity_recover(id, j->now);
+	}
+	if (err == KW_ERR_CANCELLED)
+		kw_info("identity %s: renewal cancelled (reload or shutdown); "
+		    "it starts again when due", id->path);
+	else
+		kw_renew_failed(id, j->now, err);
+	(void)kw_identity_save(id);
+}
+
+static int
+kw_renew_locked(struct kw_identity *id, time_t now,
+    const struct kw_renew_opts *ro)
+{
+	struct kw_renew_job *j;
+	char when[40];
+	int r;
+
+	if (id->server == NULL || id->cert_out == NULL)
+		return KW_ERR_STATE;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return KW_ERR_NOMEM;
+	j->id = id;
+	j->now = now;
+	j->ro = ro;
+	kw_identity_keyopts(id, &j->kopts);
+	j->rekey = ro != NULL && ro->same_key ? 0 : id->rekey;
+	if ((r = kw_renew_pick_keys(j)) != 0 ||
+	    (r = kw_renew_make_key(j)) != 0 ||
+	    (r = kw_renew_enroll(j)) != 0 ||
+	    (r = kw_renew_stage_cert(j)) != 0 ||
+	    (r = kw_renew_switch(j)) != 0) {
+		kw_renew_abandon(j, r);
+		goto out;
+	}
+	/* 5. the switch: one atomic replace of the state file */
 	if ((r = kw_identity_save(id)) != 0) {
 		/* not switched: the file on disk still names the old pair */
 		kw_err("identity %s: renewal could not be recorded; the old "
@@ -278,22 +375,11 @@ kw_renew_locked(struct kw_identity *id, time_t now,
 	/* 6. the certificate where the user expects it */
 	(void)kw_identity_recover(id, now);
 	r = KW_OK;
-	goto out;
-fail:
-	if (id->phase == KW_PHASE_INTENT) {
-		/* undo: delete the key we made (if any), forget the intent */
-		kw_key_close(nkey);
-		nkey = NULL;
-		(void)kw_identity_recover(id, now);
-	}
-	kw_renew_failed(id, now, r);
-	(void)kw_identity_save(id);
 out:
-	kw_enroll_res_clear(&res);
-	kw_key_close(nkey);
-	kw_key_close(old);
-	free(old_ref);
-	free(old_cert);
+	kw_enroll_res_clear(&j->res);
+	kw_key_close(j->nkey);
+	kw_key_close(j->old);
+	free(j);
 	return r;
 }
 

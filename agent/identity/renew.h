@@ -10,6 +10,7 @@
 #include <time.h>
 
 struct kw_identity;
+struct kw_cancel;
 
 /* Load an identity's state file (written by `keyward enroll`). */
 int kw_identity_load(const char *state_file, struct kw_identity **out);
@@ -39,6 +40,11 @@ struct kw_renew_opts {
 	unsigned wait_s;	/* wait on 202 up to this long (0: don't) */
 	int timeout_ms;		/* network timeout (0: 30 s) */
 	int force;		/* renew even if another process just did */
+	const struct kw_cancel *cancel;	/* fired: stop the renewal now
+					 * (KW_ERR_CANCELLED, not a failure) */
+	const char *user;	/* HTTP Basic on top of the client cert */
+	const char *password;	/* (both or neither; not copied) */
+	int pop_linking;	/* link the CSR to the TLS session */
 };
 /* kw_renew_run with options (kw_renew_run = defaults: no waiting).  Both
  * take a lock on the identity (KW_ERR_STATE when another process is
@@ -109,7 +115,15 @@ int kw_renewer_new(struct kw_identity_conf *const *confs, size_t n,
 int kw_renewer_start(struct kw_renewer *rn);
 /* Re-check every identity now (e.g. on SIGHUP or after resume). */
 void kw_renewer_kick(struct kw_renewer *rn);
-/* Stops the thread (waits for a renewal in progress) and frees. */
+/* Ask the thread to stop without waiting: a renewal in progress is
+ * cancelled (its network exchange or its wait on a 202 ends at once; a
+ * token operation finishes first).  Safe on the event loop. */
+void kw_renewer_stop(struct kw_renewer *rn);
+/* 1 once the thread has stopped (or never started): kw_renewer_free will
+ * not block. */
+int kw_renewer_stopped(struct kw_renewer *rn);
+/* Stops the thread (cancelling a renewal in progress, then waiting for
+ * it) and frees. */
 void kw_renewer_free(struct kw_renewer *rn);
 size_t kw_renewer_count(const struct kw_renewer *rn);
 /* A consistent snapshot of identity i (status, metrics, files). */

@@ -54,7 +54,7 @@ expect_rc 0 "a well-behaved server" ok
 [ "$(cert_pub "$KW_T/ok.pem")" = "$(pem_pub "$KW_T/dev.pub")" ] ||
 	kw_fail "stored certificate is not for the key"
 
-refused wrongkey 1 'nothing stored'
+refused wrongkey 3 'nothing stored'
 refused badjson 4 'malformed JSON'
 refused badpem 1 'not a PEM list'
 refused huge 4 'ACME'

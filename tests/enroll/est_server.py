@@ -28,12 +28,26 @@ every request, so a test can switch modes without a restart):
 Authentication of /simpleenroll (--auth, or --auth-file re-read per
 request): basic, cert, either, both, none.
 /simplereenroll always requires a client certificate issued by the CA, and
-the CSR subject must equal the certificate's subject (RFC 7030 4.2.2).
+the CSR subject must equal the certificate's subject (RFC 7030 4.2.2);
+with --reenroll-auth basic it also requires HTTP Basic.
 Every request is logged as one JSON line to --log.
+
+Proof-of-possession linking (RFC 7030 3.5): a challengePassword in a CSR
+is always checked against this server's own view of the TLS session's
+channel binding -- tls-unique (RFC 5929, ssl's get_channel_binding) under
+TLS 1.2, tls-exporter (RFC 9266) under TLS 1.3 -- and the result logged
+("pop": "ok", "absent", "mismatch").  With --pop a CSR without a matching
+one is refused (400), and /csrattrs asks for the challengePassword unless
+--csrattrs says otherwise.  --tls-max 1.2 caps the TLS version.
+Python's ssl has no keying-material exporter, so for tls-exporter the
+server calls OpenSSL's SSL_export_keying_material on the connection's SSL
+object through ctypes, in the very libssl the ssl module uses, after
+checking that it found the right object (see tls_exporter()).
 """
 import argparse
 import base64
 import binascii
+import ctypes
 import hmac
 import http.server
 import json
@@ -135,6 +149,65 @@ def pem_to_der(pem):
     return base64.b64decode("".join(lines))
 
 
+OID_CHALLENGE = bytes.fromhex("06092a864886f70d010907")
+# csrattrs asking for the challengePassword: SEQUENCE { OID 1.2.840.113549.1.9.7 }
+CSRATTRS_POP = "300b" + OID_CHALLENGE.hex()
+
+
+def csr_challenge(der):
+    """The challengePassword of a DER CSR (str), or None."""
+    i = der.find(OID_CHALLENGE)
+    if i < 0:
+        return None
+    j = i + len(OID_CHALLENGE)
+    # SET { DirectoryString }: short lengths only (a test server)
+    if der[j] != 0x31 or der[j + 2] not in (0x13, 0x0c, 0x16):
+        return None
+    n = der[j + 3]
+    return der[j + 4:j + 4 + n].decode("utf-8", "replace")
+
+
+def _ssl_ptr(sock):
+    """The SSL * of an ssl.SSLSocket: CPython's _ssl._SSLSocket starts
+    with PyObject_HEAD, then the socket weakref, then SSL *ssl."""
+    word = ctypes.sizeof(ctypes.c_void_p)
+    return ctypes.c_void_p.from_address(id(sock._sslobj) + 3 * word).value
+
+
+def tls_exporter(sock):
+    """RFC 9266 tls-exporter of a server-side TLS 1.3 connection."""
+    lib = ctypes.CDLL(ssl._ssl.__file__)   # its libssl, by dependency
+    lib.SSL_version.argtypes = [ctypes.c_void_p]
+    lib.SSL_is_server.argtypes = [ctypes.c_void_p]
+    lib.SSL_get_peer_finished.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                          ctypes.c_size_t]
+    lib.SSL_get_peer_finished.restype = ctypes.c_size_t
+    lib.SSL_export_keying_material.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+        ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    ptr = _ssl_ptr(sock)
+    # is it the right object?  version, side, and the client's Finished as
+    # the ssl module itself reports it
+    fin = ctypes.create_string_buffer(64)
+    n = lib.SSL_get_peer_finished(ptr, fin, 64)
+    if lib.SSL_version(ptr) != 0x0304 or lib.SSL_is_server(ptr) != 1 or \
+            fin.raw[:n] != sock.get_channel_binding("tls-unique"):
+        raise RuntimeError("tls_exporter: not the connection's SSL object")
+    out = ctypes.create_string_buffer(32)
+    label = b"EXPORTER-Channel-Binding"
+    if lib.SSL_export_keying_material(ptr, out, 32, label, len(label),
+                                      None, 0, 0) != 1:
+        raise RuntimeError("SSL_export_keying_material failed")
+    return out.raw
+
+
+def channel_binding(sock):
+    """(type, bytes) of the connection as this server sees it."""
+    if sock.version() == "TLSv1.3":
+        return "tls-exporter", tls_exporter(sock)
+    return "tls-unique", sock.get_channel_binding("tls-unique")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "keyward-est-test/1"
@@ -181,6 +254,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", ctype)
         if body and ctype and ctype.startswith("application/"):
             self.send_header("Content-Transfer-Encoding", "base64")
+            body += binascii.unhexlify(self.server.args.b64_tail or "")
         for k, v in headers:
             self.send_header(k, v)
         if chunked:
@@ -232,6 +306,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, body, "application/pkcs7-mime",
                              chunked=self.mode() == "chunked")
         if op == "csrattrs":
+            if a.csrattrs_body is not None:  # raw, e.g. garbage
+                self.record(200)
+                return self.send(200, a.csrattrs_body.encode(), "application/csrattrs")
+            if a.pop and a.csrattrs is None:
+                der = binascii.unhexlify(CSRATTRS_POP)
+                self.record(200)
+                return self.send(200, base64.encodebytes(der),
+                                 "application/csrattrs")
             if not a.csrattrs:
                 self.record(204)
                 return self.send(204)
@@ -273,6 +355,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.record(401, why="reenroll without client cert")
                 return self.send(401, b"client certificate required\n", "text/plain",
                                  [("WWW-Authenticate", 'Basic realm="est"')])
+            if a.reenroll_auth == "basic" and not self.basic_ok():
+                self.record(401, why="reenroll without basic")
+                return self.send(401, b"authentication required\n", "text/plain",
+                                 [("WWW-Authenticate", 'Basic realm="est-renew"')])
         else:
             basic, cert = self.basic_ok(), subj is not None
             ok = {"basic": basic, "cert": cert, "either": basic or cert,
@@ -308,13 +394,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.record(400, why=str(e)[:200])
             return self.send(400, b"bad CSR\n", "text/plain")
         csr_sha = hashlib_sha256(csr_der)
+        chal = csr_challenge(csr_der)
+        cb_type = "tls-exporter" if self.connection.version() == "TLSv1.3" \
+            else "tls-unique"
+        pop = "absent"
+        if chal is not None:
+            cb_type, cb = channel_binding(self.connection)
+            want = base64.b64encode(cb).decode()
+            pop = "ok" if hmac.compare_digest(chal, want) else "mismatch"
+        if a.pop and pop != "ok":
+            self.record(400, why="pop " + pop, pop=pop, binding=cb_type)
+            return self.send(400, ("challengePassword %s: the CSR must carry "
+                                   "the %s channel binding\n" %
+                                   (pop, cb_type)).encode(), "text/plain")
         if mode in ("pending", "pending-forever"):
-            key = csr_sha
+            # linked CSRs differ per connection: the same key is the same
+            # request
+            key = hashlib_sha256(run(["openssl", "req", "-noout", "-pubkey"],
+                                     csr_pem.encode())) if a.pop else csr_sha
             with self.server.loglock:
                 seen = self.server.pending.get(key, 0) + 1
                 self.server.pending[key] = seen
             if mode == "pending-forever" or seen <= a.pending_count:
-                self.record(202, seen=seen, csr_sha=csr_sha)
+                self.record(202, seen=seen, csr_sha=csr_sha, pop=pop,
+                            binding=cb_type)
                 return self.send(202, b"pending approval\n", "text/plain",
                                  [("Retry-After", "1")])
         if mode == "slow":
@@ -357,7 +460,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = base64.encodebytes(p7)
         if mode == "badb64":
             body = b"this is %% not base64 !!\n"
-        self.record(200, mode=mode, subject=csr_subj, csr_sha=csr_sha)
+        self.record(200, mode=mode, subject=csr_subj, csr_sha=csr_sha,
+                    pop=pop, binding=cb_type)
         self.send(200, body, "application/pkcs7-mime; smime-type=certs-only",
                   chunked=mode == "chunked")
 
@@ -390,6 +494,14 @@ def main():
     ap.add_argument("--password-file")
     ap.add_argument("--label")
     ap.add_argument("--csrattrs", help="hex DER of the csrattrs answer")
+    ap.add_argument("--csrattrs-body", help="raw /csrattrs body (overrides --csrattrs)")
+    ap.add_argument("--b64-tail", help="hex bytes appended to every base64 body")
+    ap.add_argument("--pop", action="store_true",
+                    help="require proof-of-possession linking (RFC 7030 3.5)")
+    ap.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3")
+    ap.add_argument("--reenroll-auth", choices=["cert", "basic"],
+                    default="cert",
+                    help="basic: /simplereenroll also needs HTTP Basic")
     ap.add_argument("--mode-file")
     ap.add_argument("--pending-count", type=int, default=1)
     ap.add_argument("--minutes", type=int, default=0,
@@ -414,6 +526,8 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     ctx.verify_mode = ssl.CERT_OPTIONAL
+    if args.tls_max == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_verify_locations(args.ca_cert)
     for c in args.client_ca:
         ctx.load_verify_locations(c)

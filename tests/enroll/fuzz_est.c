@@ -5,9 +5,8 @@
  * libFuzzer, from the top of a configured build tree:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DKW_LIBFUZZER \
  *     -I$SRC -I$SRC/common -include config.h $SRC/tests/enroll/fuzz_est.c \
- *     $SRC/enroll/est_der.c $SRC/enroll/est_http.c $SRC/common/kw_mem.c \
- *     $SRC/common/kw_log.c $SRC/common/kw_error.c -lhttp_parser -lsystemd \
- *     -o fuzz_est
+ *     $SRC/enroll/est_der.c $SRC/enroll/est_http.c $SRC/common/kw_der.c \
+ *     common/libkwcommon.a -lhttp_parser -lwolfssl -lsystemd -o fuzz_est
  *   ./fuzz_est -max_len=8192 CORPUS_DIR
  * Without libFuzzer (the build's check program): each file named on the
  * command line is run through the parsers; with no argument, a fixed-seed

@@ -3,8 +3,8 @@
  * libFuzzer, from the top of a configured build tree:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DKW_LIBFUZZER \
  *     -I$SRC -I$SRC/common -include config.h $SRC/tests/tpm/fuzz_keyfile.c \
- *     $SRC/tpm/tpm_keyfile.c $SRC/common/kw_mem.c $SRC/common/kw_log.c \
- *     $SRC/common/kw_error.c -ltss2-mu -lsystemd -o fuzz_keyfile
+ *     $SRC/tpm/tpm_keyfile.c $SRC/common/kw_der.c common/libkwcommon.a \
+ *     -ltss2-mu -lwolfssl -lsystemd -o fuzz_keyfile
  *   ./fuzz_keyfile -max_len=4096 CORPUS_DIR
  * Without libFuzzer (the build's check program) it runs each file named on
  * the command line through the parsers: a corpus regression runner. */

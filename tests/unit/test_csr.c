@@ -232,6 +232,110 @@ test_csr_key_fails(void **state)
 	kw_key_close(key);
 }
 
+/* The challengePassword (proof-of-possession linking, RFC 7030 3.5) is in
+ * the signed request as a PrintableString; anything that is not printable
+ * or too long is refused before the key is asked to sign. */
+static void
+test_csr_challenge(void **state)
+{
+	static const char b64[] = "q83vEjRWeJq8/+7/AAECAwQFBgcICQoLDA0ODxA=";
+	struct kw_csr_req req;
+	struct kw_key *key = NULL;
+	struct soft_key *sk;
+	uint8_t *der = NULL, ps[2 + sizeof(b64) - 1];
+	size_t der_len = 0, i;
+	char *pem = NULL, text[8192], longv[80];
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(soft_key_new(KW_ALG_EC_P256, &key, &sk), KW_OK);
+	memset(&req, 0, sizeof(req));
+	req.subject = "CN=pop";
+	req.challenge = b64;
+	assert_int_equal(kw_csr_make(key, &req, &der, &der_len), KW_OK);
+	ps[0] = 0x13;			/* PrintableString */
+	ps[1] = (uint8_t)(sizeof(b64) - 1);
+	memcpy(ps + 2, b64, sizeof(b64) - 1);
+	for (i = 0; i + sizeof(ps) <= der_len && !found; i++)
+		found = memcmp(der + i, ps, sizeof(ps)) == 0;
+	assert_true(found);
+	assert_int_equal(kw_csr_pem(der, der_len, &pem), KW_OK);
+	if (access("/usr/bin/openssl", X_OK) == 0) {
+		assert_int_equal(openssl_req(pem, text, sizeof(text)), 0);
+		assert_non_null(strstr(text, "verify OK"));
+		assert_non_null(strstr(text, "challengePassword"));
+		assert_non_null(strstr(text, b64));
+	}
+	free(pem);
+	free(der);
+	der = NULL;
+	req.challenge = "not_printable";
+	assert_int_equal(kw_csr_make(key, &req, &der, &der_len), KW_ERR_PARSE);
+	req.challenge = "";
+	assert_int_equal(kw_csr_make(key, &req, &der, &der_len), KW_ERR_PARSE);
+	memset(longv, 'A', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	req.challenge = longv;
+	assert_int_equal(kw_csr_make(key, &req, &der, &der_len), KW_ERR_PARSE);
+	assert_int_equal(kw_key_sign_count(key), 1);
+	kw_key_close(key);
+}
+
+/* A certificate made by openssl with subject subj ("/CN=.../O=..."), as
+ * DER in der (at most *len bytes). */
+static int
+openssl_cert(const char *subj, uint8_t *der, size_t *len)
+{
+	char cmd[512];
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout /dev/null -days 1 "
+	    "-utf8 -subj '%s' -outform DER 2>/dev/null", subj);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	*len = fread(der, 1, *len, f);
+	st = pclose(f);
+	return st == 0 && *len > 0 ? 0 : -1;
+}
+
+/* --renew --cert without --subject: the CSR repeats the certificate's
+ * subject, escaped so that the subject parser reads it back. */
+static void
+test_subject_from_cert(void **state)
+{
+	uint8_t der[4096];
+	size_t len = sizeof(der);
+	char out[512];
+
+	(void)state;
+	if (access("/usr/bin/openssl", X_OK) != 0)
+		skip();
+	assert_int_equal(openssl_cert("/C=DE/O=A\\+B; C\\=D/OU=IT/CN=Smith, John",
+	    der, &len), 0);
+	assert_int_equal(kw_csr_subject_from_cert(der, len, out, sizeof(out)),
+	    KW_OK);
+	assert_string_equal(out, "C=DE,O=A\\+B\\; C\\=D,OU=IT,"
+	    "CN=Smith\\, John");
+	assert_int_equal(check(out, NULL), KW_OK);
+	/* too small a buffer */
+	assert_int_equal(kw_csr_subject_from_cert(der, len, out, 8),
+	    KW_ERR_SPACE);
+	/* what a CSR here cannot say is refused, not dropped */
+	len = sizeof(der);
+	assert_int_equal(openssl_cert("/CN=x/emailAddress=a@example.com", der,
+	    &len), 0);
+	assert_int_equal(kw_csr_subject_from_cert(der, len, out, sizeof(out)),
+	    KW_ERR_UNSUPPORTED);
+	len = sizeof(der);
+	assert_int_equal(openssl_cert("/CN=x/OU=a/OU=b", der, &len), 0);
+	assert_int_equal(kw_csr_subject_from_cert(der, len, out, sizeof(out)),
+	    KW_ERR_UNSUPPORTED);
+	assert_int_equal(kw_csr_subject_from_cert((const uint8_t *)"junk", 4,
+	    out, sizeof(out)), KW_ERR_CERT);
+}
+
 static int
 setup(void **state)
 {
@@ -261,6 +365,8 @@ main(void)
 		cmocka_unit_test(test_csr_rsa2048),
 		cmocka_unit_test(test_csr_rsa3072),
 		cmocka_unit_test(test_csr_key_fails),
+		cmocka_unit_test(test_csr_challenge),
+		cmocka_unit_test(test_subject_from_cert),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -90,6 +90,69 @@ test_roundtrip(void **state)
 	kw_identity_free(back);
 }
 
+/* Paths go into the state absolute (the daemon works in /); TPM handles
+ * and PKCS#11 URIs stay as they are; pop_linking survives a round trip. */
+static void
+test_abspath(void **state)
+{
+	struct kw_identity *id, *back;
+	char cwd[4096], want[4200], p[256];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(kw_identity_new(&id), KW_OK);
+	assert_int_equal(kw_identity_set_path(&id->cert_file, "./sub/c.pem"),
+	    KW_OK);
+	snprintf(want, sizeof(want), "%s/sub/c.pem", cwd);
+	assert_string_equal(id->cert_file, want);
+	assert_int_equal(kw_identity_set_path(&id->ca_file, "/etc/ca.pem"),
+	    KW_OK);
+	assert_string_equal(id->ca_file, "/etc/ca.pem");
+	assert_int_equal(kw_identity_set_path(&id->chain_file, NULL), KW_OK);
+	assert_null(id->chain_file);
+	assert_int_equal(kw_identity_set_keyref(&id->key_ref, "tpm:k.pem"),
+	    KW_OK);
+	snprintf(want, sizeof(want), "tpm:%s/k.pem", cwd);
+	assert_string_equal(id->key_ref, want);
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "tpm:0x81000001"), KW_OK);
+	assert_string_equal(id->new_key_ref, "tpm:0x81000001");
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:token=t;object=o"), KW_OK);
+	assert_string_equal(id->new_key_ref, "pkcs11:token=t;object=o");
+	/* a relative pin-source file in a URI is made absolute too */
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:token=t;object=o?module-path=/m.so&pin-source=file:./p/pin"),
+	    KW_OK);
+	snprintf(want, sizeof(want), "pkcs11:token=t;object=o?module-path="
+	    "/m.so&pin-source=file:%s/p/pin", cwd);
+	assert_string_equal(id->new_key_ref, want);
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=pin&module-path=/m.so"), KW_OK);
+	snprintf(want, sizeof(want), "pkcs11:object=o?pin-source=file:%s/pin"
+	    "&module-path=/m.so", cwd);
+	assert_string_equal(id->new_key_ref, want);
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:/abs/pin"), KW_OK);
+	assert_string_equal(id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:/abs/pin");
+	assert_int_equal(kw_identity_set_keyref(&id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:///abs/pin"), KW_OK);
+	assert_string_equal(id->new_key_ref,
+	    "pkcs11:object=o?pin-source=file:///abs/pin");
+	assert_int_equal(kw_identity_abspath("x", want, 4), KW_ERR_SPACE);
+	/* round trip of the PoP-linking choice */
+	path_in(p, sizeof(p), "pop.state");
+	assert_int_equal(kw_identity_set(&id->path, p), KW_OK);
+	assert_int_equal(kw_identity_set(&id->server, "https://e"), KW_OK);
+	id->pop_linking = 1;
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_true(back->pop_linking);
+	kw_identity_free(back);
+	kw_identity_free(id);
+}
+
 static void
 test_damaged(void **state)
 {
@@ -348,6 +411,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_abspath),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_recover_intent),
 		cmocka_unit_test(test_recover_copy),

@@ -235,6 +235,25 @@ test_status(void **state)
 	assert_int_equal(est_http_resp_status(r), 200);
 	est_http_resp_free(r);
 
+	/* a few interim answers are fine, an endless run of them is not */
+	{
+		char many[64 * 40];
+		size_t i;
+
+		many[0] = '\0';
+		for (i = 0; i < EST_HTTP_MAX_INTERIM; i++)
+			strcat(many, "HTTP/1.1 100 Continue\r\n\r\n");
+		strcat(many, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+		assert_int_equal(feed(many, 0, 0, &r), KW_OK);
+		assert_int_equal(est_http_resp_status(r), 200);
+		est_http_resp_free(r);
+		many[0] = '\0';
+		for (i = 0; i < 40; i++)
+			strcat(many, "HTTP/1.1 100 Continue\r\n\r\n");
+		assert_int_equal(feed(many, 7, 0, &r), KW_ERR_PROTOCOL);
+		assert_null(r);
+	}
+
 	/* body until EOF (no framing) parses; the EST client refuses it */
 	assert_int_equal(feed("HTTP/1.0 200 OK\r\n\r\nabc", 0, 0, &r), KW_OK);
 	assert_null(est_http_resp_header(r, "Content-Length"));

@@ -64,6 +64,43 @@ test_b64_strict(void **state)
 	}
 }
 
+/* Some EST servers end a base64 body with a NUL byte or white space
+ * (issue 9, item 20): tolerated at the very end, nowhere else. */
+static void
+test_b64_trailing_nul(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		int ok;
+	} v[] = {
+		{ "QUJD\0", 5, 1 },
+		{ "QUJD\0\0\0", 7, 1 },
+		{ "QQ==\0", 5, 1 },
+		{ "QQ==\r\n\0", 7, 1 },
+		{ "QUJD\n\0 \t\0", 8, 1 },
+		{ "QU\0JD", 5, 0 },		/* NUL inside */
+		{ "QUJD\0QUJD", 9, 0 },	/* data after a NUL */
+		{ "QQ==\0=", 6, 0 },
+		{ "\0", 1, 0 },		/* nothing but NUL */
+		{ "QUJD\0\x01", 6, 0 },
+	};
+	uint8_t *out;
+	size_t i, ol;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(est_b64_decode(v[i].s, v[i].len, &out, &ol),
+		    v[i].ok ? KW_OK : KW_ERR_PARSE);
+		if (v[i].ok) {
+			assert_int_equal(ol, v[i].s[2] == '=' ? 1 : 3);
+			assert_memory_equal(out, "ABC", ol);
+		} else
+			assert_null(out);
+		free(out);
+	}
+}
+
 static void
 test_pkcs7_good(void **state)
 {
@@ -277,6 +314,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_b64_roundtrip),
 		cmocka_unit_test(test_b64_strict),
+		cmocka_unit_test(test_b64_trailing_nul),
 		cmocka_unit_test(test_pkcs7_good),
 		cmocka_unit_test(test_pkcs7_truncated),
 		cmocka_unit_test(test_pkcs7_mutations),
