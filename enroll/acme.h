@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kw_cancel.h"
 #include "kw_key.h"
 #include "est_der.h"
 
@@ -40,6 +41,7 @@ struct acme_conf {
 	size_t eab_hmac_len;
 	int timeout_ms;			/* per exchange (0: 30 s) */
 	unsigned wait_s;		/* polling budget for an order (300) */
+	const struct kw_cancel *cancel;	/* fired: stop (KW_ERR_CANCELLED) */
 };
 
 int acme_client_new(const struct acme_conf *conf, struct acme_client **out);

@@ -10,17 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_tls.h"
 #include "kw_wolf.h"
 #include "acme.h"
+#include "est.h"
 #include "est_http.h"
 
 #define ACME_MAX_BODY		(256 * 1024)
@@ -42,6 +42,7 @@ struct acme_client {
 	size_t ncontacts;
 	int timeout_ms;
 	unsigned wait_s;
+	const struct kw_cancel *cancel;
 };
 
 /* One parsed answer. */
@@ -114,39 +115,6 @@ bad:
 	return KW_ERR_PARSE;
 }
 
-static long
-acme_read(void *arg, uint8_t *buf, size_t len)
-{
-	WOLFSSL *ssl = arg;
-	int n, e;
-
-	n = wolfSSL_read(ssl, buf, (int)(len > 65536 ? 65536 : len));
-	if (n > 0)
-		return n;
-	e = wolfSSL_get_error(ssl, n);
-	if (e == WOLFSSL_ERROR_ZERO_RETURN || e == SOCKET_PEER_CLOSED_E ||
-	    e == WOLFSSL_ERROR_SYSCALL)
-		return 0;
-	if (e == WOLFSSL_ERROR_WANT_READ) {
-		kw_err("timed out waiting for the ACME server");
-		return KW_ERR_TIMEOUT;
-	}
-	return kw_wolf_err(e, "reading from the ACME server");
-}
-
-static long
-acme_write(void *arg, const uint8_t *buf, size_t len)
-{
-	WOLFSSL *ssl = arg;
-	int n;
-
-	n = wolfSSL_write(ssl, buf, (int)(len > 65536 ? 65536 : len));
-	if (n > 0)
-		return n;
-	return kw_wolf_err(wolfSSL_get_error(ssl, n),
-	    "writing to the ACME server");
-}
-
 static void
 acme_take_header(const struct est_http_resp *h, const char *name, char **out)
 {
@@ -156,7 +124,9 @@ acme_take_header(const struct est_http_resp *h, const char *name, char **out)
 	*out = v != NULL ? strdup(v) : NULL;
 }
 
-/* One HTTP exchange on a fresh verified connection. */
+/* One HTTP exchange on a fresh verified connection, through EST's
+ * transport: one deadline (--timeout) for connect, TLS, request and
+ * answer, and cancellable (a daemon's reload or shutdown). */
 static int
 acme_http(struct acme_client *c, const char *method, const char *url,
     const char *body, struct acme_resp *out)
@@ -164,17 +134,19 @@ acme_http(struct acme_client *c, const char *method, const char *url,
 	struct est_http_req req;
 	struct est_http_resp *h = NULL;
 	struct acme_url u;
-	struct WOLFSSL *ssl = NULL;
-	struct est_io io;
-	struct timeval tv;
+	struct est_url eu;
 	const uint8_t *b;
 	char *raw = NULL;
 	size_t raw_len = 0, blen;
-	int r, fd;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = acme_url_parse(url, &u)) != KW_OK)
 		return r;
+	memset(&eu, 0, sizeof(eu));
+	snprintf(eu.host, sizeof(eu.host), "%s", u.host);
+	snprintf(eu.hostport, sizeof(eu.hostport), "%s", u.hostport);
+	eu.port = (unsigned)strtoul(u.port, NULL, 10);
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.host = u.hosthdr;
@@ -186,21 +158,9 @@ acme_http(struct acme_client *c, const char *method, const char *url,
 	}
 	if ((r = est_http_req_build(&req, &raw, &raw_len)) != KW_OK)
 		goto out;
-	/* kw_tls_connect logs its failures in one line */
-	if ((r = kw_tls_connect(c->tls, u.hostport, u.host, c->timeout_ms,
-	    &ssl)) != KW_OK)
-		goto out;
-	fd = wolfSSL_get_fd((WOLFSSL *)ssl);
-	tv.tv_sec = c->timeout_ms / 1000;
-	tv.tv_usec = (c->timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	io.read = acme_read;
-	io.write = acme_write;
-	io.arg = ssl;
 	kw_debug("ACME: %s %s", method, url);
-	if ((r = est_http_exchange(&io, raw, raw_len, ACME_MAX_BODY, &h)) !=
-	    KW_OK)
+	if ((r = est_https_exchange(c->tls, &eu, "ACME", c->timeout_ms,
+	    c->cancel, raw, raw_len, ACME_MAX_BODY, &h)) != KW_OK)
 		goto out;
 	out->status = est_http_resp_status(h);
 	kw_debug("ACME: %s", est_http_resp_status_line(h));
@@ -231,12 +191,6 @@ acme_http(struct acme_client *c, const char *method, const char *url,
 	}
 	r = KW_OK;
 out:
-	if (ssl != NULL) {
-		fd = wolfSSL_get_fd((WOLFSSL *)ssl);
-		kw_tls_ssl_free(c->tls, ssl);
-		if (fd >= 0)
-			close(fd);
-	}
 	est_http_resp_free(h);
 	if (raw != NULL)
 		kw_freezero(raw, raw_len + 1);
@@ -471,6 +425,7 @@ acme_client_new(const struct acme_conf *conf, struct acme_client **out)
 	c->key = conf->account_key;
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
 	c->wait_s = conf->wait_s > 0 ? conf->wait_s : 300;
+	c->cancel = conf->cancel;
 	if ((c->dir_url = strdup(conf->directory_url)) == NULL)
 		goto nomem;
 	if (conf->eab_kid != NULL) {
@@ -678,15 +633,19 @@ acme_deactivate(struct acme_client *c)
 
 /* ---- orders ------------------------------------------------------------- */
 
-static void
-acme_sleep(unsigned retry_after, unsigned *waited)
+/* Wait Retry-After (1..10 s) unless cancelled: KW_OK or
+ * KW_ERR_CANCELLED. */
+static int
+acme_sleep(struct acme_client *c, unsigned retry_after, unsigned *waited)
 {
 	unsigned s = retry_after > 0 ? retry_after : 1;
+	int r;
 
 	if (s > 10)
 		s = 10;
-	sleep(s);
+	r = kw_cancel_wait(c->cancel, -1, 0, kw_deadline((int)s * 1000));
 	*waited += s;
+	return r == KW_ERR_CANCELLED ? r : KW_OK;
 }
 
 /* POST-as-GET url until "status" leaves the pending states. */
@@ -717,8 +676,12 @@ acme_poll(struct acme_client *c, const char *url, const char *what,
 			acme_resp_clear(out);
 			return KW_ERR_TIMEOUT;
 		}
-		acme_sleep(out->retry_after, &waited);
+		rc = acme_sleep(c, out->retry_after, &waited);
 		acme_resp_clear(out);
+		if (rc != KW_OK) {
+			kw_info("ACME %s: waiting cancelled", what);
+			return rc;
+		}
 	}
 }
 

@@ -197,6 +197,7 @@ kw_enroll_run_acme(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	conf.eab_hmac_len = mac_len;
 	conf.timeout_ms = req->timeout_ms;
 	conf.wait_s = req->wait_s;
+	conf.cancel = req->cancel;
 	if ((r = acme_client_new(&conf, &c)) != KW_OK ||
 	    (r = acme_account(c)) != KW_OK)
 		goto out;

@@ -13,6 +13,7 @@ checked against pebble).  Modes (--mode):
   badpem      the certificate download is not PEM
   huge        the certificate download never ends (chunked)
   badnonce    every POST is refused with badNonce
+  trickle     the directory arrives one byte every 0.5 s (never whole)
 """
 import argparse
 import base64
@@ -23,6 +24,7 @@ import socketserver
 import ssl
 import subprocess
 import tempfile
+import time
 import uuid
 
 
@@ -65,6 +67,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return "https://localhost:%d%s" % (self.server.server_address[1], p)
 
     def do_GET(self):
+        if self.path == "/dir" and self.server.mode == "trickle":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(600):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+            return
         if self.path == "/dir":
             self.send(200, json.dumps({
                 "newNonce": self.url("/nonce"),

@@ -1,8 +1,8 @@
 #!/bin/bash
 # keyward enroll acme against a hostile ACME server (tests/enroll/
 # acme_hostile.py): a certificate for another key, a chain from another
-# CA, malformed JSON and PEM, an endless download, endless badNonce, and a
-# problem document with control characters.  Each is refused in one line
+# CA, malformed JSON and PEM, an endless download, endless badNonce, a
+# trickling server, and a problem document with control characters.  Each is refused in one line
 # and nothing is stored; the well-behaved mode stores the certificate.
 . "$KW_SRCDIR/tests/lib/fixtures.sh"
 . "$KW_SRCDIR/tests/enroll/lib.sh"
@@ -60,6 +60,16 @@ refused badpem 1 'not a PEM list'
 refused huge 4 'ACME'
 refused badnonce 4 'refused 6 fresh nonces'
 refused problem 4 'rejectedIdentifier: policy?\[31m forbids?this \[a.example caa: CAA forbids; b.example dns: NXDOMAIN\]'
+# A server that trickles: --timeout bounds the whole exchange.
+serve trickle
+start=$(date +%s%N)
+acme trickle --timeout 2
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$RC" = 4 ] || kw_fail "trickle: exit $RC, expected 4: $(cat "$KW_T/trickle.err")"
+grep -q 'ACME server .* timed out' "$KW_T/trickle.err" ||
+	kw_fail "trickle: no timeout message: $(cat "$KW_T/trickle.err")"
+[ "$ms" -lt 5000 ] || kw_fail "trickle: a 2 s timeout took $ms ms"
+
 # A chain from another CA: refused when the issuer is given.
 serve wrongchain
 acme wrongchain --issuer-ca "$KW_T/ca/ca.pem"
