@@ -1,10 +1,12 @@
 # Shared set-up for the EST integration tests: a test CA (and a wrong
 # one), the EST server's TLS identity, and tests/enroll/est_server.py on a
-# free port.  Source after tests/lib/fixtures.sh.
+# free port.  Sources tests/lib/fixtures.sh if the script has not yet.
 #   est_start [extra est_server.py args...]   sets EST_URL, EST_PORT
 #   est_mode MODE                             switch the server's behaviour
 #   est_auth AUTH                             basic|cert|either|both|none
 #   est_count PATH STATUS                     requests logged so far
+
+. "${KW_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/fixtures.sh"
 
 kw_need openssl python3
 EST_SERVER="$KW_SRCDIR/tests/enroll/est_server.py"
