@@ -24,13 +24,8 @@ done
 KEY="pkcs11:token=kwpin;object=k"
 export KW_SHIM_MODULE=$MOD KW_SHIM_LOG=$KW_T/logins
 logins() { if [ -f logins ]; then wc -l <logins; else echo 0; fi; }
-run() {	# run TAG WANT-EXIT keyward-args...
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-expect() { grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"; }
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
 
 "$KEYWARD" keygen --module "$MOD" --alg ec-p256 --key "$KEY?pin-source=file:$KW_T/pin" \
 	>/dev/null 2>keygen.err || kw_fail "keygen: $(cat keygen.err)"

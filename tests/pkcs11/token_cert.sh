@@ -20,20 +20,9 @@ kw_need openssl ss python3
 kw_start_softhsm kwcert
 MOD=$KW_SOFTHSM_MODULE
 cd "$KW_T" || exit 1
-run() {	# run TAG WANT-EXIT keyward-args...
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-expect() { grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"; }
-wait_for() {	# wait_for FILE TEXT
-	local n=0
-	while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 150 ] && return 1
-	done
-	return 0
-}
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
+wait_for() { kw_wait_for -F "$1" "$2"; }	# FILE TEXT (fixed string)
 
 kw_make_ca ca
 kw_make_server_cert server 7
