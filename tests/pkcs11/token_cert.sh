@@ -26,20 +26,7 @@ wait_for() { kw_wait_for -F "$1" "$2"; }	# FILE TEXT (fixed string)
 
 kw_make_ca ca
 kw_make_server_cert server 7
-P11TOOL="pkcs11-tool --module $MOD --token-label kwcert"
-$P11TOOL --login --pin 123456 --keypairgen --key-type EC:prime256v1 \
-	--id 4201 --label employee --usage-sign --sensitive --private >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not generate the card key"
-$P11TOOL --login --pin 123456 --read-object --type pubkey --id 4201 -o card.pub.der >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not read the card's public key"
-openssl pkey -pubin -inform DER -in card.pub.der -out card.pub.pem
-openssl x509 -new -force_pubkey card.pub.pem -subj "/CN=alice" -days 7 \
-	-CA ca/ca.pem -CAkey ca/ca.key -out card.crt \
-	-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-	2>x509.err || kw_fail "openssl x509 -new: $(cat x509.err)"
-openssl x509 -in card.crt -outform DER -out card.der
-$P11TOOL --login --pin 123456 --write-object card.der --type cert --id 4201 \
-	--label employee >/dev/null 2>&1 || kw_fail "cannot write the card certificate"
+kw_softhsm_card kwcert employee /CN=alice
 KEY="pkcs11:token=kwcert;id=%42%01?pin-source=file:$KW_T/pin"
 CERT="pkcs11:token=kwcert;object=employee;type=cert"
 fp() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
