@@ -150,20 +150,8 @@ echo "== a running tunnel: card back with a wrong PIN (CAC), new connections"
 	>k.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
 kw_sign_csr k.csr k.crt 7
 kw_make_server_cert server 7
-SP=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$SP" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-listening() {	# listening PORT: wait until something listens there
-	local n=0
-	while ! ss -Hltn "sport = :$1" | grep -q .; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && return 1
-	done
-	return 0
-}
-listening "$SP" || kw_fail "s_server did not start"
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+SP=$KW_S_PORT
 cp pin tunpin
 LP=$(kw_free_port)
 cat >tunnel.conf <<EOF
@@ -184,7 +172,7 @@ EOF
 : >logins
 "$KEYWARD" run --config tunnel.conf >tunnel.log 2>&1 &
 kw_track $!
-listening "$LP" || kw_fail "the tunnel did not start: $(cat tunnel.log)"
+(kw_wait_listen "$LP" 10) || kw_fail "the tunnel did not start: $(cat tunnel.log)"
 through() {	# one connection through the tunnel, until it ends
 	python3 -c '
 import socket, sys

@@ -41,13 +41,8 @@ expect export-none "has no certificate matching the URI"
 echo "ok the card's certificate as PEM, by certificate or by key URI"
 
 echo "== connect with the certificate on the card"
-PORT=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$PORT" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-kw_wait_port "$PORT" || kw_fail "s_server did not start"
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+PORT=$KW_S_PORT
 talk() {	# talk TAG [--cert X]: one line to s_server through connect
 	local tag=$1
 	shift
