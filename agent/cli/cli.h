@@ -63,5 +63,6 @@ int cmd_tunnel(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
+int cmd_enroll_acme(int argc, char **argv);
 
 #endif

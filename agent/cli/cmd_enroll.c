@@ -997,6 +997,24 @@ kw_enroll_dispatch(struct kw_enroll_args *a)
 	return kw_enroll_first(a);
 }
 
+/* --renew, --watch or --check together with --state. */
+static int
+kw_enroll_state_mode(int argc, char **argv)
+{
+	int i, mode = 0, state = 0;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--renew") == 0 ||
+		    strcmp(argv[i], "--watch") == 0 ||
+		    strcmp(argv[i], "--check") == 0)
+			mode = 1;
+		else if (strcmp(argv[i], "--state") == 0 ||
+		    strncmp(argv[i], "--state=", 8) == 0)
+			state = 1;
+	}
+	return mode && state;
+}
+
 int
 cmd_enroll(int argc, char **argv)
 {
@@ -1011,9 +1029,15 @@ cmd_enroll(int argc, char **argv)
 		fputs(kw_enroll_help, stdout);
 		return KW_EXIT_OK;
 	}
-	if (argc < 2 || strcmp(argv[1], "est") != 0)
+	/* the state-driven modes are the same for every protocol: the state
+	 * file says which one to speak */
+	if (argc >= 2 && strcmp(argv[1], "acme") == 0 &&
+	    !kw_enroll_state_mode(argc, argv))
+		return cmd_enroll_acme(argc - 1, argv + 1);
+	if (argc < 2 || (strcmp(argv[1], "est") != 0 &&
+	    strcmp(argv[1], "acme") != 0))
 		return kw_cli_usage_error("enroll", "the protocol comes first: "
-		    "'keyward enroll est ...'");
+		    "'keyward enroll est|acme ...'");
 	if ((e = kw_enroll_parse(argc - 1, argv + 1, &a)) != -1 ||
 	    (e = kw_enroll_check_args(&a)) != -1)
 		return e;

@@ -19,7 +19,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "tunnel", cmd_tunnel, "run one mTLS tunnel (client or server side)" },
 	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
-	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST)" },
+	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
 };
 
 #define KW_NCMDS (sizeof(kw_cmds) / sizeof(kw_cmds[0]))

@@ -189,6 +189,8 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	size_t spki_len = sizeof(spki), csr_len = 0, i, b64l;
 	int r, e, link = 0;
 
+	if (req->protocol != NULL && strcmp(req->protocol, "acme") == 0)
+		return kw_enroll_run_acme(req, res);
 	memset(res, 0, sizeof(*res));
 	memset(&attrs, 0, sizeof(attrs));
 	memset(&conf, 0, sizeof(conf));

@@ -535,3 +535,51 @@ kw_no_sanitizer_reports() {
 	fi
 	return 0
 }
+
+# pebble, the ACME test CA, on 127.0.0.1 with a fresh TLS certificate from
+# the test CA "pebble-tls":  kw_start_pebble [eab] [ENV=VALUE...]
+# Sets KW_PEBBLE_DIR (directory URL), KW_PEBBLE_CA (trust for its TLS),
+# KW_PEBBLE_ROOT (its issuing root, PEM), KW_PEBBLE_HTTP_PORT (where it
+# validates http-01 for "localhost") and, with "eab", the key id "kid-1"
+# with its MAC key in the 0600 file $KW_T/eab-hmac.
+kw_start_pebble() {
+	local eab=false port dir="$KW_T/pebble" macs=""
+	kw_need pebble openssl curl
+	if [ "${1:-}" = eab ]; then
+		eab=true
+		shift
+	fi
+	mkdir -p "$dir"
+	kw_make_ca pebble-tls
+	kw_make_server_cert pebble 7 DNS:localhost,IP:127.0.0.1 pebble-tls
+	port=$(kw_free_port 3)
+	KW_PEBBLE_HTTP_PORT=$(kw_free_port 2)
+	if $eab; then
+		# 48 random bytes, base64url
+		openssl rand -base64 48 | tr '+/' '-_' | tr -d '=\n' >"$KW_T/eab-hmac"
+		chmod 600 "$KW_T/eab-hmac"
+		macs=", \"externalAccountMACKeys\": {\"kid-1\": \"$(cat "$KW_T/eab-hmac")\"}"
+	fi
+	cat >"$dir/config.json" <<JSON
+{ "pebble": {
+  "listenAddress": "127.0.0.1:$port",
+  "managementListenAddress": "127.0.0.1:$((port + 1))",
+  "certificate": "$KW_T/pebble.pem",
+  "privateKey": "$KW_T/pebble.key",
+  "httpPort": $KW_PEBBLE_HTTP_PORT,
+  "tlsPort": $((KW_PEBBLE_HTTP_PORT + 1)),
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": $eab$macs
+} }
+JSON
+	env PEBBLE_VA_NOSLEEP=1 "$@" pebble -config "$dir/config.json" \
+		>"$dir/pebble.log" 2>&1 &
+	kw_track $!
+	kw_wait_port "$port" 20 || kw_fail "pebble did not start (see $dir/pebble.log)"
+	kw_wait_port $((port + 1)) 10 || kw_fail "pebble management did not start"
+	KW_PEBBLE_DIR="https://localhost:$port/dir"
+	KW_PEBBLE_CA="$KW_T/pebble-tls/ca.pem"
+	KW_PEBBLE_ROOT="$dir/root.pem"
+	curl -sf --cacert "$KW_PEBBLE_CA" "https://localhost:$((port + 1))/roots/0" \
+		-o "$KW_PEBBLE_ROOT" || kw_fail "cannot fetch pebble's root"
+}
