@@ -41,33 +41,9 @@ PY
 cp "$S" "$KW_T/state.before"
 cp "$KW_T/c.pem" "$KW_T/cert.before"
 
-kw_make_server_cert service 7 DNS:localhost,IP:127.0.0.1
-ECHO=$(kw_free_port)
-python3 "$KW_SRCDIR/tests/enroll/tls_echo.py" --port "$ECHO" \
-	--cert "$KW_T/service.pem" --key "$KW_T/service.key" \
-	--ca "$KW_T/ca/ca.pem" --log "$KW_T/echo.log" &
-kw_track $!
-kw_wait_port "$ECHO" 10 || kw_fail "echo service did not start"
-
-LISTEN=$(kw_free_port)
-cat >"$KW_T/keyward.conf" <<CONF
-[global]
-module = $MOD
-control-socket = $KW_T/control
-
-[identity laptop]
-state = $S
-renew-at = 1%
-wait = 120
-
-[tunnel intranet]
-mode = client
-listen = 127.0.0.1:$LISTEN
-target = 127.0.0.1:$ECHO
-servername = localhost
-identity = laptop
-ca = $KW_T/ca/ca.pem
-CONF
+est_start_echo
+est_daemon_conf "$MOD" "$S" "renew-at = 1%
+wait = 120"
 
 # now_ms; within_1s START: fail unless less than 1 s passed since START
 now_ms() { date +%s%3N; }
