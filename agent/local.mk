@@ -6,11 +6,17 @@
 #   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
 #   daemon/    keyward run: the loop, reload, control socket, status, metrics
 #   cli/       main() and one cmd_*.c per subcommand
+# Each room's README.md says what it owns and what it may include.
+EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
+	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/cli/README.md
+
 bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
-	agent/identity/identity_enroll.c agent/identity/identity_conf.c \
+	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_conf.c \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
@@ -24,7 +30,8 @@ KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
-	agent/cli/cmd_status.c agent/cli/cmd_enroll.c
+	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
+	agent/cli/cmd_enroll_acme.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the

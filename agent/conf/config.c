@@ -636,7 +636,9 @@ kw_tunnel_conf_check(const struct kw_tunnel_conf *t, const char *file)
 	} else if (t->identity == NULL) {
 		if (t->key == NULL)
 			MISSING("key (or identity)");
-		if (t->cert == NULL)
+		/* a pkcs11: key's certificate may stay on the token */
+		if (t->cert == NULL &&
+		    (t->key == NULL || strncmp(t->key, "pkcs11:", 7) != 0))
 			MISSING("cert (or identity)");
 	}
 #undef MISSING

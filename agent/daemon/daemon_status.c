@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kw_error.h"
+#include "kw_secret.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
 #include "agent/identity/renew.h"
@@ -128,6 +129,15 @@ kw_daemon_status_json(struct kw_daemon *d)
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
 	s = json_dumps(root, JSON_INDENT(2));
+	if (s != NULL) {
+		/* key URIs: never a pin-value (room for the markers) */
+		size_t cap = 2 * strlen(s) + 16;
+		char *t = realloc(s, cap);
+
+		if (t != NULL)
+			s = t;
+		kw_redact_text(s, t != NULL ? cap : strlen(s) + 1);
+	}
 out:
 	free(info);
 	json_decref(arr);
