@@ -18,4 +18,3 @@ enroll_libkwenroll_a_SOURCES = \
 	enroll/est_sched.c enroll/est_sched.h
 enroll_libkwenroll_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(JANSSON_CFLAGS)
 KW_ENROLL_LIBS = enroll/libkwenroll.a $(HTTP_PARSER_LIBS) $(JANSSON_LIBS)
-EXTRA_DIST += enroll/keyward-renew@.service enroll/keyward-renew@.timer
