@@ -6,16 +6,23 @@
 #   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
 #   daemon/    keyward run: the loop, reload, control socket, status, metrics
 #   cli/       main() and one cmd_*.c per subcommand
+# Each room's README.md says what it owns and what it may include.
+EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
+	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/cli/README.md
+
 bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
-	agent/identity/identity_enroll.c agent/identity/identity_conf.c \
+	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_conf.c \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
 KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_gen.c \
-	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h
+	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
+	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h
 KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 	agent/daemon/daemon.h agent/daemon/daemon_int.h \
 	agent/daemon/control.c agent/daemon/control.h \
@@ -23,7 +30,8 @@ KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
-	agent/cli/cmd_status.c agent/cli/cmd_enroll.c
+	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
+	agent/cli/cmd_enroll_acme.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the
@@ -46,6 +54,5 @@ agent_keyward_test_SOURCES = $(agent_keyward_SOURCES)
 agent_keyward_test_CFLAGS = $(KW_AGENT_CFLAGS) -DKW_TEST_HOOKS
 agent_keyward_test_LDADD = $(KW_AGENT_LDADD)
 
-# Man pages and the systemd unit (issue 4).
+# Man pages (issue 4); the unit is in systemd/local.mk.
 dist_man_MANS += man/keyward.1 man/keyward.conf.5
-EXTRA_DIST += systemd/keyward.service

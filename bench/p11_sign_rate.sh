@@ -6,13 +6,8 @@
 . "${KW_SRCDIR:-$(dirname "$0")/..}/tests/lib/fixtures.sh"
 BENCH=$KW_BUILDDIR/bench/p11_sign_rate
 [ -x "$BENCH" ] || kw_fail "$BENCH not built (make bench/p11_sign_rate)"
-kw_need softhsm2-util
-MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
-mkdir -p "$KW_T/softhsm"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$KW_T/softhsm" >"$KW_T/conf"
-export SOFTHSM2_CONF=$KW_T/conf
-softhsm2-util --init-token --free --label bench --pin 123456 --so-pin 654321 >/dev/null
-printf '123456\n' >"$KW_T/pin"
+kw_start_softhsm bench
+MOD=$KW_SOFTHSM_MODULE
 URI="pkcs11:token=bench;object=bench-p256?pin-source=file:$KW_T/pin"
 "$KEYWARD" keygen --module "$MOD" --key "$URI" >/dev/null 2>&1 || kw_fail "keygen"
 "$BENCH" "$URI" "$MOD" "${1:-3}"

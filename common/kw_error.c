@@ -78,6 +78,7 @@ kw_exit_code(int err)
 	case KW_ERR_PIN_FAILED_BEFORE:
 	case KW_ERR_UNSAFE_FILE:
 	case KW_ERR_KEY_EXPORTABLE:
+	case KW_ERR_KEY_MISMATCH:
 	case KW_ERR_PSS_SALT:
 		return KW_EXIT_KEY;
 	case KW_ERR_HANDSHAKE:

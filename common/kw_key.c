@@ -81,6 +81,14 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 }
 
 int
+kw_key_present(struct kw_key *key)
+{
+	if (key == NULL || key->ops->present == NULL)
+		return KW_ERR_UNSUPPORTED;
+	return key->ops->present(key->impl);
+}
+
+int
 kw_key_supports(struct kw_key *key, enum kw_sig_scheme scheme,
     enum kw_hash hash)
 {

@@ -55,6 +55,10 @@ struct kw_key_ops {
 	 * make this kind of signature?  Returns KW_OK or KW_ERR_UNSUPPORTED
 	 * (and may log why, e.g. a token without PSS). */
 	int (*supports)(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash);
+	/* Optional (NULL = unknown): is the key's device there now?  KW_OK
+	 * or KW_ERR_TOKEN_ABSENT, asked of the slot, without waiting for a
+	 * signature in progress. */
+	int (*present)(void *impl);
 };
 
 /* Wrap backend state.  On failure (NOMEM) ops->close(impl) has been called. */
@@ -69,6 +73,9 @@ int kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme,
 int kw_key_supports(struct kw_key *key, enum kw_sig_scheme scheme,
     enum kw_hash hash);
 int kw_key_describe(struct kw_key *key, char *buf, size_t len);
+/* KW_OK (there), KW_ERR_TOKEN_ABSENT (card out) or KW_ERR_UNSUPPORTED
+ * (the backend cannot tell). */
+int kw_key_present(struct kw_key *key);
 enum kw_key_alg kw_key_alg(const struct kw_key *key);
 const char *kw_key_backend(const struct kw_key *key);
 /* Signatures made by the token through this key (successful ones). */

@@ -9,6 +9,7 @@
 #include <systemd/sd-journal.h>
 
 #include "kw_log.h"
+#include "kw_secret.h"
 
 static enum kw_log_level kw_log_level = KW_LOG_INFO;
 static int kw_log_journald;
@@ -40,6 +41,9 @@ kw_log(enum kw_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Never a secret: a key URI's pin-value, wherever a caller put
+	 * the URI in a message. */
+	kw_redact_text(line, sizeof(line));
 	/* One event, one line: never let input split a record. */
 	for (i = 0; line[i] != '\0'; i++)
 		if (line[i] == '\n' || line[i] == '\r')

@@ -169,31 +169,3 @@ out:
 	free(dcopy);
 	return r;
 }
-
-int
-kw_secret_from_file(const char *path, char **out)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0, n;
-	int r;
-
-	*out = NULL;
-	if ((r = kw_file_read(path, 4096, &buf, &len)) != KW_OK) {
-		kw_err("cannot read secret file %s: %s", path, kw_strerror(r));
-		goto out;
-	}
-	n = strcspn((char *)buf, "\r\n");
-	if (n == 0 || n > 255) {
-		kw_err("secret file %s: first line must hold 1 to 255 bytes", path);
-		r = KW_ERR_PARSE;
-		goto out;
-	}
-	if ((*out = strndup((char *)buf, n)) == NULL) {
-		r = KW_ERR_NOMEM;
-		goto out;
-	}
-	r = KW_OK;
-out:
-	kw_freezero(buf, len);
-	return r;
-}

@@ -23,8 +23,8 @@ int kw_file_read(const char *path, size_t max, uint8_t **out, size_t *out_len);
 int kw_file_write_atomic(const char *path, const void *data, size_t len,
     unsigned int mode, int excl);
 
-/* Read a secret (PIN, password) from a file: first line, without its
- * newline, at most 255 bytes.  Free with kw_free_secret(). */
+/* Old name of kw_secret_file_read(path, "secret file", out) (kw_secret.h):
+ * the same checks of the file's owner and mode. */
 int kw_secret_from_file(const char *path, char **out);
 
 #endif

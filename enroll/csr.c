@@ -506,28 +506,142 @@ out:
 	return r;
 }
 
+/* A hardware key as wolfCrypt sees it: an id on the kw_dev device with the
+ * public half imported, so wc_SignCert_ex's private-key operation goes
+ * through the crypto callback. */
+struct kw_signer {
+	struct kw_key *key;
+	struct kw_dev *dev;
+	ecc_key ecc;
+	RsaKey rsa;
+	WC_RNG rng;
+	int have_ecc, have_rsa, have_rng;
+	int type;			/* RSA_TYPE, ECC_TYPE */
+	int sig_type;			/* CTC_SHA256wRSA, ... */
+	void *k;
+};
+
+static void
+kw_signer_close(struct kw_signer *s)
+{
+	if (s->have_ecc)
+		wc_ecc_free(&s->ecc);
+	if (s->have_rsa)
+		wc_FreeRsaKey(&s->rsa);
+	if (s->have_rng)
+		wc_FreeRng(&s->rng);
+	kw_dev_free(s->dev);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+kw_signer_open(struct kw_key *key, const char *what, struct kw_signer *s)
+{
+	enum kw_key_alg alg = kw_key_alg(key);
+	uint8_t pub[KW_MAX_PUBKEY_DER];
+	size_t pub_len = sizeof(pub);
+	const unsigned char *id;
+	int idlen, w, r;
+	word32 idx = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->key = key;
+	if ((r = kw_key_public_der(key, pub, &pub_len)) != KW_OK) {
+		kw_err("%s: cannot read the key's public key: %s", what,
+		    kw_strerror(r));
+		goto out;
+	}
+	if (!kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_ECDSA,
+	    alg == KW_ALG_EC_P384 ? KW_HASH_SHA384 : KW_HASH_SHA256)) != KW_OK)
+		goto out;
+	if (kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_RSA_PKCS1,
+	    KW_HASH_SHA256)) != KW_OK) {
+		kw_err("%s: the key cannot make PKCS#1 v1.5 signatures, which "
+		    "it needs", what);
+		goto out;
+	}
+	if ((r = kw_dev_new(key, &s->dev)) != KW_OK)
+		goto out;
+	id = kw_dev_key_id(s->dev, &idlen);
+	if ((w = wc_InitRng(&s->rng)) != 0) {
+		r = kw_wolf_err(w, "initialising the RNG");
+		goto out;
+	}
+	s->have_rng = 1;
+	if (kw_alg_is_rsa(alg)) {
+		if ((w = wc_InitRsaKey_Id(&s->rsa, (unsigned char *)id, idlen,
+		    NULL, kw_dev_id(s->dev))) != 0) {
+			r = kw_wolf_err(w, "initialising the RSA key by id");
+			goto out;
+		}
+		s->have_rsa = 1;
+		if ((w = wc_RsaPublicKeyDecode(pub, &idx, &s->rsa,
+		    (word32)pub_len)) != 0) {
+			r = kw_wolf_err(w, "importing the RSA public key");
+			goto out;
+		}
+		s->type = RSA_TYPE;
+		s->k = &s->rsa;
+		s->sig_type = CTC_SHA256wRSA;
+	} else {
+		if ((w = wc_ecc_init_id(&s->ecc, (unsigned char *)id, idlen,
+		    NULL, kw_dev_id(s->dev))) != 0) {
+			r = kw_wolf_err(w, "initialising the EC key by id");
+			goto out;
+		}
+		s->have_ecc = 1;
+		if ((w = wc_EccPublicKeyDecode(pub, &idx, &s->ecc,
+		    (word32)pub_len)) != 0) {
+			r = kw_wolf_err(w, "importing the EC public key");
+			goto out;
+		}
+		s->type = ECC_TYPE;
+		s->k = &s->ecc;
+		s->sig_type = alg == KW_ALG_EC_P384 ? CTC_SHA384wECDSA :
+		    CTC_SHA256wECDSA;
+	}
+	r = KW_OK;
+out:
+	if (r != KW_OK)
+		kw_signer_close(s);
+	return r;
+}
+
+/* Sign the body_len bytes at the start of buf (a TBSCertificate or
+ * CertificationRequestInfo) and wrap them; returns the total length. */
+static int
+kw_signer_sign(struct kw_signer *s, const char *what, uint8_t *buf,
+    int body_len, size_t buf_size, size_t *out_len)
+{
+	int w, r;
+
+	w = wc_SignCert_ex(body_len, s->sig_type, buf, (word32)buf_size,
+	    s->type, s->k, &s->rng);
+	if (w <= 0) {
+		r = kw_wolf_err(w, "signing");
+		if (w == WC_HW_E && kw_dev_last_error(s->dev) != KW_OK)
+			r = kw_dev_last_error(s->dev);
+		kw_err("%s: the %s key could not sign: %s", what,
+		    kw_key_backend(s->key), kw_strerror(r));
+		return r;
+	}
+	*out_len = (size_t)w;
+	return KW_OK;
+}
+
 int
 kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
     size_t *der_len)
 {
-	enum kw_key_alg alg;
-	struct kw_dev *dev = NULL;
+	struct kw_signer s;
 	Cert *cert = NULL;
-	ecc_key ecc;
-	RsaKey rsa;
-	WC_RNG rng;
-	uint8_t pub[KW_MAX_PUBKEY_DER], *buf = NULL;
-	size_t pub_len = sizeof(pub);
-	const unsigned char *id;
-	int have_ecc = 0, have_rsa = 0, have_rng = 0, idlen, w, r, type;
-	word32 idx = 0;
-	void *k;
+	uint8_t *buf = NULL;
+	int w, r, opened = 0;
 
 	*der = NULL;
 	*der_len = 0;
 	if (key == NULL || req == NULL)
 		return KW_ERR_ARG;
-	alg = kw_key_alg(key);
 	if ((cert = calloc(1, sizeof(*cert))) == NULL ||
 	    (buf = malloc(KW_CSR_MAX)) == NULL) {
 		r = KW_ERR_NOMEM;
@@ -540,88 +654,75 @@ kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
 	cert->version = 0;		/* PKCS#10 v1 */
 	if ((r = kw_csr_fill(req, cert)) != KW_OK)
 		goto out;
-	if ((r = kw_key_public_der(key, pub, &pub_len)) != KW_OK) {
-		kw_err("csr: cannot read the key's public key: %s",
-		    kw_strerror(r));
+	if ((r = kw_signer_open(key, "csr", &s)) != KW_OK)
 		goto out;
-	}
-	if (!kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_ECDSA,
-	    alg == KW_ALG_EC_P384 ? KW_HASH_SHA384 : KW_HASH_SHA256)) != KW_OK)
-		goto out;
-	if (kw_alg_is_rsa(alg) && (r = kw_key_supports(key, KW_SIG_RSA_PKCS1,
-	    KW_HASH_SHA256)) != KW_OK) {
-		kw_err("csr: the key cannot make PKCS#1 v1.5 signatures, which "
-		    "the request needs");
-		goto out;
-	}
-	if ((r = kw_dev_new(key, &dev)) != KW_OK)
-		goto out;
-	id = kw_dev_key_id(dev, &idlen);
-	if ((w = wc_InitRng(&rng)) != 0) {
-		r = kw_wolf_err(w, "initialising the RNG");
-		goto out;
-	}
-	have_rng = 1;
-	if (kw_alg_is_rsa(alg)) {
-		if ((w = wc_InitRsaKey_Id(&rsa, (unsigned char *)id, idlen,
-		    NULL, kw_dev_id(dev))) != 0) {
-			r = kw_wolf_err(w, "initialising the RSA key by id");
-			goto out;
-		}
-		have_rsa = 1;
-		if ((w = wc_RsaPublicKeyDecode(pub, &idx, &rsa,
-		    (word32)pub_len)) != 0) {
-			r = kw_wolf_err(w, "importing the RSA public key");
-			goto out;
-		}
-		type = RSA_TYPE;
-		k = &rsa;
-		cert->sigType = CTC_SHA256wRSA;
-	} else {
-		if ((w = wc_ecc_init_id(&ecc, (unsigned char *)id, idlen, NULL,
-		    kw_dev_id(dev))) != 0) {
-			r = kw_wolf_err(w, "initialising the EC key by id");
-			goto out;
-		}
-		have_ecc = 1;
-		if ((w = wc_EccPublicKeyDecode(pub, &idx, &ecc,
-		    (word32)pub_len)) != 0) {
-			r = kw_wolf_err(w, "importing the EC public key");
-			goto out;
-		}
-		type = ECC_TYPE;
-		k = &ecc;
-		cert->sigType = alg == KW_ALG_EC_P384 ? CTC_SHA384wECDSA :
-		    CTC_SHA256wECDSA;
-	}
-	if ((w = wc_MakeCertReq_ex(cert, buf, KW_CSR_MAX, type, k)) <= 0) {
+	opened = 1;
+	cert->sigType = s.sig_type;
+	if ((w = wc_MakeCertReq_ex(cert, buf, KW_CSR_MAX, s.type, s.k)) <= 0) {
 		r = kw_wolf_err(w, "encoding the request");
 		kw_err("csr: cannot encode the request");
 		goto out;
 	}
-	w = wc_SignCert_ex(cert->bodySz, cert->sigType, buf, KW_CSR_MAX, type,
-	    k, &rng);
-	if (w <= 0) {
-		r = kw_wolf_err(w, "signing the request");
-		if (w == WC_HW_E && kw_dev_last_error(dev) != KW_OK)
-			r = kw_dev_last_error(dev);
-		kw_err("csr: the %s key could not sign the request: %s",
-		    kw_key_backend(key), kw_strerror(r));
+	if ((r = kw_signer_sign(&s, "csr", buf, cert->bodySz, KW_CSR_MAX,
+	    der_len)) != KW_OK)
 		goto out;
-	}
 	*der = buf;
-	*der_len = (size_t)w;
 	buf = NULL;
-	r = KW_OK;
 out:
-	if (have_ecc)
-		wc_ecc_free(&ecc);
-	if (have_rsa)
-		wc_FreeRsaKey(&rsa);
-	if (have_rng)
-		wc_FreeRng(&rng);
-	kw_dev_free(dev);
+	if (opened)
+		kw_signer_close(&s);
 	free(cert);
+	free(buf);
+	return r;
+}
+
+int
+kw_cert_sigalg_der(struct kw_key *key, const uint8_t **der, size_t *len)
+{
+	static const uint8_t ec256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+	    0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+	static const uint8_t ec384[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+	    0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
+	static const uint8_t rsa256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86,
+	    0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	enum kw_key_alg alg = kw_key_alg(key);
+
+	if (kw_alg_is_rsa(alg)) {
+		*der = rsa256;
+		*len = sizeof(rsa256);
+	} else if (alg == KW_ALG_EC_P384) {
+		*der = ec384;
+		*len = sizeof(ec384);
+	} else {
+		*der = ec256;
+		*len = sizeof(ec256);
+	}
+	return KW_OK;
+}
+
+int
+kw_cert_sign_tbs(struct kw_key *key, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **der, size_t *der_len)
+{
+	struct kw_signer s;
+	size_t cap = tbs_len + KW_MAX_SIG + 64;
+	uint8_t *buf = NULL;
+	int r;
+
+	*der = NULL;
+	*der_len = 0;
+	if ((buf = malloc(cap)) == NULL)
+		return KW_ERR_NOMEM;
+	memcpy(buf, tbs, tbs_len);
+	if ((r = kw_signer_open(key, "certificate", &s)) != KW_OK)
+		goto out;
+	r = kw_signer_sign(&s, "certificate", buf, (int)tbs_len, cap, der_len);
+	kw_signer_close(&s);
+	if (r == KW_OK) {
+		*der = buf;
+		buf = NULL;
+	}
+out:
 	free(buf);
 	return r;
 }

@@ -38,6 +38,15 @@ int kw_csr_subject_from_cert(const uint8_t *cert_der, size_t cert_len,
  * P-384, sha256WithRSAEncryption for RSA); *der is malloc'd. */
 int kw_csr_make(struct kw_key *key, const struct kw_csr_req *req,
     uint8_t **der, size_t *der_len);
+/* Self-signed certificates over a hardware key (tls-alpn-01, SCEP's
+ * transient certificate): the caller encodes the TBSCertificate with the
+ * signature AlgorithmIdentifier from kw_cert_sigalg_der() (ECDSA-SHA256,
+ * ECDSA-SHA384 for P-384, sha256WithRSAEncryption); kw_cert_sign_tbs()
+ * signs it in the token and returns the Certificate (*der malloc'd). */
+int kw_cert_sigalg_der(struct kw_key *key, const uint8_t **der, size_t *len);
+int kw_cert_sign_tbs(struct kw_key *key, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **der, size_t *der_len);
+
 /* DER -> PEM ("CERTIFICATE REQUEST"); *pem malloc'd, NUL-terminated. */
 int kw_csr_pem(const uint8_t *der, size_t der_len, char **pem);
 

@@ -27,6 +27,9 @@ struct est_conf {
 	 * /simpleenroll, or the current one for /simplereenroll. */
 	struct kw_key *client_key;
 	const char *client_cert_file;
+	const uint8_t *client_cert_der;	/* or the certificate itself (DER,
+					 * e.g. read from a token) */
+	size_t client_cert_der_len;
 	/* Bounds each exchange as a whole: connect, TLS, request and
 	 * response (0: 30 s).  KW_ERR_TIMEOUT when it runs out. */
 	int timeout_ms;
@@ -81,6 +84,19 @@ int est_enroll_linked(struct est_client *c, int reenroll,
  * by callers re-checking stored state. */
 int est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
     const uint8_t *spki, size_t spki_len);
+
+/* One HTTP request over a fresh TLS connection to u->host, u->port
+ * verified with tls, within one deadline for the whole exchange (connect,
+ * TLS, request, answer; timeout_ms, 0: 30 s) and cancellable.  EST's
+ * transport, shared with the ACME client (what names the server in
+ * messages: "ACME").  u->path is not used: req holds the request. */
+struct kw_tls_ctx;
+struct est_url;
+struct est_http_resp;
+int est_https_exchange(struct kw_tls_ctx *tls, const struct est_url *u,
+    const char *what, int timeout_ms, const struct kw_cancel *cancel,
+    const char *req, size_t req_len, size_t max_body,
+    struct est_http_resp **out);
 
 /* SHA-256 of a DER certificate as lower-case hex ("ab12..."), 65 bytes. */
 int est_fingerprint(const uint8_t *der, size_t len, char out[65]);

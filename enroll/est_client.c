@@ -45,6 +45,8 @@ struct est_client {
 	char *password;
 	struct kw_key *client_key;
 	char *client_cert_file;
+	uint8_t *client_cert_der;	/* or this (from a token) */
+	size_t client_cert_der_len;
 	int timeout_ms;			/* bounds each whole exchange */
 	const struct kw_cancel *cancel;	/* fired: stop now */
 	int trusted;			/* anchors established */
@@ -171,9 +173,8 @@ est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
 		}
 	}
 	if (leaf == (size_t)-1) {
-		kw_err("the EST server issued a certificate for a different "
-		    "public key than the hardware key's: rejected, nothing "
-		    "stored");
+		kw_err("the CA issued a certificate for a different public key "
+		    "than the hardware key's: rejected, nothing stored");
 		r = KW_ERR_KEY_MISMATCH;
 		goto out;
 	}
@@ -188,9 +189,9 @@ est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
 		goto out;
 	if ((w = wolfSSL_CertManagerVerifyBuffer(cm, certs->c[0].der,
 	    (long)certs->c[0].len, WOLFSSL_FILETYPE_ASN1)) != WOLFSSL_SUCCESS) {
-		kw_err("the certificate the EST server issued does not chain "
-		    "to the EST CA (or is not valid now: wolfSSL error %d): "
-		    "rejected, nothing stored", w);
+		kw_err("the certificate the CA issued does not chain to the "
+		    "CA's certificates (or is not valid now: wolfSSL error "
+		    "%d): rejected, nothing stored", w);
 		r = KW_ERR_PEER_VERIFY;
 		goto out;
 	}
@@ -211,6 +212,7 @@ struct est_conn {
 	int timeout_ms;			/* for the message */
 	const struct kw_cancel *cancel;
 	const char *peer;		/* "host:port" */
+	const char *what;		/* "EST", "ACME": for messages */
 };
 
 /* Wait for the socket within the exchange's deadline (--timeout bounds
@@ -223,11 +225,11 @@ est_conn_wait(struct est_conn *c, short events)
 
 	r = kw_cancel_wait(c->cancel, c->fd, events, c->deadline);
 	if (r == KW_ERR_TIMEOUT)
-		kw_err("EST server %s timed out: the exchange (connect, TLS, "
-		    "request and answer) did not finish within %d s", c->peer,
-		    (c->timeout_ms + 999) / 1000);
+		kw_err("%s server %s timed out: the exchange (connect, TLS, "
+		    "request and answer) did not finish within %d s", c->what,
+		    c->peer, (c->timeout_ms + 999) / 1000);
 	else if (r == KW_ERR_CANCELLED)
-		kw_info("EST exchange with %s cancelled", c->peer);
+		kw_info("%s exchange with %s cancelled", c->what, c->peer);
 	return r;
 }
 
@@ -257,7 +259,7 @@ est_conn_read(void *arg, uint8_t *buf, size_t len)
 		    e == WOLFSSL_ERROR_SYSCALL)
 			return 0; /* EOF: the HTTP parser decides if complete */
 		if ((r = est_conn_retry(c, e)) == KW_ERR_IO)
-			return kw_wolf_err(e, "reading from the EST server");
+			return kw_wolf_err(e, "reading from the server");
 		if (r != KW_OK)
 			return r;
 	}
@@ -275,7 +277,7 @@ est_conn_write(void *arg, const uint8_t *buf, size_t len)
 			return n;
 		e = wolfSSL_get_error(c->ssl, n);
 		if ((r = est_conn_retry(c, e)) == KW_ERR_IO)
-			return kw_wolf_err(e, "writing to the EST server");
+			return kw_wolf_err(e, "writing to the server");
 		if (r != KW_OK)
 			return r;
 	}
@@ -326,6 +328,7 @@ est_conn_init(struct est_conn *c, const struct est_url *u, int timeout_ms,
 	c->deadline = kw_deadline(timeout_ms);
 	c->cancel = cancel;
 	c->peer = u->hostport;
+	c->what = "EST";
 }
 
 /* TCP connect (non-blocking; the socket stays so) within c's deadline. */
@@ -343,11 +346,11 @@ est_tcp_connect(const struct est_url *u, struct est_conn *c)
 	if ((r = kw_cancel_getaddrinfo(c->cancel, u->host, port, &hints,
 	    c->deadline, &res, &err)) != KW_OK) {
 		if (r == KW_ERR_NETWORK)
-			kw_err("cannot resolve EST server %s: %s", u->host,
-			    gai_strerror(err));
+			kw_err("cannot resolve %s server %s: %s", c->what,
+			    u->host, gai_strerror(err));
 		else if (r == KW_ERR_TIMEOUT)
-			kw_err("EST server %s timed out: no address for %s "
-			    "within %d s", u->hostport, u->host,
+			kw_err("%s server %s timed out: no address for %s "
+			    "within %d s", c->what, u->hostport, u->host,
 			    (c->timeout_ms + 999) / 1000);
 		return r;
 	}
@@ -376,7 +379,7 @@ est_tcp_connect(const struct est_url *u, struct est_conn *c)
 	}
 	freeaddrinfo(res);
 	if (r == KW_ERR_NETWORK)
-		kw_err("cannot connect to EST server %s", u->hostport);
+		kw_err("cannot connect to %s server %s", c->what, u->hostport);
 	return r;
 }
 
@@ -470,6 +473,8 @@ est_tls_ctx(struct est_client *c)
 	tc.side = KW_TLS_CLIENT;
 	tc.key = c->client_key;
 	tc.cert_file = c->client_key ? c->client_cert_file : NULL;
+	tc.cert_der = c->client_key ? c->client_cert_der : NULL;
+	tc.cert_der_len = c->client_cert_der_len;
 	tc.min_version = 12;
 	if (c->ca_file != NULL)
 		tc.ca_file = c->ca_file;
@@ -512,6 +517,35 @@ out:
 			    c->url.hostport, kw_strerror(r));
 		est_conn_close(conn);
 	}
+	return r;
+}
+
+int
+est_https_exchange(struct kw_tls_ctx *tls, const struct est_url *u,
+    const char *what, int timeout_ms, const struct kw_cancel *cancel,
+    const char *req, size_t req_len, size_t max_body,
+    struct est_http_resp **out)
+{
+	struct est_conn conn;
+	struct est_io io = { est_conn_read, est_conn_write, &conn };
+	struct WOLFSSL *ssl = NULL;
+	int r, w;
+
+	*out = NULL;
+	est_conn_init(&conn, u, timeout_ms > 0 ? timeout_ms : 30000, cancel);
+	conn.what = what;
+	if ((r = est_tcp_connect(u, &conn)) != KW_OK ||
+	    (r = kw_tls_ssl_new(tls, conn.fd, u->host, &ssl)) != KW_OK)
+		goto out;
+	conn.ssl = (WOLFSSL *)ssl;
+	if ((r = est_conn_handshake(&conn, &w)) == KW_ERR_HANDSHAKE)
+		r = kw_tls_explain(tls, ssl, w, u->hostport);
+	else if (r == KW_OK)
+		r = kw_tls_handshake_done(tls, ssl);
+	if (r == KW_OK)
+		r = est_http_exchange(&io, req, req_len, max_body, out);
+out:
+	est_conn_close(&conn);
 	return r;
 }
 
@@ -616,7 +650,8 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 		return KW_ERR_ARG;
 	}
 	if ((conf->user == NULL) != (conf->password == NULL) ||
-	    (conf->client_key == NULL) != (conf->client_cert_file == NULL))
+	    (conf->client_key == NULL) != (conf->client_cert_file == NULL &&
+	    conf->client_cert_der == NULL))
 		return KW_ERR_ARG;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
@@ -636,6 +671,14 @@ est_client_new(const struct est_conf *conf, struct est_client **out)
 	    (conf->client_cert_file &&
 	    (c->client_cert_file = strdup(conf->client_cert_file)) == NULL))
 		goto out;
+	if (conf->client_cert_der != NULL) {
+		if ((c->client_cert_der = malloc(conf->client_cert_der_len))
+		    == NULL)
+			goto out;
+		memcpy(c->client_cert_der, conf->client_cert_der,
+		    conf->client_cert_der_len);
+		c->client_cert_der_len = conf->client_cert_der_len;
+	}
 	*out = c;
 	c = NULL;
 	r = KW_OK;
@@ -655,6 +698,7 @@ est_client_free(struct est_client *c)
 	free(c->user);
 	kw_free_secret(c->password);
 	free(c->client_cert_file);
+	free(c->client_cert_der);
 	explicit_bzero(c, sizeof(*c));
 	free(c);
 }

@@ -391,17 +391,17 @@ est_http_resp_feed(struct est_http_resp *r, const uint8_t *data, size_t len,
 	n = http_parser_execute(&r->parser, &r->settings, (const char *)data,
 	    len);
 	if (r->too_big) {
-		kw_err("HTTP response from the EST server is too large "
+		kw_err("HTTP response from the server is too large "
 		    "(limits: %d bytes of headers, %zu bytes of body)",
 		    EST_HTTP_MAX_HEAD, r->max_body);
 		return KW_ERR_PROTOCOL;
 	}
 	if (r->bad_version) {
-		kw_err("the EST server does not speak HTTP/1.x");
+		kw_err("the server does not speak HTTP/1.x");
 		return KW_ERR_PROTOCOL;
 	}
 	if (r->interim > EST_HTTP_MAX_INTERIM) {
-		kw_err("the EST server sent more than %d interim (1xx) answers "
+		kw_err("the server sent more than %d interim (1xx) answers "
 		    "and no final one", EST_HTTP_MAX_INTERIM);
 		return KW_ERR_PROTOCOL;
 	}
@@ -411,12 +411,12 @@ est_http_resp_feed(struct est_http_resp *r, const uint8_t *data, size_t len,
 	}
 	if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len ||
 	    r->parser.upgrade) {
-		kw_err("malformed HTTP response from the EST server: %s",
+		kw_err("malformed HTTP response from the server: %s",
 		    http_errno_description(HTTP_PARSER_ERRNO(&r->parser)));
 		return KW_ERR_PROTOCOL;
 	}
 	if (len == 0) {
-		kw_err("the EST server closed the connection before a "
+		kw_err("the server closed the connection before a "
 		    "complete HTTP response");
 		return KW_ERR_PROTOCOL;
 	}

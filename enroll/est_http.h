@@ -1,4 +1,4 @@
-/* A minimal HTTP/1.1 client layer for EST: one request per connection
+/* A minimal HTTP/1.1 client layer for EST and ACME: one request per connection
  * ("Connection: close"), responses parsed by Debian's http-parser with
  * strict limits.  The transport is a pair of callbacks so the parser can
  * be tested without TLS; est_client.c plugs wolfSSL in. */

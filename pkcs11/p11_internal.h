@@ -56,6 +56,9 @@ struct p11_token {
  * when several match (the message lists them). */
 int p11_token_find(struct p11_module *m, const struct p11_uri *u,
     const char *serial, const char *label, struct p11_token *out);
+/* The same without the "not present" message (the caller retries). */
+int p11_token_find_quiet(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out);
 
 /* How to get the PIN for a login. */
 struct p11_auth {
@@ -65,6 +68,15 @@ struct p11_auth {
 	int risk_final_try;
 	int *pin_failed;		/* latch: set on a wrong PIN, then no
 					 * C_Login is ever attempted again */
+	const char *state_dir;		/* refused PINs remembered here, per
+					 * token serial (NULL: this latch only) */
+	/* The PIN that last worked, as HMAC-SHA256 under a random key of
+	 * the caller's (no PIN is kept): set after each successful login;
+	 * with relogin set, only a PIN with this digest is sent. */
+	const uint8_t *ok_key;		/* 32 bytes; NULL: not tracked */
+	uint8_t *ok_digest;		/* 32 bytes */
+	int *have_ok;
+	int relogin;
 };
 
 /* Open a session (rw or not) on the token and log the user in (unless the
@@ -74,6 +86,10 @@ struct p11_auth {
  * gets a NULL PIN.  *session is valid only on KW_OK. */
 int p11_session_login(struct p11_module *m, struct p11_token *t, int rw,
     const struct p11_auth *a, CK_SESSION_HANDLE *session);
+/* Log the user in on an open session, with the same rules (used again
+ * after the token logged us out). */
+int p11_token_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
+    struct p11_token *t, const struct p11_auth *a);
 
 /* Objects matching a template (at most max handles). */
 int p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,

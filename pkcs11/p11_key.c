@@ -5,8 +5,10 @@
  * its public key.  When the token goes away (card pulled, SoftHSM token
  * directory gone) the failing call is reported as KW_ERR_TOKEN_ABSENT and
  * the session dropped; the next use finds the token again, opens a session,
- * logs in once more (never after a wrong PIN) and checks that the key there
- * is the same public key. */
+ * logs in once more (never with a PIN the token refused) and checks that the
+ * key there is the same public key.  A token that logged our session out
+ * (a signature fails, C_GetSessionInfo shows a public session) gets one new
+ * login, only with the PIN that worked before. */
 #include <sys/random.h>
 
 #include <pthread.h>
@@ -31,9 +33,17 @@ struct p11_key {
 	void *pin_arg;
 	int risk_final_try;
 	int pin_failed;
+	char *state_dir;		/* refused PINs remembered here */
+	uint8_t pin_key[32];		/* random: keys ok_digest */
+	uint8_t ok_digest[32];		/* HMAC of the PIN that last worked */
+	int have_ok;
 	int allow_exportable;
 	/* where the key lives */
 	struct p11_token tok;
+	/* for p11_op_present, read without k->lock: the slot last seen
+	 * (atomic) and the serial (set once, at open) */
+	unsigned long present_slot;
+	char present_serial[17];
 	CK_SESSION_HANDLE session;
 	int have_session;
 	unsigned long gen;		/* module generation of session */
@@ -63,6 +73,9 @@ p11_key_free(struct p11_key *k)
 	}
 	pthread_mutex_destroy(&k->lock);
 	p11_uri_free(k->uri);
+	free(k->state_dir);
+	explicit_bzero(k->pin_key, sizeof(k->pin_key));
+	explicit_bzero(k->ok_digest, sizeof(k->ok_digest));
 	free(k->id);
 	free(k->label);
 	free(k);
@@ -93,6 +106,16 @@ p11_key_alloc(const char *uri, const struct p11_opts *opts,
 		k->pin_arg = opts->pin_arg;
 		k->allow_exportable = opts->allow_exportable;
 		k->risk_final_try = opts->risk_final_try;
+		if (opts->state_dir != NULL &&
+		    (k->state_dir = strdup(opts->state_dir)) == NULL) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (getrandom(k->pin_key, sizeof(k->pin_key), 0) !=
+	    (ssize_t)sizeof(k->pin_key)) {
+		r = KW_ERR_CRYPTO;
+		goto out;
 	}
 	if ((r = p11_module_get(k->uri, opts, &k->mod)) != KW_OK)
 		goto out;
@@ -113,6 +136,10 @@ p11_key_auth(struct p11_key *k, struct p11_auth *a)
 	a->pin_arg = k->pin_arg;
 	a->risk_final_try = k->risk_final_try;
 	a->pin_failed = &k->pin_failed;
+	a->state_dir = k->state_dir;
+	a->ok_key = k->pin_key;
+	a->ok_digest = k->ok_digest;
+	a->have_ok = &k->have_ok;
 }
 
 static void
@@ -430,7 +457,7 @@ out:
 
 /* Find the token and the key; open the key's session (logged in). */
 static int
-p11_key_attach(struct p11_key *k, int first, int rw)
+p11_key_attach(struct p11_key *k, int first, int rw, int quiet)
 {
 	struct p11_auth a;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -450,8 +477,9 @@ p11_key_attach(struct p11_key *k, int first, int rw)
 		    "(see `keyward tokens --login`)");
 		return KW_ERR_ARG;
 	}
-	if ((r = p11_token_find(k->mod, k->uri, first ? NULL : k->tok.serial,
-	    first ? NULL : k->tok.label, &k->tok)) != KW_OK)
+	if ((r = (quiet ? p11_token_find_quiet : p11_token_find)(k->mod,
+	    k->uri, first ? NULL : k->tok.serial, first ? NULL : k->tok.label,
+	    &k->tok)) != KW_OK)
 		goto out;
 	p11_key_auth(k, &a);
 	if ((r = p11_session_login(k->mod, &k->tok, rw, &a, &s)) != KW_OK)
@@ -464,6 +492,11 @@ p11_key_attach(struct p11_key *k, int first, int rw)
 	k->have_session = 1;
 	k->gen = p11_module_gen(k->mod);
 	open = 0;
+	if (first)
+		memcpy(k->present_serial, k->tok.serial,
+		    sizeof(k->present_serial));
+	__atomic_store_n(&k->present_slot, (unsigned long)k->tok.slot,
+	    __ATOMIC_RELAXED);
 	if (!first)
 		kw_info("token '%s' is back: logged in again, key '%s' "
 		    "usable", k->tok.label, k->label ? k->label : "");
@@ -584,6 +617,44 @@ p11_sign_once(struct p11_key *k, enum kw_sig_scheme scheme,
 	return KW_OK;
 }
 
+/* Did the token log our session out (e.g. after another program's
+ * failed login: some cards then fail every signature with
+ * CKR_FUNCTION_FAILED until the card is reinserted)? */
+static int
+p11_key_logged_out(struct p11_key *k)
+{
+	CK_SESSION_INFO si;
+
+	if (!(k->tok.info.flags & CKF_LOGIN_REQUIRED) ||
+	    k->f->C_GetSessionInfo(k->session, &si) != CKR_OK)
+		return 0;
+	return si.state == CKS_RO_PUBLIC_SESSION ||
+	    si.state == CKS_RW_PUBLIC_SESSION;
+}
+
+/* Log in again on the key's session, only with the PIN that last worked,
+ * and check that the key found then is still ours. */
+static int
+p11_key_relogin(struct p11_key *k)
+{
+	struct p11_auth a;
+	CK_OBJECT_HANDLE priv;
+	CK_RV rv;
+	int r;
+
+	if ((rv = k->f->C_GetTokenInfo(k->tok.slot, &k->tok.info)) != CKR_OK)
+		return p11_rv_err(rv, "C_GetTokenInfo");
+	p11_key_auth(k, &a);
+	a.relogin = 1;
+	if ((r = p11_token_login(k->f, k->session, &k->tok, &a)) != KW_OK ||
+	    (r = p11_key_find_priv(k, k->session, &priv)) != KW_OK ||
+	    (r = p11_key_bind(k, k->session, priv, 0)) != KW_OK)
+		return r;
+	kw_info("token '%s': logged in again, key '%s' usable", k->tok.label,
+	    k->label ? k->label : "");
+	return KW_OK;
+}
+
 /* Sign, finding the token again if it went away.  Called with k->lock
  * held.  At most: one re-initialization of the module (for modules that
  * only see a returned token after one) and one retry of the signature
@@ -595,7 +666,7 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 {
 	size_t cap = *sig_len;
 	CK_RV rv = CKR_OK;
-	int r, refreshed = 0, retried = 0;
+	int r, rr, refreshed = 0, retried = 0, relogged = 0;
 
 	for (;;) {
 		p11_module_enter(k->mod);
@@ -603,19 +674,39 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 			/* the module was restarted: the handles are dead */
 			k->have_session = 0;
 		}
+		/* the first look is quiet: after a module refresh (which
+		 * some modules need to see a returned token) one more look
+		 * reports the absence, once */
 		if (!k->have_session &&
-		    (r = p11_key_attach(k, 0, 0)) != KW_OK) {
+		    (r = p11_key_attach(k, 0, 0, !refreshed)) != KW_OK) {
 			p11_module_leave(k->mod);
 			if (r == KW_ERR_TOKEN_ABSENT && !refreshed) {
 				refreshed = 1;
-				if (p11_module_refresh(k->mod) == KW_OK)
+				rr = p11_module_refresh(k->mod);
+				if (rr == KW_OK || rr == KW_ERR_UNSUPPORTED)
 					continue;
+				kw_err("token '%s' is not present and PKCS#11 "
+				    "module %s failed to restart",
+				    k->tok.label, p11_module_path(k->mod));
 			}
 			return r;
 		}
 		*sig_len = cap;
 		r = p11_sign_once(k, scheme, hash, digest, digest_len, sig,
 		    sig_len, &rv);
+		if (r != KW_OK && rv != CKR_OK && !p11_rv_gone(rv) &&
+		    !relogged && p11_key_logged_out(k)) {
+			relogged = 1;
+			kw_warn("token '%s' logged keyward out (after another "
+			    "program's failed login?) and refused the signature "
+			    "(%s): logging in again once", k->tok.label,
+			    p11_rv_name(rv));
+			r = p11_key_relogin(k);
+			p11_module_leave(k->mod);
+			if (r != KW_OK)
+				return r;
+			continue;
+		}
 		if (r == KW_OK || !p11_rv_gone(rv)) {
 			p11_module_leave(k->mod);
 			return r;
@@ -703,6 +794,30 @@ p11_op_describe(void *impl, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? KW_ERR_SPACE : KW_OK;
 }
 
+/* Is the card in its slot (and the same card)?  Asked of the slot, not
+ * of our session, so that a card pulled while nothing signs shows. */
+static int
+p11_op_present(void *impl)
+{
+	struct p11_key *k = impl;
+	CK_SLOT_ID slot = __atomic_load_n(&k->present_slot, __ATOMIC_RELAXED);
+	CK_SLOT_INFO si;
+	CK_TOKEN_INFO ti;
+	char serial[17];
+	int r = KW_ERR_TOKEN_ABSENT;
+
+	p11_module_enter(k->mod);
+	if (k->f->C_GetSlotInfo(slot, &si) == CKR_OK &&
+	    (si.flags & CKF_TOKEN_PRESENT) &&
+	    k->f->C_GetTokenInfo(slot, &ti) == CKR_OK) {
+		p11_uri_unpad(serial, ti.serialNumber, sizeof(ti.serialNumber));
+		if (strcmp(serial, k->present_serial) == 0)
+			r = KW_OK;
+	}
+	p11_module_leave(k->mod);
+	return r;
+}
+
 static void
 p11_op_close(void *impl)
 {
@@ -716,6 +831,7 @@ static const struct kw_key_ops p11_key_ops = {
 	.describe = p11_op_describe,
 	.close = p11_op_close,
 	.supports = p11_op_supports,
+	.present = p11_op_present,
 };
 
 /* ---- entry points ---- */
@@ -731,7 +847,7 @@ p11_key_open_impl(const char *uri, const struct p11_opts *opts, int rw,
 	if ((r = p11_key_alloc(uri, opts, &k)) != KW_OK)
 		goto out;
 	p11_module_enter(k->mod);
-	r = p11_key_attach(k, 1, rw);
+	r = p11_key_attach(k, 1, rw, 0);
 	p11_module_leave(k->mod);
 	if (r != KW_OK)
 		goto out;
@@ -966,6 +1082,8 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 	}
 	if ((r = p11_key_bind(k, s, hpriv, 1)) != KW_OK)
 		goto out;
+	memcpy(k->present_serial, k->tok.serial, sizeof(k->present_serial));
+	k->present_slot = (unsigned long)k->tok.slot;
 	k->session = s;
 	k->have_session = 1;
 	k->gen = p11_module_gen(k->mod);

@@ -20,6 +20,8 @@ struct p11_opts {
 	void *pin_arg;
 	int allow_exportable;		/* --allow-exportable-key */
 	int risk_final_try;		/* log in even on the last PIN try */
+	const char *state_dir;		/* where refused PINs are remembered
+					 * (per token serial); NULL: per key */
 	/* p11_list only */
 	int login;			/* log in to show private objects */
 	const char *pin_file;		/* PIN for --login (else pin_fn) */
@@ -33,6 +35,11 @@ int p11_key_delete(const char *uri, const struct p11_opts *opts);
 
 /* The certificate stored next to the key (same CKA_ID), DER, malloc'd. */
 int p11_cert_read(const char *uri, const struct p11_opts *opts,
+    uint8_t **der, size_t *der_len);
+/* The certificate object a URI names (object= label and/or id=; type=cert
+ * or none), DER, malloc'd.  KW_ERR_ARG when several match.  A key URI
+ * (type=private): the certificate stored next to the key (p11_cert_read). */
+int p11_cert_find(const char *uri, const struct p11_opts *opts,
     uint8_t **der, size_t *der_len);
 /* Store a certificate on the token next to the key (same CKA_ID, label). */
 int p11_cert_store(const char *uri, const struct p11_opts *opts,

@@ -169,6 +169,7 @@ p11_list_token(FILE *out, struct p11_module *m, struct p11_token *t,
 	a.pin_arg = opts ? opts->pin_arg : NULL;
 	a.risk_final_try = opts ? opts->risk_final_try : 0;
 	a.pin_failed = &pin_failed;
+	a.state_dir = opts ? opts->state_dir : NULL;
 	fprintf(out, "  token '%s': manufacturer '%s', model '%s', serial "
 	    "'%s'\n", t->label, t->manufacturer, t->model, t->serial);
 	p11_list_flags(out, t->info.flags);

@@ -6,6 +6,7 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "p11_internal.h"
 
 static void
@@ -61,9 +62,9 @@ p11_token_want(const struct p11_uri *u, const char *serial,
 		snprintf(buf, len, "a token");
 }
 
-int
-p11_token_find(struct p11_module *m, const struct p11_uri *u,
-    const char *serial, const char *label, struct p11_token *out)
+static int
+p11_token_lookup(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, int quiet, struct p11_token *out)
 {
 	CK_FUNCTION_LIST *f = p11_module_fn(m);
 	CK_SLOT_ID *slots = NULL;
@@ -150,6 +151,9 @@ p11_token_find(struct p11_module *m, const struct p11_uri *u,
 		r = KW_ERR_ARG;
 		goto out;
 	}
+	r = KW_ERR_TOKEN_ABSENT;
+	if (quiet)
+		goto out;
 	(void)f->C_GetSlotList(CK_FALSE, NULL, &all);
 	if (all == 0)
 		kw_err("PKCS#11 module %s sees no slot at all (no card reader "
@@ -160,10 +164,38 @@ p11_token_find(struct p11_module *m, const struct p11_uri *u,
 		    "PKCS#11 module %s: insert the card or check the token's "
 		    "configuration (see `keyward tokens`)", want,
 		    (unsigned long)all, p11_module_path(m));
-	r = KW_ERR_TOKEN_ABSENT;
 out:
 	free(slots);
 	return r;
+}
+
+int
+p11_token_find(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out)
+{
+	return p11_token_lookup(m, u, serial, label, 0, out);
+}
+
+int
+p11_token_find_quiet(struct p11_module *m, const struct p11_uri *u,
+    const char *serial, const char *label, struct p11_token *out)
+{
+	return p11_token_lookup(m, u, serial, label, 1, out);
+}
+
+/* Where the PIN comes from, for messages. */
+static void
+p11_pin_source(const struct p11_auth *a, char *buf, size_t len)
+{
+	const char *path = NULL;
+
+	if (a->uri != NULL && a->uri->pin_value != NULL)
+		snprintf(buf, len, "the key URI's pin-value");
+	else if (a->uri != NULL && a->uri->pin_source != NULL &&
+	    p11_uri_pin_file(a->uri, &path, NULL, 0) == KW_OK)
+		snprintf(buf, len, "PIN file %s", path);
+	else
+		snprintf(buf, len, "the PIN entered");
 }
 
 /* The PIN from the URI (pin-value or pin-source) or the prompt. */
@@ -178,7 +210,7 @@ p11_pin_get(const struct p11_token *t, const struct p11_auth *a, char **pin)
 	if (a->uri != NULL && a->uri->pin_value != NULL) {
 		kw_warn("the PIN of token '%s' is written in the key URI "
 		    "(pin-value): anyone who can read the configuration can "
-		    "read it; use pin-source=file:PATH (mode 0600) instead",
+		    "read it; use ?pin-source=file:PATH (mode 0600) instead",
 		    t->label);
 		if ((*pin = strdup(a->uri->pin_value)) == NULL)
 			return KW_ERR_NOMEM;
@@ -190,8 +222,9 @@ p11_pin_get(const struct p11_token *t, const struct p11_auth *a, char **pin)
 			kw_err("%s", msg);
 			return r;
 		}
-		if ((r = kw_secret_from_file(path, pin)) != KW_OK)
-			return r == KW_ERR_PARSE ? r : KW_ERR_PIN_REQUIRED;
+		if ((r = kw_secret_file_read(path, "PIN file", pin)) != KW_OK)
+			return r == KW_ERR_PARSE || r == KW_ERR_UNSAFE_FILE ?
+			    r : KW_ERR_PIN_REQUIRED;
 		return KW_OK;
 	}
 	if (a->pin_fn != NULL) {
@@ -201,14 +234,104 @@ p11_pin_get(const struct p11_token *t, const struct p11_auth *a, char **pin)
 			return KW_OK;
 	}
 	kw_err("token '%s' needs its user PIN and there is no way to ask for "
-	    "it: add pin-source=file:PATH to the key URI, or run keyward on "
-	    "a terminal (or as a service with systemd-ask-password)",
-	    t->label);
+	    "it: add ?pin-source=file:PATH to the key URI (a query "
+	    "attribute, after '?'), or run keyward on a terminal (or as a "
+	    "service with systemd-ask-password)", t->label);
 	return err != KW_OK ? err : KW_ERR_PIN_REQUIRED;
 }
 
+/* Refused PINs are remembered per token: its serial names the record, and
+ * manufacturer, model and serial (what a relabelling does not change) are
+ * bound into the digest. */
+static void
+p11_pin_subject(const struct p11_token *t, char *subject, size_t slen,
+    char *bind, size_t blen)
+{
+	const char *id = t->serial[0] ? t->serial : t->label;
+
+	snprintf(subject, slen, "p11-%s", id);
+	snprintf(bind, blen, "pkcs11 user PIN\n%s\n%s\n%s",
+	    t->manufacturer, t->model, id);
+}
+
+/* Check the PIN against what is known before it goes to the token: the
+ * PIN that last worked (when logging in again) and the PINs refused. */
 static int
-p11_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
+p11_pin_check(const struct p11_token *t, const struct p11_auth *a,
+    const char *pin)
+{
+	char subject[64], bind[160], src[300], file[4200];
+	uint8_t d[KW_SECRET_DIGEST_LEN];
+	int r, seen = 0;
+
+	if (a->relogin && a->ok_key != NULL && a->have_ok != NULL &&
+	    *a->have_ok) {
+		if ((r = kw_secret_hmac(a->ok_key, 32, "pin", 3, pin,
+		    strlen(pin), d)) != KW_OK)
+			goto out;
+		if (!kw_memeq_ct(d, a->ok_digest, sizeof(d))) {
+			p11_pin_source(a, src, sizeof(src));
+			kw_err("token '%s' needs a new login, but %s no longer "
+			    "holds the PIN keyward logged in with: not sending "
+			    "an untried PIN mid-run (restart keyward to use "
+			    "the new one)", t->label, src);
+			r = KW_ERR_STATE;
+			goto out;
+		}
+	}
+	p11_pin_subject(t, subject, sizeof(subject), bind, sizeof(bind));
+	if ((r = kw_failmem_seen(a->state_dir, subject, bind, pin, &seen,
+	    file, sizeof(file))) != KW_OK) {
+		/* a PIN that may have been refused is not risked */
+		kw_err("cannot check the PIN for token '%s' against the record "
+		    "of refused PINs %s (%s): not sending it; fix or delete "
+		    "that record", t->label, file, kw_strerror(r));
+		goto out;
+	}
+	if (seen) {
+		p11_pin_source(a, src, sizeof(src));
+		kw_err("token '%s' (serial %s) refused this PIN before: keyward "
+		    "never sends a refused PIN again; put the right PIN in %s "
+		    "(a changed PIN is tried once), or, if the card's PIN has "
+		    "since been reset to this one, delete %s", t->label,
+		    t->serial, src, file);
+		r = KW_ERR_PIN_FAILED_BEFORE;
+		goto out;
+	}
+	r = KW_OK;
+out:
+	explicit_bzero(d, sizeof(d));
+	return r;
+}
+
+/* After C_Login: remember what happened to this PIN. */
+static void
+p11_pin_result(const struct p11_token *t, const struct p11_auth *a,
+    const char *pin, int refused)
+{
+	char subject[64], bind[160];
+
+	p11_pin_subject(t, subject, sizeof(subject), bind, sizeof(bind));
+	if (refused) {
+		/* remembered on disk (a changed PIN may then be tried), else
+		 * this key object tries no PIN again */
+		if ((a->state_dir == NULL || pin == NULL ||
+		    kw_failmem_add(a->state_dir, subject, bind, pin) != KW_OK) &&
+		    a->pin_failed != NULL)
+			*a->pin_failed = 1;
+		return;
+	}
+	/* a success does not clear the record: the refused PINs stay
+	 * refused (the card's PIN could only become one of them by a
+	 * reset, and the message says which file to delete then) */
+	if (pin != NULL && a->ok_key != NULL && a->ok_digest != NULL &&
+	    a->have_ok != NULL)
+		*a->have_ok = kw_secret_hmac(a->ok_key, 32, "pin", 3, pin,
+		    strlen(pin), a->ok_digest) == KW_OK;
+}
+
+int
+p11_token_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
     const struct p11_auth *a)
 {
 	CK_FLAGS fl = t->info.flags;
@@ -221,7 +344,7 @@ p11_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
 		kw_err("the PIN for token '%s' was refused before; keyward "
 		    "never retries a wrong PIN (fix the PIN source and "
 		    "restart)", t->label);
-		r = KW_ERR_PIN_INCORRECT;
+		r = KW_ERR_PIN_FAILED_BEFORE;
 		goto out;
 	}
 	if (fl & CKF_USER_PIN_LOCKED) {
@@ -250,7 +373,8 @@ p11_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
 		    t->label);
 		rv = f->C_Login(s, CKU_USER, NULL, 0);
 	} else {
-		if ((r = p11_pin_get(t, a, &pin)) != KW_OK)
+		if ((r = p11_pin_get(t, a, &pin)) != KW_OK ||
+		    (r = p11_pin_check(t, a, pin)) != KW_OK)
 			goto out;
 		rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin,
 		    (CK_ULONG)strlen(pin));
@@ -259,13 +383,13 @@ p11_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
 	switch (rv) {
 	case CKR_OK:
 	case CKR_USER_ALREADY_LOGGED_IN:
+		p11_pin_result(t, a, pin, 0);
 		r = KW_OK;
 		break;
 	case CKR_PIN_INCORRECT:
 	case CKR_PIN_INVALID:
 	case CKR_PIN_LEN_RANGE:
-		if (a->pin_failed != NULL)
-			*a->pin_failed = 1;
+		p11_pin_result(t, a, pin, 1);
 		memset(&after, 0, sizeof(after));
 		(void)f->C_GetTokenInfo(t->slot, &after);
 		kw_err("wrong PIN for token '%s' (%s); keyward does not retry "
@@ -275,6 +399,17 @@ p11_login(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, struct p11_token *t,
 		    ": one try is left before the token locks" :
 		    (after.flags & CKF_USER_PIN_COUNT_LOW) ?
 		    ": the token reports few tries left" : "");
+		r = KW_ERR_PIN_INCORRECT;
+		break;
+	case CKR_GENERAL_ERROR:
+	case CKR_FUNCTION_FAILED:
+	case CKR_DEVICE_ERROR:
+		/* Some cards (OpenSC's CAC driver) report a wrong PIN so:
+		 * a PIN that may have been counted is not sent again. */
+		p11_pin_result(t, a, pin, 1);
+		kw_err("token '%s' refused the login (%s); some cards report a "
+		    "wrong PIN this way, so keyward treats it as one and does "
+		    "not send this PIN again", t->label, p11_rv_name(rv));
 		r = KW_ERR_PIN_INCORRECT;
 		break;
 	case CKR_PIN_LOCKED:
@@ -337,7 +472,7 @@ p11_session_login(struct p11_module *m, struct p11_token *t, int rw,
 		r = KW_OK;	/* this process is logged in already */
 		goto done;
 	}
-	if ((r = p11_login(f, s, t, a)) != KW_OK)
+	if ((r = p11_token_login(f, s, t, a)) != KW_OK)
 		goto out;
 done:
 	*session = s;

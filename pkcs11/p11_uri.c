@@ -292,6 +292,15 @@ p11_parse_one(struct p11_parse *p, struct p11_uri *u, const char *s,
 			    eq + 1, n - nlen - 1);
 	if (query && nlen > 2 && memcmp(s, "x-", 2) == 0)
 		return KW_OK;	/* vendor-specific query attribute: ignored */
+	/* a query attribute written among the path attributes */
+	for (i = 0; !query && i < sizeof(p11_query_attrs) /
+	    sizeof(p11_query_attrs[0]); i++)
+		if (strlen(p11_query_attrs[i].name) == nlen &&
+		    memcmp(p11_query_attrs[i].name, s, nlen) == 0)
+			return p11_perr(p, "PKCS#11 URI: %s is a query "
+			    "attribute: write it after '?', not after ';' "
+			    "(pkcs11:token=T;object=K?%s=...)",
+			    p11_query_attrs[i].name, p11_query_attrs[i].name);
 	return p11_perr(p, "PKCS#11 URI: unknown %s attribute '%.*s'%s",
 	    query ? "query" : "path", (int)(nlen > 40 ? 40 : nlen), s,
 	    query ? " (query attributes: module-path, module-name, "

@@ -23,7 +23,8 @@ check_PROGRAMS += tests/unit/test_est_identity
 TESTS += tests/unit/test_est_identity
 tests_unit_test_est_identity_SOURCES = tests/unit/test_est_identity.c \
 	agent/identity/identity.c agent/identity/identity_conf.c \
-	agent/identity/identity_enroll.c agent/identity/identity_runner.c \
+	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/test_hooks.c \
 	agent/keys/keyref.c agent/keys/pin.c
 tests_unit_test_est_identity_CFLAGS = $(KW_EST_UNIT_CFLAGS) $(JANSSON_CFLAGS)
@@ -48,3 +49,17 @@ TESTS += tests/enroll/est_quirks.sh
 # paths in identity state files (issue 9: 21-23).
 TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
 	tests/enroll/est_paths.sh
+
+# ACME against pebble.
+TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
+	tests/enroll/acme_hostile.sh
+
+# ACME's JWS, JWK and base64url, checked with wolfCrypt's verifiers.
+check_PROGRAMS += tests/unit/test_acme
+TESTS += tests/unit/test_acme
+tests_unit_test_acme_SOURCES = tests/unit/test_acme.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_unit_test_acme_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS) \
+	$(JANSSON_CFLAGS)
+tests_unit_test_acme_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
+	$(JANSSON_LIBS) $(CMOCKA_LIBS)

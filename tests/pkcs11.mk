@@ -24,6 +24,10 @@ tests_pkcs11_libkwshim_so_LDADD = $(LIBS)
 
 EXTRA_DIST += tests/pkcs11
 TESTS += tests/pkcs11/softhsm.sh tests/pkcs11/tpm2.sh
+# Review fixes (issue 9): refused PINs, re-login, secrets, certificates on
+# the token, token presence.
+TESTS += tests/pkcs11/pin_memory.sh tests/pkcs11/secrets.sh tests/pkcs11/token_cert.sh \
+	tests/pkcs11/est_token_cert.sh
 
 # Benchmark (built by make check, not run as a test): bench/p11_sign_rate.sh
 check_PROGRAMS += bench/p11_sign_rate

@@ -12,6 +12,14 @@ tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(INIH_CFLAGS) \
 tests_unit_test_config_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) \
 	$(INIH_LIBS) $(CMOCKA_LIBS)
 
+# The server tunnels' ClientHello reader (untrusted bytes).
+check_PROGRAMS += tests/unit/test_tunnel_hello
+TESTS += tests/unit/test_tunnel_hello
+tests_unit_test_tunnel_hello_SOURCES = tests/unit/test_tunnel_hello.c \
+	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h
+tests_unit_test_tunnel_hello_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_tunnel_hello_LDADD = $(CMOCKA_LIBS)
+
 # The config parser's fuzz harness: a corpus runner here; a libFuzzer
 # binary with `make fuzz-config` (needs clang).
 check_PROGRAMS += tests/fuzz/fuzz_config
@@ -35,4 +43,5 @@ EXTRA_DIST += tests/tunnel tests/fuzz
 
 # Integration: nginx, openssl s_server, stunnel, curl as peers; the daemon
 # (reload under load, status, metrics, sd_notify, 1000 connections).
-TESTS += tests/tunnel/peers.sh tests/tunnel/daemon.sh
+TESTS += tests/tunnel/peers.sh tests/tunnel/daemon.sh tests/tunnel/flood.sh \
+	tests/tunnel/hs_reload.sh

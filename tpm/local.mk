@@ -1,4 +1,10 @@
-# tpm/: the TPM 2.0 key backend (tpm2-tss ESAPI).  Knows nothing of TLS.
+# tpm/: the TPM 2.0 key backend (tpm2-tss ESAPI).  Owns creating keys
+# inside the TPM (keygen), the TSS2 PRIVATE KEY file format (tpm_keyfile.c),
+# reading public keys, signing digests, and translating every TSS2_RC in
+# one place (tpm_rc.c).  Offers itself to the rest only as a kw_key backend
+# (tpm_key.h); tpm_int.h is for tpm/ alone.
+# May include: common/ (kw_error, kw_log, kw_mem, kw_key) and tpm2-tss.  Not
+# wolfSSL or TLS, not pkcs11/, enroll/ or agent/.
 noinst_LIBRARIES += tpm/libkwtpm.a
 tpm_libkwtpm_a_SOURCES = \
 	tpm/tpm_key.c tpm/tpm_key.h tpm/tpm_int.h \

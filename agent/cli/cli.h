@@ -34,6 +34,7 @@ enum {
 
 #define KW_KEY_HELP \
 "  -k, --key REF            key reference: tpm:PATH, tpm:0x81XXXXXX, pkcs11:URI\n" \
+"                           (a token's PIN: pkcs11:...?pin-source=file:PATH)\n" \
 "      --tcti CONF          TPM TCTI (default: $TPM2TOOLS_TCTI, $TCTI, tctildr default)\n" \
 "      --auth-file FILE     TPM key auth value, first line of FILE\n" \
 "      --module PATH        PKCS#11 module (default: URI module-path, then OpenSC)\n" \
@@ -62,5 +63,6 @@ int cmd_tunnel(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
+int cmd_enroll_acme(int argc, char **argv);
 
 #endif

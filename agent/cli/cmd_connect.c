@@ -23,7 +23,7 @@
 #define KW_CONNECT_TIMEOUT_MS	10000
 
 static const char kw_connect_help[] =
-"usage: keyward connect --key REF --cert FILE --ca FILE [--servername NAME]\n"
+"usage: keyward connect --key REF [--cert FILE|URI] --ca FILE [--servername NAME]\n"
 "                       [--tls1.2] [--crl FILE] HOST:PORT\n"
 "\n"
 "Open one mutual-TLS connection to HOST:PORT, signing with the hardware key,\n"
@@ -33,7 +33,9 @@ static const char kw_connect_help[] =
 "allowed; only ECDHE with AES-GCM or ChaCha20-Poly1305.  The server's\n"
 "certificate must chain to --ca and match the server name.\n"
 "\n"
-"  -c, --cert FILE          our certificate (PEM, leaf first, then chain)\n"
+"  -c, --cert FILE|URI      our certificate: a file (PEM, leaf first, then\n"
+"                           chain) or a pkcs11: URI of one on a token; for a\n"
+"                           pkcs11: key, default: the one with the key's id\n"
 "      --ca FILE            CA certificates (PEM) that the server's must chain to\n"
 "      --servername NAME    name to send (SNI) and verify (default: HOST);\n"
 "                           an IP address is verified against IP SANs\n"
@@ -191,6 +193,8 @@ cmd_connect(int argc, char **argv)
 	struct kw_tls_conf conf;
 	struct kw_tls_ctx *ctx = NULL;
 	struct kw_key *key = NULL;
+	uint8_t *cert_der = NULL;
+	size_t cert_len = 0;
 	WOLFSSL *ssl = NULL;
 	const char *ref = NULL, *servername = NULL, *hostport;
 	int c, r, fd = -1;
@@ -232,8 +236,10 @@ cmd_connect(int argc, char **argv)
 	}
 	if (ref == NULL)
 		return kw_cli_usage_error("connect", "--key is required");
-	if (conf.cert_file == NULL)
-		return kw_cli_usage_error("connect", "--cert is required");
+	if (conf.cert_file == NULL && !kw_keyref_cert_on_token(NULL, ref))
+		return kw_cli_usage_error("connect", "--cert is required (for "
+		    "a pkcs11: key it defaults to the certificate on the "
+		    "token)");
 	if (conf.ca_file == NULL)
 		return kw_cli_usage_error("connect", "--ca is required");
 	if (optind + 1 != argc)
@@ -253,6 +259,14 @@ cmd_connect(int argc, char **argv)
 		goto out;
 	}
 	conf.key = key;
+	if (kw_keyref_cert_on_token(conf.cert_file, ref)) {
+		if ((r = kw_keyref_cert_load(conf.cert_file, ref, &kopts,
+		    &cert_der, &cert_len)) != KW_OK)
+			goto out;
+		conf.cert_file = NULL;
+		conf.cert_der = cert_der;
+		conf.cert_der_len = cert_len;
+	}
 	if ((r = kw_tls_ctx_new(&conf, &ctx)) != KW_OK)
 		goto out;
 	if ((r = kw_tls_connect(ctx, hostport, servername,
@@ -271,6 +285,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	kw_tls_ctx_free(ctx);
+	free(cert_der);
 	kw_key_close(key);
 	kw_keyref_shutdown();
 	kw_wolf_cleanup();

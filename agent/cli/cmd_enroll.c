@@ -19,6 +19,7 @@
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "kw_wolf.h"
 #include "agent/cli/cli.h"
 #include "agent/identity/identity.h"
@@ -33,11 +34,11 @@ static const char kw_enroll_help[] =
 "usage: keyward enroll est --server URL --key REF --subject DN [--san NAME]...\n"
 "           (--ca FILE | --ca-fingerprint SHA256)\n"
 "           [--user NAME [--password-file FILE]]\n"
-"           [--bootstrap-cert FILE --bootstrap-key REF]\n"
+"           [--bootstrap-cert FILE|URI --bootstrap-key REF]\n"
 "           --out CERTFILE [--chain-out FILE] [--store-on-token] [--state FILE]\n"
 "       keyward enroll est --renew --state FILE [--force] [--same-key]\n"
 "           [--user NAME [--password-file FILE]]\n"
-"       keyward enroll est --renew --key REF --cert CERTFILE --server URL\n"
+"       keyward enroll est --renew --key REF [--cert CERTFILE|URI] --server URL\n"
 "           --ca FILE [--subject DN] [--out CERTFILE]\n"
 "           [--user NAME [--password-file FILE]]\n"
 "       keyward enroll est --watch --state FILE [--renew-at PCT]\n"
@@ -61,7 +62,9 @@ static const char kw_enroll_help[] =
 "      --pop-linking        always link the CSR to the TLS session (RFC 7030\n"
 "                           3.5; done anyway when the server's csrattrs ask)\n"
 "      --bootstrap-cert FILE  client certificate for /simpleenroll (e.g. a\n"
-"      --bootstrap-key REF    smart card identity), any key reference\n"
+"      --bootstrap-key REF    smart card identity), any key reference; the\n"
+"                           certificate may be a pkcs11: URI, and for a pkcs11:\n"
+"                           key defaults to the one on the token\n"
 "  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
 "      --chain-out FILE     chain and CA certificates (PEM)\n"
 "      --ca-out FILE        where the pinned EST CA is kept after a\n"
@@ -185,61 +188,6 @@ kw_password_prompt(const char *user, char **out)
 	return r;
 }
 
-/* The first line of a password file that only its owner can read.  A
- * local check until common/ has the shared secret-file reader: refuses
- * what is not a regular file, or what the group or others may read or
- * write (KW_ERR_UNSAFE_FILE). */
-static int
-kw_password_file(const char *path, char **out)
-{
-	struct stat st;
-	char buf[4096];
-	ssize_t n;
-	size_t len = 0, l;
-	int fd, r;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		kw_err("cannot open password file %s: %s", path,
-		    strerror(errno));
-		return errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		kw_err("password file %s is not a regular file", path);
-		r = KW_ERR_UNSAFE_FILE;
-		goto out;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		kw_err("password file %s belongs to another user (uid %u)",
-		    path, (unsigned)st.st_uid);
-		r = KW_ERR_UNSAFE_FILE;
-		goto out;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		kw_err("password file %s can be read or changed by others (mode "
-		    "%04o): chmod 600 %s", path, (unsigned)(st.st_mode & 07777),
-		    path);
-		r = KW_ERR_UNSAFE_FILE;
-		goto out;
-	}
-	while (len < sizeof(buf) - 1 &&
-	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	l = strcspn(buf, "\r\n");
-	if (l == 0 || l > 255) {
-		kw_err("password file %s: the first line must hold 1 to 255 "
-		    "bytes", path);
-		r = KW_ERR_PARSE;
-		goto out;
-	}
-	r = (*out = strndup(buf, l)) != NULL ? KW_OK : KW_ERR_NOMEM;
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return r;
-}
-
 /* The HTTP Basic password for --user: --password-file, else the TTY. */
 static int
 kw_enroll_password(const struct kw_enroll_args *a, char **out)
@@ -248,20 +196,33 @@ kw_enroll_password(const struct kw_enroll_args *a, char **out)
 	if (a->user == NULL)
 		return KW_OK;
 	if (a->password_file != NULL)
-		return kw_password_file(a->password_file, out);
+		return kw_secret_file_read(a->password_file, "password file",
+		    out);
 	return kw_password_prompt(a->user, out);
 }
 
-/* Does the key's public key match the certificate's? */
+/* Does the key's public key match the certificate's?  The certificate is
+ * a file, a pkcs11: URI, or (NULL with a pkcs11: key_ref) the one on the
+ * token next to the key. */
 static int
-kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
-    struct est_certs *certs)
+kw_check_pair_ref(struct kw_key *key, const char *key_ref,
+    const struct kw_keyref_opts *opts, const char *cert_file,
+    struct est_cert_info *ci, struct est_certs *certs)
 {
-	uint8_t spki[KW_MAX_PUBKEY_DER];
-	size_t len = sizeof(spki);
+	uint8_t spki[KW_MAX_PUBKEY_DER], *der = NULL;
+	size_t len = sizeof(spki), der_len = 0;
 	int r;
 
-	if ((r = est_certs_from_file(cert_file, certs)) != 0)
+	if (kw_keyref_cert_on_token(cert_file, key_ref)) {
+		if ((r = kw_keyref_cert_load(cert_file, key_ref, opts, &der,
+		    &der_len)) == KW_OK)
+			r = est_certs_add(certs, der, der_len);
+		free(der);
+		if (r != KW_OK)
+			return r;
+		if (cert_file == NULL)
+			cert_file = "the certificate on the token";
+	} else if ((r = est_certs_from_file(cert_file, certs)) != 0)
 		return r;
 	if ((r = est_cert_info(certs->c[0].der, certs->c[0].len, ci)) != 0 ||
 	    (r = kw_key_public_der(key, spki, &len)) != 0)
@@ -271,6 +232,13 @@ kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *c
 		return KW_ERR_KEY_MISMATCH;
 	}
 	return KW_OK;
+}
+
+static int
+kw_check_pair(struct kw_key *key, const char *cert_file, struct est_cert_info *ci,
+    struct est_certs *certs)
+{
+	return kw_check_pair_ref(key, NULL, NULL, cert_file, ci, certs);
 }
 
 /* ---- --show-ca / first-contact confirmation ----------------------------- */
@@ -545,6 +513,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	struct kw_enroll_req req;
 	struct kw_enroll_res res;
 	struct kw_key *key = NULL, *boot = NULL;
+	uint8_t *boot_der = NULL;
+	size_t boot_der_len = 0;
 	char *password = NULL, fp[65] = "";
 	char state_path[PATH_MAX], ca_out[PATH_MAX];
 	const char *ca_fp;
@@ -557,6 +527,11 @@ kw_enroll_first(struct kw_enroll_args *a)
 	    (r = kw_enroll_password(a, &password)) != 0 ||
 	    (r = kw_enroll_open_keys(a, &key, &boot)) != 0)
 		goto out;
+	/* the bootstrap certificate may stay on its token */
+	if (boot != NULL && kw_keyref_cert_on_token(a->boot_cert, a->boot_key) &&
+	    (r = kw_keyref_cert_load(a->boot_cert, a->boot_key, &a->kopts,
+	    &boot_der, &boot_der_len)) != KW_OK)
+		goto out;
 	memset(&req, 0, sizeof(req));
 	req.server = a->server;
 	req.ca_file = a->ca;
@@ -564,7 +539,9 @@ kw_enroll_first(struct kw_enroll_args *a)
 	req.user = a->user;
 	req.password = password;
 	req.auth_key = boot;
-	req.auth_cert = a->boot_cert;
+	req.auth_cert = boot_der != NULL ? NULL : a->boot_cert;
+	req.auth_cert_der = boot_der;
+	req.auth_cert_der_len = boot_der_len;
 	req.key = key;
 	req.subject = a->subject;
 	req.sans = a->sans;
@@ -586,6 +563,7 @@ kw_enroll_first(struct kw_enroll_args *a)
 out:
 	kw_enroll_res_clear(&res);
 	kw_free_secret(password);
+	free(boot_der);
 	kw_key_close(boot);
 	kw_key_close(key);
 	kw_identity_free(prev);
@@ -601,7 +579,7 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 	struct kw_identity *id = NULL;
 	struct kw_renew_opts ro;
 	time_t now = time(NULL), due;
-	char line[1024], *password = NULL;
+	char line[1024], red[1024], *password = NULL;
 	int r;
 
 	if ((r = kw_identity_load(a->state, &id)) != 0)
@@ -625,7 +603,8 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 	ro.pop_linking = a->pop_linking;
 	r = kw_renew_run_opts(id, now, &ro);
 	if (r == KW_OK)
-		printf("renewed: key %s, certificate %s\n", kw_identity_key_ref(id),
+		printf("renewed: key %s, certificate %s\n",
+		    kw_uri_redact(kw_identity_key_ref(id), red, sizeof(red)),
 		    kw_identity_cert_file(id));
 	else if (r == KW_ERR_PENDING)
 		fprintf(stderr, "keyward enroll: the renewal awaits approval "
@@ -656,7 +635,8 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
 		goto out;
 	}
-	if ((r = kw_check_pair(key, a->cert, &ci, &cur)) != 0)
+	if ((r = kw_check_pair_ref(key, a->key, &a->kopts, a->cert, &ci, &cur))
+	    != 0)
 		goto out;
 	if (a->subject == NULL && (r = kw_csr_subject_from_cert(cur.c[0].der,
 	    cur.c[0].len, subject, sizeof(subject))) != 0)
@@ -671,6 +651,12 @@ kw_enroll_renew_plain(struct kw_enroll_args *a)
 	req.password = password;
 	req.auth_key = key;
 	req.auth_cert = a->cert;
+	if (kw_keyref_cert_on_token(a->cert, a->key)) {
+		/* the current certificate is on the token */
+		req.auth_cert = NULL;
+		req.auth_cert_der = cur.c[0].der;
+		req.auth_cert_der_len = cur.c[0].len;
+	}
 	req.reenroll = 1;
 	req.key = key;
 	req.subject = a->subject != NULL ? a->subject : subject;
@@ -722,6 +708,7 @@ kw_enroll_check(struct kw_enroll_args *a)
 		goto out;
 	}
 	(void)kw_identity_status(id, now, line, sizeof(line));
+	kw_redact_text(line, sizeof(line));
 	printf("%s: usable: %s\n", a->state, line);
 out:
 	est_certs_clear(&cur);
@@ -943,9 +930,12 @@ kw_enroll_check_args(const struct kw_enroll_args *a)
 	if (a->ca != NULL && a->ca_fp != NULL)
 		return kw_cli_usage_error("enroll est", "give --ca or "
 		    "--ca-fingerprint, not both");
-	if ((a->boot_cert == NULL) != (a->boot_key == NULL))
+	if ((a->boot_cert != NULL && a->boot_key == NULL) ||
+	    (a->boot_key != NULL && a->boot_cert == NULL &&
+	    !kw_keyref_cert_on_token(NULL, a->boot_key)))
 		return kw_cli_usage_error("enroll est", "--bootstrap-cert and "
-		    "--bootstrap-key go together");
+		    "--bootstrap-key go together (for a pkcs11: key the "
+		    "certificate on its token is the default)");
 	if (a->password_file != NULL && a->user == NULL)
 		return kw_cli_usage_error("enroll est", "--password-file needs "
 		    "--user");
@@ -964,10 +954,14 @@ kw_enroll_check_args(const struct kw_enroll_args *a)
 	} else if (a->renew && a->state != NULL) {
 		;
 	} else if (a->renew) {
-		if (a->key == NULL || a->cert == NULL || a->server == NULL ||
+		if (a->key == NULL || (a->cert == NULL &&
+		    !kw_keyref_cert_on_token(NULL, a->key)) || a->server == NULL ||
 		    (a->ca == NULL && a->ca_fp == NULL))
 			return kw_cli_usage_error("enroll est", "--renew needs "
 			    "--state FILE, or --key, --cert, --server and --ca");
+		if (a->out == NULL && kw_keyref_cert_on_token(a->cert, a->key))
+			return kw_cli_usage_error("enroll est", "--renew with the "
+			    "certificate on a token needs --out FILE");
 	} else {
 		if (a->server == NULL || a->key == NULL || a->out == NULL ||
 		    a->subject == NULL)
@@ -976,6 +970,12 @@ kw_enroll_check_args(const struct kw_enroll_args *a)
 		if (a->store_on_token && !kw_keyref_can_store_cert(a->key))
 			return kw_cli_usage_error("enroll est", "--store-on-token "
 			    "needs a pkcs11: key (a TPM holds no certificates)");
+		/* an enrollment writes the key reference to its state file */
+		if (kw_keyref_has_pin(a->key))
+			return kw_cli_usage_error("enroll est", "the key URI "
+			    "holds its PIN (pin-value), which would be written "
+			    "into the state file: put the PIN in a file (mode "
+			    "0600) and use ?pin-source=file:PATH");
 	}
 	return -1;
 }
@@ -997,6 +997,24 @@ kw_enroll_dispatch(struct kw_enroll_args *a)
 	return kw_enroll_first(a);
 }
 
+/* --renew, --watch or --check together with --state. */
+static int
+kw_enroll_state_mode(int argc, char **argv)
+{
+	int i, mode = 0, state = 0;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--renew") == 0 ||
+		    strcmp(argv[i], "--watch") == 0 ||
+		    strcmp(argv[i], "--check") == 0)
+			mode = 1;
+		else if (strcmp(argv[i], "--state") == 0 ||
+		    strncmp(argv[i], "--state=", 8) == 0)
+			state = 1;
+	}
+	return mode && state;
+}
+
 int
 cmd_enroll(int argc, char **argv)
 {
@@ -1011,9 +1029,15 @@ cmd_enroll(int argc, char **argv)
 		fputs(kw_enroll_help, stdout);
 		return KW_EXIT_OK;
 	}
-	if (argc < 2 || strcmp(argv[1], "est") != 0)
+	/* the state-driven modes are the same for every protocol: the state
+	 * file says which one to speak */
+	if (argc >= 2 && strcmp(argv[1], "acme") == 0 &&
+	    !kw_enroll_state_mode(argc, argv))
+		return cmd_enroll_acme(argc - 1, argv + 1);
+	if (argc < 2 || (strcmp(argv[1], "est") != 0 &&
+	    strcmp(argv[1], "acme") != 0))
 		return kw_cli_usage_error("enroll", "the protocol comes first: "
-		    "'keyward enroll est ...'");
+		    "'keyward enroll est|acme ...'");
 	if ((e = kw_enroll_parse(argc - 1, argv + 1, &a)) != -1 ||
 	    (e = kw_enroll_check_args(&a)) != -1)
 		return e;

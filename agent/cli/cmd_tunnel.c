@@ -13,9 +13,9 @@
 
 static const char kw_tunnel_help[] =
 "usage: keyward tunnel client --listen ADDR --target HOST:PORT --key REF\n"
-"                             --cert FILE --ca FILE [--servername NAME]\n"
+"                             [--cert FILE|URI] --ca FILE [--servername NAME]\n"
 "       keyward tunnel server --listen ADDR --target ADDR --key REF\n"
-"                             --cert FILE --ca FILE --allow-... [...]\n"
+"                             [--cert FILE|URI] --ca FILE --allow-... [...]\n"
 "\n"
 "client: accept plaintext on ADDR and carry it over mutual TLS to\n"
 "HOST:PORT, signing with the hardware key; the server's certificate must\n"
@@ -28,7 +28,9 @@ static const char kw_tunnel_help[] =
 "\n"
 "      --listen ADDR        where to accept connections\n"
 "      --target ADDR        where to connect\n"
-"  -c, --cert FILE          our certificate (PEM, leaf first, then chain)\n"
+"  -c, --cert FILE|URI      our certificate: a file (PEM, leaf first, then\n"
+"                           chain) or a pkcs11: URI of one on a token; for a\n"
+"                           pkcs11: key, default: the one with the key's id\n"
 "      --ca FILE            CA certificates (PEM) the peer's must chain to\n"
 "      --servername NAME    client: name to send and verify\n"
 "      --crl FILE           check peer chains against CRLs (PEM/DER)\n"

@@ -8,6 +8,7 @@
 
 #include "kw_error.h"
 #include "kw_log.h"
+#include "kw_secret.h"
 #include "agent/cli/cli.h"
 
 static const struct kw_cmd kw_cmds[] = {
@@ -18,7 +19,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "tunnel", cmd_tunnel, "run one mTLS tunnel (client or server side)" },
 	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
-	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST)" },
+	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
 };
 
 #define KW_NCMDS (sizeof(kw_cmds) / sizeof(kw_cmds[0]))
@@ -50,13 +51,15 @@ kw_cli_keyopt(int c, const char *arg, struct kw_keyref_opts *opts)
 int
 kw_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "keyward %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'keyward %s --help')\n", cmd);
+	kw_redact_text(msg, sizeof(msg));	/* an argument may be a URI */
+	fprintf(stderr, "keyward %s: %s (see 'keyward %s --help')\n", cmd,
+	    msg, cmd);
 	return KW_EXIT_USAGE;
 }
 

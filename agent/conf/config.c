@@ -79,6 +79,11 @@ static const struct kw_conf_key kw_tunnel_keys[] = {
 	{ "idle-timeout", KW_CT_SECONDS, T(idle_timeout_s), 7 * 86400 },
 	{ "max-connections", KW_CT_COUNT, T(max_conns), 1000000 },
 	{ "handshake-threads", KW_CT_UINT, T(handshake_threads), 64 },
+	{ "max-pending-per-source", KW_CT_COUNT, T(max_pending_per_source),
+	    1000000 },
+	{ "max-signing-per-source", KW_CT_COUNT, T(max_signing_per_source),
+	    1000000 },
+	{ "max-signing", KW_CT_COUNT, T(max_signing), 1000000 },
 	{ "tcti", KW_CT_STR, T(tcti), 0 },
 	{ "module", KW_CT_STR, T(module), 0 },
 	{ "auth-file", KW_CT_STR, T(auth_file), 0 },
@@ -516,6 +521,9 @@ kw_tunnel_conf_new(const char *name, enum kw_tunnel_mode mode,
 	t->handshake_timeout_ms = KW_DEF_HANDSHAKE_TIMEOUT_MS;
 	t->idle_timeout_s = KW_DEF_IDLE_TIMEOUT_S;
 	t->max_conns = KW_DEF_MAX_CONNS;
+	t->max_pending_per_source = KW_DEF_MAX_PENDING_PER_SOURCE;
+	t->max_signing_per_source = KW_DEF_MAX_SIGNING_PER_SOURCE;
+	t->max_signing = KW_DEF_MAX_SIGNING;
 	*out = t;
 	return KW_OK;
 }
@@ -628,7 +636,9 @@ kw_tunnel_conf_check(const struct kw_tunnel_conf *t, const char *file)
 	} else if (t->identity == NULL) {
 		if (t->key == NULL)
 			MISSING("key (or identity)");
-		if (t->cert == NULL)
+		/* a pkcs11: key's certificate may stay on the token */
+		if (t->cert == NULL &&
+		    (t->key == NULL || strncmp(t->key, "pkcs11:", 7) != 0))
 			MISSING("cert (or identity)");
 	}
 #undef MISSING

@@ -59,6 +59,13 @@ struct kw_tunnel_conf {
 	unsigned idle_timeout_s;	/* 0: none */
 	unsigned max_conns;
 	unsigned handshake_threads;	/* 0: handshakes in the event loop */
+	/* server: connections from one address without a handshake slot
+	 * (ClientHello not finished, or waiting); handshake slots (the key
+	 * signs before the client has proven its certificate) per address
+	 * and per key */
+	unsigned max_pending_per_source;
+	unsigned max_signing_per_source;
+	unsigned max_signing;
 	/* key options (default: the [global] ones) */
 	char *tcti;
 	char *module;
@@ -97,6 +104,9 @@ struct kw_config {
 #define KW_DEF_HANDSHAKE_TIMEOUT_MS	15000
 #define KW_DEF_IDLE_TIMEOUT_S		3600
 #define KW_DEF_MAX_CONNS		10000
+#define KW_DEF_MAX_PENDING_PER_SOURCE	32
+#define KW_DEF_MAX_SIGNING_PER_SOURCE	4
+#define KW_DEF_MAX_SIGNING		32
 #define KW_DEF_WATCH_INTERVAL_S		5
 
 /* Parse text (len bytes, need not be NUL-terminated) named file in

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kw_error.h"
+#include "kw_secret.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
 #include "agent/identity/renew.h"
@@ -41,7 +42,8 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	kw_tunnel_gen_key_desc(g, desc, sizeof(desc));
 	kw_tunnel_gen_token_state(g, token, sizeof(token));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
-	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:f}, "
+	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, "
+	    "s:{s:I, s:I, s:I, s:f}, "
 	    "s:{s:I, s:I}, s:I, s:s, s:s}",
 	    "name", kw_tunnel_name(t),
 	    "state", state,
@@ -62,9 +64,12 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	    "handshakes",
 	    "full", (json_int_t)st.hs_full,
 	    "resumed", (json_int_t)st.hs_resumed,
+	    "in_progress", (json_int_t)st.hs_slots,
+	    "waiting", (json_int_t)st.hs_waiting,
 	    "signatures",
 	    "count", (json_int_t)st.signatures,
 	    "failures", (json_int_t)st.sign_failures,
+	    "unauthenticated", (json_int_t)st.sign_unauth,
 	    "avg_ms", st.signatures ? (double)st.sign_usec /
 	    (double)st.signatures / 1000.0 : 0.0,
 	    "bytes",
@@ -124,6 +129,15 @@ kw_daemon_status_json(struct kw_daemon *d)
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
 	s = json_dumps(root, JSON_INDENT(2));
+	if (s != NULL) {
+		/* key URIs: never a pin-value (room for the markers) */
+		size_t cap = 2 * strlen(s) + 16;
+		char *t = realloc(s, cap);
+
+		if (t != NULL)
+			s = t;
+		kw_redact_text(s, t != NULL ? cap : strlen(s) + 1);
+	}
 out:
 	free(info);
 	json_decref(arr);
@@ -199,6 +213,20 @@ kw_daemon_metrics_text(void *arg)
 	EACH("keyward_tunnel_sign_failures_total", "counter",
 	    "Signatures the hardware key failed to make.",
 	    st[i].sign_failures);
+	EACH("keyward_tunnel_signatures_unauthenticated_total", "counter",
+	    "Signatures for clients that never proved their certificate.",
+	    st[i].sign_unauth);
+	EACH("keyward_tunnel_handshakes_in_progress", "gauge",
+	    "Server handshakes holding a slot (max-signing).",
+	    st[i].hs_slots);
+	EACH("keyward_tunnel_handshakes_waiting", "gauge",
+	    "ClientHellos waiting for a handshake slot.", st[i].hs_waiting);
+	EACH("keyward_tunnel_signing_deferred_total", "counter",
+	    "Handshakes that waited for a slot (max-signing, "
+	    "max-signing-per-source).", st[i].sign_deferred);
+	EACH("keyward_tunnel_source_refused_total", "counter",
+	    "Connections refused by max-pending-per-source.",
+	    st[i].src_refused);
 	metric_head(f, "keyward_tunnel_sign_seconds", "histogram",
 	    "Time the hardware key took per signature.");
 	for (i = 0; i < n; i++) {

@@ -186,6 +186,8 @@ kw_identity_free(struct kw_identity *id)
 	if (id == NULL)
 		return;
 	free(id->path);
+	free(id->protocol);
+	kw_acme_id_clear(&id->acme);
 	free(id->server);
 	free(id->ca_file);
 	free(id->key_ref);
@@ -296,6 +298,20 @@ kw_identity_save(const struct kw_identity *id)
 	    (old = json_array()) == NULL)
 		goto out;
 	e |= kw_js_set_int(o, "version", KW_STATE_VERSION);
+	e |= kw_js_set_str(o, "protocol", id->protocol);
+	if (id->acme.account_key_ref != NULL) {
+		json_t *ac = json_object();
+
+		if (ac == NULL)
+			goto out;
+		e |= kw_js_set_str(ac, "account_key", id->acme.account_key_ref);
+		e |= kw_js_set_str(ac, "challenge", id->acme.challenge);
+		e |= kw_js_set_str(ac, "eab_kid", id->acme.eab_kid);
+		e |= kw_js_set_str(ac, "eab_hmac_file", id->acme.eab_hmac_file);
+		e |= kw_js_set_str(ac, "issuer_ca", id->acme.issuer_ca);
+		e |= kw_js_set_str(ac, "contact", id->acme.contact);
+		e |= json_object_set_new(o, "acme", ac);
+	}
 	e |= kw_js_set_str(o, "server", id->server);
 	e |= kw_js_set_str(o, "ca", id->ca_file);
 	e |= kw_js_set_str(o, "key", id->key_ref);
@@ -462,7 +478,17 @@ kw_identity_read(const char *path, struct kw_identity **out)
 		kw_err("%s: unsupported identity state version", path);
 		goto out;
 	}
-	if (kw_js_get_str(o, "server", &id->server) ||
+	if ((v = json_object_get(o, "acme")) != NULL &&
+	    (!json_is_object(v) ||
+	    kw_js_get_str(v, "account_key", &id->acme.account_key_ref) ||
+	    kw_js_get_str(v, "challenge", &id->acme.challenge) ||
+	    kw_js_get_str(v, "eab_kid", &id->acme.eab_kid) ||
+	    kw_js_get_str(v, "eab_hmac_file", &id->acme.eab_hmac_file) ||
+	    kw_js_get_str(v, "issuer_ca", &id->acme.issuer_ca) ||
+	    kw_js_get_str(v, "contact", &id->acme.contact)))
+		goto bad;
+	if (kw_js_get_str(o, "protocol", &id->protocol) ||
+	    kw_js_get_str(o, "server", &id->server) ||
 	    kw_js_get_str(o, "ca", &id->ca_file) ||
 	    kw_js_get_str(o, "key", &id->key_ref) ||
 	    kw_js_get_str(o, "cert", &id->cert_file) ||
@@ -478,6 +504,10 @@ kw_identity_read(const char *path, struct kw_identity **out)
 	    kw_js_get_bool(o, "rekey", &id->rekey) ||
 	    kw_js_get_bool(o, "store_on_token", &id->store_on_token) ||
 	    kw_js_get_str(o, "last_error", &id->last_error))
+		goto bad;
+	if (id->protocol != NULL && strcmp(id->protocol, "est") != 0 &&
+	    (strcmp(id->protocol, "acme") != 0 ||
+	    id->acme.account_key_ref == NULL))
 		goto bad;
 	n = id->renew_at_pct;
 	if (kw_js_get_int(o, "renew_at", 1, 99, &n))

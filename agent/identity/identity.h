@@ -25,10 +25,23 @@ enum kw_renew_phase {
 	KW_PHASE_PENDING,	/* new key made, CSR sent, CA said 202 */
 };
 
+/* ACME settings of an identity (protocol "acme"); see acme(7) terms in
+ * `keyward enroll acme --help`. */
+struct kw_acme_id {
+	char *account_key_ref;		/* the account key, in hardware */
+	char *challenge;		/* "http-01 ADDR" or "tls-alpn-01 ADDR" */
+	char *eab_kid;			/* External Account Binding (first */
+	char *eab_hmac_file;		/* contact only), MAC key file */
+	char *issuer_ca;		/* the chain must end here (optional) */
+	char *contact;			/* account contact URI (optional) */
+};
+
 struct kw_identity {
 	char *path;			/* the state file */
-	char *server;			/* EST URL */
-	char *ca_file;			/* trust anchors for the EST server */
+	char *protocol;			/* NULL or "est"; "acme" */
+	struct kw_acme_id acme;
+	char *server;			/* EST URL or ACME directory URL */
+	char *ca_file;			/* trust anchors for the CA's server */
 	char *key_ref;			/* current key */
 	char *cert_file;		/* current certificate (PEM) */
 	char *cert_out;			/* where the user wants it (PEM) */
@@ -120,6 +133,8 @@ struct kw_enroll_req {
 	const char *password;
 	struct kw_key *auth_key;	/* TLS client identity (or NULL) */
 	const char *auth_cert;
+	const uint8_t *auth_cert_der;	/* or its certificate (DER) */
+	size_t auth_cert_der_len;
 	int reenroll;
 	struct kw_key *key;		/* the key to certify */
 	const char *subject;
@@ -132,6 +147,10 @@ struct kw_enroll_req {
 	unsigned wait_s;
 	int timeout_ms;
 	const struct kw_cancel *cancel;	/* stops the exchange or the wait */
+	/* ACME (protocol "acme"): the account key is opened with kopts */
+	const char *protocol;		/* NULL or "est"; "acme" */
+	const struct kw_acme_id *acme;
+	const struct kw_keyref_opts *kopts;
 };
 
 struct kw_enroll_res {
@@ -142,6 +161,17 @@ struct kw_enroll_res {
 };
 
 int kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res);
+/* The same over ACME (identity_acme.c): res->cacerts holds the issuer CA
+ * when one is configured. */
+int kw_enroll_run_acme(const struct kw_enroll_req *req,
+    struct kw_enroll_res *res);
+int kw_acme_id_copy(struct kw_acme_id *dst, const struct kw_acme_id *src);
+void kw_acme_id_clear(struct kw_acme_id *a);
+/* Open an ACME account key, creating it (ec-p256) when it does not exist. */
+int kw_acme_open_account(const char *ref, const struct kw_keyref_opts *o,
+    struct kw_key **out);
+/* "http-01 ADDR" / "tls-alpn-01 ADDR": KW_OK or KW_ERR_CONFIG (logged). */
+int kw_acme_challenge_check(const char *spec);
 void kw_enroll_res_clear(struct kw_enroll_res *res);
 
 /* Store a verified enrollment: leaf PEM (0644) at cert_path, chain PEM

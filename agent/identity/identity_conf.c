@@ -19,6 +19,7 @@ struct kw_identity_conf {
 	int rekey;			/* -1: as in the state */
 	long grace;			/* -1: as in the state */
 	unsigned wait_s;
+	char *protocol;			/* NULL: whatever the state says */
 };
 
 int
@@ -47,6 +48,7 @@ kw_identity_conf_free(struct kw_identity_conf *c)
 		return;
 	free(c->name);
 	free(c->state);
+	free(c->protocol);
 	free(c);
 }
 
@@ -112,6 +114,13 @@ kw_identity_conf_set(struct kw_identity_conf *c, const char *key,
 		}
 		if (kw_identity_set(&c->state, value) != 0)
 			return KW_ERR_NOMEM;
+	} else if (strcmp(key, "protocol") == 0) {
+		if (strcmp(value, "est") != 0 && strcmp(value, "acme") != 0) {
+			what = "protocol takes est or acme";
+			goto bad;
+		}
+		if (kw_identity_set(&c->protocol, value) != 0)
+			return KW_ERR_NOMEM;
 	} else if (strcmp(key, "renew-at") == 0) {
 		if (est_sched_parse_pct(value, &c->renew_at_pct) != 0) {
 			what = "renew-at takes a percentage 1..99 (e.g. 66%)";
@@ -142,7 +151,7 @@ kw_identity_conf_set(struct kw_identity_conf *c, const char *key,
 		c->wait_s = (unsigned)n;
 	} else {
 		kw_err("%s:%d: [identity %s]: unknown key '%s' (known: state, "
-		    "renew-at, alarm-at, rekey, grace, wait)", file, line,
+		    "protocol, renew-at, alarm-at, rekey, grace, wait)", file, line,
 		    c->name, key);
 		return KW_ERR_CONFIG;
 	}
@@ -170,6 +179,15 @@ kw_identity_open(const struct kw_identity_conf *c, struct kw_identity **out,
 	}
 	if ((r = kw_identity_load(c->state, &id)) != 0)
 		return r;
+	if (c->protocol != NULL && strcmp(c->protocol, id->protocol != NULL ?
+	    id->protocol : "est") != 0) {
+		kw_err("[identity %s]: protocol = %s, but %s was enrolled over "
+		    "%s: enroll it again with 'keyward enroll %s --state %s'",
+		    c->name, c->protocol, c->state, id->protocol != NULL ?
+		    id->protocol : "est", c->protocol, c->state);
+		kw_identity_free(id);
+		return KW_ERR_CONFIG;
+	}
 	if (c->renew_at_pct)
 		id->renew_at_pct = c->renew_at_pct;
 	if (c->alarm_at_pct)

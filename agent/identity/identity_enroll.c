@@ -189,6 +189,8 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	size_t spki_len = sizeof(spki), csr_len = 0, i, b64l;
 	int r, e, link = 0;
 
+	if (req->protocol != NULL && strcmp(req->protocol, "acme") == 0)
+		return kw_enroll_run_acme(req, res);
 	memset(res, 0, sizeof(*res));
 	memset(&attrs, 0, sizeof(attrs));
 	memset(&conf, 0, sizeof(conf));
@@ -199,6 +201,8 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	conf.password = req->password;
 	conf.client_key = req->auth_key;
 	conf.client_cert_file = req->auth_cert;
+	conf.client_cert_der = req->auth_cert_der;
+	conf.client_cert_der_len = req->auth_cert_der_len;
 	conf.timeout_ms = req->timeout_ms;
 	conf.cancel = req->cancel;
 	if ((r = kw_key_public_der(req->key, spki, &spki_len)) != 0) {

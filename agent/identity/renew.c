@@ -231,6 +231,9 @@ kw_renew_enroll(struct kw_renew_job *j)
 	req.wait_s = j->ro != NULL ? j->ro->wait_s : 0;
 	req.timeout_ms = j->ro != NULL ? j->ro->timeout_ms : 0;
 	req.cancel = j->ro != NULL ? j->ro->cancel : NULL;
+	req.protocol = id->protocol;
+	req.acme = &id->acme;
+	req.kopts = &j->kopts;
 	r = kw_enroll_run(&req, &j->res);
 	if (r == KW_ERR_PENDING) {
 		id->phase = KW_PHASE_PENDING;

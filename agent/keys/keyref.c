@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -5,6 +6,8 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
+#include "kw_tls.h"
 #include "agent/keys/keyref.h"
 #include "agent/keys/pin.h"
 #include "tpm/tpm_key.h"
@@ -40,7 +43,8 @@ kw_tpm_opts(const struct kw_keyref_opts *opts, struct tpm_opts *t, char **auth)
 	*auth = NULL;
 	t->tcti = opts ? opts->tcti : NULL;
 	if (opts != NULL && opts->auth_file != NULL) {
-		if ((r = kw_secret_from_file(opts->auth_file, auth)) != KW_OK)
+		if ((r = kw_secret_file_read(opts->auth_file,
+		    "auth-value file", auth)) != KW_OK)
 			return r;
 		t->auth = *auth;
 	}
@@ -51,12 +55,35 @@ kw_tpm_opts(const struct kw_keyref_opts *opts, struct tpm_opts *t, char **auth)
  * kw_pin_ask (terminal or systemd-ask-password).  Risking a token's last
  * PIN try is an explicit decision: KEYWARD_RISK_FINAL_PIN_TRY=1 (there is
  * no command-line flag for it in the shared key options yet). */
+const char *
+kw_keyref_state_dir(char *buf, size_t len)
+{
+	const char *d = getenv("KEYWARD_STATE_DIR"), *home;
+	int k = -1;
+
+	if (d != NULL && d[0] == '/')
+		k = snprintf(buf, len, "%s", d);
+	else if ((d = getenv("STATE_DIRECTORY")) != NULL && d[0] == '/')
+		k = snprintf(buf, len, "%.*s", (int)strcspn(d, ":"), d);
+	else if (geteuid() == 0)
+		k = snprintf(buf, len, "/var/lib/keyward");
+	else if ((d = getenv("XDG_STATE_HOME")) != NULL && d[0] == '/')
+		k = snprintf(buf, len, "%s/keyward", d);
+	else if ((home = getenv("HOME")) != NULL && home[0] == '/')
+		k = snprintf(buf, len, "%s/.local/state/keyward", home);
+	if (k < 0 || (size_t)k >= len)
+		return NULL;
+	return buf;
+}
+
 static void
-kw_p11_opts(const struct kw_keyref_opts *opts, struct p11_opts *p)
+kw_p11_opts(const struct kw_keyref_opts *opts, struct p11_opts *p,
+    char *dir, size_t dirlen)
 {
 	const char *risk = getenv("KEYWARD_RISK_FINAL_PIN_TRY");
 
 	memset(p, 0, sizeof(*p));
+	p->state_dir = kw_keyref_state_dir(dir, dirlen);
 	p->module = opts ? opts->module : NULL;
 	p->allow_exportable = opts ? opts->allow_exportable : 0;
 	p->risk_final_try = risk != NULL && strcmp(risk, "1") == 0;
@@ -71,7 +98,7 @@ kw_keyref_open(const char *ref, const struct kw_keyref_opts *opts,
 	struct tpm_opts t;
 	struct p11_opts p;
 	const char *rest;
-	char *auth = NULL;
+	char *auth = NULL, dir[4096];
 	int r;
 
 	*out = NULL;
@@ -81,7 +108,7 @@ kw_keyref_open(const char *ref, const struct kw_keyref_opts *opts,
 			r = tpm_key_open(rest, &t, out);
 		break;
 	case KW_REF_PKCS11:
-		kw_p11_opts(opts, &p);
+		kw_p11_opts(opts, &p, dir, sizeof(dir));
 		r = p11_key_open(rest, &p, out);
 		break;
 	default:
@@ -98,7 +125,7 @@ kw_keyref_generate(const char *ref, enum kw_key_alg alg,
 	struct tpm_opts t;
 	struct p11_opts p;
 	const char *rest;
-	char *auth = NULL;
+	char *auth = NULL, dir[4096];
 	int r;
 
 	*out = NULL;
@@ -108,7 +135,7 @@ kw_keyref_generate(const char *ref, enum kw_key_alg alg,
 			r = tpm_key_generate(rest, alg, &t, out);
 		break;
 	case KW_REF_PKCS11:
-		kw_p11_opts(opts, &p);
+		kw_p11_opts(opts, &p, dir, sizeof(dir));
 		r = p11_key_generate(rest, alg, &p, out);
 		break;
 	default:
@@ -124,7 +151,7 @@ kw_keyref_delete(const char *ref, const struct kw_keyref_opts *opts)
 	struct tpm_opts t;
 	struct p11_opts p;
 	const char *rest;
-	char *auth = NULL;
+	char *auth = NULL, dir[4096];
 	int r;
 
 	switch (kw_ref_kind(ref, &rest)) {
@@ -133,7 +160,7 @@ kw_keyref_delete(const char *ref, const struct kw_keyref_opts *opts)
 			r = tpm_key_delete(rest, &t);
 		break;
 	case KW_REF_PKCS11:
-		kw_p11_opts(opts, &p);
+		kw_p11_opts(opts, &p, dir, sizeof(dir));
 		r = p11_key_delete(rest, &p);
 		break;
 	default:
@@ -264,6 +291,23 @@ kw_keyref_exists(const char *ref, const struct kw_keyref_opts *opts)
 }
 
 int
+kw_keyref_has_pin(const char *ref)
+{
+	const char *q, *p;
+
+	if (ref == NULL || strncmp(ref, "pkcs11:", 7) != 0 ||
+	    (q = strchr(ref, '?')) == NULL)
+		return 0;
+	for (p = q + 1; p != NULL && *p != '\0'; p = strchr(p, '&')) {
+		if (*p == '&')
+			p++;
+		if (strncmp(p, "pin-value=", 10) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
 kw_keyref_can_store_cert(const char *ref)
 {
 	return ref != NULL && strncmp(ref, "pkcs11:", 7) == 0;
@@ -275,14 +319,48 @@ kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
 {
 	struct p11_opts p;
 	const char *rest;
+	char dir[4096];
 
 	if (kw_ref_kind(ref, &rest) != KW_REF_PKCS11) {
 		kw_err("cannot store a certificate on the token of %s: only "
 		    "PKCS#11 tokens hold certificates", ref);
 		return KW_ERR_UNSUPPORTED;
 	}
-	kw_p11_opts(opts, &p);
+	kw_p11_opts(opts, &p, dir, sizeof(dir));
 	return p11_cert_store(rest, &p, der, der_len);
+}
+
+int
+kw_keyref_cert_on_token(const char *cert, const char *key_ref)
+{
+	if (cert != NULL)
+		return strncmp(cert, "pkcs11:", 7) == 0;
+	return key_ref != NULL && strncmp(key_ref, "pkcs11:", 7) == 0;
+}
+
+int
+kw_keyref_cert_load(const char *cert, const char *key_ref,
+    const struct kw_keyref_opts *opts, uint8_t **der, size_t *der_len)
+{
+	struct p11_opts p;
+	char dir[4096];
+	int r;
+
+	*der = NULL;
+	*der_len = 0;
+	kw_p11_opts(opts, &p, dir, sizeof(dir));
+	if (cert != NULL && strncmp(cert, "pkcs11:", 7) == 0)
+		r = p11_cert_find(cert, &p, der, der_len);
+	else if (cert == NULL && kw_keyref_cert_on_token(NULL, key_ref))
+		r = p11_cert_read(key_ref, &p, der, der_len);
+	else if (cert == NULL) {
+		kw_err("no certificate for key %s: give one (a file, or a "
+		    "pkcs11: URI of a certificate on a token)", key_ref ?
+		    key_ref : "");
+		r = KW_ERR_ARG;
+	} else if ((r = kw_cert_read_file(cert, der, der_len)) != KW_OK)
+		kw_err("cannot read certificate %s: %s", cert, kw_strerror(r));
+	return r;
 }
 
 void

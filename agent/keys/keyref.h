@@ -31,11 +31,30 @@ int kw_keyref_delete(const char *ref, const struct kw_keyref_opts *opts);
 int kw_keyref_next_name(const char *ref, char *out, size_t len);
 /* 1 when ref names an existing key (a key file is only checked for). */
 int kw_keyref_exists(const char *ref, const struct kw_keyref_opts *opts);
+/* 1 when ref carries a secret (a pkcs11: URI with pin-value): such a
+ * reference must not be written to a file keyward keeps. */
+int kw_keyref_has_pin(const char *ref);
 /* 1 when certificates can be stored on the key's token (PKCS#11). */
 int kw_keyref_can_store_cert(const char *ref);
 /* Store a certificate (DER) on the token next to the key. */
 int kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
     const uint8_t *der, size_t der_len);
+
+/* Where keyward keeps what it must remember between runs (the PINs a
+ * token refused): $KEYWARD_STATE_DIR, systemd's $STATE_DIRECTORY,
+ * /var/lib/keyward for root, else $XDG_STATE_HOME/keyward or
+ * ~/.local/state/keyward.  NULL when none can be named. */
+const char *kw_keyref_state_dir(char *buf, size_t len);
+
+/* ---- certificates (one loader for every place a certificate is read) ----
+ * cert is a file (PEM or DER: its first certificate), or a pkcs11: URI of a
+ * certificate object on a token; NULL with a pkcs11: key_ref means the
+ * certificate stored next to the key (same CKA_ID and public key).
+ * *der is malloc'd. */
+int kw_keyref_cert_load(const char *cert, const char *key_ref,
+    const struct kw_keyref_opts *opts, uint8_t **der, size_t *der_len);
+/* 1 when that certificate comes from a token (not a file). */
+int kw_keyref_cert_on_token(const char *cert, const char *key_ref);
 
 /* Release process-wide backend state (PKCS#11 modules) at exit. */
 void kw_keyref_shutdown(void);

@@ -8,6 +8,13 @@
  * (backpressure), half-closes are passed on (FIN <-> close_notify), and
  * connect, handshake and idle timeouts apply.
  *
+ * A server tunnel holds a new connection's ClientHello in a buffer of
+ * its size (at most 6 KiB) and makes its TLS state only when the
+ * connection gets a handshake slot: per source address
+ * (max-pending-per-source, max-signing-per-source) and per key
+ * (max-signing), since the key signs before the client has proven its
+ * certificate.  The handshake timeout runs from the accept.
+ *
  * A tunnel's settings, TLS context and key form a "generation"
  * (struct kw_tunnel_gen, reference counted): a reload gives the tunnel a
  * new generation for new connections while established ones keep theirs. */
@@ -46,6 +53,13 @@ struct kw_tunnel_stats {
 	uint64_t bytes_up;		/* plaintext side -> TLS side */
 	uint64_t bytes_down;		/* TLS side -> plaintext side */
 	uint64_t reloads;
+	/* server tunnels: handshake slots (max-signing...) */
+	uint64_t hs_slots;		/* slots held now */
+	uint64_t hs_waiting;		/* ClientHellos waiting for one now */
+	uint64_t sign_deferred;		/* handshakes that had to wait */
+	uint64_t sign_unauth;		/* signatures for clients that never
+					 * proved their certificate */
+	uint64_t src_refused;		/* max-pending-per-source */
 	time_t last_error_time;
 	char last_error[256];
 };

@@ -29,6 +29,7 @@ struct kw_keyent {
 	int allow_exportable;
 	struct kw_key *key;
 	pthread_mutex_t lock;
+	unsigned slots;		/* signing steps in flight (loop thread) */
 };
 
 struct kw_keycache {
@@ -149,17 +150,13 @@ kw_keyent_unref(struct kw_keyent *e)
 }
 
 static time_t
-kw_cert_not_after(const char *file)
+kw_cert_der_not_after(const uint8_t *der, size_t len)
 {
 	WOLFSSL_X509 *x = NULL;
 	WOLFSSL_ASN1_TIME *t;
-	uint8_t *der = NULL;
-	size_t len = 0;
 	struct tm tm;
 	time_t na = 0;
 
-	if (kw_cert_read_file(file, &der, &len) != KW_OK)
-		return 0;
 	x = wolfSSL_X509_load_certificate_buffer(der, (int)len,
 	    WOLFSSL_FILETYPE_ASN1);
 	memset(&tm, 0, sizeof(tm));
@@ -167,6 +164,19 @@ kw_cert_not_after(const char *file)
 	    wolfSSL_ASN1_TIME_to_tm(t, &tm) == WOLFSSL_SUCCESS)
 		na = timegm(&tm);
 	wolfSSL_X509_free(x);
+	return na;
+}
+
+static time_t
+kw_cert_not_after(const char *file)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	time_t na;
+
+	if (kw_cert_read_file(file, &der, &len) != KW_OK)
+		return 0;
+	na = kw_cert_der_not_after(der, len);
 	free(der);
 	return na;
 }
@@ -246,7 +256,9 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 	struct kw_keyref_opts ko;
 	struct kw_tls_conf tc;
 	WOLFSSL_CTX *wctx;
-	int r;
+	uint8_t *cert_der = NULL;
+	size_t cert_len = 0;
+	int r, on_token;
 
 	*out = NULL;
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
@@ -259,7 +271,10 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 	    (r = kw_dup0(cert_file ? cert_file : conf->cert, &g->cert_file))
 	    != KW_OK)
 		goto out;
-	if (g->key_ref == NULL || g->cert_file == NULL) {
+	/* a pkcs11: certificate, or none with a pkcs11: key: on the token */
+	on_token = g->key_ref != NULL &&
+	    kw_keyref_cert_on_token(g->cert_file, g->key_ref);
+	if (g->key_ref == NULL || (g->cert_file == NULL && !on_token)) {
 		kw_err("tunnel %s: no key or certificate", conf->name);
 		r = KW_ERR_CONFIG;
 		goto out;
@@ -280,6 +295,17 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 	    KW_TLS_SERVER;
 	tc.key = g->key;
 	tc.cert_file = g->cert_file;
+	if (on_token) {
+		if ((r = kw_keyref_cert_load(g->cert_file, g->key_ref, &ko,
+		    &cert_der, &cert_len)) != KW_OK) {
+			kw_err("tunnel %s: cannot read its certificate from "
+			    "the token", conf->name);
+			goto out;
+		}
+		tc.cert_file = NULL;
+		tc.cert_der = cert_der;
+		tc.cert_der_len = cert_len;
+	}
 	tc.ca_file = conf->ca;
 	tc.crl_file = conf->crl;
 	tc.crl_hard_fail = conf->crl_hard_fail;
@@ -323,16 +349,24 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 			goto out;
 		}
 	}
+	if (chain_file != NULL && *chain_file != '\0' && on_token) {
+		kw_err("tunnel %s: a chain file needs the certificate in a "
+		    "file too", conf->name);
+		r = KW_ERR_CONFIG;
+		goto out;
+	}
 	if (chain_file != NULL && *chain_file != '\0' &&
 	    (r = kw_gen_add_chain(g, chain_file)) != KW_OK)
 		goto out;
-	g->not_after = kw_cert_not_after(g->cert_file);
+	g->not_after = on_token ? kw_cert_der_not_after(cert_der, cert_len) :
+	    kw_cert_not_after(g->cert_file);
 	if ((r = kw_gen_resolve(g)) != KW_OK)
 		goto out;
 	*out = g;
 	g = NULL;
 	r = KW_OK;
 out:
+	free(cert_der);
 	kw_tunnel_gen_unref(g);
 	return r;
 }
@@ -353,6 +387,12 @@ void
 kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g)
 {
 	pthread_mutex_unlock(&g->kent->lock);
+}
+
+unsigned *
+kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g)
+{
+	return &g->kent->slots;
 }
 
 void
@@ -391,7 +431,8 @@ kw_tunnel_gen_key_ref(const struct kw_tunnel_gen *g)
 const char *
 kw_tunnel_gen_cert_file(const struct kw_tunnel_gen *g)
 {
-	return g->cert_file;
+	return g->cert_file != NULL ? g->cert_file :
+	    "(on the token, next to the key)";
 }
 
 void
@@ -409,7 +450,10 @@ kw_tunnel_gen_token_state(const struct kw_tunnel_gen *g, char *buf,
 	uint64_t ok = kw_key_sign_count(g->key);
 	uint64_t bad = kw_key_sign_failures(g->key);
 
-	if (bad == 0)
+	/* presence from the slot, not from past signatures */
+	if (kw_key_present(g->key) == KW_ERR_TOKEN_ABSENT)
+		snprintf(buf, len, "absent (not in its slot: insert it)");
+	else if (bad == 0)
 		snprintf(buf, len, "ok");
 	else
 		snprintf(buf, len, "%llu of %llu signatures failed",

@@ -48,5 +48,9 @@ void kw_tunnel_gen_ref(struct kw_tunnel_gen *g);
  * when handshakes run on worker threads or tunnels share the key. */
 void kw_tunnel_gen_key_lock(struct kw_tunnel_gen *g);
 void kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g);
+/* Server handshakes whose signing step (the first) is queued or under
+ * way on the generation's key, counted over every tunnel that shares it
+ * (max-signing; event loop thread only). */
+unsigned *kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g);
 
 #endif

@@ -4,8 +4,7 @@
 # EST test server, renewed with a new TPM key each time when due, old keys
 # deleted after their grace period; a failing CA is retried; an external
 # SIGKILL in the middle of a renewal leaves exactly one usable identity.
-. "$KW_SRCDIR/tests/lib/fixtures.sh"
-. "$KW_SRCDIR/tests/enroll/lib.sh"
+. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/enroll/lib.sh"
 set -e
 kw_need tpm2_flushcontext
 kw_start_swtpm

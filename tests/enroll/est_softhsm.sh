@@ -2,8 +2,7 @@
 # keyward enroll est with a SoftHSM2 key: enrolled, certificate stored on
 # the token next to the key (--store-on-token), re-enrolled over mTLS with
 # a new key in the same token (object label-2) and the old key deleted.
-. "$KW_SRCDIR/tests/lib/fixtures.sh"
-. "$KW_SRCDIR/tests/enroll/lib.sh"
+. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/enroll/lib.sh"
 set -e
 kw_start_softhsm kwtest
 MOD=$KW_SOFTHSM_MODULE

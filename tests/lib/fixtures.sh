@@ -1,30 +1,89 @@
-# Shell fixtures shared by the integration tests.  Source it:
-#   . "$KW_SRCDIR/tests/lib/fixtures.sh"
-# Every daemon is started on 127.0.0.1 with a free port inside a per-test
-# temp dir and stopped by PID (never pkill/killall) when the test exits.
-# Exit 77 (skip) only when a tool is truly absent.
+# Shell fixtures for every integration test, benchmark and the demo: the one
+# place that starts swtpm, SoftHSM2, test CAs, openssl s_server, nginx,
+# stunnel and keyward in the background.  Source it first:
+#   . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
+# (tests/tunnel/lib.sh and tests/enroll/lib.sh source it themselves).
+#
+# Each test gets a private temp dir $KW_T (mktemp).  Everything listens on
+# 127.0.0.1 on a free port.  At exit the test stops what it started, by PID
+# and only if the process is still its own (never pkill/killall, never a
+# name), then any process it left running (they carry KW_TEST_TMP=$KW_T in
+# their environment), then removes $KW_T: that directory and nothing else
+# (KW_KEEP=1 keeps it).  A test skips (exit 77) only when a tool is absent.
+#
+#   run:      kw_track kw_stop kw_fail kw_skip kw_need
+#   wait:     kw_free_port kw_wait_port kw_wait_listen kw_wait_for
+#   PKI:      kw_make_ca kw_ca_db kw_sign_csr kw_make_cert
+#             kw_make_server_cert kw_tpm_identity
+#   tokens:   kw_start_swtpm kw_start_softhsm kw_softhsm_card
+#   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
+#             kw_nginx_mtls kw_start_nginx kw_start_stunnel
+#   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
+#             kw_no_sanitizer_reports
+
+# Sourced twice (a lib.sh sources it too): the first time counts.
+if command -v kw_cleanup >/dev/null 2>&1; then
+	return 0
+fi
 
 set -u
-: "${KW_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KW_BUILDDIR:=$KW_SRCDIR}"
+# The source tree: the directory above tests/ from wherever the script is.
+if [ -z "${KW_SRCDIR:-}" ]; then
+	KW_SRCDIR=$(cd "$(dirname "$0")" && pwd)
+	while [ "$KW_SRCDIR" != / ] && [ ! -f "$KW_SRCDIR/tests/lib/fixtures.sh" ]; do
+		KW_SRCDIR=$(dirname "$KW_SRCDIR")
+	done
+fi
+# The build tree: scripts/check's unless told (make check always tells).
+if [ -z "${KW_BUILDDIR:-}" ]; then
+	KW_BUILDDIR=$KW_SRCDIR
+	[ -x "$KW_SRCDIR/agent/keyward" ] || [ ! -d "$KW_SRCDIR/_build/default" ] ||
+		KW_BUILDDIR=$KW_SRCDIR/_build/default
+fi
 : "${KEYWARD:=$KW_BUILDDIR/agent/keyward}"
 
 KW_T=$(mktemp -d "${TMPDIR:-/tmp}/kwtest.XXXXXX")
+# What keyward remembers between runs (refused PINs) stays in the test dir.
+export KEYWARD_STATE_DIR="$KW_T/state"
 KW_PIDS=""
+# Every process this test starts inherits the mark (see kw_leftovers).
+KW_TEST_TMP=$KW_T
+export KW_TEST_TMP
+
+# Is PID still one of ours: a child of this shell, or started by this test?
+# (A PID that exited may already belong to someone else's process.)
+kw_owned() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] ||
+		env -u KW_TEST_TMP grep -qszxF "KW_TEST_TMP=$KW_T" "/proc/$1/environ"
+}
+
+# The processes this test started that still run (this shell and its
+# subshells do not carry the mark: it was exported after they started).
+kw_leftovers() {
+	local f
+	for f in $(env -u KW_TEST_TMP grep -lszxF "KW_TEST_TMP=$KW_T" /proc/[0-9]*/environ); do
+		f=${f#/proc/}
+		echo "${f%/environ}"
+	done
+}
 
 kw_cleanup() {
-	local pid
+	local pid left
 	for pid in $KW_PIDS; do
-		kill "$pid" 2>/dev/null || true
+		if kw_owned "$pid"; then kill "$pid" 2>/dev/null || true; fi
 	done
 	for pid in $KW_PIDS; do
-		# wait only works for our children; poll for the others
-		local n=0
-		while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
-			sleep 0.1; n=$((n + 1))
+		kw_stop "$pid"
+	done
+	left=$(kw_leftovers)
+	if [ -n "$left" ]; then
+		echo "note: stopping what the test left running:" >&2
+		# shellcheck disable=SC2086
+		ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" >&2 || true
+		for pid in $left; do
+			kw_stop "$pid"
 		done
-		kill -9 "$pid" 2>/dev/null || true
-	done
+	fi
 	if [ "${KW_KEEP:-0}" = 1 ]; then
 		echo "kept $KW_T" >&2
 	else
@@ -32,19 +91,22 @@ kw_cleanup() {
 	fi
 }
 trap kw_cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT TERM
 
 # Remember a PID to stop at exit.
 kw_track() { KW_PIDS="$KW_PIDS $1"; }
 
-# Stop one tracked process now.
+# Stop one of our processes now: SIGTERM, up to 5 s, then SIGKILL.
 kw_stop() {
 	local pid=$1 n=0
+	kw_owned "$pid" || return 0
 	kill "$pid" 2>/dev/null || true
+	# wait only works for our children; poll for the others
 	while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
 		sleep 0.1; n=$((n + 1))
 	done
-	kill -9 "$pid" 2>/dev/null || true
+	if kw_owned "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+	return 0
 }
 
 kw_fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -56,13 +118,20 @@ kw_need() {
 	done
 }
 
-# A free TCP port on 127.0.0.1 (N consecutive free ports with kw_free_port N).
+# A free TCP port on 127.0.0.1 (N consecutive free ports with kw_free_port N),
+# below the kernel's ephemeral range: no outgoing connection takes it before
+# the daemon it is for listens on it.
 kw_free_port() {
 	python3 - "${1:-1}" <<'PY'
 import socket, sys, random
 n = int(sys.argv[1])
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 0
+lo, hi = (10000, low - 1) if low > 12000 else (20000, 60000)
 for _ in range(200):
-    base = random.randint(20000, 60000 - n)
+    base = random.randint(lo, hi - n)
     socks = []
     try:
         for i in range(n):
@@ -78,7 +147,7 @@ for _ in range(200):
 PY
 }
 
-# Wait until something listens on 127.0.0.1:PORT (timeout seconds).
+# Wait until something accepts on 127.0.0.1:PORT (timeout seconds); 1 if not.
 kw_wait_port() {
 	local port=$1 timeout=${2:-10} n=0
 	while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
@@ -88,27 +157,97 @@ kw_wait_port() {
 	return 0
 }
 
-# Start a swtpm in $KW_T/$1 (default "tpm"); sets KW_TCTI and exports
-# TPM2TOOLS_TCTI so tpm2-tools talk to it too.
+# Wait until something listens on 127.0.0.1:PORT without connecting to it
+# (a probe would be s_server's first client); fails after SECONDS (15).
+kw_wait_listen() {
+	local port=$1 timeout=${2:-15} n=0
+	while ! ss -Hltn "sport = :$port" | grep -q .; do
+		sleep 0.1; n=$((n + 1))
+		[ $n -ge $((timeout * 10)) ] && kw_fail "nothing listens on port $port"
+	done
+	return 0
+}
+
+# Wait until FILE holds TEXT, an extended regexp or with -F a fixed string:
+# kw_wait_for [-F] FILE TEXT [SECONDS (15)]; 1 if it never does.
+kw_wait_for() {
+	local how=-qE n=0
+	if [ "$1" = -F ]; then how=-qF; shift; fi
+	while ! grep "$how" -- "$2" "$1" 2>/dev/null; do
+		sleep 0.1; n=$((n + 1))
+		[ $n -ge $((${3:-15} * 10)) ] && return 1
+	done
+	return 0
+}
+
+# Start a swtpm with its state in $KW_T/NAME: kw_start_swtpm [NAME (tpm)]
+# [PORT (a free one; given, the same TPM starts again where it was)].
+# Sets KW_SWTPM_PID and KW_TCTI, exports TPM2TOOLS_TCTI for tpm2-tools.
 kw_start_swtpm() {
-	local name=${1:-tpm} port dir
+	local name=${1:-tpm} port=${2:-} dir
 	kw_need swtpm
 	dir="$KW_T/$name"
 	mkdir -p "$dir"
-	port=$(kw_free_port 2)
+	[ -n "$port" ] || port=$(kw_free_port 2)
 	swtpm socket --tpm2 \
 		--server type=tcp,port="$port",bindaddr=127.0.0.1 \
 		--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
 		--tpmstate dir="$dir" --flags not-need-init,startup-clear \
-		>"$dir/swtpm.log" 2>&1 &
-	kw_track $!
+		>>"$dir/swtpm.log" 2>&1 &
+	KW_SWTPM_PID=$!
+	kw_track "$KW_SWTPM_PID"
 	kw_wait_port "$port" 10 || kw_fail "swtpm did not start (see $dir/swtpm.log)"
 	KW_TCTI="swtpm:host=127.0.0.1,port=$port"
 	TPM2TOOLS_TCTI=$KW_TCTI
 	export TPM2TOOLS_TCTI KW_TCTI
 }
 
-# A test CA in $KW_T/ca: ca.pem / ca.key (EC P-256, openssl).
+# A SoftHSM2 token in $KW_T/softhsm labelled $1 with user PIN 123456, the PIN
+# in the 0600 file $KW_T/pin.  Sets KW_SOFTHSM_MODULE and exports SOFTHSM2_CONF.
+kw_start_softhsm() {
+	local label=$1
+	kw_need softhsm2-util pkcs11-tool
+	KW_SOFTHSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so \
+		/usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
+	[ -n "$KW_SOFTHSM_MODULE" ] || kw_skip "libsofthsm2.so not installed"
+	mkdir -p "$KW_T/softhsm"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$KW_T/softhsm" >"$KW_T/softhsm2.conf"
+	SOFTHSM2_CONF=$KW_T/softhsm2.conf
+	export SOFTHSM2_CONF
+	softhsm2-util --init-token --free --label "$label" --pin 123456 \
+		--so-pin 654321 >/dev/null ||
+		kw_fail "softhsm2-util could not create a token"
+	printf '123456\n' >"$KW_T/pin"
+	chmod 600 "$KW_T/pin"
+}
+
+# An employee card on the SoftHSM2 token TOKEN (kw_start_softhsm): an EC
+# P-256 key made by pkcs11-tool (CKA_ID 42:01, label LABEL, sign only,
+# sensitive) and a client certificate for it from a test CA, stored on the
+# token next to the key: kw_softhsm_card TOKEN LABEL SUBJECT [CA (ca)].
+# Writes $KW_T/card.pub.pem, card.crt (PEM) and card.der.
+kw_softhsm_card() {
+	local tool="pkcs11-tool --module $KW_SOFTHSM_MODULE --token-label $1 --login --pin 123456"
+	local ca="$KW_T/${4:-ca}"
+	$tool --keypairgen --key-type EC:prime256v1 --id 4201 --label "$2" \
+		--usage-sign --sensitive --private >/dev/null 2>&1 ||
+		kw_fail "pkcs11-tool could not generate the card key"
+	$tool --read-object --type pubkey --id 4201 -o "$KW_T/card.pub.der" \
+		>/dev/null 2>&1 || kw_fail "pkcs11-tool could not read the card's public key"
+	openssl pkey -pubin -inform DER -in "$KW_T/card.pub.der" -out "$KW_T/card.pub.pem"
+	printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' \
+		>"$KW_T/card.ext"
+	openssl x509 -new -force_pubkey "$KW_T/card.pub.pem" -subj "$3" -days 7 \
+		-CA "$ca/ca.pem" -CAkey "$ca/ca.key" -out "$KW_T/card.crt" \
+		-extfile "$KW_T/card.ext" 2>"$KW_T/card.x509.err" ||
+		kw_fail "openssl x509 -new: $(cat "$KW_T/card.x509.err")"
+	openssl x509 -in "$KW_T/card.crt" -outform DER -out "$KW_T/card.der"
+	$tool --write-object "$KW_T/card.der" --type cert --id 4201 --label "$2" \
+		>/dev/null 2>&1 || kw_fail "cannot write the card certificate"
+}
+
+# A test CA in $KW_T/NAME (default ca): ca.pem / ca.key (EC P-256, openssl).
 kw_make_ca() {
 	local dir="$KW_T/${1:-ca}"
 	mkdir -p "$dir"
@@ -118,6 +257,41 @@ kw_make_ca() {
 		-addext basicConstraints=critical,CA:TRUE \
 		-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null ||
 		kw_fail "openssl could not make a test CA"
+}
+
+# An `openssl ca` database for the test CA NAME (default ca), for expired
+# certificates and CRLs: kw_ca_db [NAME [ext-lines...]] writes
+# $KW_T/NAME/ca.cnf (section [ext]: client+server leaf, plus ext-lines).
+kw_ca_db() {
+	local dir="$KW_T/${1:-ca}" line
+	[ $# -eq 0 ] || shift
+	mkdir -p "$dir/db"
+	: >"$dir/db/index.txt"
+	echo 1000 >"$dir/db/serial"
+	cat >"$dir/ca.cnf" <<EOF
+[ca]
+default_ca = test
+[test]
+database = $dir/db/index.txt
+serial = $dir/db/serial
+new_certs_dir = $dir/db
+certificate = $dir/ca.pem
+private_key = $dir/ca.key
+default_md = sha256
+default_crl_days = 7
+policy = anything
+copy_extensions = copy
+unique_subject = no
+[anything]
+commonName = supplied
+[ext]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth,serverAuth
+EOF
+	for line in "$@"; do
+		echo "$line" >>"$dir/ca.cnf"
+	done
 }
 
 # Sign a CSR with the test CA: kw_sign_csr CSR OUT [days] [ext-lines] [ca]
@@ -130,34 +304,282 @@ kw_sign_csr() {
 		2>"$out.err" || kw_fail "openssl could not sign $csr: $(cat "$out.err")"
 }
 
-# A software server identity signed by the test CA, for peers that are not
-# keyward (openssl s_server, nginx): kw_make_server_cert NAME [days] [san]
-# writes $KW_T/NAME.pem and $KW_T/NAME.key.
-kw_make_server_cert() {
-	local name=$1 days=${2:-7} san=${3:-DNS:localhost,IP:127.0.0.1}
+# A software identity signed by a test CA, for peers that are not keyward
+# (curl, stunnel, s_server, nginx): kw_make_cert NAME SUBJECT SAN [days] [ca]
+# writes $KW_T/NAME.pem, NAME.key and NAME.csr.
+kw_make_cert() {
+	local name=$1 subj=$2 san=$3 days=${4:-7} ca=${5:-ca}
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$KW_T/$name.key" -out "$KW_T/$name.csr" \
-		-subj "/CN=$name" 2>/dev/null || kw_fail "openssl req failed"
+		-subj "$subj" 2>/dev/null || kw_fail "openssl req $name failed"
 	kw_sign_csr "$KW_T/$name.csr" "$KW_T/$name.pem" "$days" \
-		"subjectAltName=$san" "${4:-ca}"
+		"subjectAltName=$san" "$ca"
 }
 
-# A SoftHSM2 token in $KW_T/softhsm labelled $1 with user PIN 123456, the PIN
-# in the 0600 file $KW_T/pin.  Sets KW_SOFTHSM_MODULE and exports SOFTHSM2_CONF.
-kw_start_softhsm() {
-	local label=$1
-	kw_need softhsm2-util pkcs11-tool
-	KW_SOFTHSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so \
-		/usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
-	[ -n "$KW_SOFTHSM_MODULE" ] || kw_skip "libsofthsm2.so not installed"
-	mkdir -p "$KW_T/softhsm"
-	printf 'directories.tokendir = %s\nobjectstore.backend = file\n' \
-		"$KW_T/softhsm" >"$KW_T/softhsm2.conf"
-	SOFTHSM2_CONF=$KW_T/softhsm2.conf
-	export SOFTHSM2_CONF
-	softhsm2-util --init-token --free --label "$label" --pin 123456 \
-		--so-pin 654321 >/dev/null ||
-		kw_fail "softhsm2-util could not create a token"
-	printf '123456\n' >"$KW_T/pin"
-	chmod 600 "$KW_T/pin"
+# A server identity: kw_make_server_cert NAME [days] [san] [ca] (CN=NAME,
+# SAN localhost and 127.0.0.1 unless given).
+kw_make_server_cert() {
+	kw_make_cert "$1" "/CN=$1" "${3:-DNS:localhost,IP:127.0.0.1}" \
+		"${2:-7}" "${4:-ca}"
+}
+
+# A key in the swtpm of $KW_TCTI and a certificate for it from the test CA:
+# kw_tpm_identity NAME SUBJECT SAN (writes NAME.tpmkey, .pub, .csr, .pem).
+kw_tpm_identity() {
+	local name=$1 subj=$2 san=$3
+	"$KEYWARD" keygen --key "tpm:$KW_T/$name.tpmkey" --alg ec-p256 \
+		--tcti "$KW_TCTI" >"$KW_T/$name.pub" 2>"$KW_T/$name.err" ||
+		kw_fail "keygen $name: $(cat "$KW_T/$name.err")"
+	"$KEYWARD" csr --key "tpm:$KW_T/$name.tpmkey" --tcti "$KW_TCTI" \
+		--subject "$subj" --out "$KW_T/$name.csr" 2>"$KW_T/$name.err" ||
+		kw_fail "csr $name: $(cat "$KW_T/$name.err")"
+	kw_sign_csr "$KW_T/$name.csr" "$KW_T/$name.pem" 7 "subjectAltName=$san"
+}
+
+# openssl s_server on a free port that wants a client certificate and
+# relays lines: kw_start_s_server NAME [s_server options...].  Its stdin is
+# the fifo $KW_T/NAME.in, held open on fd 7 (`echo line >&7` sends to the
+# client); what it prints is in $KW_T/NAME.out.  Sets KW_S_PORT, KW_S_PID.
+kw_start_s_server() {
+	local name=$1
+	shift
+	kw_need openssl ss
+	KW_S_PORT=$(kw_free_port)
+	rm -f "$KW_T/$name.in"
+	mkfifo "$KW_T/$name.in"
+	openssl s_server -accept "127.0.0.1:$KW_S_PORT" -quiet -Verify 1 \
+		-verify_return_error "$@" <"$KW_T/$name.in" >"$KW_T/$name.out" 2>&1 &
+	KW_S_PID=$!
+	kw_track "$KW_S_PID"
+	exec 7<>"$KW_T/$name.in"
+	kw_wait_listen "$KW_S_PORT"
+}
+
+kw_stop_s_server() {
+	exec 7>&-
+	kw_stop "$KW_S_PID"
+}
+
+# One line each way between `keyward connect CONNECT-ARGS...` and the
+# s_server NAME: kw_talk TAG NAME CONNECT-ARGS...  connect's output is in
+# $KW_T/TAG.cout and TAG.cerr.  Fails unless both lines arrive, connect
+# exits 0 once its stdin ends and reports exactly one hardware signature.
+kw_talk() {
+	local tag=$1 srv=$2 kpid rc=0
+	shift 2
+	rm -f "$KW_T/$tag.cin"
+	mkfifo "$KW_T/$tag.cin"
+	"$KEYWARD" connect "$@" <"$KW_T/$tag.cin" >"$KW_T/$tag.cout" \
+		2>"$KW_T/$tag.cerr" &
+	kpid=$!
+	kw_track "$kpid"
+	exec 8>"$KW_T/$tag.cin"
+	echo "client says $tag" >&8
+	kw_wait_for -F "$KW_T/$srv.out" "client says $tag" 20 ||
+		kw_fail "$tag: s_server never got the client's data: $(cat "$KW_T/$tag.cerr")"
+	echo "server says $tag" >&7
+	kw_wait_for -F "$KW_T/$tag.cout" "server says $tag" 20 ||
+		kw_fail "$tag: keyward connect never printed the server's data: $(cat "$KW_T/$tag.cerr")"
+	exec 8>&-	# stdin EOF: keyward sends close_notify
+	wait "$kpid" || rc=$?
+	[ "$rc" = 0 ] || kw_fail "$tag: connect exited $rc: $(cat "$KW_T/$tag.cerr")"
+	grep -q "signatures made by the .*: 1\$" "$KW_T/$tag.cerr" ||
+		kw_fail "$tag: no signature count line: $(cat "$KW_T/$tag.cerr")"
+}
+
+# nginx in the foreground in $KW_T/NAME: kw_nginx NAME HTTP-BODY (server
+# blocks; kw_nginx_mtls writes the usual one).  Sets KW_NGINX_PID.
+kw_nginx() {
+	local d="$KW_T/$1"
+	kw_need nginx
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+worker_rlimit_nofile 8192;
+error_log $d/error.log info;
+events { worker_connections 8192; }
+http {
+	access_log $d/access.log;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	keepalive_requests 1000000;
+	keepalive_timeout 300s;
+	default_type text/plain;
+$2
+}
+EOF
+	nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" \
+		-g "daemon off; pid $d/nginx.pid;" >"$d/stderr" 2>&1 &
+	KW_NGINX_PID=$!
+	kw_track "$KW_NGINX_PID"
+}
+
+# A server block for kw_nginx: TLS on 127.0.0.1:PORT with $KW_T/server.pem,
+# client certificates from the test CA required: kw_nginx_mtls PORT DIRECTIVES
+kw_nginx_mtls() {
+	cat <<EOF
+	server {
+		listen 127.0.0.1:$1 ssl;
+		ssl_certificate $KW_T/server.pem;
+		ssl_certificate_key $KW_T/server.key;
+		ssl_client_certificate $KW_T/ca/ca.pem;
+		ssl_verify_client on;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		$2
+	}
+EOF
+}
+
+# The usual nginx (needs $KW_T/server.pem and the test CA) on three free
+# ports: NGX_TLS (mTLS, answers "hello <client DN>", /big is 1 MiB of
+# $KW_T/nginx/big), NGX_TLS_NR (the same without session resumption) and
+# NGX_PLAIN ("plain hello", /big).  Keep-alive on.  Sets NGX_PID.
+kw_start_nginx() {
+	local d=$KW_T/nginx hello
+	NGX_TLS=$(kw_free_port)
+	NGX_PLAIN=$(kw_free_port)
+	NGX_TLS_NR=$(kw_free_port)
+	mkdir -p "$d"
+	head -c 1048576 /dev/urandom >"$d/big"
+	hello="location / { return 200 \"hello \$ssl_client_s_dn\\n\"; }"
+	kw_nginx nginx "$(kw_nginx_mtls "$NGX_TLS" "$hello
+		location /big { alias $d/big; }")
+	# the same without session resumption: every handshake is full
+$(kw_nginx_mtls "$NGX_TLS_NR" "$hello
+		ssl_session_tickets off;
+		ssl_session_cache off;")
+	server {
+		listen 127.0.0.1:$NGX_PLAIN;
+		location / { return 200 \"plain hello\\n\"; }
+		location /big { alias $d/big; }
+	}"
+	NGX_PID=$KW_NGINX_PID
+	kw_wait_listen "$NGX_TLS"
+	kw_wait_listen "$NGX_PLAIN"
+}
+
+# stunnel in the foreground: kw_start_stunnel NAME ACCEPT-PORT CONNECT-PORT
+# [service lines...] ("client = yes", "cert = ...").  $KW_T/NAME.conf,
+# NAME.log; returns once it listens.
+kw_start_stunnel() {
+	local name=$1 accept=$2 connect=$3 line
+	shift 3
+	kw_need stunnel4
+	{
+		printf 'foreground = yes\npid =\ndebug = 4\n[%s]\n' "$name"
+		printf 'accept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' \
+			"$accept" "$connect"
+		for line in "$@"; do echo "$line"; done
+	} >"$KW_T/$name.conf"
+	stunnel4 "$KW_T/$name.conf" >"$KW_T/$name.log" 2>&1 &
+	kw_track $!
+	kw_wait_listen "$accept"
+}
+
+# Run keyward on a closed stdin, its stdout and stderr in $KW_T/TAG.out and
+# TAG.err: kw_run TAG WANT-EXIT ARGS...; fails on any other exit code.
+kw_run() {
+	local tag=$1 want=$2 rc=0
+	shift 2
+	"$KEYWARD" "$@" >"$KW_T/$tag.out" 2>"$KW_T/$tag.err" </dev/null || rc=$?
+	[ "$rc" = "$want" ] ||
+		kw_fail "$tag: exit $rc, want $want: $(cat "$KW_T/$tag.err")"
+}
+
+# kw_expect TAG TEXT: $KW_T/TAG.err (of kw_run) holds TEXT, a fixed string.
+kw_expect() {
+	grep -qF -- "$2" "$KW_T/$1.err" ||
+		kw_fail "$1: no '$2' in: $(cat "$KW_T/$1.err")"
+}
+
+# keyward in the background: kw_start_keyward TAG ARGS... (sets KPID; log
+# in $KW_T/TAG.log)
+kw_start_keyward() {
+	local tag=$1
+	shift
+	"$KEYWARD" "$@" >"$KW_T/$tag.log" 2>&1 &
+	KPID=$!
+	kw_track "$KPID"
+}
+
+# A counter from `keyward status --json`: kw_status_get SOCKET TUNNEL PATH,
+# e.g. kw_status_get ctl web handshakes.full
+kw_status_get() {
+	"$KEYWARD" status --json --socket "$1" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+t = [t for t in d["tunnels"] if t["name"] == sys.argv[1]][0]
+for k in sys.argv[2].split("."):
+    t = t[k]
+print(t)' "$2" "$3"
+}
+
+# Stop every keyward the test still runs (under --enable-sanitizers each
+# writes its report into its log as it exits).
+kw_stop_keywards() {
+	local pid
+	for pid in $KW_PIDS; do
+		ps -o comm= -p "$pid" 2>/dev/null | grep -q keyward && kw_stop "$pid"
+	done
+	return 0
+}
+
+# Fail if any of FILES holds a sanitizer report.
+kw_no_sanitizer_reports() {
+	if grep -l "Sanitizer\|runtime error" "$@" >/dev/null 2>&1; then
+		kw_fail "sanitizer report: $(grep -h -A5 "Sanitizer\|runtime error" "$@" | head -20)"
+	fi
+	return 0
+}
+
+# pebble, the ACME test CA, on 127.0.0.1 with a fresh TLS certificate from
+# the test CA "pebble-tls":  kw_start_pebble [eab] [ENV=VALUE...]
+# Sets KW_PEBBLE_DIR (directory URL), KW_PEBBLE_CA (trust for its TLS),
+# KW_PEBBLE_ROOT (its issuing root, PEM), KW_PEBBLE_HTTP_PORT (where it
+# validates http-01 for "localhost") and, with "eab", the key id "kid-1"
+# with its MAC key in the 0600 file $KW_T/eab-hmac.
+kw_start_pebble() {
+	local eab=false port dir="$KW_T/pebble" macs=""
+	kw_need pebble openssl curl
+	if [ "${1:-}" = eab ]; then
+		eab=true
+		shift
+	fi
+	mkdir -p "$dir"
+	kw_make_ca pebble-tls
+	kw_make_server_cert pebble 7 DNS:localhost,IP:127.0.0.1 pebble-tls
+	port=$(kw_free_port 3)
+	KW_PEBBLE_HTTP_PORT=$(kw_free_port 2)
+	if $eab; then
+		# 48 random bytes, base64url
+		openssl rand -base64 48 | tr '+/' '-_' | tr -d '=\n' >"$KW_T/eab-hmac"
+		chmod 600 "$KW_T/eab-hmac"
+		macs=", \"externalAccountMACKeys\": {\"kid-1\": \"$(cat "$KW_T/eab-hmac")\"}"
+	fi
+	cat >"$dir/config.json" <<JSON
+{ "pebble": {
+  "listenAddress": "127.0.0.1:$port",
+  "managementListenAddress": "127.0.0.1:$((port + 1))",
+  "certificate": "$KW_T/pebble.pem",
+  "privateKey": "$KW_T/pebble.key",
+  "httpPort": $KW_PEBBLE_HTTP_PORT,
+  "tlsPort": $((KW_PEBBLE_HTTP_PORT + 1)),
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": $eab$macs
+} }
+JSON
+	env PEBBLE_VA_NOSLEEP=1 "$@" pebble -config "$dir/config.json" \
+		>"$dir/pebble.log" 2>&1 &
+	kw_track $!
+	kw_wait_port "$port" 20 || kw_fail "pebble did not start (see $dir/pebble.log)"
+	kw_wait_port $((port + 1)) 10 || kw_fail "pebble management did not start"
+	KW_PEBBLE_DIR="https://localhost:$port/dir"
+	KW_PEBBLE_CA="$KW_T/pebble-tls/ca.pem"
+	KW_PEBBLE_ROOT="$dir/root.pem"
+	curl -sf --cacert "$KW_PEBBLE_CA" "https://localhost:$((port + 1))/roots/0" \
+		-o "$KW_PEBBLE_ROOT" || kw_fail "cannot fetch pebble's root"
 }

@@ -94,6 +94,7 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&o, 0, sizeof(o));
 	o.module = argc > 2 ? argv[2] : NULL;
+	o.state_dir = getenv("KEYWARD_STATE_DIR");
 	if ((r = p11_key_open(argv[1], &o, &key)) != KW_OK) {
 		printf("open err %d %s\n", r, kw_strerror(r));
 		p11_shutdown();

@@ -9,6 +9,12 @@
  *   KW_SHIM_ABSENT  file: while it exists, the token is "pulled": no
  *                   token in the slot list, calls fail CKR_DEVICE_REMOVED
  *                   and sessions opened before are dead afterwards.
+ *   KW_SHIM_LOGIN_RV "general": a refused C_Login is reported as
+ *                   CKR_GENERAL_ERROR (as OpenSC's CAC driver does)
+ *   KW_SHIM_LOGOUT  file: when it appears, the next C_SignInit consumes it
+ *                   and logs the session out first (another program's
+ *                   failed login); while logged out, signatures fail with
+ *                   CKR_FUNCTION_FAILED, as such cards report it.
  * Built as a shared library for tests only; never part of keyward.  Its
  * globals are test scaffolding (a PKCS#11 module is process state). */
 #include <p11-kit/pkcs11.h>
@@ -94,6 +100,18 @@ shim_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 }
 
 static CK_RV
+shim_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
+{
+	CK_RV rv;
+
+	if ((rv = real->C_GetSlotInfo(slot, info)) != CKR_OK)
+		return rv;
+	if (absent())
+		info->flags &= ~(CK_FLAGS)CKF_TOKEN_PRESENT;
+	return CKR_OK;
+}
+
+static CK_RV
 shim_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
     CK_NOTIFY notify, CK_SESSION_HANDLE_PTR s)
 {
@@ -114,9 +132,11 @@ shim_Login(CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
     CK_ULONG len)
 {
 	const char *log = getenv("KW_SHIM_LOG"), *pad = getenv("KW_SHIM_PINPAD");
+	const char *how;
 	char buf[256];
 	FILE *f;
 	size_t n;
+	CK_RV rv;
 
 	if (log != NULL && (f = fopen(log, "a")) != NULL) {
 		fprintf(f, "C_Login\n");
@@ -137,16 +157,33 @@ shim_Login(CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
 			n--;
 		return real->C_Login(s, user, (CK_UTF8CHAR_PTR)buf, n);
 	}
-	return real->C_Login(s, user, pin, len);
+	rv = real->C_Login(s, user, pin, len);
+	if (rv == CKR_PIN_INCORRECT && (how = getenv("KW_SHIM_LOGIN_RV"))
+	    != NULL && strcmp(how, "general") == 0)
+		return CKR_GENERAL_ERROR;
+	return rv;
+}
+
+/* The card's answer while it has logged us out. */
+static CK_RV
+logged_out(CK_RV rv)
+{
+	if (getenv("KW_SHIM_LOGOUT") != NULL && rv != CKR_OK)
+		return CKR_FUNCTION_FAILED;
+	return rv;
 }
 
 static CK_RV
 shim_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
+	const char *out = getenv("KW_SHIM_LOGOUT");
+
 	if (dead(s))
 		return absent() ? CKR_DEVICE_REMOVED :
 		    CKR_SESSION_HANDLE_INVALID;
-	return real->C_SignInit(s, m, k);
+	if (out != NULL && access(out, F_OK) == 0 && unlink(out) == 0)
+		(void)real->C_Logout(s);
+	return logged_out(real->C_SignInit(s, m, k));
 }
 
 static CK_RV
@@ -156,7 +193,7 @@ shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_PTR sig,
 	if (dead(s))
 		return absent() ? CKR_DEVICE_REMOVED :
 		    CKR_SESSION_HANDLE_INVALID;
-	return real->C_Sign(s, d, dl, sig, sl);
+	return logged_out(real->C_Sign(s, d, dl, sig, sl));
 }
 
 CK_RV
@@ -177,6 +214,7 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 		shim.C_GetFunctionList = C_GetFunctionList;
 		shim.C_GetSlotList = shim_GetSlotList;
 		shim.C_GetTokenInfo = shim_GetTokenInfo;
+		shim.C_GetSlotInfo = shim_GetSlotInfo;
 		shim.C_OpenSession = shim_OpenSession;
 		shim.C_Login = shim_Login;
 		shim.C_SignInit = shim_SignInit;

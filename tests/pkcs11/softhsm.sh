@@ -17,23 +17,15 @@
 # sanitizer builds: leaks inside the foreign modules are not ours
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$KW_SRCDIR/tests/pkcs11/lsan.supp"
 
-kw_need softhsm2-util pkcs11-tool openssl ss
-MOD=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
-[ -n "$MOD" ] || kw_skip "libsofthsm2.so not installed"
+kw_need openssl ss
+kw_start_softhsm kwtest
+MOD=$KW_SOFTHSM_MODULE
 PROBE=$KW_BUILDDIR/tests/pkcs11/p11_probe
 SHIM=$KW_BUILDDIR/tests/pkcs11/libkwshim.so
 [ -x "$PROBE" ] && [ -f "$SHIM" ] || kw_fail "build the test helpers first (make check)"
 cd "$KW_T" || exit 1
-
-mkdir -p softhsm
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$KW_T/softhsm" >softhsm2.conf
-export SOFTHSM2_CONF=$KW_T/softhsm2.conf
-softhsm2-util --init-token --free --label kwtest --pin 123456 --so-pin 654321 >/dev/null ||
-	kw_fail "softhsm2-util could not create a token"
-printf '123456\n' >pin
 printf '999999\n' >badpin
-chmod 600 pin badpin
+chmod 600 badpin
 PS="?pin-source=file:$KW_T/pin"
 P11TOOL="pkcs11-tool --module $MOD --token-label kwtest"
 
@@ -47,17 +39,8 @@ obj() {
 			END { if (hit) printf "%s", buf }'
 }
 
-# run TAG WANT-EXIT keyward-args...: stderr in TAG.err, stdout in TAG.out
-run() {
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-# expect TAG TEXT: TAG.err holds TEXT (fixed string)
-expect() {
-	grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"
-}
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
 
 echo "== keygen on SoftHSM2"
 for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
@@ -113,45 +96,15 @@ echo "ok tokens lists public objects, private ones with --login, URIs work as --
 echo "== csr and connect with SoftHSM2 keys"
 kw_make_ca ca
 kw_make_server_cert server 7
-PORT=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$PORT" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-n=0
-while ! ss -Hltn "sport = :$PORT" | grep -q .; do
-	sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && kw_fail "s_server did not start"
-done
-wait_for() {
-	local n=0
-	while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 150 ] && return 1
-	done
-	return 0
-}
-# talk TAG KEYURI CERT [connect options]: one line each way
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+PORT=$KW_S_PORT
+wait_for() { kw_wait_for -F "$1" "$2"; }	# FILE TEXT (fixed string)
+# talk TAG KEYURI CERT [connect options]: one line each way (TAG.cerr)
 talk() {
-	local tag=$1 key=$2 cert=$3 kpid rc=0
+	local tag=$1 key=$2 cert=$3
 	shift 3
-	rm -f "$tag.cin"
-	mkfifo "$tag.cin"
-	"$KEYWARD" connect --module "$MOD" --key "$key" --cert "$cert" \
-		--ca ca/ca.pem --servername localhost "$@" "127.0.0.1:$PORT" \
-		<"$tag.cin" >"$tag.cout" 2>"$tag.err" &
-	kpid=$!
-	exec 8>"$tag.cin"
-	echo "client says $tag" >&8
-	wait_for srv.out "client says $tag" ||
-		kw_fail "$tag: s_server never got the data: $(cat "$tag.err")"
-	echo "server says $tag" >&7
-	wait_for "$tag.cout" "server says $tag" ||
-		kw_fail "$tag: no data from the server: $(cat "$tag.err")"
-	exec 8>&-
-	wait "$kpid" || rc=$?
-	[ "$rc" = 0 ] || kw_fail "$tag: connect exited $rc: $(cat "$tag.err")"
-	grep -q "signatures made by the .*: 1$" "$tag.err" ||
-		kw_fail "$tag: no signature count line: $(cat "$tag.err")"
+	kw_talk "$tag" srv --module "$MOD" --key "$key" --cert "$cert" \
+		--ca ca/ca.pem --servername localhost "$@" "127.0.0.1:$PORT"
 }
 for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
 	run "csr-$alg" 0 csr --module "$MOD" --key "pkcs11:token=kwtest;object=k-$alg$PS" \
@@ -163,7 +116,7 @@ for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
 	kw_sign_csr "$alg.csr" "$alg.crt" 7
 	case $alg in ec-p256|rsa2048)
 		talk "tls13-$alg" "pkcs11:token=kwtest;object=k-$alg$PS" "$alg.crt"
-		grep -q TLSv1.3 "tls13-$alg.err" || kw_fail "$alg: not TLS 1.3"
+		grep -q TLSv1.3 "tls13-$alg.cerr" || kw_fail "$alg: not TLS 1.3"
 		talk "tls12-$alg" "pkcs11:token=kwtest;object=k-$alg$PS" "$alg.crt" --tls1.2
 		echo "ok $alg: CSR verified, mutual TLS 1.3 and 1.2 signed by SoftHSM2";;
 	*)	echo "ok $alg: CSR verified";;
@@ -171,19 +124,7 @@ for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
 done
 
 echo "== employee card: key and certificate provisioned with pkcs11-tool"
-$P11TOOL --login --pin 123456 --keypairgen --key-type EC:prime256v1 \
-	--id 4201 --label employee --usage-sign --sensitive --private >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not generate the card key"
-$P11TOOL --login --pin 123456 --read-object --type pubkey --id 4201 -o card.pub.der >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not read the card's public key"
-openssl pkey -pubin -inform DER -in card.pub.der -out card.pub.pem
-openssl x509 -new -force_pubkey card.pub.pem -subj "/CN=alice" -days 7 \
-	-CA ca/ca.pem -CAkey ca/ca.key -out card.crt \
-	-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-	2>card.x509.err || kw_fail "openssl x509 -new: $(cat card.x509.err)"
-openssl x509 -in card.crt -outform DER -out card.crt.der
-$P11TOOL --login --pin 123456 --write-object card.crt.der --type cert \
-	--id 4201 --label employee >/dev/null 2>&1 || kw_fail "cannot write the card certificate"
+kw_softhsm_card kwtest employee /CN=alice
 CARD="pkcs11:token=kwtest;id=%42%01$PS"
 talk card "$CARD" card.crt
 grep -qF "CN = alice" srv.out || kw_fail "s_server did not see the card certificate"
@@ -191,11 +132,11 @@ grep -qF "CN = alice" srv.out || kw_fail "s_server did not see the card certific
 printf 'cert %s\nquit\n' "$KW_T/card.fromtoken.der" |
 	"$PROBE" "$CARD" "$MOD" >card.probe 2>&1
 grep -q "^ok 0" card.probe || kw_fail "cannot read the card certificate: $(cat card.probe)"
-cmp -s card.fromtoken.der card.crt.der || kw_fail "the certificate read from the token differs"
+cmp -s card.fromtoken.der card.der || kw_fail "the certificate read from the token differs"
 echo "ok employee card: found by id, TLS with it, certificate read from the token"
 
 # storing a certificate next to a key: replaces the older one with that id
-printf 'store %s\nstore %s\nquit\n' "$KW_T/card.crt.der" "$KW_T/card.crt.der" |
+printf 'store %s\nstore %s\nquit\n' "$KW_T/card.der" "$KW_T/card.der" |
 	"$PROBE" "$CARD" "$MOD" >store.probe 2>&1
 [ "$(grep -c '^ok 0' store.probe)" = 2 ] || kw_fail "cert store: $(cat store.probe)"
 [ "$($P11TOOL --list-objects --type cert 2>/dev/null | grep -c 'ID: *4201')" = 1 ] ||
@@ -282,12 +223,17 @@ echo "== token removed under a running process, then back"
 # (a) the shim pulls the "card": removal is reported, login again after
 : >logins
 export KW_SHIM_ABSENT=$KW_T/pulled
-mkfifo probe.in
-"$PROBE" "pkcs11:token=kwtest;object=k-ec-p256$PS" "$SHIM" <probe.in >probe.out 2>probe.err &
-PPID_=$!
-kw_track $PPID_
-exec 9>probe.in
-wait_for probe.out ready || kw_fail "probe did not start: $(cat probe.err)"
+# start_probe URI MODULE: p11_probe reading commands from fd 9 (PPID_)
+start_probe() {
+	rm -f probe.in probe.out probe.err
+	mkfifo probe.in
+	"$PROBE" "$1" "$2" <probe.in >probe.out 2>probe.err &
+	PPID_=$!
+	kw_track $PPID_
+	exec 9>probe.in
+	wait_for probe.out ready || kw_fail "probe did not start: $(cat probe.err)"
+}
+start_probe "pkcs11:token=kwtest;object=k-ec-p256$PS" "$SHIM"
 step() {	# step WANT-LINE-N TEXT
 	echo sign >&9
 	local n=0
@@ -314,13 +260,7 @@ unset KW_SHIM_ABSENT
 echo "ok pulled card: clear error while absent, one new login when back"
 
 # (b) SoftHSM2 token directory moved away and restored
-rm -f probe.in probe.out probe.err
-mkfifo probe.in
-"$PROBE" "pkcs11:token=kwtest;object=k-rsa2048$PS" "$MOD" <probe.in >probe.out 2>probe.err &
-PPID_=$!
-kw_track $PPID_
-exec 9>probe.in
-wait_for probe.out ready || kw_fail "probe did not start: $(cat probe.err)"
+start_probe "pkcs11:token=kwtest;object=k-rsa2048$PS" "$MOD"
 TOKDIR=$(ls -d softhsm/*/ | head -1)
 step 2 ok
 mv "$TOKDIR" moved-token

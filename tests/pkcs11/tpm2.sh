@@ -30,23 +30,8 @@ PS="?pin-source=file:$KW_T/pin"
 
 kw_make_ca ca
 kw_make_server_cert server 7
-PORT=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$PORT" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-n=0
-while ! ss -Hltn "sport = :$PORT" | grep -q .; do
-	sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && kw_fail "s_server did not start"
-done
-wait_for() {
-	local n=0
-	while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 200 ] && return 1
-	done
-	return 0
-}
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+PORT=$KW_S_PORT
 
 for alg in ec-p256 rsa2048; do
 	KEY="pkcs11:token=tpmtok;object=tpm-$alg$PS"
@@ -67,25 +52,8 @@ for alg in ec-p256 rsa2048; do
 		kw_fail "$alg: the CSR's key is not the token's"
 	kw_sign_csr "$alg.csr" "$alg.crt" 7
 	flush
-	rm -f "$alg.cin"
-	mkfifo "$alg.cin"
-	"$KEYWARD" connect --module "$TMOD" --key "$KEY" --cert "$alg.crt" \
-		--ca ca/ca.pem --servername localhost "127.0.0.1:$PORT" \
-		<"$alg.cin" >"$alg.cout" 2>"$alg.cerr" &
-	kpid=$!
-	exec 8>"$alg.cin"
-	echo "client says $alg" >&8
-	wait_for srv.out "client says $alg" ||
-		kw_fail "$alg: s_server never got the data: $(cat "$alg.cerr")"
-	echo "server says $alg" >&7
-	wait_for "$alg.cout" "server says $alg" ||
-		kw_fail "$alg: no data from the server: $(cat "$alg.cerr")"
-	exec 8>&-
-	rc=0
-	wait "$kpid" || rc=$?
-	[ "$rc" = 0 ] || kw_fail "$alg: connect exited $rc: $(cat "$alg.cerr")"
-	grep -q "signatures made by the .*: 1$" "$alg.cerr" ||
-		kw_fail "$alg: no signature count: $(cat "$alg.cerr")"
+	kw_talk "$alg" srv --module "$TMOD" --key "$KEY" --cert "$alg.crt" \
+		--ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 	if grep -q TLSv1.2 "$alg.cerr"; then
 		# a token without CKM_RSA_PKCS_PSS: said clearly, not hidden
 		grep -q "does not offer CKM_RSA_PKCS_PSS.*TLS 1.3 requires" "$alg.cerr" ||

@@ -18,68 +18,20 @@ kw_make_ca other
 kw_make_server_cert server 7
 cd "$KW_T" || exit 1
 
-# Wait until something listens on 127.0.0.1:PORT, without connecting (a
-# probe connection would be s_server's first client).
-wait_listen() {
-	local port=$1 n=0
-	while ! ss -Hltn "sport = :$port" | grep -q .; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && kw_fail "nothing listens on port $port"
-	done
-}
+wait_listen() { kw_wait_listen "$1" 10; }
+wait_for() { kw_wait_for -F "$1" "$2" 10; }	# FILE TEXT (fixed string)
+# start_server NAME [s_server options...]: fd 7, PORT, SPID (kw_start_s_server)
+# shellcheck disable=SC2034  # SPID: for kw_stop by callers
+start_server() { kw_start_s_server "$@"; PORT=$KW_S_PORT; SPID=$KW_S_PID; }
+stop_server() { kw_stop_s_server; }
 
-# Wait until FILE contains TEXT (fixed string).
-wait_for() {
-	local file=$1 text=$2 n=0
-	while ! grep -qF -- "$text" "$file" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && return 1
-	done
-	return 0
-}
-
-# start_server NAME [s_server options...]: s_server on a free port whose
-# stdin is the fifo $NAME.in (held open on fd 7 by start; sets PORT, SPID).
-start_server() {
-	local name=$1
-	shift
-	PORT=$(kw_free_port)
-	rm -f "$name.in"
-	mkfifo "$name.in"
-	openssl s_server -accept "$PORT" -quiet -Verify 1 \
-		-verify_return_error "$@" <"$name.in" >"$name.out" 2>&1 &
-	SPID=$!
-	kw_track "$SPID"
-	exec 7<>"$name.in"
-	wait_listen "$PORT"
-}
-
-stop_server() {
-	exec 7>&-
-	kw_stop "$SPID"
-}
-
-# Talk through keyward connect: client line in, server line out.
+# Talk through keyward connect, one line each way, one TPM signature.
 # talk TAG KEY CERT [connect options...]
 talk() {
-	local tag=$1 key=$2 cert=$3 rc
+	local tag=$1 key=$2 cert=$3
 	shift 3
-	rm -f "$tag.cin"
-	mkfifo "$tag.cin"
-	"$KEYWARD" connect --key "tpm:$key" --cert "$cert" --ca ca/ca.pem \
-		"$@" "127.0.0.1:$PORT" <"$tag.cin" >"$tag.cout" 2>"$tag.cerr" &
-	local kpid=$!
-	exec 8>"$tag.cin"
-	echo "client says $tag" >&8
-	wait_for server.out "client says $tag" ||
-		kw_fail "$tag: s_server never got the client's data: $(cat "$tag.cerr")"
-	echo "server says $tag" >&7
-	wait_for "$tag.cout" "server says $tag" ||
-		kw_fail "$tag: keyward connect never printed the server's data: $(cat "$tag.cerr")"
-	exec 8>&-	# stdin EOF: keyward sends close_notify
-	rc=0
-	wait "$kpid" || rc=$?
-	[ "$rc" = 0 ] || kw_fail "$tag: connect exited $rc: $(cat "$tag.cerr")"
+	kw_talk "$tag" server --key "tpm:$key" --cert "$cert" --ca ca/ca.pem \
+		"$@" "127.0.0.1:$PORT"
 	grep -q "signatures made by the TPM: 1\$" "$tag.cerr" ||
 		kw_fail "$tag: no 'signatures made by the TPM: 1' line: $(cat "$tag.cerr")"
 }
@@ -149,37 +101,14 @@ expect_fail wrong-name 4 "server name wrong.example does not match" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername wrong.example "127.0.0.1:$PORT"
 expect_fail wrong-ip 4 "server name 127.0.0.2 does not match" \
 	"$K" ec-p256.crt --ca ca/ca.pem --servername 127.0.0.2 "127.0.0.1:$PORT"
-expect_fail cert-mismatch 1 "certificate server.pem is not for tpm" \
+expect_fail cert-mismatch 3 "certificate server.pem is not for tpm" \
 	"$K" server.pem --ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 stop_server
 expect_fail nobody-listening 4 "cannot connect to 127.0.0.1:$PORT" \
 	"$K" ec-p256.crt --ca ca/ca.pem "127.0.0.1:$PORT"
 
 # An expired server certificate: openssl ca with explicit past dates.
-mkdir -p ca/db
-: >ca/db/index.txt
-echo 1000 >ca/db/serial
-cat >ca/ca.cnf <<EOF
-[ca]
-default_ca = test
-[test]
-database = $KW_T/ca/db/index.txt
-serial = $KW_T/ca/db/serial
-new_certs_dir = $KW_T/ca/db
-certificate = $KW_T/ca/ca.pem
-private_key = $KW_T/ca/ca.key
-default_md = sha256
-policy = anything
-copy_extensions = none
-unique_subject = no
-[anything]
-commonName = supplied
-[ext]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-EOF
+kw_ca_db ca "subjectAltName = DNS:localhost,IP:127.0.0.1"
 openssl ca -batch -config ca/ca.cnf -extensions ext -in server.csr \
 	-startdate 20200101000000Z -enddate 20200201000000Z \
 	-out expired.pem >ca/expired.log 2>&1 ||
@@ -192,15 +121,12 @@ stop_server
 # CRLs: a CRL that does not list the server certificate passes; once it is
 # revoked, connect refuses it; a CRL from a CA we do not trust is refused
 # when loaded (hard-fail: a usage error, exit 2).
-echo "default_crl_days = 7" >>ca/ca.cnf
-sed -i 's/^\[test\]$/[test]\ndefault_crl_days = 7/' ca/ca.cnf
 openssl ca -config ca/ca.cnf -gencrl -out ca/empty.crl >ca/crl.log 2>&1 ||
 	kw_fail "openssl ca -gencrl: $(cat ca/crl.log)"
 openssl ca -config ca/ca.cnf -revoke server.pem >>ca/crl.log 2>&1 &&
 openssl ca -config ca/ca.cnf -gencrl -out ca/revoked.crl >>ca/crl.log 2>&1 ||
 	kw_fail "openssl ca -revoke: $(cat ca/crl.log)"
-mkdir -p other/db && : >other/db/index.txt
-sed "s#$KW_T/ca/#$KW_T/other/#g" ca/ca.cnf >other/ca.cnf
+kw_ca_db other
 openssl ca -config other/ca.cnf -gencrl -out other/other.crl >>ca/crl.log 2>&1 ||
 	kw_fail "openssl ca -gencrl (other): $(cat ca/crl.log)"
 start_server server -cert server.pem -key server.key -CAfile ca/ca.pem

@@ -12,22 +12,8 @@ kw_start_swtpm tpm
 kw_make_ca ca
 cd "$KW_T" || exit 1
 
-wait_listen() {
-	local port=$1 n=0
-	while ! ss -Hltn "sport = :$port" | grep -q .; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && kw_fail "nothing listens on port $port"
-	done
-}
-
-wait_for() {
-	local file=$1 text=$2 n=0
-	while ! grep -qF -- "$text" "$file" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && return 1
-	done
-	return 0
-}
+wait_listen() { kw_wait_listen "$1" 10; }
+wait_for() { kw_wait_for -F "$1" "$2" 10; }	# FILE TEXT (fixed string)
 
 # cert NAME SAN-LINE [CN] [EKU]: an EC server certificate from the test CA
 # (SAN-LINE "" for none).

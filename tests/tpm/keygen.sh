@@ -12,7 +12,7 @@ SIGN="$KW_BUILDDIR/tests/tpm/tpm_sign"
 
 kw_start_swtpm tpm
 T1=$KW_TCTI
-SWTPM1_PID=${KW_PIDS##* }
+SWTPM1_PID=$KW_SWTPM_PID
 
 # No resource manager on swtpm: tpm2-tools leave objects and sessions loaded.
 flush_all() {
@@ -177,6 +177,7 @@ echo "ok $H: create, sign, refuse overwrite, delete"
 echo "== auth value, wrong auth, lockout"
 printf 'open sesame\n' >"$KW_T/auth"
 printf 'wrong\n' >"$KW_T/wrong"
+chmod 600 "$KW_T/auth" "$KW_T/wrong"	# secret files: refused otherwise
 "$KEYWARD" keygen --tcti "$T1" --key "tpm:$KW_T/auth.pem" \
 	--auth-file "$KW_T/auth" >"$KW_T/auth.pub" 2>"$KW_T/err" ||
 	kw_fail "keygen with auth: $(cat "$KW_T/err")"
@@ -224,13 +225,8 @@ until grep -q "signed once" "$KW_T/sign2.out" 2>/dev/null; do
 	[ $n -lt 100 ] || kw_fail "sign2 did not sign: $(cat "$KW_T/sign2.err")"
 done
 kw_stop "$SWTPM1_PID"
-swtpm socket --tpm2 --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-	--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-	--tpmstate dir="$KW_T/tpm" --flags not-need-init,startup-clear \
-	>>"$KW_T/tpm/swtpm.log" 2>&1 &
-SWTPM1_PID=$!
-kw_track $SWTPM1_PID
-kw_wait_port "$port" 10 || kw_fail "swtpm did not restart"
+kw_start_swtpm tpm "$port"
+SWTPM1_PID=$KW_SWTPM_PID
 echo go >&7
 exec 7>&-
 wait $SIGN2_PID || kw_fail "no signature after the TPM restarted: $(cat "$KW_T/sign2.err")"

@@ -23,6 +23,7 @@
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "tpm/tpm_key.h"
 
 static int
@@ -110,7 +111,7 @@ main(int argc, char **argv)
 		return usage();
 	memset(&opts, 0, sizeof(opts));
 	if ((af = getenv("KW_TPM_AUTH_FILE")) != NULL) {
-		if ((r = kw_secret_from_file(af, &auth)) != KW_OK)
+		if ((r = kw_secret_file_read(af, "auth-value file", &auth)) != KW_OK)
 			goto out;
 		opts.auth = auth;
 	}

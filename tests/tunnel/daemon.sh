@@ -6,8 +6,7 @@
 # reload that fails keeps the running state; a renewed certificate file is
 # picked up by itself; 1000 concurrent connections through one tunnel.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
-. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
-. "$KW_SRCDIR/tests/tunnel/lib.sh"
+. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/tunnel/lib.sh"
 
 cd "$KW_T" || exit 1
 ulimit -n 8192 2>/dev/null || true
@@ -153,6 +152,7 @@ echo "== SIGHUP under load"
 rm -f go
 $LOAD hold 127.0.0.1 "$W1" 20 "$KW_T/go" >hold.out 2>&1 &
 HOLD=$!
+kw_track "$HOLD"
 wait_for hold.out "held 20" || kw_fail "load client: $(cat hold.out)"
 write_conf "log-level = debug"
 sed -i 's/^idle-timeout = 120/idle-timeout = 60/' keyward.conf
@@ -226,15 +226,6 @@ wait_for notify.log "STOPPING=1" || kw_fail "no STOPPING=1"
 [ -e run/control ] && kw_fail "control socket left behind"
 echo "ok stopped cleanly (STOPPING=1)"
 # Under --enable-sanitizers every keyward above reported into its log.
-kw_stop_all_keyward() {
-	local pid
-	for pid in $KW_PIDS; do
-		ps -o comm= -p "$pid" 2>/dev/null | grep -q keyward && kw_stop "$pid"
-	done
-	return 0
-}
-kw_stop_all_keyward
-if grep -l "Sanitizer\|runtime error" ./*.log >/dev/null 2>&1; then
-	kw_fail "sanitizer report: $(grep -h -A5 "Sanitizer\|runtime error" ./*.log | head -20)"
-fi
+kw_stop_keywards
+kw_no_sanitizer_reports ./*.log
 exit 0

@@ -13,8 +13,7 @@
 # tunnels); the idle timeout; OCSP stapling (good, revoked, none with
 # request and require).
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
-. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
-. "$KW_SRCDIR/tests/tunnel/lib.sh"
+. "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/tunnel/lib.sh"
 kw_need stunnel4
 
 cd "$KW_T" || exit 1
@@ -47,14 +46,22 @@ start_nginx
 
 KEY1=(--key "tpm:$KW_T/laptop.tpmkey" --cert laptop.pem --tcti "$TCTI1")
 KEY2=(--key "tpm:$KW_T/tserver.tpmkey" --cert tserver.pem --tcti "$TCTI2")
+# client_tunnel TAG TARGET-PORT [options...]: a keyward client tunnel with
+# the laptop's key on a free port (CPORT), once it listens.
+client_tunnel() {
+	local tag=$1 target=$2
+	shift 2
+	CPORT=$(kw_free_port)
+	start_keyward "$tag" tunnel client --listen "127.0.0.1:$CPORT" \
+		--target "127.0.0.1:$target" "${KEY1[@]}" "$@"
+	wait_listen "$CPORT"
+}
 
 echo "== client tunnel -> nginx (ssl_verify_client on)"
-C1=$(kw_free_port)
-start_keyward client1 tunnel client --listen "127.0.0.1:$C1" \
-	--target "127.0.0.1:$NGX_TLS" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}" --status-socket "$KW_T/c1.ctl"
+client_tunnel client1 "$NGX_TLS" --servername localhost --ca ca/ca.pem \
+	--status-socket "$KW_T/c1.ctl"
+C1=$CPORT
 CPID1=$KPID
-wait_listen "$C1"
 for i in 1 2 3; do
 	out=$(curl -sS --max-time 10 "http://127.0.0.1:$C1/") ||
 		kw_fail "curl through the client tunnel: $(cat client1.log)"
@@ -78,12 +85,8 @@ cmp -s big.down nginx/big || kw_fail "1 MiB download differs"
 echo "ok 1 MiB download intact"
 
 echo "== client tunnel -> openssl s_server -Verify"
-SP=$(kw_free_port)
-openssl s_server -accept "$SP" -cert server.pem -key server.key \
-	-CAfile ca/ca.pem -Verify 1 -verify_return_error -www \
-	>s_server.log 2>&1 &
-kw_track $!
-wait_listen "$SP"
+kw_start_s_server www -www -cert server.pem -key server.key -CAfile ca/ca.pem
+SP=$KW_S_PORT
 C2=$(kw_free_port)
 start_keyward client2 tunnel client --listen "unix:$KW_T/c2.sock" \
 	--target "127.0.0.1:$SP" --servername localhost --ca ca/ca.pem \
@@ -112,11 +115,8 @@ CURL=(curl -sS --max-time 10 --cacert ca/ca.pem)
 echo "ok curl --cert/--key through the server tunnel (allow-cn alice)"
 
 # keyward client -> keyward server, each with its own TPM.
-C3=$(kw_free_port)
-start_keyward client3 tunnel client --listen "127.0.0.1:$C3" \
-	--target "127.0.0.1:$S1" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C3"
+client_tunnel client3 "$S1" --servername localhost --ca ca/ca.pem
+C3=$CPORT
 for i in 1 2; do
 	curl -sS --max-time 10 "http://127.0.0.1:$C3/" | grep -q "plain hello" ||
 		kw_fail "keyward client -> keyward server: $(cat client3.log server1.log)"
@@ -135,11 +135,8 @@ start_keyward server2 tunnel server --listen "127.0.0.1:$S2" \
 	--target "127.0.0.1:$HP" --ca ca/ca.pem "${KEY2[@]}" --allow-cn laptop
 S2PID=$KPID
 wait_listen "$S2"
-C8=$(kw_free_port)
-start_keyward client8 tunnel client --listen "127.0.0.1:$C8" \
-	--target "127.0.0.1:$S2" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C8"
+client_tunnel client8 "$S2" --servername localhost --ca ca/ca.pem
+C8=$CPORT
 out=$(python3 "$KW_SRCDIR/tests/tunnel/halfclose.py" client "$C8" 8388608) &&
 	[ "$out" = ok ] || kw_fail "half-close: $out $(cat client8.log server2.log)"
 echo "ok half-close and backpressure: 8 MiB up, FIN, hash + 8 MiB down"
@@ -194,22 +191,16 @@ echo "ok allow-san-dns admits bob, allow-ou IT admits carol (OU=Sales+IT), not m
 echo "ok refusals counted"
 
 echo "== refusals by the client tunnel"
-C4=$(kw_free_port)
-start_keyward client4 tunnel client --listen "127.0.0.1:$C4" \
-	--target "127.0.0.1:$NGX_TLS" --servername wrong.example --ca ca/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C4"
+client_tunnel client4 "$NGX_TLS" --servername wrong.example --ca ca/ca.pem
+C4=$CPORT
 curl -sS --max-time 10 "http://127.0.0.1:$C4/" >/dev/null 2>&1 &&
 	kw_fail "wrong server name: request went through"
 wait_for client4.log "server name wrong.example does not match" ||
 	kw_fail "wrong server name not logged: $(cat client4.log)"
 echo "ok refused wrong server name"
 kw_stop "$KPID"
-C5=$(kw_free_port)
-start_keyward client5 tunnel client --listen "127.0.0.1:$C5" \
-	--target "127.0.0.1:$NGX_TLS" --servername localhost --ca other/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C5"
+client_tunnel client5 "$NGX_TLS" --servername localhost --ca other/ca.pem
+C5=$CPORT
 curl -sS --max-time 10 "http://127.0.0.1:$C5/" >/dev/null 2>&1 &&
 	kw_fail "wrong CA: request went through"
 wait_for client5.log "server certificate of .* is not trusted by CA file other/ca.pem" ||
@@ -219,11 +210,8 @@ kw_stop "$KPID"
 
 echo "== target down"
 DOWN=$(kw_free_port)
-C6=$(kw_free_port)
-start_keyward client6 tunnel client --listen "127.0.0.1:$C6" \
-	--target "127.0.0.1:$DOWN" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C6"
+client_tunnel client6 "$DOWN" --servername localhost --ca ca/ca.pem
+C6=$CPORT
 for i in 1 2; do
 	curl -sS --max-time 10 "http://127.0.0.1:$C6/" >/dev/null 2>&1 &&
 		kw_fail "target down: curl succeeded"
@@ -236,11 +224,9 @@ echo "ok target down: local connection closed, reason logged, listener up"
 kw_stop "$KPID"
 
 echo "== idle timeout"
-C9=$(kw_free_port)
-start_keyward client9 tunnel client --listen "127.0.0.1:$C9" \
-	--target "127.0.0.1:$NGX_TLS" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}" --idle-timeout 1
-wait_listen "$C9"
+client_tunnel client9 "$NGX_TLS" --servername localhost --ca ca/ca.pem \
+	--idle-timeout 1
+C9=$CPORT
 python3 - "$C9" <<'PY' || kw_fail "idle connection: $(cat client9.log)"
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
@@ -274,38 +260,18 @@ ocsp_resp() {	# ocsp_resp V|R OUT
 }
 ocsp_resp V ocsp-good.der
 ocsp_resp R ocsp-revoked.der
-mkdir -p ngo/tmp
 OG=$(kw_free_port); OR=$(kw_free_port); ON=$(kw_free_port)
-ocsp_server() {	# PORT STAPLE-DIRECTIVES
-	printf 'server { listen 127.0.0.1:%s ssl; ssl_certificate %s/server.pem;
-	ssl_certificate_key %s/server.key; ssl_client_certificate %s/ca/ca.pem;
-	ssl_verify_client on; %s location / { return 200 "stapled\\n"; } }\n' \
-		"$1" "$KW_T" "$KW_T" "$KW_T" "$2"
-}
-{
-	echo "user root; worker_processes 1; error_log $KW_T/ngo/error.log info;"
-	echo "events { worker_connections 64; }"
-	echo "http { access_log off; client_body_temp_path $KW_T/ngo/tmp;"
-	echo "proxy_temp_path $KW_T/ngo/tmp; fastcgi_temp_path $KW_T/ngo/tmp;"
-	echo "uwsgi_temp_path $KW_T/ngo/tmp; scgi_temp_path $KW_T/ngo/tmp;"
-	ocsp_server "$OG" "ssl_stapling on; ssl_stapling_file $KW_T/ocsp-good.der;"
-	ocsp_server "$OR" "ssl_stapling on; ssl_stapling_file $KW_T/ocsp-revoked.der;"
-	ocsp_server "$ON" ""
-	echo "}"
-} >ngo/nginx.conf
-nginx -p "$KW_T/ngo" -c "$KW_T/ngo/nginx.conf" -e "$KW_T/ngo/error.log" \
-	-g "daemon off; pid $KW_T/ngo/pid;" >ngo/stderr 2>&1 &
-kw_track $!
+stapled='location / { return 200 "stapled\n"; }'
+kw_nginx ngo "$(kw_nginx_mtls "$OG" "$stapled ssl_stapling on; ssl_stapling_file $KW_T/ocsp-good.der;")
+$(kw_nginx_mtls "$OR" "$stapled ssl_stapling on; ssl_stapling_file $KW_T/ocsp-revoked.der;")
+$(kw_nginx_mtls "$ON" "$stapled")"
 wait_listen "$OG"; wait_listen "$OR"; wait_listen "$ON"
 # ocsp_try TAG TARGET MODE WANT(ok|refused) [PATTERN]
 ocsp_try() {
-	local tag=$1 target=$2 mode=$3 want=$4 pattern=${5:-} port out
-	port=$(kw_free_port)
-	start_keyward "$tag" tunnel client --listen "127.0.0.1:$port" \
-		--target "127.0.0.1:$target" --servername localhost \
-		--ca ca/ca.pem "${KEY1[@]}" --ocsp-stapling "$mode"
-	wait_listen "$port"
-	out=$(curl -sS --max-time 10 "http://127.0.0.1:$port/" 2>/dev/null)
+	local tag=$1 target=$2 mode=$3 want=$4 pattern=${5:-} out
+	client_tunnel "$tag" "$target" --servername localhost --ca ca/ca.pem \
+		--ocsp-stapling "$mode"
+	out=$(curl -sS --max-time 10 "http://127.0.0.1:$CPORT/" 2>/dev/null)
 	if [ "$want" = ok ]; then
 		[ "$out" = stapled ] || kw_fail "$tag: $out $(cat "$tag.log")"
 	else
@@ -325,61 +291,22 @@ ocsp_try ocsp-none-require "$ON" require refused \
 
 echo "== stunnel as a peer"
 ST1=$(kw_free_port)
-cat >st-client.conf <<EOF
-foreground = yes
-pid =
-debug = 4
-[c]
-client = yes
-accept = 127.0.0.1:$ST1
-connect = 127.0.0.1:$S1
-cert = $KW_T/alice.pem
-key = $KW_T/alice.key
-CAfile = $KW_T/ca/ca.pem
-verifyChain = yes
-checkHost = localhost
-EOF
-stunnel4 st-client.conf >st-client.log 2>&1 &
-kw_track $!
-wait_listen "$ST1"
+kw_start_stunnel st-client "$ST1" "$S1" "client = yes" \
+	"cert = $KW_T/alice.pem" "key = $KW_T/alice.key" \
+	"CAfile = $KW_T/ca/ca.pem" "verifyChain = yes" "checkHost = localhost"
 curl -sS --max-time 10 "http://127.0.0.1:$ST1/" | grep -q "plain hello" ||
 	kw_fail "stunnel client -> keyward server: $(tail st-client.log)"
 echo "ok stunnel client -> keyward server tunnel"
 ST2=$(kw_free_port)
-cat >st-server.conf <<EOF
-foreground = yes
-pid =
-debug = 4
-[s]
-accept = 127.0.0.1:$ST2
-connect = 127.0.0.1:$NGX_PLAIN
-cert = $KW_T/server.pem
-key = $KW_T/server.key
-CAfile = $KW_T/ca/ca.pem
-verifyChain = yes
-requireCert = yes
-EOF
-stunnel4 st-server.conf >st-server.log 2>&1 &
-kw_track $!
-wait_listen "$ST2"
-C7=$(kw_free_port)
-start_keyward client7 tunnel client --listen "127.0.0.1:$C7" \
-	--target "127.0.0.1:$ST2" --servername localhost --ca ca/ca.pem \
-	"${KEY1[@]}"
-wait_listen "$C7"
+kw_start_stunnel st-server "$ST2" "$NGX_PLAIN" \
+	"cert = $KW_T/server.pem" "key = $KW_T/server.key" \
+	"CAfile = $KW_T/ca/ca.pem" "verifyChain = yes" "requireCert = yes"
+client_tunnel client7 "$ST2" --servername localhost --ca ca/ca.pem
+C7=$CPORT
 curl -sS --max-time 10 "http://127.0.0.1:$C7/" | grep -q "plain hello" ||
 	kw_fail "keyward client -> stunnel server: $(cat client7.log; tail st-server.log)"
 echo "ok keyward client tunnel -> stunnel server"
 # Under --enable-sanitizers every keyward above reported into its log.
-kw_stop_all_keyward() {
-	local pid
-	for pid in $KW_PIDS; do
-		ps -o comm= -p "$pid" 2>/dev/null | grep -q keyward && kw_stop "$pid"
-	done
-	return 0
-}
-kw_stop_all_keyward
-if grep -l "Sanitizer\|runtime error" ./*.log >/dev/null 2>&1; then
-	kw_fail "sanitizer report: $(grep -h -A5 "Sanitizer\|runtime error" ./*.log | head -20)"
-fi
+kw_stop_keywards
+kw_no_sanitizer_reports ./*.log
 exit 0

@@ -26,3 +26,9 @@ kw_identity_load(const char *state_file, struct kw_identity **out)
 	*out = NULL;
 	return KW_ERR_UNSUPPORTED;
 }
+
+void
+kw_identity_free(struct kw_identity *id)
+{
+	(void)id;
+}

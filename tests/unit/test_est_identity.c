@@ -317,6 +317,78 @@ test_conf(void **state)
 	kw_identity_conf_free(c);
 }
 
+/* ACME identities: protocol and settings survive the state file; a state
+ * that names an unknown protocol, or ACME without an account key, is
+ * refused; a section's protocol must match its state. */
+static void
+test_acme_state(void **state)
+{
+	static const char *bad[] = {
+		"{\"version\": 1, \"protocol\": \"scep\", \"key\": \"tpm:/k\", "
+		    "\"cert\": \"/c\", \"server\": \"https://e\", \"ca\": \"/ca\"}",
+		"{\"version\": 1, \"protocol\": \"acme\", \"key\": \"tpm:/k\", "
+		    "\"cert\": \"/c\", \"server\": \"https://e\", \"ca\": \"/ca\"}",
+		"{\"version\": 1, \"protocol\": \"acme\", \"acme\": [], "
+		    "\"key\": \"tpm:/k\", \"cert\": \"/c\", \"server\": "
+		    "\"https://e\", \"ca\": \"/ca\"}",
+	};
+	struct kw_identity_conf *c;
+	struct kw_identity *id, *back;
+	char p[256];
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	path_in(p, sizeof(p), "acme.state");
+	id = sample(p);
+	assert_int_equal(kw_identity_set(&id->protocol, "acme"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->acme.account_key_ref,
+	    "pkcs11:token=t;object=acct"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->acme.challenge,
+	    "tls-alpn-01 127.0.0.1:443"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->acme.eab_kid, "kid-1"), KW_OK);
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	kw_identity_free(id);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_string_equal(back->protocol, "acme");
+	assert_string_equal(back->acme.account_key_ref,
+	    "pkcs11:token=t;object=acct");
+	assert_string_equal(back->acme.challenge, "tls-alpn-01 127.0.0.1:443");
+	assert_string_equal(back->acme.eab_kid, "kid-1");
+	assert_null(back->acme.issuer_ca);
+	kw_identity_free(back);
+
+	assert_int_equal(kw_identity_conf_new("a", &c), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "protocol", "x400", "f", 1),
+	    KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "state", p, "f", 2), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "protocol", "est", "f", 3),
+	    KW_OK);
+	assert_int_equal(kw_identity_open(c, &id, NULL), KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "protocol", "acme", "f", 4),
+	    KW_OK);
+	assert_int_equal(kw_identity_open(c, &id, NULL), KW_OK);
+	kw_identity_free(id);
+	kw_identity_conf_free(c);
+
+	assert_int_equal(kw_acme_challenge_check("http-01 127.0.0.1:80"), KW_OK);
+	assert_int_equal(kw_acme_challenge_check("tls-alpn-01 [::1]:443"),
+	    KW_OK);
+	assert_int_equal(kw_acme_challenge_check("dns-01 x:1"), KW_ERR_CONFIG);
+	assert_int_equal(kw_acme_challenge_check("http-01"), KW_ERR_CONFIG);
+	assert_int_equal(kw_acme_challenge_check("http-01 "), KW_ERR_CONFIG);
+	assert_int_equal(kw_acme_challenge_check("http-01x 1:2"),
+	    KW_ERR_CONFIG);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path_in(p, sizeof(p), "acme-bad.state");
+		assert_non_null(f = fopen(p, "w"));
+		fputs(bad[i], f);
+		fclose(f);
+		assert_int_equal(kw_identity_read(p, &back), KW_ERR_PARSE);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -344,6 +416,7 @@ main(void)
 		cmocka_unit_test(test_recover_intent),
 		cmocka_unit_test(test_recover_copy),
 		cmocka_unit_test(test_conf),
+		cmocka_unit_test(test_acme_state),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -182,8 +182,10 @@ test_uri_errors(void **state)
 	parse_bad("token=a", "must start with 'pkcs11:'");
 	parse_bad("pkcs11:foo=bar", "unknown path attribute 'foo'");
 	parse_bad("pkcs11:x-foo=bar", "unknown path attribute 'x-foo'");
-	parse_bad("pkcs11:module-path=/x.so", "unknown path attribute "
-	    "'module-path'");
+	parse_bad("pkcs11:module-path=/x.so", "module-path is a query "
+	    "attribute: write it after '?'");
+	parse_bad("pkcs11:token=a;object=b;pin-source=file:/p", "pin-source "
+	    "is a query attribute: write it after '?', not after ';'");
 	parse_bad("pkcs11:object=a?token=b", "unknown query attribute 'token'");
 	parse_bad("pkcs11:object=a?bogus=1", "unknown query attribute");
 	parse_bad("pkcs11:token=a;token=b", "'token' appears twice");

@@ -1,0 +1,238 @@
+/* One ACME enrollment for an identity (first enrollment and renewal):
+ * the account key opened from its reference, the challenge responder
+ * started for the life of the order, the CSR signed by the key being
+ * certified, the chain verified against the issuer CA (or the top of what
+ * the server sent) before anything is returned. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kw_error.h"
+#include "kw_log.h"
+#include "kw_mem.h"
+#include "kw_secret.h"
+#include "agent/identity/identity.h"
+#include "enroll/acme.h"
+#include "enroll/csr.h"
+#include "enroll/est.h"
+
+int
+kw_acme_id_copy(struct kw_acme_id *dst, const struct kw_acme_id *src)
+{
+	if (kw_identity_set(&dst->account_key_ref, src->account_key_ref) ||
+	    kw_identity_set(&dst->challenge, src->challenge) ||
+	    kw_identity_set(&dst->eab_kid, src->eab_kid) ||
+	    kw_identity_set(&dst->eab_hmac_file, src->eab_hmac_file) ||
+	    kw_identity_set(&dst->issuer_ca, src->issuer_ca) ||
+	    kw_identity_set(&dst->contact, src->contact))
+		return KW_ERR_NOMEM;
+	return KW_OK;
+}
+
+void
+kw_acme_id_clear(struct kw_acme_id *a)
+{
+	free(a->account_key_ref);
+	free(a->challenge);
+	free(a->eab_kid);
+	free(a->eab_hmac_file);
+	free(a->issuer_ca);
+	free(a->contact);
+	memset(a, 0, sizeof(*a));
+}
+
+int
+kw_acme_challenge_check(const char *spec)
+{
+	const char *sp = spec != NULL ? strchr(spec, ' ') : NULL;
+	size_t n = sp != NULL ? (size_t)(sp - spec) : 0;
+	int type_ok;
+
+	type_ok = (n == 7 && strncmp(spec, "http-01", 7) == 0) ||
+	    (n == 11 && strncmp(spec, "tls-alpn-01", 11) == 0);
+	if (!type_ok || sp[1] == '\0' || strchr(sp + 1, ':') == NULL) {
+		kw_err("challenge '%s': expected 'http-01 HOST:PORT' or "
+		    "'tls-alpn-01 HOST:PORT'", spec ? spec : "");
+		return KW_ERR_CONFIG;
+	}
+	return KW_OK;
+}
+
+/* The EAB MAC key: base64url, first line of a file only its owner reads. */
+static int
+acme_read_eab(const char *path, uint8_t **mac, size_t *len)
+{
+	char *s = NULL;
+	int r;
+
+	*mac = NULL;
+	*len = 0;
+	if ((r = kw_secret_file_read(path, "EAB MAC key file", &s)) != KW_OK) {
+		kw_err("cannot read the EAB MAC key from %s: %s", path,
+		    kw_strerror(r));
+		return r;
+	}
+	if ((r = acme_b64url_decode(s, mac, len)) != KW_OK || *len < 16) {
+		kw_err("%s: the EAB MAC key is not base64url of at least 16 "
+		    "bytes", path);
+		if (*mac != NULL)
+			kw_freezero(*mac, *len);
+		*mac = NULL;
+		*len = 0;
+		r = KW_ERR_PARSE;
+	}
+	kw_free_secret(s);
+	return r;
+}
+
+int
+kw_acme_open_account(const char *ref, const struct kw_keyref_opts *o,
+    struct kw_key **out)
+{
+	int r;
+
+	if (kw_keyref_exists(ref, o) == 1)
+		return kw_keyref_open(ref, o, out);
+	kw_info("creating the ACME account key %s (ec-p256)", ref);
+	if ((r = kw_keyref_generate(ref, KW_ALG_EC_P256, o, out)) != KW_OK)
+		kw_err("cannot create the ACME account key %s: %s", ref,
+		    kw_strerror(r));
+	return r;
+}
+
+/* The chain as issued, leaf for our key first: verified to the issuer CA
+ * when one is configured (kept in res->cacerts), else to the top of what
+ * the server sent.  est_verify_issued says why it refuses. */
+static int
+acme_check_chain(const struct kw_enroll_req *req, struct kw_enroll_res *res)
+{
+	uint8_t spki[KW_MAX_PUBKEY_DER];
+	size_t slen = sizeof(spki);
+	struct est_certs top;
+	int r;
+
+	memset(&top, 0, sizeof(top));
+	if ((r = kw_key_public_der(req->key, spki, &slen)) != KW_OK)
+		return r;
+	if (req->acme->issuer_ca != NULL) {
+		if ((r = est_certs_from_file(req->acme->issuer_ca,
+		    &res->cacerts)) != KW_OK) {
+			kw_err("cannot read the issuer CA %s: %s",
+			    req->acme->issuer_ca, kw_strerror(r));
+			return r;
+		}
+		return est_verify_issued(&res->cacerts, &res->certs, spki,
+		    slen);
+	}
+	if ((r = est_certs_add(&top, res->certs.c[res->certs.n - 1].der,
+	    res->certs.c[res->certs.n - 1].len)) == KW_OK)
+		r = est_verify_issued(&top, &res->certs, spki, slen);
+	est_certs_clear(&top);
+	return r;
+}
+
+/* Start the responder named by "TYPE ADDR". */
+static int
+acme_responder_start(const char *spec, struct kw_key *key,
+    struct acme_http01 **h, struct acme_tlsalpn **t,
+    struct acme_responder *resp)
+{
+	const char *addr;
+	int r;
+
+	*h = NULL;
+	*t = NULL;
+	if ((r = kw_acme_challenge_check(spec)) != KW_OK)
+		return r;
+	addr = strchr(spec, ' ') + 1;
+	if (strncmp(spec, "http-01", 7) == 0) {
+		if ((r = acme_http01_start(addr, h)) == KW_OK)
+			acme_http01_responder(*h, resp);
+	} else if ((r = acme_tlsalpn_start(addr, key, t)) == KW_OK)
+		acme_tlsalpn_responder(*t, resp);
+	return r;
+}
+
+int
+kw_enroll_run_acme(const struct kw_enroll_req *req, struct kw_enroll_res *res)
+{
+	struct acme_conf conf;
+	struct acme_client *c = NULL;
+	struct acme_http01 *h = NULL;
+	struct acme_tlsalpn *t = NULL;
+	struct acme_responder resp;
+	struct kw_key *acct = NULL;
+	struct kw_csr_req creq;
+	const char *contacts[1];
+	char subject[300];
+	uint8_t *mac = NULL, *csr = NULL;
+	size_t mac_len = 0, csr_len = 0, b64l;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (req->acme == NULL || req->acme->account_key_ref == NULL ||
+	    req->kopts == NULL || req->nsans == 0)
+		return KW_ERR_ARG;
+	/* a validation server may close mid-handshake: an error, not a
+	 * reason to die */
+	signal(SIGPIPE, SIG_IGN);
+	if (req->acme->eab_kid != NULL &&
+	    (r = acme_read_eab(req->acme->eab_hmac_file, &mac, &mac_len)) !=
+	    KW_OK)
+		goto out;
+	if ((r = kw_acme_open_account(req->acme->account_key_ref, req->kopts,
+	    &acct)) != KW_OK)
+		goto out;
+	memset(&conf, 0, sizeof(conf));
+	conf.directory_url = req->server;
+	conf.ca_file = req->ca_file;
+	conf.account_key = acct;
+	if (req->acme->contact != NULL) {
+		contacts[0] = req->acme->contact;
+		conf.contacts = contacts;
+		conf.ncontacts = 1;
+	}
+	conf.eab_kid = req->acme->eab_kid;
+	conf.eab_hmac = mac;
+	conf.eab_hmac_len = mac_len;
+	conf.timeout_ms = req->timeout_ms;
+	conf.wait_s = req->wait_s;
+	conf.cancel = req->cancel;
+	if ((r = acme_client_new(&conf, &c)) != KW_OK ||
+	    (r = acme_account(c)) != KW_OK)
+		goto out;
+	if (req->subject != NULL)
+		snprintf(subject, sizeof(subject), "%s", req->subject);
+	else
+		snprintf(subject, sizeof(subject), "CN=%s",
+		    strchr(req->sans[0], ':') + 1);
+	memset(&creq, 0, sizeof(creq));
+	creq.subject = subject;
+	creq.sans = req->sans;
+	creq.nsans = req->nsans;
+	if ((r = kw_csr_check(&creq)) != KW_OK ||
+	    (r = kw_csr_make(req->key, &creq, &csr, &csr_len)) != KW_OK)
+		goto out;
+	if ((r = est_b64_encode(csr, csr_len, &res->csr_b64, &b64l)) != KW_OK)
+		goto out;
+	if (req->acme->challenge != NULL &&
+	    (r = acme_responder_start(req->acme->challenge, req->key, &h, &t,
+	    &resp)) != KW_OK)
+		goto out;
+	r = acme_order(c, req->sans, req->nsans, h || t ? &resp : NULL, csr,
+	    csr_len, &res->certs);
+	acme_http01_stop(h);
+	acme_tlsalpn_stop(t);
+	if (r == KW_OK)
+		r = acme_check_chain(req, res);
+out:
+	if (r != KW_OK)
+		kw_enroll_res_clear(res);
+	acme_client_free(c);
+	kw_key_close(acct);
+	if (mac != NULL)
+		kw_freezero(mac, mac_len);
+	free(csr);
+	return r;
+}

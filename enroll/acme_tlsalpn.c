@@ -1,0 +1,436 @@
+/* The tls-alpn-01 responder (RFC 8737): a TLS server that lives only for
+ * the length of an order and completes handshakes that offer exactly the
+ * ALPN protocol "acme-tls/1", presenting a self-signed certificate for the
+ * identifier with the critical acmeIdentifier extension (the SHA-256 of
+ * the key authorization).  The certificate is signed by the hardware key
+ * being certified, and the handshake signature is made by it too.
+ *
+ * The certificate's few fields are encoded here (wolfSSL's certificate
+ * generator cannot add the acmeIdentifier extension without
+ * WOLFSSL_CUSTOM_OID, which Debian's build lacks); the signature goes
+ * through enroll/csr.c's signer. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_log.h"
+#include "kw_wolf.h"
+#include "acme.h"
+#include "csr.h"
+
+#define TLSALPN_IO_MS	5000
+#define TLSALPN_PROTO	"acme-tls/1"
+#define TLSALPN_MAX_DER	4096
+/* Each handshake is a signature by the hardware key: a validation server
+ * makes a few (one per vantage point); more are refused. */
+#define TLSALPN_MAX_HANDSHAKES	32
+
+/* ---- the certificate ----------------------------------------------------- */
+
+struct der_buf {
+	uint8_t b[TLSALPN_MAX_DER];
+	size_t n;
+	int overflow;
+};
+
+static void
+der_put(struct der_buf *d, const void *p, size_t len)
+{
+	if (d->overflow || len > sizeof(d->b) - d->n) {
+		d->overflow = 1;
+		return;
+	}
+	memcpy(d->b + d->n, p, len);
+	d->n += len;
+}
+
+/* tag, length (short or long form), contents. */
+static void
+der_tlv(struct der_buf *d, uint8_t tag, const void *p, size_t len)
+{
+	uint8_t h[4];
+	size_t hl;
+
+	h[0] = tag;
+	if (len < 0x80) {
+		h[1] = (uint8_t)len;
+		hl = 2;
+	} else if (len < 0x100) {
+		h[1] = 0x81;
+		h[2] = (uint8_t)len;
+		hl = 3;
+	} else {
+		h[1] = 0x82;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		hl = 4;
+	}
+	der_put(d, h, hl);
+	der_put(d, p, len);
+}
+
+/* Wrap everything in d from `from` on in a TLV of tag (in place). */
+static void
+der_wrap(struct der_buf *d, size_t from, uint8_t tag)
+{
+	struct der_buf tmp;
+
+	if (d->overflow)
+		return;
+	tmp.n = 0;
+	tmp.overflow = 0;
+	der_tlv(&tmp, tag, d->b + from, d->n - from);
+	d->n = from;
+	der_put(d, tmp.b, tmp.n);
+	d->overflow |= tmp.overflow;
+}
+
+static void
+der_name(struct der_buf *d, const char *cn)
+{
+	static const uint8_t oid_cn[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
+	size_t at = d->n;
+
+	der_put(d, oid_cn, sizeof(oid_cn));
+	der_tlv(d, 0x0c, cn, strlen(cn));		/* UTF8String */
+	der_wrap(d, at, 0x30);
+	der_wrap(d, at, 0x31);
+	der_wrap(d, at, 0x30);
+}
+
+static void
+der_utctime(struct der_buf *d, time_t t)
+{
+	struct tm tm;
+	char s[64];
+
+	gmtime_r(&t, &tm);
+	snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	der_tlv(d, 0x17, s, strlen(s));
+}
+
+int
+acme_tlsalpn_cert(struct kw_key *key, const char *name, const char *keyauth,
+    uint8_t **der, size_t *len)
+{
+	static const uint8_t v3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+	static const uint8_t oid_san[] = { 0x06, 0x03, 0x55, 0x1d, 0x11 };
+	static const uint8_t oid_acme[] = { 0x06, 0x08, 0x2b, 0x06, 0x01,
+	    0x05, 0x05, 0x07, 0x01, 0x1f };
+	static const uint8_t critical[] = { 0x01, 0x01, 0xff };
+	uint8_t serial[16], h[WC_SHA256_DIGEST_SIZE], spki[KW_MAX_PUBKEY_DER];
+	size_t spki_len = sizeof(spki), sig_len, at, ext;
+	const uint8_t *sigalg;
+	struct der_buf *d;
+	time_t now = time(NULL);
+	WC_RNG rng;
+	int r;
+
+	*der = NULL;
+	*len = 0;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return KW_ERR_NOMEM;
+	if ((r = kw_key_public_der(key, spki, &spki_len)) != KW_OK ||
+	    (r = kw_cert_sigalg_der(key, &sigalg, &sig_len)) != KW_OK)
+		goto out;
+	if (wc_InitRng(&rng) != 0) {
+		r = KW_ERR_CRYPTO;
+		goto out;
+	}
+	r = wc_RNG_GenerateBlock(&rng, serial, sizeof(serial)) == 0 ? KW_OK :
+	    KW_ERR_CRYPTO;
+	wc_FreeRng(&rng);
+	if (r != KW_OK)
+		goto out;
+	serial[0] = (serial[0] & 0x7f) | 0x40;	/* positive, 16 bytes */
+	if (wc_Sha256Hash((const byte *)keyauth, (word32)strlen(keyauth),
+	    h) != 0) {
+		r = KW_ERR_CRYPTO;
+		goto out;
+	}
+	der_put(d, v3, sizeof(v3));
+	der_tlv(d, 0x02, serial, sizeof(serial));
+	der_put(d, sigalg, sig_len);
+	der_name(d, "keyward acme-tls/1");
+	at = d->n;
+	der_utctime(d, now - 3600);
+	der_utctime(d, now + 7 * 86400);
+	der_wrap(d, at, 0x30);
+	der_name(d, "keyward acme-tls/1");
+	der_put(d, spki, spki_len);
+	/* extensions: subjectAltName dNSName, acmeIdentifier (critical) */
+	ext = d->n;
+	at = d->n;
+	der_put(d, oid_san, sizeof(oid_san));
+	{
+		size_t v = d->n;
+
+		der_tlv(d, 0x82, name, strlen(name));
+		der_wrap(d, v, 0x30);
+		der_wrap(d, v, 0x04);
+	}
+	der_wrap(d, at, 0x30);
+	at = d->n;
+	der_put(d, oid_acme, sizeof(oid_acme));
+	der_put(d, critical, sizeof(critical));
+	{
+		size_t v = d->n;
+
+		der_tlv(d, 0x04, h, sizeof(h));
+		der_wrap(d, v, 0x04);
+	}
+	der_wrap(d, at, 0x30);
+	der_wrap(d, ext, 0x30);
+	der_wrap(d, ext, 0xa3);
+	der_wrap(d, 0, 0x30);			/* TBSCertificate */
+	if (d->overflow) {
+		r = KW_ERR_SPACE;
+		goto out;
+	}
+	r = kw_cert_sign_tbs(key, d->b, d->n, der, len);
+out:
+	free(d);
+	return r;
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct acme_tlsalpn {
+	int lfd;
+	int stop[2];
+	pthread_t thread;
+	int running;
+	struct kw_key *key;
+	pthread_mutex_t mu;
+	WOLFSSL_CTX *ctx;		/* for the published challenge */
+	struct kw_dev *dev;		/* the key, as wolfSSL's device */
+	char *token;
+	unsigned handshakes;		/* for the published challenge */
+	unsigned long served, refused;
+};
+
+/* One handshake: ALPN acme-tls/1 or nothing. */
+static void
+tlsalpn_serve(struct acme_tlsalpn *t, int fd)
+{
+	struct timeval tv = { TLSALPN_IO_MS / 1000, 0 };
+	WOLFSSL *ssl = NULL;
+	char *proto = NULL;
+	unsigned short plen = 0;
+	int w;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx == NULL || t->handshakes >= TLSALPN_MAX_HANDSHAKES ||
+	    (ssl = wolfSSL_new(t->ctx)) == NULL ||
+	    wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS) {
+		wolfSSL_free(ssl);
+		pthread_mutex_unlock(&t->mu);
+		t->refused++;
+		return;
+	}
+	if (wolfSSL_UseALPN(ssl, (char *)TLSALPN_PROTO,
+	    sizeof(TLSALPN_PROTO) - 1, WOLFSSL_ALPN_FAILED_ON_MISMATCH) !=
+	    WOLFSSL_SUCCESS) {
+		t->refused++;
+		goto out;
+	}
+	t->handshakes++;
+	w = wolfSSL_accept(ssl);
+	if (w == WOLFSSL_SUCCESS &&
+	    wolfSSL_ALPN_GetProtocol(ssl, &proto, &plen) ==
+	    WOLFSSL_SUCCESS && plen == sizeof(TLSALPN_PROTO) - 1 &&
+	    memcmp(proto, TLSALPN_PROTO, plen) == 0) {
+		t->served++;
+		(void)wolfSSL_shutdown(ssl);
+	} else
+		t->refused++;
+out:
+	wolfSSL_free(ssl);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void *
+tlsalpn_main(void *arg)
+{
+	struct acme_tlsalpn *t = arg;
+	struct pollfd p[2];
+	int fd;
+
+	p[0].fd = t->lfd;
+	p[0].events = POLLIN;
+	p[1].fd = t->stop[0];
+	p[1].events = POLLIN;
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents != 0)
+			break;
+		if ((fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		tlsalpn_serve(t, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int
+acme_tlsalpn_start(const char *addr, struct kw_key *key,
+    struct acme_tlsalpn **out)
+{
+	struct acme_tlsalpn *t;
+	int r;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return KW_ERR_NOMEM;
+	t->lfd = t->stop[0] = t->stop[1] = -1;
+	t->key = key;
+	pthread_mutex_init(&t->mu, NULL);
+	if ((r = acme_listen(addr, "tls-alpn-01", &t->lfd)) != KW_OK)
+		goto out;
+	if (pipe2(t->stop, O_CLOEXEC) != 0) {
+		r = KW_ERR_IO;
+		goto out;
+	}
+	if (pthread_create(&t->thread, NULL, tlsalpn_main, t) != 0) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	t->running = 1;
+	kw_info("tls-alpn-01 responder listening on %s", addr);
+	*out = t;
+	t = NULL;
+out:
+	acme_tlsalpn_stop(t);
+	return r;
+}
+
+void
+acme_tlsalpn_stop(struct acme_tlsalpn *t)
+{
+	if (t == NULL)
+		return;
+	if (t->running) {
+		(void)!write(t->stop[1], "x", 1);
+		pthread_join(t->thread, NULL);
+		kw_debug("tls-alpn-01 responder: %lu served, %lu refused",
+		    t->served, t->refused);
+	}
+	if (t->lfd >= 0)
+		close(t->lfd);
+	if (t->stop[0] >= 0)
+		close(t->stop[0]);
+	if (t->stop[1] >= 0)
+		close(t->stop[1]);
+	if (t->ctx != NULL)
+		wolfSSL_CTX_free(t->ctx);
+	kw_dev_free(t->dev);
+	free(t->token);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+static int
+tlsalpn_publish(void *arg, const char *ident, const char *token,
+    const char *keyauth)
+{
+	struct acme_tlsalpn *t = arg;
+	WOLFSSL_CTX *ctx = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = acme_tlsalpn_cert(t->key, ident, keyauth, &der, &len)) !=
+	    KW_OK) {
+		kw_err("cannot make the tls-alpn-01 certificate for %s: %s",
+		    ident, kw_strerror(r));
+		return r;
+	}
+	/* keyward's TLS contexts (common/kw_tls) refuse certificates with
+	 * an unknown critical extension, as they should; this one exists
+	 * only to carry acmeIdentifier, so it gets a plain server context
+	 * with the key attached as the crypto-callback device. */
+	if ((ctx = wolfSSL_CTX_new(wolfSSLv23_server_method())) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	(void)wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
+	/* RFC 8737 3: the validation server names the identifier in SNI */
+	if (wolfSSL_CTX_UseSNI(ctx, WOLFSSL_SNI_HOST_NAME, ident,
+	    (unsigned short)strlen(ident)) != WOLFSSL_SUCCESS) {
+		r = KW_ERR_TLS;
+		goto out;
+	}
+	wolfSSL_CTX_SNI_SetOptions(ctx, WOLFSSL_SNI_HOST_NAME,
+	    WOLFSSL_SNI_ABORT_ON_ABSENCE);
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+	if (wolfSSL_CTX_use_certificate_buffer(ctx, der, (long)len,
+	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+		kw_err("wolfSSL refused the tls-alpn-01 certificate");
+		r = KW_ERR_CERT;
+		goto out;
+	}
+	if (t->dev == NULL && (r = kw_dev_new(t->key, &t->dev)) != KW_OK)
+		goto out;
+	if ((r = kw_dev_use_in_ctx(t->dev, ctx)) != KW_OK)
+		goto out;
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx != NULL)
+		wolfSSL_CTX_free(t->ctx);
+	t->ctx = ctx;
+	t->handshakes = 0;
+	ctx = NULL;
+	free(t->token);
+	t->token = strdup(token);
+	r = t->token != NULL ? KW_OK : KW_ERR_NOMEM;
+	pthread_mutex_unlock(&t->mu);
+out:
+	if (ctx != NULL)
+		wolfSSL_CTX_free(ctx);
+	free(der);
+	return r;
+}
+
+static void
+tlsalpn_withdraw(void *arg, const char *token)
+{
+	struct acme_tlsalpn *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	if (t->token != NULL && strcmp(t->token, token) == 0) {
+		wolfSSL_CTX_free(t->ctx);
+		t->ctx = NULL;
+		free(t->token);
+		t->token = NULL;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+void
+acme_tlsalpn_responder(struct acme_tlsalpn *t, struct acme_responder *r)
+{
+	r->type = "tls-alpn-01";
+	r->publish = tlsalpn_publish;
+	r->withdraw = tlsalpn_withdraw;
+	r->arg = t;
+}
