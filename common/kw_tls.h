@@ -10,7 +10,9 @@
  * kw_tls_connect(); event-driven users (tunnels, EST) make each connection
  * with kw_tls_ssl_new(), drive wolfSSL_connect/accept themselves, then call
  * kw_tls_handshake_done() or, on failure, kw_tls_explain(), and release it
- * with kw_tls_ssl_free(). */
+ * with kw_tls_ssl_free().  kw_tls keeps per-connection state in the SSL's
+ * ex_data slots 0 and 1 and installs wolfSSL's PK verify callbacks (ECC,
+ * RSA, RSA-PSS) on its contexts: callers leave those alone. */
 #ifndef KW_TLS_H
 #define KW_TLS_H
 

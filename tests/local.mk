@@ -22,7 +22,8 @@ TESTS += tests/lib/fixtures_test.sh
 # ageing into renewal, deadlines, handshake timeouts) or take over 20 s;
 # for the edit-compile-test loop.  A new test like that goes here too.
 KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
-	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh
+	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh \
+	tests/tls/stall.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \

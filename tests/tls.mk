@@ -41,14 +41,15 @@ tests_tls_hs_bench_SOURCES = tests/tls/hs_bench.c \
 tests_tls_hs_bench_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
 tests_tls_hs_bench_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
 
-# Strict verification (issue 9): names, signature algorithms, groups,
-# renegotiation, refusal messages, against openssl, gnutls and a plain
-# wolfSSL peer (tests/tls/wolf_peer.c, software keys, test-only).
+# Strict verification (issue 9): names (names.sh); signature algorithms,
+# groups, renegotiation, refusal messages (strict.sh); against openssl,
+# gnutls, hostile peers (sigalg_peer.py) and a plain wolfSSL peer
+# (tests/tls/wolf_peer.c, software keys, test-only).
 check_PROGRAMS += tests/tls/wolf_peer
 tests_tls_wolf_peer_SOURCES = tests/tls/wolf_peer.c
 tests_tls_wolf_peer_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS)
 tests_tls_wolf_peer_LDADD = $(WOLFSSL_LIBS)
-TESTS += tests/tls/strict.sh
+TESTS += tests/tls/names.sh tests/tls/strict.sh
 # A server that stalls the handshake (tests/tls/stall_server.py).
 TESTS += tests/tls/stall.sh
 # TLS 1.3 resumption without (EC)DHE refused (gnutls-serv preferring psk_ke).
