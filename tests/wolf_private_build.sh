@@ -59,7 +59,7 @@ sdlibs="$(pkg-config --libs libsystemd) -lm -lpthread"
 # build NAME INCLUDE-FLAGS WOLFSSL-LIB
 build() {
 	# shellcheck disable=SC2086
-	cc -o "$KW_T/$1" -I"$KW_SRCDIR/common" $2 "$KW_T/main.c" \
+	cc -D_GNU_SOURCE -o "$KW_T/$1" -I"$KW_SRCDIR/common" $2 "$KW_T/main.c" \
 		"$KW_SRCDIR/common/kw_wolf_check.c" "$KW_SRCDIR/common/kw_log.c" \
 		"$KW_SRCDIR/common/kw_secret.c" "$KW_SRCDIR/common/kw_error.c" \
 		"$KW_SRCDIR/common/kw_mem.c" $3 $sdlibs 2>"$KW_T/$1.cc" ||
