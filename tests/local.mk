@@ -36,3 +36,4 @@ include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk
 include $(srcdir)/tests/tunnel.mk
 include $(srcdir)/tests/daemon.mk
+include $(srcdir)/tests/fuzz.mk
