@@ -67,10 +67,11 @@ kw_hello_scan_feed(struct kw_hello_scan *sc, const uint8_t *p, size_t n)
 		}
 		take = n < sc->rec_left ? n : sc->rec_left;
 		if (sc->hdr[0] == 22) {
-			if (take > sizeof(sc->msg) - sc->msg_have) {
-				sc->done = 1;	/* no ServerHello is this big */
-				break;
-			}
+			/* no more than fits: a record may hold more
+			 * messages than the ServerHello, and the verdict
+			 * must not depend on how the bytes are cut */
+			if (take > sizeof(sc->msg) - sc->msg_have)
+				take = sizeof(sc->msg) - sc->msg_have;
 			memcpy(sc->msg + sc->msg_have, p, take);
 			sc->msg_have += take;
 		}
@@ -91,6 +92,8 @@ kw_hello_scan_feed(struct kw_hello_scan *sc, const uint8_t *p, size_t n)
 			memmove(sc->msg, sc->msg + need, sc->msg_have - need);
 			sc->msg_have -= need;
 		}
+		if (sc->msg_have == sizeof(sc->msg))
+			sc->done = 1;	/* no ServerHello is this big */
 	}
 	return 0;
 }

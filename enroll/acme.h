@@ -119,6 +119,13 @@ int acme_tlsalpn_cert(struct kw_key *key, const char *name,
 /* Shared with the http-01 responder: "host:port" -> listening socket. */
 int acme_listen(const char *addr, const char *what, int *out);
 
+/* A problem document (RFC 7807 JSON, len bytes) as the one line the client
+ * logs: "TYPE: detail [ID TYPE: detail; ...]", the ACME error prefix cut,
+ * control characters shown as '?', truncated to buflen.  KW_ERR_PARSE
+ * (buf empty) when json is not a JSON object. */
+int acme_problem_format(const char *json, size_t len, char *buf,
+    size_t buflen);
+
 /* Parse certificates from PEM text ("CERTIFICATE" blocks). */
 int acme_pem_certs(const char *pem, size_t len, struct est_certs *out);
 

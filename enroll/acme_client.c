@@ -243,6 +243,24 @@ acme_problem_line(const json_t *p, char *buf, size_t len)
 			buf[off] = '?';
 }
 
+int
+acme_problem_format(const char *json, size_t len, char *buf, size_t buflen)
+{
+	json_t *p;
+	int r = KW_ERR_PARSE;
+
+	if (buflen == 0)
+		return KW_ERR_SPACE;
+	buf[0] = '\0';
+	p = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(p)) {
+		acme_problem_line(p, buf, buflen);
+		r = KW_OK;
+	}
+	json_decref(p);
+	return r;
+}
+
 static int
 acme_problem_err(const json_t *p)
 {
@@ -268,8 +286,8 @@ acme_fail(const struct acme_resp *r, const char *what)
 	char line[1024];
 
 	if (r->json != NULL && strcmp(r->ctype, "application/problem+json") ==
-	    0) {
-		acme_problem_line(r->json, line, sizeof(line));
+	    0 && acme_problem_format(r->body, r->body_len, line, sizeof(line)) ==
+	    KW_OK) {
 		kw_err("ACME %s refused: %s", what, line);
 		return acme_problem_err(r->json);
 	}

@@ -343,7 +343,10 @@ est_on_message_complete(http_parser *p)
 		r->body_len = 0;
 		return 0;
 	}
+	/* the answer is whole: what follows it in the same read (another
+	 * "response", junk) must not be parsed into it */
 	r->done = 1;
+	http_parser_pause(p, 1);
 	return 0;
 }
 

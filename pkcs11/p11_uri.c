@@ -77,11 +77,16 @@ static int
 p11_perr(struct p11_parse *p, const char *fmt, ...)
 {
 	va_list ap;
+	char *c;
 
 	if (p->errbuf != NULL && p->errlen > 0) {
 		va_start(ap, fmt);
 		vsnprintf(p->errbuf, p->errlen, fmt, ap);
 		va_end(ap);
+		/* one line: the URI's own bytes are quoted in it */
+		for (c = p->errbuf; *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return KW_ERR_PARSE;
 }

@@ -39,3 +39,4 @@ include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk
 include $(srcdir)/tests/tunnel.mk
 include $(srcdir)/tests/daemon.mk
+include $(srcdir)/tests/fuzz.mk

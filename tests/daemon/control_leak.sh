@@ -7,7 +7,9 @@
 . "$KW_SRCDIR/tests/daemon/lib.sh"
 set -e
 kw_need python3
-if ldd "$KEYWARD" | grep -q libasan; then
+if ldd "$KEYWARD" | grep -q libtsan; then
+	kw_skip "a ThreadSanitizer build: no leak checker, and valgrind cannot run it"
+elif ldd "$KEYWARD" | grep -q libasan; then
 	RUNNER=""
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 elif command -v valgrind >/dev/null; then

@@ -47,6 +47,10 @@ wait = 120"
 
 # now_ms; within_1s START: fail unless less than 1 s passed since START
 now_ms() { date +%s%3N; }
+# a frozen daemon answers after the renewal's deadline, not in a second;
+# a ThreadSanitizer build runs the tunnel's TLS 5-15 times slower
+limit=1000
+if ldd "$KEYWARD" | grep -q libtsan; then limit=4000; fi
 tunnel_echo() {
 	python3 - "$LISTEN" <<'PY'
 import socket, sys
@@ -80,7 +84,7 @@ check_hup() {
 		kw_fail "$what: the tunnel did not answer after SIGHUP"
 	t2=$(now_ms)
 	echo "$what: after SIGHUP, status answered in $((t1 - t0)) ms, the tunnel in $((t2 - t1)) ms (before: $ANCHOR ms)"
-	[ $((t1 - t0)) -lt 1000 ] && [ $((t2 - t1)) -lt $((ANCHOR + 1000)) ] ||
+	[ $((t1 - t0)) -lt "$limit" ] && [ $((t2 - t1)) -lt $((ANCHOR + limit)) ] ||
 		kw_fail "$what: the daemon froze after SIGHUP"
 }
 wait_log() {
