@@ -5,10 +5,10 @@
  * the key authorization).  The certificate is signed by the hardware key
  * being certified, and the handshake signature is made by it too.
  *
- * The certificate's few fields are encoded here (wolfSSL's certificate
- * generator cannot add the acmeIdentifier extension without
- * WOLFSSL_CUSTOM_OID, which Debian's build lacks); the signature goes
- * through enroll/csr.c's signer. */
+ * The certificate's few fields are encoded with common/kw_der's writer
+ * (wolfSSL's certificate generator cannot add the acmeIdentifier extension
+ * without WOLFSSL_CUSTOM_OID, which Debian's build lacks); the signature
+ * goes through enroll/csr.c's signer. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/random.h>
@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kw_der.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_wolf.h"
@@ -41,79 +42,22 @@
 
 /* ---- the certificate ----------------------------------------------------- */
 
-struct der_buf {
-	uint8_t b[TLSALPN_MAX_DER];
-	size_t n;
-	int overflow;
-};
-
 static void
-der_put(struct der_buf *d, const void *p, size_t len)
-{
-	if (d->overflow || len > sizeof(d->b) - d->n) {
-		d->overflow = 1;
-		return;
-	}
-	memcpy(d->b + d->n, p, len);
-	d->n += len;
-}
-
-/* tag, length (short or long form), contents. */
-static void
-der_tlv(struct der_buf *d, uint8_t tag, const void *p, size_t len)
-{
-	uint8_t h[4];
-	size_t hl;
-
-	h[0] = tag;
-	if (len < 0x80) {
-		h[1] = (uint8_t)len;
-		hl = 2;
-	} else if (len < 0x100) {
-		h[1] = 0x81;
-		h[2] = (uint8_t)len;
-		hl = 3;
-	} else {
-		h[1] = 0x82;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-		hl = 4;
-	}
-	der_put(d, h, hl);
-	der_put(d, p, len);
-}
-
-/* Wrap everything in d from `from` on in a TLV of tag (in place). */
-static void
-der_wrap(struct der_buf *d, size_t from, uint8_t tag)
-{
-	struct der_buf tmp;
-
-	if (d->overflow)
-		return;
-	tmp.n = 0;
-	tmp.overflow = 0;
-	der_tlv(&tmp, tag, d->b + from, d->n - from);
-	d->n = from;
-	der_put(d, tmp.b, tmp.n);
-	d->overflow |= tmp.overflow;
-}
-
-static void
-der_name(struct der_buf *d, const char *cn)
+tlsalpn_name(struct kw_der_w *w, const char *cn)
 {
 	static const uint8_t oid_cn[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
-	size_t at = d->n;
+	size_t name = kw_der_open(w, 0x30), set = kw_der_open(w, 0x31),
+	    atv = kw_der_open(w, 0x30);
 
-	der_put(d, oid_cn, sizeof(oid_cn));
-	der_tlv(d, 0x0c, cn, strlen(cn));		/* UTF8String */
-	der_wrap(d, at, 0x30);
-	der_wrap(d, at, 0x31);
-	der_wrap(d, at, 0x30);
+	kw_der_put_raw(w, oid_cn, sizeof(oid_cn));
+	kw_der_put(w, 0x0c, cn, strlen(cn));		/* UTF8String */
+	kw_der_close(w, atv);
+	kw_der_close(w, set);
+	kw_der_close(w, name);
 }
 
 static void
-der_utctime(struct der_buf *d, time_t t)
+tlsalpn_utctime(struct kw_der_w *w, time_t t)
 {
 	struct tm tm;
 	char s[64];
@@ -121,7 +65,7 @@ der_utctime(struct der_buf *d, time_t t)
 	gmtime_r(&t, &tm);
 	snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	der_tlv(d, 0x17, s, strlen(s));
+	kw_der_put(w, 0x17, s, strlen(s));
 }
 
 int
@@ -134,16 +78,17 @@ acme_tlsalpn_cert(struct kw_key *key, const char *name, const char *keyauth,
 	    0x05, 0x05, 0x07, 0x01, 0x1f };
 	static const uint8_t critical[] = { 0x01, 0x01, 0xff };
 	uint8_t serial[16], h[WC_SHA256_DIGEST_SIZE], spki[KW_MAX_PUBKEY_DER];
-	size_t spki_len = sizeof(spki), sig_len, at, ext;
+	size_t spki_len = sizeof(spki), sig_len, tbs, m, ext, e, v, tbs_len;
 	const uint8_t *sigalg;
-	struct der_buf *d;
+	struct kw_der_w w;
+	uint8_t *buf;
 	time_t now = time(NULL);
 	WC_RNG rng;
 	int r;
 
 	*der = NULL;
 	*len = 0;
-	if ((d = calloc(1, sizeof(*d))) == NULL)
+	if ((buf = malloc(TLSALPN_MAX_DER)) == NULL)
 		return KW_ERR_NOMEM;
 	if ((r = kw_key_public_der(key, spki, &spki_len)) != KW_OK ||
 	    (r = kw_cert_sigalg_der(key, &sigalg, &sig_len)) != KW_OK)
@@ -163,48 +108,48 @@ acme_tlsalpn_cert(struct kw_key *key, const char *name, const char *keyauth,
 		r = KW_ERR_CRYPTO;
 		goto out;
 	}
-	der_put(d, v3, sizeof(v3));
-	der_tlv(d, 0x02, serial, sizeof(serial));
-	der_put(d, sigalg, sig_len);
-	der_name(d, "keyward acme-tls/1");
-	at = d->n;
-	der_utctime(d, now - 3600);
-	der_utctime(d, now + 7 * 86400);
-	der_wrap(d, at, 0x30);
-	der_name(d, "keyward acme-tls/1");
-	der_put(d, spki, spki_len);
-	/* extensions: subjectAltName dNSName, acmeIdentifier (critical) */
-	ext = d->n;
-	at = d->n;
-	der_put(d, oid_san, sizeof(oid_san));
+	kw_der_w_init(&w, buf, TLSALPN_MAX_DER);
+	tbs = kw_der_open(&w, 0x30);		/* TBSCertificate */
+	kw_der_put_raw(&w, v3, sizeof(v3));
+	kw_der_put(&w, 0x02, serial, sizeof(serial));
+	kw_der_put_raw(&w, sigalg, sig_len);
+	tlsalpn_name(&w, "keyward acme-tls/1");
+	m = kw_der_open(&w, 0x30);		/* validity */
+	tlsalpn_utctime(&w, now - 3600);
+	tlsalpn_utctime(&w, now + 7 * 86400);
+	kw_der_close(&w, m);
+	tlsalpn_name(&w, "keyward acme-tls/1");
+	kw_der_put_raw(&w, spki, spki_len);
+	ext = kw_der_open(&w, 0xa3);
+	m = kw_der_open(&w, 0x30);
+	/* subjectAltName: the identifier as a dNSName */
+	e = kw_der_open(&w, 0x30);
+	kw_der_put_raw(&w, oid_san, sizeof(oid_san));
+	v = kw_der_open(&w, 0x04);
 	{
-		size_t v = d->n;
+		size_t gn = kw_der_open(&w, 0x30);
 
-		der_tlv(d, 0x82, name, strlen(name));
-		der_wrap(d, v, 0x30);
-		der_wrap(d, v, 0x04);
+		kw_der_put(&w, 0x82, name, strlen(name));
+		kw_der_close(&w, gn);
 	}
-	der_wrap(d, at, 0x30);
-	at = d->n;
-	der_put(d, oid_acme, sizeof(oid_acme));
-	der_put(d, critical, sizeof(critical));
-	{
-		size_t v = d->n;
-
-		der_tlv(d, 0x04, h, sizeof(h));
-		der_wrap(d, v, 0x04);
-	}
-	der_wrap(d, at, 0x30);
-	der_wrap(d, ext, 0x30);
-	der_wrap(d, ext, 0xa3);
-	der_wrap(d, 0, 0x30);			/* TBSCertificate */
-	if (d->overflow) {
-		r = KW_ERR_SPACE;
+	kw_der_close(&w, v);
+	kw_der_close(&w, e);
+	/* acmeIdentifier (critical): SHA-256 of the key authorization */
+	e = kw_der_open(&w, 0x30);
+	kw_der_put_raw(&w, oid_acme, sizeof(oid_acme));
+	kw_der_put_raw(&w, critical, sizeof(critical));
+	v = kw_der_open(&w, 0x04);
+	kw_der_put(&w, 0x04, h, sizeof(h));
+	kw_der_close(&w, v);
+	kw_der_close(&w, e);
+	kw_der_close(&w, m);
+	kw_der_close(&w, ext);
+	kw_der_close(&w, tbs);
+	if ((r = kw_der_w_end(&w, &tbs_len)) != KW_OK)
 		goto out;
-	}
-	r = kw_cert_sign_tbs(key, d->b, d->n, der, len);
+	r = kw_cert_sign_tbs(key, buf, tbs_len, der, len);
 out:
-	free(d);
+	free(buf);
 	return r;
 }
 
