@@ -9,6 +9,7 @@
 #ifndef ACME_H
 #define ACME_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,8 +117,21 @@ void acme_tlsalpn_responder(struct acme_tlsalpn *t, struct acme_responder *r);
 /* The acmeIdentifier certificate for name and keyauth (DER, malloc'd). */
 int acme_tlsalpn_cert(struct kw_key *key, const char *name,
     const char *keyauth, uint8_t **der, size_t *len);
-/* Shared with the http-01 responder: "host:port" -> listening socket. */
+/* The responders' server (acme_srv.c): "host:port" -> a listening socket,
+ * served one connection at a time by a thread until stopped (stop is
+ * idempotent and fine after a failed start). */
 int acme_listen(const char *addr, const char *what, int *out);
+struct acme_srv {
+	int lfd;
+	int stop[2];			/* pipe: a write wakes the thread */
+	pthread_t thread;
+	int running;
+	void (*serve)(void *arg, int fd);
+	void *arg;
+};
+int acme_srv_start(struct acme_srv *s, const char *addr, const char *what,
+    void (*serve)(void *arg, int fd), void *arg);
+void acme_srv_stop(struct acme_srv *s);
 
 /* A problem document (RFC 7807 JSON, len bytes) as the one line the client
  * logs: "TYPE: detail [ID TYPE: detail; ...]", the ACME error prefix cut,

@@ -4,10 +4,6 @@
  * published token and 404 for anything else.  One thread, one connection
  * at a time, each bounded in size (4 KiB) and time (5 s): the validation
  * server is the only expected client, and nothing else is served. */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +22,7 @@
 #define HTTP01_PREFIX		"/.well-known/acme-challenge/"
 
 struct acme_http01 {
-	int lfd;
-	int stop[2];			/* pipe: write end wakes the thread */
-	pthread_t thread;
-	int running;
+	struct acme_srv srv;
 	pthread_mutex_t mu;
 	struct {
 		char *token;
@@ -37,76 +30,6 @@ struct acme_http01 {
 	} t[HTTP01_MAX_TOKENS];
 	unsigned long served, refused;
 };
-
-static int
-http01_split(const char *addr, char *host, size_t hl, char *port, size_t pl)
-{
-	const char *colon;
-	size_t n;
-
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-
-		if (end == NULL || end[1] != ':')
-			return KW_ERR_PARSE;
-		n = (size_t)(end - addr - 1);
-		colon = end + 1;
-		addr++;
-	} else {
-		if ((colon = strrchr(addr, ':')) == NULL)
-			return KW_ERR_PARSE;
-		n = (size_t)(colon - addr);
-	}
-	if (n == 0 || n >= hl || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= pl)
-		return KW_ERR_PARSE;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	snprintf(port, pl, "%s", colon + 1);
-	return KW_OK;
-}
-
-int
-acme_listen(const char *addr, const char *what, int *out)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char host[256], port[16];
-	int fd = -1, one = 1, e;
-
-	*out = -1;
-	if (http01_split(addr, host, sizeof(host), port, sizeof(port)) != 0) {
-		kw_err("--%s %s: expected HOST:PORT", what, addr);
-		return KW_ERR_CONFIG;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		kw_err("--%s %s: %s", what, addr, gai_strerror(e));
-		return KW_ERR_CONFIG;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 16) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		kw_err("cannot listen for %s on %s: %s (is the port in "
-		    "use, or below 1024 without privilege?)", what, addr,
-		    strerror(errno));
-		return KW_ERR_NETWORK;
-	}
-	*out = fd;
-	return KW_OK;
-}
 
 static void
 http01_send(int fd, int status, const char *body)
@@ -171,31 +94,10 @@ http01_serve(struct acme_http01 *h, int fd)
 	pthread_mutex_unlock(&h->mu);
 }
 
-static void *
-http01_main(void *arg)
+static void
+http01_serve_cb(void *arg, int fd)
 {
-	struct acme_http01 *h = arg;
-	struct pollfd p[2];
-	int fd;
-
-	p[0].fd = h->lfd;
-	p[0].events = POLLIN;
-	p[1].fd = h->stop[0];
-	p[1].events = POLLIN;
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents != 0)
-			break;
-		if ((fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			continue;
-		http01_serve(h, fd);
-		close(fd);
-	}
-	return NULL;
+	http01_serve(arg, fd);
 }
 
 int
@@ -207,29 +109,14 @@ acme_http01_start(const char *addr, struct acme_http01 **out)
 	*out = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return KW_ERR_NOMEM;
-	h->stop[0] = h->stop[1] = -1;
 	pthread_mutex_init(&h->mu, NULL);
-	if ((r = acme_listen(addr, "http-01", &h->lfd)) != KW_OK)
-		goto out;
-	if (pipe2(h->stop, O_CLOEXEC) != 0) {
-		r = KW_ERR_IO;
-		goto out;
-	}
-	if (pthread_create(&h->thread, NULL, http01_main, h) != 0) {
-		r = KW_ERR_NOMEM;
-		goto out;
-	}
-	h->running = 1;
-	kw_info("http-01 responder listening on %s", addr);
-	*out = h;
-	h = NULL;
-out:
-	if (h != NULL) {
-		if (h->lfd >= 0)
-			close(h->lfd);
+	if ((r = acme_srv_start(&h->srv, addr, "http-01", http01_serve_cb,
+	    h)) != KW_OK) {
 		acme_http01_stop(h);
+		return r;
 	}
-	return r;
+	*out = h;
+	return KW_OK;
 }
 
 void
@@ -239,17 +126,9 @@ acme_http01_stop(struct acme_http01 *h)
 
 	if (h == NULL)
 		return;
-	if (h->running) {
-		(void)!write(h->stop[1], "x", 1);
-		pthread_join(h->thread, NULL);
-		close(h->lfd);
-		kw_debug("http-01 responder: %lu served, %lu refused",
-		    h->served, h->refused);
-	}
-	if (h->stop[0] >= 0)
-		close(h->stop[0]);
-	if (h->stop[1] >= 0)
-		close(h->stop[1]);
+	acme_srv_stop(&h->srv);
+	kw_debug("http-01 responder: %lu served, %lu refused", h->served,
+	    h->refused);
 	for (i = 0; i < HTTP01_MAX_TOKENS; i++) {
 		free(h->t[i].token);
 		free(h->t[i].keyauth);

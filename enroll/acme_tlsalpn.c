@@ -14,10 +14,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,10 +153,7 @@ out:
 /* ---- the server ---------------------------------------------------------- */
 
 struct acme_tlsalpn {
-	int lfd;
-	int stop[2];
-	pthread_t thread;
-	int running;
+	struct acme_srv srv;
 	struct kw_key *key;
 	pthread_mutex_t mu;
 	WOLFSSL_CTX *ctx;		/* for the published challenge */
@@ -211,31 +205,10 @@ out:
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void *
-tlsalpn_main(void *arg)
+static void
+tlsalpn_serve_cb(void *arg, int fd)
 {
-	struct acme_tlsalpn *t = arg;
-	struct pollfd p[2];
-	int fd;
-
-	p[0].fd = t->lfd;
-	p[0].events = POLLIN;
-	p[1].fd = t->stop[0];
-	p[1].events = POLLIN;
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents != 0)
-			break;
-		if ((fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			continue;
-		tlsalpn_serve(t, fd);
-		close(fd);
-	}
-	return NULL;
+	tlsalpn_serve(arg, fd);
 }
 
 int
@@ -248,26 +221,15 @@ acme_tlsalpn_start(const char *addr, struct kw_key *key,
 	*out = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return KW_ERR_NOMEM;
-	t->lfd = t->stop[0] = t->stop[1] = -1;
 	t->key = key;
 	pthread_mutex_init(&t->mu, NULL);
-	if ((r = acme_listen(addr, "tls-alpn-01", &t->lfd)) != KW_OK)
-		goto out;
-	if (pipe2(t->stop, O_CLOEXEC) != 0) {
-		r = KW_ERR_IO;
-		goto out;
+	if ((r = acme_srv_start(&t->srv, addr, "tls-alpn-01",
+	    tlsalpn_serve_cb, t)) != KW_OK) {
+		acme_tlsalpn_stop(t);
+		return r;
 	}
-	if (pthread_create(&t->thread, NULL, tlsalpn_main, t) != 0) {
-		r = KW_ERR_NOMEM;
-		goto out;
-	}
-	t->running = 1;
-	kw_info("tls-alpn-01 responder listening on %s", addr);
 	*out = t;
-	t = NULL;
-out:
-	acme_tlsalpn_stop(t);
-	return r;
+	return KW_OK;
 }
 
 void
@@ -275,18 +237,9 @@ acme_tlsalpn_stop(struct acme_tlsalpn *t)
 {
 	if (t == NULL)
 		return;
-	if (t->running) {
-		(void)!write(t->stop[1], "x", 1);
-		pthread_join(t->thread, NULL);
-		kw_debug("tls-alpn-01 responder: %lu served, %lu refused",
-		    t->served, t->refused);
-	}
-	if (t->lfd >= 0)
-		close(t->lfd);
-	if (t->stop[0] >= 0)
-		close(t->stop[0]);
-	if (t->stop[1] >= 0)
-		close(t->stop[1]);
+	acme_srv_stop(&t->srv);
+	kw_debug("tls-alpn-01 responder: %lu served, %lu refused", t->served,
+	    t->refused);
 	if (t->ctx != NULL)
 		wolfSSL_CTX_free(t->ctx);
 	kw_dev_free(t->dev);
