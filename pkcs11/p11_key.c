@@ -837,6 +837,10 @@ p11_decrypt_call(struct p11_key *k, void *arg, CK_RV *rvp)
 	    (CK_ULONG)a->in_len, a->out, &n)) != CKR_OK) {
 		*rvp = rv;
 		r = p11_rv_err(rv, "C_Decrypt");
+		/* SoftHSM2 (and some cards) say CKR_GENERAL_ERROR for bad
+		 * padding: on a ciphertext, that is what it means */
+		if (rv == CKR_GENERAL_ERROR)
+			r = KW_ERR_CRYPTO;
 		if (r == KW_ERR_CRYPTO)
 			kw_err("key '%s' on token '%s' could not decrypt the "
 			    "message (%s): it is not encrypted to this key, or "
