@@ -92,6 +92,23 @@ grep -q "the ciphertext is 255 bytes, an rsa2048 key decrypts exactly 256" probe
 	kw_fail "counters: $(line probe counts)"
 echo "ok two secrets decrypted by the TPM; bad padding and a short ciphertext refused cleanly"
 
+echo "== a key with an auth value (salted HMAC session) decrypts; a wrong one is refused"
+printf 'scep-key-auth\n' >auth && chmod 600 auth
+printf 'not-the-auth\n' >badauth && chmod 600 badauth
+kw_run keygen-a 0 keygen --tcti "$KW_TCTI" --key "tpm:$KW_T/a.pem" --alg rsa2048 \
+	--usage sign,decrypt --auth-file "$KW_T/auth"
+cp keygen-a.out a.pub
+enc a.pub secret1 ct-a
+KW_PROBE_AUTH_FILE=$KW_T/auth "$PROBE" "tpm:$KW_T/a.pem" - ct-a pt-a >a.out 2>a.err ||
+	kw_fail "probe: $(cat a.out a.err)"
+[ "$(line a ct-a)" = "ct-a: ok 32" ] && cmp -s secret1 pt-a ||
+	kw_fail "auth-value key decryption: $(cat a.out a.err)"
+KW_PROBE_AUTH_FILE=$KW_T/badauth "$PROBE" "tpm:$KW_T/a.pem" - ct-a pt-b >b.out 2>b.err ||
+	kw_fail "probe: $(cat b.out b.err)"
+line b ct-a | grep -q "^ct-a: err -12 " || kw_fail "wrong auth value: $(cat b.out b.err)"
+[ ! -e pt-b ] || kw_fail "a wrong auth value got plaintext"
+echo "ok auth-value key"
+
 echo "== the sign,decrypt key still signs: keyward csr"
 kw_run csr 0 csr --tcti "$KW_TCTI" --key "tpm:$KW_T/sd.pem" --subject CN=scep-client \
 	--out sd.csr

@@ -11,7 +11,8 @@
  *   sign: ok | sign: err CODE TEXT        one signature with the same key
  *   counts: decrypts=N failures=N signs=N
  * The key's own messages go to stderr.  MODULE is the PKCS#11 module ("-":
- * none); the TPM comes from $TPM2TOOLS_TCTI.  Exit 0 once the key opened
+ * none); the TPM comes from $TPM2TOOLS_TCTI, a TPM key's auth value from
+ * the file $KW_PROBE_AUTH_FILE.  Exit 0 once the key opened
  * (the test reads the lines), 1 if it did not. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&o, 0, sizeof(o));
 	o.module = strcmp(argv[2], "-") != 0 ? argv[2] : NULL;
+	o.auth_file = getenv("KW_PROBE_AUTH_FILE");
 	if ((r = kw_keyref_open(argv[1], &o, &key)) != KW_OK) {
 		result("open", r);
 		kw_keyref_shutdown();
