@@ -801,6 +801,36 @@ p11_may_decrypt(struct p11_key *k)
 	return KW_OK;
 }
 
+/* After a failed C_Decrypt, tpm2-pkcs11 leaves the operation active (the
+ * standard says it ends), and every later C_SignInit or C_DecryptInit in
+ * that session fails with CKR_OPERATION_ACTIVE.  A new session of the
+ * same application shares its login and object handles: move to one and
+ * close the old.  If none opens, the session is dropped and the next use
+ * finds the token again. */
+static void
+p11_key_new_session(struct p11_key *k)
+{
+	CK_SESSION_INFO si;
+	CK_SESSION_HANDLE s;
+	CK_FLAGS fl = CKF_SERIAL_SESSION;
+	CK_RV rv;
+
+	if (k->f->C_GetSessionInfo(k->session, &si) == CKR_OK)
+		fl |= si.flags & CKF_RW_SESSION;
+	if ((rv = k->f->C_OpenSession(k->tok.slot, fl, NULL, NULL, &s)) !=
+	    CKR_OK) {
+		kw_debug("C_OpenSession after a failed decryption: %s",
+		    p11_rv_name(rv));
+		p11_key_drop_session(k);
+		return;
+	}
+	rv = k->f->C_CloseSession(k->session);
+	kw_debug("token '%s': moved from session %lu to %lu after a failed "
+	    "decryption (close: %s)", k->tok.label,
+	    (unsigned long)k->session, (unsigned long)s, p11_rv_name(rv));
+	k->session = s;
+}
+
 struct p11_decrypt_args {
 	const uint8_t *in;
 	size_t in_len;
@@ -837,6 +867,8 @@ p11_decrypt_call(struct p11_key *k, void *arg, CK_RV *rvp)
 	    (CK_ULONG)a->in_len, a->out, &n)) != CKR_OK) {
 		*rvp = rv;
 		r = p11_rv_err(rv, "C_Decrypt");
+		if (!p11_rv_gone(rv))
+			p11_key_new_session(k);
 		/* SoftHSM2 (and some cards) say CKR_GENERAL_ERROR for bad
 		 * padding: on a ciphertext, that is what it means */
 		if (rv == CKR_GENERAL_ERROR)
