@@ -22,6 +22,7 @@ MOD=$KW_SOFTHSM_MODULE
 cd "$KW_T" || exit 1
 PS="?pin-source=file:$KW_T/pin"
 KEY="pkcs11:token=kwdec;object=sd"
+# shellcheck disable=SC2016  # the backquotes are the message's own
 HINT='this key was made for signing only; SCEP needs `keyward keygen --alg rsa2048 --usage sign,decrypt`'
 
 # obj TYPE LABEL: pkcs11-tool's block for the object with that label

@@ -11,6 +11,7 @@
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$KW_SRCDIR/tests/pkcs11/lsan.supp"
 
 kw_need swtpm pkcs11-tool tpm2_flushcontext openssl
+# shellcheck disable=SC2012  # fixed system paths, as tests/pkcs11/tpm2.sh
 TMOD=$(ls /usr/lib/*/pkcs11/libtpm2_pkcs11.so /usr/lib/*/libtpm2_pkcs11.so.1 2>/dev/null | head -1)
 [ -n "$TMOD" ] || kw_skip "libtpm2_pkcs11 not installed"
 PROBE=$KW_BUILDDIR/tests/tpm/decrypt_probe

@@ -17,6 +17,7 @@ SIGN=$KW_BUILDDIR/tests/tpm/tpm_sign
 [ -x "$PROBE" ] && [ -x "$SIGN" ] || kw_fail "build the test helpers first (make check)"
 kw_start_swtpm tpm
 cd "$KW_T" || exit 1
+# shellcheck disable=SC2016  # the backquotes are the message's own
 HINT='this key was made for signing only; SCEP needs `keyward keygen --alg rsa2048 --usage sign,decrypt`'
 
 flush_all() {
