@@ -54,6 +54,5 @@ agent_keyward_test_SOURCES = $(agent_keyward_SOURCES)
 agent_keyward_test_CFLAGS = $(KW_AGENT_CFLAGS) -DKW_TEST_HOOKS
 agent_keyward_test_LDADD = $(KW_AGENT_LDADD)
 
-# Man pages and the systemd unit (issue 4).
+# Man pages (issue 4); the unit is in systemd/local.mk.
 dist_man_MANS += man/keyward.1 man/keyward.conf.5
-EXTRA_DIST += systemd/keyward.service

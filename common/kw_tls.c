@@ -8,6 +8,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfio.h>
+#include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -172,6 +173,7 @@ enum kw_tls_refusal {
 	KW_REFUSED_NAME,		/* server certificate not for the name */
 	KW_REFUSED_SIGALG,		/* peer signed with SHA-1 or SHA-224 */
 	KW_REFUSED_PSK_KE,		/* resumed without a key exchange */
+	KW_REFUSED_GROUP,		/* TLS 1.2 ECDHE group not ours */
 };
 /* The ServerHello watcher of a resuming client (struct kw_hello_scan). */
 #define KW_TLS_EX_SCAN		1
@@ -234,6 +236,29 @@ kw_tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return 1;
 }
 
+/* TLS 1.2: is the ECDHE group in use one of ours (kw_groups)?  A TLS 1.2
+ * server picks it and wolfSSL 5.5.4's client takes any it knows; the
+ * group is known once the ServerKeyExchange is parsed, which is when the
+ * signature callbacks below run, before our certificate and signature are
+ * sent.  1 also when no group is known yet (or not TLS 1.2). */
+static int
+kw_tls_group_ok(WOLFSSL *ssl)
+{
+	static const char *const ours[] = { "X25519", "SECP256R1",
+	    "SECP384R1" };
+	const char *g;
+	size_t i;
+
+	if (wolfSSL_version(ssl) != TLS1_2_VERSION ||
+	    (g = wolfSSL_get_curve_name(ssl)) == NULL)
+		return 1;
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcmp(g, ours[i]) == 0)
+			return 1;
+	kw_tls_set_refusal(ssl, KW_REFUSED_GROUP);
+	return 0;
+}
+
 /* The peer's handshake signatures (TLS 1.2 ServerKeyExchange and
  * CertificateVerify, TLS 1.3 CertificateVerify) are verified here, by
  * wolfCrypt, through wolfSSL's PK verify callbacks: wolfSSL 5.5.4 accepts a
@@ -259,6 +284,8 @@ kw_tls_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int sig_len,
 		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
 		return SIG_VERIFY_E;
 	}
+	if (!kw_tls_group_ok(ssl))
+		return SIG_VERIFY_E;
 	if ((w = wc_ecc_init(&key)) != 0)
 		return w;
 	if ((w = wc_EccPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
@@ -304,6 +331,8 @@ kw_tls_rsa_verify(WOLFSSL *ssl, unsigned char *sig, unsigned int sig_len,
 	int w;
 
 	(void)arg;
+	if (!kw_tls_group_ok(ssl))
+		return SIG_VERIFY_E;
 	if ((w = wc_InitRsaKey(&key, NULL)) != 0)
 		return w;
 	if ((w = wc_RsaPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
@@ -313,6 +342,43 @@ kw_tls_rsa_verify(WOLFSSL *ssl, unsigned char *sig, unsigned int sig_len,
 		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
 		w = SIG_VERIFY_E;
 	}
+	return w;
+}
+
+/* RSA-PSS: the hash is SHA-256 and up by definition; only the group is
+ * checked, then wolfCrypt verifies (wolfSSL checks the padding after). */
+static int
+kw_tls_pss_verify(WOLFSSL *ssl, unsigned char *sig, unsigned int sig_len,
+    unsigned char **out, int hash, int mgf, const unsigned char *key_der,
+    unsigned int key_len, void *arg)
+{
+	enum wc_HashType type;
+	RsaKey key;
+	word32 idx = 0;
+	int w;
+
+	(void)arg;
+	if (!kw_tls_group_ok(ssl))
+		return SIG_VERIFY_E;
+	switch (hash) {
+	case SHA256h:
+		type = WC_HASH_TYPE_SHA256;
+		break;
+	case SHA384h:
+		type = WC_HASH_TYPE_SHA384;
+		break;
+	case SHA512h:
+		type = WC_HASH_TYPE_SHA512;
+		break;
+	default:
+		kw_tls_set_refusal(ssl, KW_REFUSED_SIGALG);
+		return SIG_VERIFY_E;
+	}
+	if ((w = wc_InitRsaKey(&key, NULL)) != 0)
+		return w;
+	if ((w = wc_RsaPublicKeyDecode(key_der, &idx, &key, key_len)) == 0)
+		w = wc_RsaPSS_VerifyInline(sig, sig_len, out, type, mgf, &key);
+	wc_FreeRsaKey(&key);
 	return w;
 }
 
@@ -612,6 +678,7 @@ kw_tls_ctx_new(const struct kw_tls_conf *conf, struct kw_tls_ctx **out)
 	wolfSSL_CTX_set_verify(ctx->wctx, mode, kw_tls_verify_cb);
 	wolfSSL_CTX_SetEccVerifyCb(ctx->wctx, kw_tls_ecc_verify);
 	wolfSSL_CTX_SetRsaVerifyCb(ctx->wctx, kw_tls_rsa_verify);
+	wolfSSL_CTX_SetRsaPssVerifyCb(ctx->wctx, kw_tls_pss_verify);
 	wolfSSL_CTX_SetCertCbCtx(ctx->wctx, ctx);
 	*out = ctx;
 	ctx = NULL;
@@ -863,6 +930,17 @@ kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 		    "accept; it must offer psk_dhe_ke");
 		return KW_ERR_HANDSHAKE;
 	}
+	/* The TLS 1.2 group of a full handshake, for key exchanges no
+	 * signature callback saw (an EdDSA ServerKeyExchange): before any
+	 * data. */
+	if (wolfSSL_version(ssl) == TLS1_2_VERSION &&
+	    !wolfSSL_session_reused(ssl) &&
+	    (wolfSSL_get_curve_name(ssl) == NULL || !kw_tls_group_ok(ssl))) {
+		kw_err("the TLS 1.2 key exchange group %s is not one keyward "
+		    "offers (X25519, P-256, P-384)", wolfSSL_get_curve_name(ssl)
+		    ? wolfSSL_get_curve_name(ssl) : "(none)");
+		return KW_ERR_HANDSHAKE;
+	}
 	if (wolfSSL_session_reused(ssl))
 		atomic_fetch_add(&ctx->resumed, 1);
 	else
@@ -946,6 +1024,13 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		    "exchange (psk_ke: no forward secrecy), which keyward does "
 		    "not accept; the next connection makes a full handshake",
 		    peer);
+		return KW_ERR_HANDSHAKE;
+	}
+	if (kw_tls_refusal(ssl) == KW_REFUSED_GROUP) {
+		kw_err("%s %s chose the key exchange group %s, which keyward "
+		    "did not offer (X25519, P-256, P-384 only)", who, peer,
+		    wolfSSL_get_curve_name(ssl) ? wolfSSL_get_curve_name(ssl) :
+		    "(unknown)");
 		return KW_ERR_HANDSHAKE;
 	}
 	if (kw_tls_refusal(ssl) == KW_REFUSED_SIGALG) {

@@ -4,13 +4,19 @@
 #   kw_log     logging (stderr or the journal); secrets never reach it
 #   kw_mem     wiping (kw_freezero), constant-time compare, files read
 #              with a size bound and written atomically, secrets from files
+#   kw_secret  PIN, password and auth-value files, redaction of secrets in
+#              key URIs, the memory of a secret refused once
 #   kw_key     the key interface: one const ops table per backend (public
 #              key, sign a digest, describe, close); all a backend exports
+#   kw_der     the one DER toolkit: strict reader, writer, SPKI, base64,
+#              X.509 times and certificate fields (wolfSSL's parser)
+#   kw_cancel  cancellation and monotonic deadlines for blocking work
 #   kw_wolf    the wolfSSL crypto-callback device that signs through kw_key,
 #              and kw_wolf_check, the start-up check that headers and
 #              library are the same wolfSSL
 #   kw_tls     TLS contexts (verification, versions, sigalgs) for clients,
-#              tunnels and the EST client
+#              tunnels and the EST client; kw_tls_name (RFC 6125 names)
+#              and kw_tls_hello (the ServerHello watcher) on their own
 # May include: system headers, wolfSSL, libsystemd.  Nothing else of
 # keyward: every other folder includes common/, never the other way round.
 #

@@ -3,8 +3,8 @@
 # 7030: cacerts, simpleenroll, simplereenroll, csrattrs; est_client.c,
 # est_http.c), the ACME client (RFC 8555: acme_client.c, acme_jws.c, the
 # http-01 and tls-alpn-01 responders), the DER/PKCS#7 answers (est_der.c)
-# and when to renew (est_sched.c).  Keys only through the key interface; it never knows which
-# backend signs.
+# and when to renew (est_sched.c).  Keys only through the key interface; it
+# never knows which backend signs.
 # May include: common/ (kw_key, kw_tls, kw_wolf, ...), wolfSSL, http-parser,
 # jansson.  Not tpm/ or pkcs11/ (that is agent/keys/), not agent/.
 noinst_LIBRARIES += enroll/libkwenroll.a
@@ -18,4 +18,3 @@ enroll_libkwenroll_a_SOURCES = \
 	enroll/est_sched.c enroll/est_sched.h
 enroll_libkwenroll_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(JANSSON_CFLAGS)
 KW_ENROLL_LIBS = enroll/libkwenroll.a $(HTTP_PARSER_LIBS) $(JANSSON_LIBS)
-EXTRA_DIST += enroll/keyward-renew@.service enroll/keyward-renew@.timer

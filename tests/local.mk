@@ -18,9 +18,11 @@
 TESTS += tests/lib/fixtures_test.sh
 
 # `make check-quick` (scripts/check --quick): the suite without
-# KW_SLOW_TESTS, the tests that wait for real time to pass (2-minute
-# certificates ageing into renewal); for the edit-compile-test loop.
-KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh
+# KW_SLOW_TESTS, the tests that wait for real time to pass (certificates
+# ageing into renewal, deadlines, handshake timeouts) or take over 20 s;
+# for the edit-compile-test loop.  A new test like that goes here too.
+KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
+	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \

@@ -53,3 +53,20 @@ TESTS += tests/tls/strict.sh
 TESTS += tests/tls/stall.sh
 # TLS 1.3 resumption without (EC)DHE refused (gnutls-serv preferring psk_ke).
 TESTS += tests/tls/psk.sh
+
+# Fuzz harness for the ServerHello watcher and the name matcher: a
+# mutation run here; a libFuzzer binary with `make fuzz-tls-hello` (clang).
+check_PROGRAMS += tests/fuzz/fuzz_tls_hello
+TESTS += tests/fuzz/fuzz_tls_hello
+tests_fuzz_fuzz_tls_hello_SOURCES = tests/fuzz/fuzz_tls_hello.c
+tests_fuzz_fuzz_tls_hello_LDADD = $(KW_COMMON_LIBS)
+
+fuzz-tls-hello: $(KW_COMMON_LIBS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -DKW_LIBFUZZER \
+		$(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
+		$(top_srcdir)/tests/fuzz/fuzz_tls_hello.c \
+		$(top_srcdir)/common/kw_tls_hello.c \
+		$(top_srcdir)/common/kw_tls_name.c \
+		$(KW_COMMON_LIBS) $(WOLFSSL_LIBS) -o tests/fuzz/fuzz_tls_hello_libfuzzer
+.PHONY: fuzz-tls-hello
+CLEANFILES += tests/fuzz/fuzz_tls_hello_libfuzzer

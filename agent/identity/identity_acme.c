@@ -11,6 +11,7 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+#include "kw_secret.h"
 #include "agent/identity/identity.h"
 #include "enroll/acme.h"
 #include "enroll/csr.h"
@@ -67,7 +68,7 @@ acme_read_eab(const char *path, uint8_t **mac, size_t *len)
 
 	*mac = NULL;
 	*len = 0;
-	if ((r = kw_secret_from_file(path, &s)) != KW_OK) {
+	if ((r = kw_secret_file_read(path, "EAB MAC key file", &s)) != KW_OK) {
 		kw_err("cannot read the EAB MAC key from %s: %s", path,
 		    kw_strerror(r));
 		return r;

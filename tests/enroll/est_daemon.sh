@@ -27,33 +27,9 @@ expect_rc 0 "enroll" enroll
 first_spki=$(cert_pub "$KW_T/c.pem")
 
 # the service behind the tunnel: mutual TLS, client certs from the CA
-kw_make_server_cert service 7 DNS:localhost,IP:127.0.0.1
-ECHO=$(kw_free_port)
-python3 "$KW_SRCDIR/tests/enroll/tls_echo.py" --port "$ECHO" \
-	--cert "$KW_T/service.pem" --key "$KW_T/service.key" \
-	--ca "$KW_T/ca/ca.pem" --log "$KW_T/echo.log" &
-kw_track $!
-kw_wait_port "$ECHO" 10 || kw_fail "echo service did not start"
-
-LISTEN=$(kw_free_port)
-cat >"$KW_T/keyward.conf" <<CONF
-[global]
-module = $MOD
-control-socket = $KW_T/control
-
-[identity laptop]
-state = $S
-renew-at = 30%
-grace = 3
-
-[tunnel intranet]
-mode = client
-listen = 127.0.0.1:$LISTEN
-target = 127.0.0.1:$ECHO
-servername = localhost
-identity = laptop
-ca = $KW_T/ca/ca.pem
-CONF
+est_start_echo
+est_daemon_conf "$MOD" "$S" "renew-at = 30%
+grace = 3"
 "$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
 RUN=$!
 kw_track $RUN

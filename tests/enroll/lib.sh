@@ -80,3 +80,40 @@ run_kw() {
 expect_rc() {
 	[ "$RC" = "$1" ] || kw_fail "$2: exit $RC, expected $1: $(cat "$KW_T/$3.err")"
 }
+
+# The service behind a tunnel: tests/enroll/tls_echo.py on a free port
+# (ECHO), mutual TLS with client certificates from the test CA; the key of
+# each client certificate it saw is logged in $KW_T/echo.log.
+est_start_echo() {
+	kw_make_server_cert service 7 DNS:localhost,IP:127.0.0.1
+	ECHO=$(kw_free_port)
+	python3 "$KW_SRCDIR/tests/enroll/tls_echo.py" --port "$ECHO" \
+		--cert "$KW_T/service.pem" --key "$KW_T/service.key" \
+		--ca "$KW_T/ca/ca.pem" --log "$KW_T/echo.log" &
+	kw_track $!
+	kw_wait_port "$ECHO" 10 || kw_fail "echo service did not start"
+}
+
+# $KW_T/keyward.conf for `keyward run`: identity laptop (its state file and
+# more [identity] lines) and client tunnel intranet from a free port (LISTEN)
+# to the echo service: est_daemon_conf MODULE STATE IDENTITY-LINES
+est_daemon_conf() {
+	LISTEN=$(kw_free_port)
+	cat >"$KW_T/keyward.conf" <<CONF
+[global]
+module = $1
+control-socket = $KW_T/control
+
+[identity laptop]
+state = $2
+$3
+
+[tunnel intranet]
+mode = client
+listen = 127.0.0.1:$LISTEN
+target = 127.0.0.1:$ECHO
+servername = localhost
+identity = laptop
+ca = $KW_T/ca/ca.pem
+CONF
+}

@@ -15,7 +15,7 @@
 #   wait:     kw_free_port kw_wait_port kw_wait_listen kw_wait_for
 #   PKI:      kw_make_ca kw_ca_db kw_sign_csr kw_make_cert
 #             kw_make_server_cert kw_tpm_identity
-#   tokens:   kw_start_swtpm kw_start_softhsm
+#   tokens:   kw_start_swtpm kw_start_softhsm kw_softhsm_card
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
 #             kw_nginx_mtls kw_start_nginx kw_start_stunnel
 #   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
@@ -220,6 +220,31 @@ kw_start_softhsm() {
 		kw_fail "softhsm2-util could not create a token"
 	printf '123456\n' >"$KW_T/pin"
 	chmod 600 "$KW_T/pin"
+}
+
+# An employee card on the SoftHSM2 token TOKEN (kw_start_softhsm): an EC
+# P-256 key made by pkcs11-tool (CKA_ID 42:01, label LABEL, sign only,
+# sensitive) and a client certificate for it from a test CA, stored on the
+# token next to the key: kw_softhsm_card TOKEN LABEL SUBJECT [CA (ca)].
+# Writes $KW_T/card.pub.pem, card.crt (PEM) and card.der.
+kw_softhsm_card() {
+	local tool="pkcs11-tool --module $KW_SOFTHSM_MODULE --token-label $1 --login --pin 123456"
+	local ca="$KW_T/${4:-ca}"
+	$tool --keypairgen --key-type EC:prime256v1 --id 4201 --label "$2" \
+		--usage-sign --sensitive --private >/dev/null 2>&1 ||
+		kw_fail "pkcs11-tool could not generate the card key"
+	$tool --read-object --type pubkey --id 4201 -o "$KW_T/card.pub.der" \
+		>/dev/null 2>&1 || kw_fail "pkcs11-tool could not read the card's public key"
+	openssl pkey -pubin -inform DER -in "$KW_T/card.pub.der" -out "$KW_T/card.pub.pem"
+	printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' \
+		>"$KW_T/card.ext"
+	openssl x509 -new -force_pubkey "$KW_T/card.pub.pem" -subj "$3" -days 7 \
+		-CA "$ca/ca.pem" -CAkey "$ca/ca.key" -out "$KW_T/card.crt" \
+		-extfile "$KW_T/card.ext" 2>"$KW_T/card.x509.err" ||
+		kw_fail "openssl x509 -new: $(cat "$KW_T/card.x509.err")"
+	openssl x509 -in "$KW_T/card.crt" -outform DER -out "$KW_T/card.der"
+	$tool --write-object "$KW_T/card.der" --type cert --id 4201 --label "$2" \
+		>/dev/null 2>&1 || kw_fail "cannot write the card certificate"
 }
 
 # A test CA in $KW_T/NAME (default ca): ca.pem / ca.key (EC P-256, openssl).

@@ -16,19 +16,7 @@ est_setup_pki
 est_start
 
 echo "== bootstrap with the card's certificate"
-P11TOOL="pkcs11-tool --module $MOD --token-label kwest --login --pin 123456"
-$P11TOOL --keypairgen --key-type EC:prime256v1 --id 4201 --label card \
-	--usage-sign --sensitive --private >/dev/null 2>&1 || kw_fail "card key"
-$P11TOOL --read-object --type pubkey --id 4201 -o card.pub.der >/dev/null 2>&1 ||
-	kw_fail "card public key"
-openssl pkey -pubin -inform DER -in card.pub.der -out card.pub.pem
-openssl x509 -new -force_pubkey card.pub.pem -subj "/CN=alice-card" -days 7 \
-	-CA boot/ca.pem -CAkey boot/ca.key -out card.crt \
-	-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-	2>x509.err || kw_fail "openssl x509 -new: $(cat x509.err)"
-openssl x509 -in card.crt -outform DER -out card.der
-$P11TOOL --write-object card.der --type cert --id 4201 --label card >/dev/null 2>&1 ||
-	kw_fail "cannot write the card certificate"
+kw_softhsm_card kwest card /CN=alice-card boot
 KEY="pkcs11:token=kwest;object=laptop$PS"
 "$KEYWARD" keygen --module "$MOD" --key "$KEY" >k.pub || kw_fail "keygen"
 est_auth cert

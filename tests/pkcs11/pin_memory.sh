@@ -24,13 +24,8 @@ done
 KEY="pkcs11:token=kwpin;object=k"
 export KW_SHIM_MODULE=$MOD KW_SHIM_LOG=$KW_T/logins
 logins() { if [ -f logins ]; then wc -l <logins; else echo 0; fi; }
-run() {	# run TAG WANT-EXIT keyward-args...
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-expect() { grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"; }
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
 
 "$KEYWARD" keygen --module "$MOD" --alg ec-p256 --key "$KEY?pin-source=file:$KW_T/pin" \
 	>/dev/null 2>keygen.err || kw_fail "keygen: $(cat keygen.err)"
@@ -155,20 +150,8 @@ echo "== a running tunnel: card back with a wrong PIN (CAC), new connections"
 	>k.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
 kw_sign_csr k.csr k.crt 7
 kw_make_server_cert server 7
-SP=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$SP" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-listening() {	# listening PORT: wait until something listens there
-	local n=0
-	while ! ss -Hltn "sport = :$1" | grep -q .; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 100 ] && return 1
-	done
-	return 0
-}
-listening "$SP" || kw_fail "s_server did not start"
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+SP=$KW_S_PORT
 cp pin tunpin
 LP=$(kw_free_port)
 cat >tunnel.conf <<EOF
@@ -189,7 +172,7 @@ EOF
 : >logins
 "$KEYWARD" run --config tunnel.conf >tunnel.log 2>&1 &
 kw_track $!
-listening "$LP" || kw_fail "the tunnel did not start: $(cat tunnel.log)"
+(kw_wait_listen "$LP" 10) || kw_fail "the tunnel did not start: $(cat tunnel.log)"
 through() {	# one connection through the tunnel, until it ends
 	python3 -c '
 import socket, sys

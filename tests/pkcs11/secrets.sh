@@ -19,13 +19,8 @@ cd "$KW_T" || exit 1
 KEY="pkcs11:token=kwsec;object=k"
 export KW_SHIM_MODULE=$MOD KW_SHIM_LOG=$KW_T/logins
 logins() { if [ -f logins ]; then wc -l <logins; else echo 0; fi; }
-run() {	# run TAG WANT-EXIT keyward-args...
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-expect() { grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"; }
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
 run keygen 0 keygen --module "$MOD" --alg ec-p256 --key "$KEY?pin-source=file:$KW_T/pin"
 
 echo "== secret files with unsafe modes or owners"

@@ -124,19 +124,7 @@ for alg in ec-p256 ec-p384 rsa2048 rsa3072; do
 done
 
 echo "== employee card: key and certificate provisioned with pkcs11-tool"
-$P11TOOL --login --pin 123456 --keypairgen --key-type EC:prime256v1 \
-	--id 4201 --label employee --usage-sign --sensitive --private >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not generate the card key"
-$P11TOOL --login --pin 123456 --read-object --type pubkey --id 4201 -o card.pub.der >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not read the card's public key"
-openssl pkey -pubin -inform DER -in card.pub.der -out card.pub.pem
-openssl x509 -new -force_pubkey card.pub.pem -subj "/CN=alice" -days 7 \
-	-CA ca/ca.pem -CAkey ca/ca.key -out card.crt \
-	-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-	2>card.x509.err || kw_fail "openssl x509 -new: $(cat card.x509.err)"
-openssl x509 -in card.crt -outform DER -out card.crt.der
-$P11TOOL --login --pin 123456 --write-object card.crt.der --type cert \
-	--id 4201 --label employee >/dev/null 2>&1 || kw_fail "cannot write the card certificate"
+kw_softhsm_card kwtest employee /CN=alice
 CARD="pkcs11:token=kwtest;id=%42%01$PS"
 talk card "$CARD" card.crt
 grep -qF "CN = alice" srv.out || kw_fail "s_server did not see the card certificate"
@@ -144,11 +132,11 @@ grep -qF "CN = alice" srv.out || kw_fail "s_server did not see the card certific
 printf 'cert %s\nquit\n' "$KW_T/card.fromtoken.der" |
 	"$PROBE" "$CARD" "$MOD" >card.probe 2>&1
 grep -q "^ok 0" card.probe || kw_fail "cannot read the card certificate: $(cat card.probe)"
-cmp -s card.fromtoken.der card.crt.der || kw_fail "the certificate read from the token differs"
+cmp -s card.fromtoken.der card.der || kw_fail "the certificate read from the token differs"
 echo "ok employee card: found by id, TLS with it, certificate read from the token"
 
 # storing a certificate next to a key: replaces the older one with that id
-printf 'store %s\nstore %s\nquit\n' "$KW_T/card.crt.der" "$KW_T/card.crt.der" |
+printf 'store %s\nstore %s\nquit\n' "$KW_T/card.der" "$KW_T/card.der" |
 	"$PROBE" "$CARD" "$MOD" >store.probe 2>&1
 [ "$(grep -c '^ok 0' store.probe)" = 2 ] || kw_fail "cert store: $(cat store.probe)"
 [ "$($P11TOOL --list-objects --type cert 2>/dev/null | grep -c 'ID: *4201')" = 1 ] ||

@@ -20,37 +20,13 @@ kw_need openssl ss python3
 kw_start_softhsm kwcert
 MOD=$KW_SOFTHSM_MODULE
 cd "$KW_T" || exit 1
-run() {	# run TAG WANT-EXIT keyward-args...
-	local tag=$1 want=$2 rc=0
-	shift 2
-	"$KEYWARD" "$@" >"$tag.out" 2>"$tag.err" </dev/null || rc=$?
-	[ "$rc" = "$want" ] || kw_fail "$tag: exit $rc, want $want: $(cat "$tag.err")"
-}
-expect() { grep -qF -- "$2" "$1.err" || kw_fail "$1: no '$2' in: $(cat "$1.err")"; }
-wait_for() {	# wait_for FILE TEXT
-	local n=0
-	while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1)); [ $n -ge 150 ] && return 1
-	done
-	return 0
-}
+run() { kw_run "$@"; }		# TAG WANT-EXIT keyward-args...: TAG.out, TAG.err
+expect() { kw_expect "$@"; }	# TAG TEXT: TAG.err holds TEXT (fixed string)
+wait_for() { kw_wait_for -F "$1" "$2"; }	# FILE TEXT (fixed string)
 
 kw_make_ca ca
 kw_make_server_cert server 7
-P11TOOL="pkcs11-tool --module $MOD --token-label kwcert"
-$P11TOOL --login --pin 123456 --keypairgen --key-type EC:prime256v1 \
-	--id 4201 --label employee --usage-sign --sensitive --private >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not generate the card key"
-$P11TOOL --login --pin 123456 --read-object --type pubkey --id 4201 -o card.pub.der >/dev/null 2>&1 ||
-	kw_fail "pkcs11-tool could not read the card's public key"
-openssl pkey -pubin -inform DER -in card.pub.der -out card.pub.pem
-openssl x509 -new -force_pubkey card.pub.pem -subj "/CN=alice" -days 7 \
-	-CA ca/ca.pem -CAkey ca/ca.key -out card.crt \
-	-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-	2>x509.err || kw_fail "openssl x509 -new: $(cat x509.err)"
-openssl x509 -in card.crt -outform DER -out card.der
-$P11TOOL --login --pin 123456 --write-object card.der --type cert --id 4201 \
-	--label employee >/dev/null 2>&1 || kw_fail "cannot write the card certificate"
+kw_softhsm_card kwcert employee /CN=alice
 KEY="pkcs11:token=kwcert;id=%42%01?pin-source=file:$KW_T/pin"
 CERT="pkcs11:token=kwcert;object=employee;type=cert"
 fp() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
@@ -65,13 +41,8 @@ expect export-none "has no certificate matching the URI"
 echo "ok the card's certificate as PEM, by certificate or by key URI"
 
 echo "== connect with the certificate on the card"
-PORT=$(kw_free_port)
-mkfifo srv.in
-openssl s_server -accept "$PORT" -quiet -Verify 1 -verify_return_error \
-	-cert server.pem -key server.key -CAfile ca/ca.pem <srv.in >srv.out 2>&1 &
-kw_track $!
-exec 7<>srv.in
-kw_wait_port "$PORT" || kw_fail "s_server did not start"
+kw_start_s_server srv -cert server.pem -key server.key -CAfile ca/ca.pem
+PORT=$KW_S_PORT
 talk() {	# talk TAG [--cert X]: one line to s_server through connect
 	local tag=$1
 	shift

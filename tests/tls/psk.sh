@@ -24,13 +24,7 @@ cd "$KW_T" || exit 1
 	--out me.csr 2>me.err || kw_fail "csr: $(cat me.err)"
 kw_sign_csr me.csr me.pem 7
 
-wait_listen() {
-	local port=$1 n=0
-	while ! ss -Hltn "sport = :$port" | grep -q .; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && kw_fail "nothing listens on port $port"
-	done
-}
+wait_listen() { kw_wait_listen "$1" 10; }
 
 # One line through the tunnel on port $1: prints what came back.
 ping_tunnel() {

@@ -2,10 +2,11 @@
 """A hostile TLS 1.2 peer that signs with a signature algorithm of its own
 choosing, whatever the other side offered (tests/tls/strict.sh, item 8).
 
-  sigalg_peer.py server PORT CERT KEY SIGALG
-      ECDHE-ECDSA server: signs its ServerKeyExchange with SIGALG, asks for
-      no client certificate, and reports whether the client went on
-      (ClientKeyExchange) or refused (alert).
+  sigalg_peer.py server PORT CERT KEY SIGALG [GROUP]
+      ECDHE server: signs its ServerKeyExchange with SIGALG, over an
+      ephemeral key on GROUP (x25519, the default, or secp256k1, which no
+      keyward client offers), asks for no client certificate, and reports
+      whether the client went on (ClientKeyExchange) or refused (alert).
   sigalg_peer.py client PORT CERT KEY SIGALG
       ECDHE-ECDSA client with a certificate: signs its CertificateVerify
       with SIGALG and reports whether the server refused it (alert) or
@@ -102,7 +103,7 @@ def load(cert_file, key_file):
     return hs(11, vec(3, chain)), key
 
 
-def server(sock, cert_msg, key, code, halg):
+def server(sock, cert_msg, key, code, halg, group):
     rd = Reader(sock)
     kind, htype, ch = rd.next()
     if kind != "hs" or htype != 1:
@@ -111,10 +112,17 @@ def server(sock, cert_msg, key, code, halg):
     server_random = os.urandom(32)
     sh = hs(2, struct.pack(">H", 0x0303) + server_random + b"\x00" +
             struct.pack(">HB", suite(key), 0) + vec(2, b""))
-    eph = x25519.X25519PrivateKey.generate()
-    pub = eph.public_key().public_bytes(serialization.Encoding.Raw,
-                                        serialization.PublicFormat.Raw)
-    params = struct.pack(">BH", 3, X25519) + vec(1, pub)
+    if group == "secp256k1":
+        eph = ec.generate_private_key(ec.SECP256K1())
+        pub = eph.public_key().public_bytes(
+            serialization.Encoding.X962,
+            serialization.PublicFormat.UncompressedPoint)
+        params = struct.pack(">BH", 3, 0x0016) + vec(1, pub)
+    else:
+        eph = x25519.X25519PrivateKey.generate()
+        pub = eph.public_key().public_bytes(serialization.Encoding.Raw,
+                                            serialization.PublicFormat.Raw)
+        params = struct.pack(">BH", 3, X25519) + vec(1, pub)
     sig = sign(key, client_random + server_random + params, halg)
     ske = hs(12, params + struct.pack(">H", code) + vec(2, sig))
     sock.sendall(record(22, sh + cert_msg + ske + hs(14, b"")))
@@ -182,7 +190,8 @@ def main():
         lis.listen(1)
         print("listening", flush=True)
         sock, _ = lis.accept()
-        result = server(sock, cert_msg, key, code, halg)
+        group = sys.argv[6] if len(sys.argv) > 6 else "x25519"
+        result = server(sock, cert_msg, key, code, halg, group)
     else:
         sock = socket.create_connection(("127.0.0.1", int(port)))
         result = client(sock, cert_msg, key, code, halg)

@@ -11,7 +11,8 @@
 #      (ClientHello, CertificateRequest) nor accepted, from a server or a
 #      client that signs with them anyway (tests/tls/sigalg_peer.py);
 #   9  groups: a TLS 1.2 server tunnel picks only X25519, P-256 or P-384
-#      whatever the client lists first;
+#      whatever the client lists first, and a client refuses a server that
+#      picks another (secp256k1);
 #   10 TLS 1.2: renegotiation_info sent, no TLS 1.3 suites with --tls1.2;
 #   11 refusals name their cause: no client certificate (TLS 1.2), wrong
 #      extended key usage, renegotiation (both sides), tls-min 1.3.
@@ -28,22 +29,8 @@ kw_start_swtpm tpm
 kw_make_ca ca
 cd "$KW_T" || exit 1
 
-wait_listen() {
-	local port=$1 n=0
-	while ! ss -Hltn "sport = :$port" | grep -q .; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && kw_fail "nothing listens on port $port"
-	done
-}
-
-wait_for() {
-	local file=$1 text=$2 n=0
-	while ! grep -qF -- "$text" "$file" 2>/dev/null; do
-		sleep 0.1; n=$((n + 1))
-		[ $n -ge 100 ] && return 1
-	done
-	return 0
-}
+wait_listen() { kw_wait_listen "$1" 10; }
+wait_for() { kw_wait_for -F "$1" "$2" 10; }	# FILE TEXT (fixed string)
 
 # cert NAME SAN-LINE [CN] [EKU]: an EC server certificate from the test CA
 # (SAN-LINE "" for none).
@@ -300,6 +287,22 @@ for g in secp256k1 brainpoolP256r1 P-521 X448; do
 		kw_fail "TLS 1.2 client listing $g first got '$tmp': $(echo "$out" | tail -5)"
 	echo "ok TLS 1.2, $g offered first: P-256 chosen"
 done
+
+# And a TLS 1.2 server that picks a group we never offered (secp256k1):
+# refused at its ServerKeyExchange, before we sign.
+HPORT=$(kw_free_port)
+rm -f hostile-k1.out
+python3 "$SIGALG_PEER" server "$HPORT" srv.pem srv.key ecdsa_sha256 secp256k1 \
+	>hostile-k1.out 2>&1 &
+HPID=$!
+kw_track "$HPID"
+wait_for hostile-k1.out listening ||
+	kw_fail "sigalg_peer did not start: $(cat hostile-k1.out)"
+connect hostile-k1 --servername localhost --tls1.2 "127.0.0.1:$HPORT"
+wait "$HPID" 2>/dev/null
+refused hostile-k1 "chose the key exchange group SECP256K1, which keyward did not offer"
+grep -q '^refused' hostile-k1.out ||
+	kw_fail "hostile server secp256k1: $(cat hostile-k1.out)"
 
 echo "== 11: refusals name their cause (server tunnel)"
 echo Q | s_client -tls1_2 >/dev/null
