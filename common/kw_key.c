@@ -1,10 +1,12 @@
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kw_error.h"
 #include "kw_key.h"
+#include "kw_log.h"
 
 struct kw_key {
 	const struct kw_key_ops *ops;
@@ -14,6 +16,8 @@ struct kw_key {
 	atomic_uint_fast64_t signs;
 	atomic_uint_fast64_t failures;
 	atomic_uint_fast64_t sign_usec;
+	atomic_uint_fast64_t decrypts;
+	atomic_uint_fast64_t decrypt_failures;
 };
 
 int
@@ -33,6 +37,8 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
 	atomic_init(&key->signs, 0);
 	atomic_init(&key->failures, 0);
 	atomic_init(&key->sign_usec, 0);
+	atomic_init(&key->decrypts, 0);
+	atomic_init(&key->decrypt_failures, 0);
 	*out = key;
 	return KW_OK;
 }
@@ -77,6 +83,81 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 		atomic_fetch_add(&key->sign_usec, kw_now_usec() - t0);
 	} else
 		atomic_fetch_add(&key->failures, 1);
+	return r;
+}
+
+/* Refusals kw_key_decrypt makes before asking the backend: EC keys and
+ * backends without decryption.  Logged with the hint. */
+static int
+kw_key_decrypt_refused(struct kw_key *key)
+{
+	char desc[256];
+
+	if (kw_alg_is_rsa(key->alg) && key->ops->decrypt != NULL)
+		return KW_OK;
+	if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
+		snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+	if (!kw_alg_is_rsa(key->alg))
+		kw_err("cannot decrypt with %s: an %s key cannot decrypt "
+		    "(RSA only); %s", desc, kw_alg_name(key->alg),
+		    KW_KEY_SIGN_ONLY_HINT);
+	else
+		kw_err("cannot decrypt with %s: the %s backend cannot "
+		    "decrypt; %s", desc, key->ops->name, KW_KEY_SIGN_ONLY_HINT);
+	return KW_ERR_UNSUPPORTED;
+}
+
+int
+kw_key_can_decrypt(struct kw_key *key)
+{
+	size_t n = 0;
+	int r;
+
+	if (key == NULL)
+		return KW_ERR_ARG;
+	if ((r = kw_key_decrypt_refused(key)) != KW_OK)
+		return r;
+	return key->ops->decrypt(key->impl, NULL, 0, NULL, &n);
+}
+
+int
+kw_key_decrypt(struct kw_key *key, const uint8_t *in, size_t in_len,
+    uint8_t *out, size_t *out_len)
+{
+	uint8_t buf[KW_MAX_SIG];
+	size_t n = sizeof(buf), cap, mod;
+	char desc[256];
+	int r;
+
+	if (key == NULL || in == NULL || out == NULL || out_len == NULL)
+		return KW_ERR_ARG;
+	cap = *out_len;
+	*out_len = 0;
+	if ((r = kw_key_decrypt_refused(key)) != KW_OK)
+		return r;
+	mod = (size_t)kw_alg_bits(key->alg) / 8;
+	if (in_len != mod) {
+		if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
+			snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+		kw_err("cannot decrypt with %s: the ciphertext is %zu bytes, "
+		    "an %s key decrypts exactly %zu (a damaged message, or "
+		    "one not encrypted to this key)", desc, in_len,
+		    kw_alg_name(key->alg), mod);
+		atomic_fetch_add(&key->decrypt_failures, 1);
+		return KW_ERR_CRYPTO;
+	}
+	r = key->ops->decrypt(key->impl, in, in_len, buf, &n);
+	if (r == KW_OK && n > sizeof(buf))
+		r = KW_ERR_CRYPTO;	/* a backend bug: never trust it */
+	if (r == KW_OK && n > cap)
+		r = KW_ERR_SPACE;
+	if (r == KW_OK) {
+		memcpy(out, buf, n);
+		*out_len = n;
+		atomic_fetch_add(&key->decrypts, 1);
+	} else if (r != KW_ERR_UNSUPPORTED)
+		atomic_fetch_add(&key->decrypt_failures, 1);
+	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
 
@@ -137,6 +218,18 @@ uint64_t
 kw_key_sign_usec(const struct kw_key *key)
 {
 	return atomic_load(&((struct kw_key *)key)->sign_usec);
+}
+
+uint64_t
+kw_key_decrypt_count(const struct kw_key *key)
+{
+	return atomic_load(&((struct kw_key *)key)->decrypts);
+}
+
+uint64_t
+kw_key_decrypt_failures(const struct kw_key *key)
+{
+	return atomic_load(&((struct kw_key *)key)->decrypt_failures);
 }
 
 void

@@ -2,7 +2,9 @@
  *
  * A backend (tpm/, pkcs11/) fills one `static const struct kw_key_ops` and
  * wraps its private state with kw_key_new().  Private key material never
- * crosses this interface: only public keys, digests and signatures do. */
+ * crosses this interface: only public keys, digests, signatures and (for
+ * RSA keys made with decrypt usage, for SCEP) ciphertexts and what the
+ * token decrypted them to do. */
 #ifndef KW_KEY_H
 #define KW_KEY_H
 
@@ -33,6 +35,16 @@ enum kw_sig_scheme {
 				 * salt length = digest length (TLS 1.3) */
 };
 
+/* What a new key may do (keygen --usage).  Every keyward key signs;
+ * decryption (RSA only) is asked for explicitly: SCEP (RFC 8894) encrypts
+ * the CA's answer to the key of the request.  0 means KW_USAGE_SIGN. */
+#define KW_USAGE_SIGN		0x1u
+#define KW_USAGE_DECRYPT	0x2u
+
+/* The sentence every refusal to decrypt with a sign-only key ends with. */
+#define KW_KEY_SIGN_ONLY_HINT "this key was made for signing only; SCEP " \
+	"needs `keyward keygen --alg rsa2048 --usage sign,decrypt`"
+
 /* Largest values any supported key produces. */
 #define KW_MAX_PUBKEY_DER	600	/* RSA-3072 SPKI is 422 bytes */
 #define KW_MAX_SIG		512	/* RSA-4096 would be 512 */
@@ -59,6 +71,15 @@ struct kw_key_ops {
 	 * or KW_ERR_TOKEN_ABSENT, asked of the slot, without waiting for a
 	 * signature in progress. */
 	int (*present)(void *impl);
+	/* Optional (NULL = this backend cannot decrypt): RSAES-PKCS1-v1_5
+	 * decryption inside the token.  in_len is the modulus length (the
+	 * caller checked); *out_len: in, buffer size; out, bytes of
+	 * plaintext.  in == NULL: only say whether this key may decrypt.
+	 * A key made without decrypt usage: KW_ERR_UNSUPPORTED, logged with
+	 * KW_KEY_SIGN_ONLY_HINT.  A ciphertext that does not decrypt (bad
+	 * padding, not for this key): KW_ERR_CRYPTO. */
+	int (*decrypt)(void *impl, const uint8_t *in, size_t in_len,
+	    uint8_t *out, size_t *out_len);
 };
 
 /* Wrap backend state.  On failure (NOMEM) ops->close(impl) has been called. */
@@ -73,6 +94,20 @@ int kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme,
 int kw_key_supports(struct kw_key *key, enum kw_sig_scheme scheme,
     enum kw_hash hash);
 int kw_key_describe(struct kw_key *key, char *buf, size_t len);
+/* RSAES-PKCS1-v1_5 decryption by the token (SCEP's CertRep envelope).
+ * in: exactly the modulus length (else KW_ERR_CRYPTO).  *out_len: in,
+ * buffer size; out, bytes of plaintext (KW_ERR_SPACE: buffer too small,
+ * nothing written).  The plaintext is a secret: the caller wipes it.
+ * KW_ERR_UNSUPPORTED (logged: KW_KEY_SIGN_ONLY_HINT) for EC keys, backends
+ * without decryption and keys made for signing only; KW_ERR_CRYPTO for a
+ * ciphertext the key does not decrypt.  Callers must treat every failure
+ * alike toward the peer (no padding oracle) and never retry on their own.
+ * Counted apart from signatures (kw_key_decrypt_count). */
+int kw_key_decrypt(struct kw_key *key, const uint8_t *in, size_t in_len,
+    uint8_t *out, size_t *out_len);
+/* KW_OK if kw_key_decrypt can work with this key (asks the backend, which
+ * looks at the key's attributes; no decryption is made), else as above. */
+int kw_key_can_decrypt(struct kw_key *key);
 /* KW_OK (there), KW_ERR_TOKEN_ABSENT (card out) or KW_ERR_UNSUPPORTED
  * (the backend cannot tell). */
 int kw_key_present(struct kw_key *key);
@@ -83,6 +118,10 @@ uint64_t kw_key_sign_count(const struct kw_key *key);
 uint64_t kw_key_sign_failures(const struct kw_key *key);
 /* Cumulative wall time spent inside successful signatures, microseconds. */
 uint64_t kw_key_sign_usec(const struct kw_key *key);
+/* Decryptions made by the token through this key: successful ones, and
+ * refused ones (wrong ciphertext, token trouble; not "unsupported"). */
+uint64_t kw_key_decrypt_count(const struct kw_key *key);
+uint64_t kw_key_decrypt_failures(const struct kw_key *key);
 void kw_key_close(struct kw_key *key);
 
 /* Helpers on the enums. */

@@ -56,6 +56,9 @@ struct p11_key {
 	uint8_t spki[KW_MAX_PUBKEY_DER];
 	size_t spki_len;
 	int mech_known, mech_ecdsa, mech_rsa_pkcs, mech_rsa_pss;
+	int mech_rsa_decrypt;		/* CKM_RSA_PKCS with CKF_DECRYPT */
+	int can_decrypt;		/* CKA_DECRYPT: 1, 0, -1 not said */
+	unsigned usage;			/* generate: KW_USAGE_* */
 	int pss_warned;
 	int exportable;			/* allowed with a warning */
 };
@@ -106,6 +109,7 @@ p11_key_alloc(const char *uri, const struct p11_opts *opts,
 		k->pin_arg = opts->pin_arg;
 		k->allow_exportable = opts->allow_exportable;
 		k->risk_final_try = opts->risk_final_try;
+		k->usage = opts->usage;
 		if (opts->state_dir != NULL &&
 		    (k->state_dir = strdup(opts->state_dir)) == NULL) {
 			r = KW_ERR_NOMEM;
@@ -320,8 +324,11 @@ p11_key_mechs(struct p11_key *k)
 		goto out;
 	k->mech_known = 1;
 	for (i = 0; i < n; i++) {
-		if (k->f->C_GetMechanismInfo(k->tok.slot, m[i], &mi) != CKR_OK ||
-		    !(mi.flags & CKF_SIGN))
+		if (k->f->C_GetMechanismInfo(k->tok.slot, m[i], &mi) != CKR_OK)
+			continue;
+		if (m[i] == CKM_RSA_PKCS && (mi.flags & CKF_DECRYPT))
+			k->mech_rsa_decrypt = 1;
+		if (!(mi.flags & CKF_SIGN))
 			continue;
 		if (m[i] == CKM_ECDSA)
 			k->mech_ecdsa = 1;
@@ -344,7 +351,7 @@ p11_key_bind(struct p11_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
 	size_t spki_len = sizeof(spki), vlen = 0;
 	CK_KEY_TYPE kt = 0;
 	enum kw_key_alg alg = KW_ALG_NONE;
-	int sens = -1, extr = -1, sign = -1, always = -1, r;
+	int sens = -1, extr = -1, sign = -1, always = -1, dec = -1, r;
 
 	if (first) {
 		if ((r = p11_attr_get(k->f, s, priv, CKA_ID, &v, &vlen))
@@ -396,8 +403,10 @@ p11_key_bind(struct p11_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
 	    != KW_OK ||
 	    (r = p11_attr_bool(k->f, s, priv, CKA_SIGN, &sign)) != KW_OK ||
 	    (r = p11_attr_bool(k->f, s, priv, CKA_ALWAYS_AUTHENTICATE,
-	    &always)) != KW_OK)
+	    &always)) != KW_OK ||
+	    (r = p11_attr_bool(k->f, s, priv, CKA_DECRYPT, &dec)) != KW_OK)
 		goto out;
+	k->can_decrypt = dec;
 	if (sign == 0) {
 		kw_err("key '%s' on token '%s' may not sign (CKA_SIGN is "
 		    "false)", k->label ? k->label : "", k->tok.label);
@@ -655,16 +664,22 @@ p11_key_relogin(struct p11_key *k)
 	return KW_OK;
 }
 
-/* Sign, finding the token again if it went away.  Called with k->lock
- * held.  At most: one re-initialization of the module (for modules that
- * only see a returned token after one) and one retry of the signature
- * after a lost session. */
+/* One operation with the private key in the key's session (a signature,
+ * a decryption): once() returns a KW_ERR_* and sets *rvp to the CK_RV
+ * that failed (CKR_OK when the failure was not the token's). */
+struct p11_call {
+	const char *noun;		/* "signature", "decryption" */
+	int (*once)(struct p11_key *k, void *arg, CK_RV *rvp);
+	void *arg;
+};
+
+/* Run an operation, finding the token again if it went away.  Called with
+ * k->lock held.  At most: one re-initialization of the module (for modules
+ * that only see a returned token after one), one new login on a session
+ * the token logged out, and one retry after a lost session. */
 static int
-p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
-    enum kw_hash hash, const uint8_t *digest, size_t digest_len,
-    uint8_t *sig, size_t *sig_len)
+p11_run_locked(struct p11_key *k, const struct p11_call *c)
 {
-	size_t cap = *sig_len;
 	CK_RV rv = CKR_OK;
 	int r, rr, refreshed = 0, retried = 0, relogged = 0;
 
@@ -691,16 +706,15 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 			}
 			return r;
 		}
-		*sig_len = cap;
-		r = p11_sign_once(k, scheme, hash, digest, digest_len, sig,
-		    sig_len, &rv);
+		rv = CKR_OK;
+		r = c->once(k, c->arg, &rv);
 		if (r != KW_OK && rv != CKR_OK && !p11_rv_gone(rv) &&
 		    !relogged && p11_key_logged_out(k)) {
 			relogged = 1;
 			kw_warn("token '%s' logged keyward out (after another "
-			    "program's failed login?) and refused the signature "
+			    "program's failed login?) and refused the %s "
 			    "(%s): logging in again once", k->tok.label,
-			    p11_rv_name(rv));
+			    c->noun, p11_rv_name(rv));
 			r = p11_key_relogin(k);
 			p11_module_leave(k->mod);
 			if (r != KW_OK)
@@ -724,23 +738,189 @@ p11_sign_locked(struct p11_key *k, enum kw_sig_scheme scheme,
 	}
 }
 
+struct p11_sign_args {
+	enum kw_sig_scheme scheme;
+	enum kw_hash hash;
+	const uint8_t *digest;
+	size_t digest_len;
+	uint8_t *sig;
+	size_t *sig_len;
+	size_t cap;
+};
+
+static int
+p11_sign_call(struct p11_key *k, void *arg, CK_RV *rvp)
+{
+	struct p11_sign_args *a = arg;
+
+	*a->sig_len = a->cap;
+	return p11_sign_once(k, a->scheme, a->hash, a->digest, a->digest_len,
+	    a->sig, a->sig_len, rvp);
+}
+
 static int
 p11_op_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
     const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
 {
 	struct p11_key *k = impl;
+	struct p11_sign_args a = { scheme, hash, digest, digest_len, sig,
+	    sig_len, *sig_len };
+	struct p11_call c = { "signature", p11_sign_call, &a };
 	int r;
 
 	if (digest_len > KW_MAX_DIGEST)
 		return KW_ERR_ARG;
 	pthread_mutex_lock(&k->lock);
-	r = p11_sign_locked(k, scheme, hash, digest, digest_len, sig,
-	    sig_len);
+	r = p11_run_locked(k, &c);
 	pthread_mutex_unlock(&k->lock);
 	if (r == KW_ERR_TOKEN_ABSENT)
 		kw_err("cannot sign with key '%s': token '%s' is not present; "
 		    "keyward logs in again on the next use once it is back",
 		    k->label ? k->label : "", k->tok.label);
+	return r;
+}
+
+/* May this key decrypt?  An RSA key with CKA_DECRYPT (keygen --usage
+ * sign,decrypt) on a token that offers CKM_RSA_PKCS decryption.  A key
+ * that does not say (CKA_DECRYPT unreadable) is tried. */
+static int
+p11_may_decrypt(struct p11_key *k)
+{
+	if (!kw_alg_is_rsa(k->alg) || k->can_decrypt == 0) {
+		kw_err("cannot decrypt with key '%s' on token '%s': CKA_DECRYPT "
+		    "is false; %s", k->label ? k->label : "", k->tok.label,
+		    KW_KEY_SIGN_ONLY_HINT);
+		return KW_ERR_UNSUPPORTED;
+	}
+	if (k->mech_known && !k->mech_rsa_decrypt) {
+		kw_err("cannot decrypt with key '%s': token '%s' does not offer "
+		    "RSA PKCS#1 v1.5 decryption (CKM_RSA_PKCS); SCEP needs a "
+		    "token that does", k->label ? k->label : "", k->tok.label);
+		return KW_ERR_UNSUPPORTED;
+	}
+	return KW_OK;
+}
+
+/* After a failed C_Decrypt, tpm2-pkcs11 leaves the operation active (the
+ * standard says it ends), and every later C_SignInit or C_DecryptInit in
+ * that session fails with CKR_OPERATION_ACTIVE.  A new session of the
+ * same application shares its login and object handles: move to one and
+ * close the old.  If none opens, the session is dropped and the next use
+ * finds the token again. */
+static void
+p11_key_new_session(struct p11_key *k)
+{
+	CK_SESSION_INFO si;
+	CK_SESSION_HANDLE s;
+	CK_FLAGS fl = CKF_SERIAL_SESSION;
+	CK_RV rv;
+
+	if (k->f->C_GetSessionInfo(k->session, &si) == CKR_OK)
+		fl |= si.flags & CKF_RW_SESSION;
+	if ((rv = k->f->C_OpenSession(k->tok.slot, fl, NULL, NULL, &s)) !=
+	    CKR_OK) {
+		kw_debug("C_OpenSession after a failed decryption: %s",
+		    p11_rv_name(rv));
+		p11_key_drop_session(k);
+		return;
+	}
+	rv = k->f->C_CloseSession(k->session);
+	kw_debug("token '%s': moved from session %lu to %lu after a failed "
+	    "decryption (close: %s)", k->tok.label,
+	    (unsigned long)k->session, (unsigned long)s, p11_rv_name(rv));
+	k->session = s;
+}
+
+struct p11_decrypt_args {
+	const uint8_t *in;
+	size_t in_len;
+	uint8_t *out;			/* KW_MAX_SIG bytes */
+	size_t *out_len;
+};
+
+static int
+p11_decrypt_call(struct p11_key *k, void *arg, CK_RV *rvp)
+{
+	struct p11_decrypt_args *a = arg;
+	CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
+	CK_ULONG n = KW_MAX_SIG;
+	CK_RV rv;
+	int r;
+
+	*a->out_len = 0;
+	if ((rv = k->f->C_DecryptInit(k->session, &mech, k->priv)) != CKR_OK) {
+		*rvp = rv;
+		r = p11_rv_err(rv, "C_DecryptInit");
+		if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED ||
+		    rv == CKR_KEY_TYPE_INCONSISTENT ||
+		    rv == CKR_MECHANISM_INVALID) {
+			kw_err("token '%s' refused to decrypt with key '%s' "
+			    "(%s); %s", k->tok.label, k->label ? k->label : "",
+			    p11_rv_name(rv), KW_KEY_SIGN_ONLY_HINT);
+			r = KW_ERR_UNSUPPORTED;
+		}
+		return r;
+	}
+	/* The buffer holds any plaintext of a key up to 4096 bits: the
+	 * operation never stops at CKR_BUFFER_TOO_SMALL (left active). */
+	if ((rv = k->f->C_Decrypt(k->session, (CK_BYTE_PTR)(uintptr_t)a->in,
+	    (CK_ULONG)a->in_len, a->out, &n)) != CKR_OK) {
+		*rvp = rv;
+		r = p11_rv_err(rv, "C_Decrypt");
+		if (!p11_rv_gone(rv))
+			p11_key_new_session(k);
+		/* SoftHSM2 (and some cards) say CKR_GENERAL_ERROR for bad
+		 * padding: on a ciphertext, that is what it means */
+		if (rv == CKR_GENERAL_ERROR)
+			r = KW_ERR_CRYPTO;
+		if (r == KW_ERR_CRYPTO)
+			kw_err("key '%s' on token '%s' could not decrypt the "
+			    "message (%s): it is not encrypted to this key, or "
+			    "it is damaged", k->label ? k->label : "",
+			    k->tok.label, p11_rv_name(rv));
+		return r;
+	}
+	if (n > KW_MAX_SIG || n + 11 > a->in_len) {
+		kw_err("token '%s' returned %lu bytes for a %zu-byte "
+		    "ciphertext", k->tok.label, (unsigned long)n, a->in_len);
+		return KW_ERR_PKCS11;
+	}
+	*a->out_len = n;
+	return KW_OK;
+}
+
+static int
+p11_op_decrypt(void *impl, const uint8_t *in, size_t in_len, uint8_t *out,
+    size_t *out_len)
+{
+	struct p11_key *k = impl;
+	uint8_t buf[KW_MAX_SIG];
+	size_t n = 0;
+	struct p11_decrypt_args a = { in, in_len, buf, &n };
+	struct p11_call c = { "decryption", p11_decrypt_call, &a };
+	int r;
+
+	pthread_mutex_lock(&k->lock);
+	r = p11_may_decrypt(k);
+	pthread_mutex_unlock(&k->lock);
+	if (r != KW_OK || in == NULL)
+		return r;
+	if (in_len == 0 || in_len > KW_MAX_SIG)
+		return KW_ERR_CRYPTO;
+	pthread_mutex_lock(&k->lock);
+	r = p11_run_locked(k, &c);
+	pthread_mutex_unlock(&k->lock);
+	if (r == KW_OK && n > *out_len)
+		r = KW_ERR_SPACE;
+	if (r == KW_OK) {
+		memcpy(out, buf, n);
+		*out_len = n;
+	} else
+		*out_len = 0;
+	if (r == KW_ERR_TOKEN_ABSENT)
+		kw_err("cannot decrypt with key '%s': token '%s' is not "
+		    "present", k->label ? k->label : "", k->tok.label);
+	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
 
@@ -832,6 +1012,7 @@ static const struct kw_key_ops p11_key_ops = {
 	.close = p11_op_close,
 	.supports = p11_op_supports,
 	.present = p11_op_present,
+	.decrypt = p11_op_decrypt,
 };
 
 /* ---- entry points ---- */
@@ -941,7 +1122,7 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 	CK_ULONG bits = (CK_ULONG)kw_alg_bits(alg);
 	static CK_BYTE f4[] = { 0x01, 0x00, 0x01 };
 	CK_MECHANISM mech = { 0, NULL, 0 };
-	CK_ATTRIBUTE pub[10], priv[12];
+	CK_ATTRIBUTE pub[11], priv[13];
 	CK_ULONG np = 0, nv = 0, nrestrict, vrestrict;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -952,7 +1133,8 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 	const uint8_t *idp = id;
 	size_t plen = 0, idlen = sizeof(id);
 	CK_RV rv;
-	int r, open = 0, sens = -1, extr = -1, entered = 0;
+	int r, open = 0, sens = -1, extr = -1, dec = -1, entered = 0;
+	int decrypt;
 
 	*out = NULL;
 	if (alg == KW_ALG_NONE) {
@@ -961,6 +1143,17 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 	}
 	if ((r = p11_key_alloc(uri, opts, &k)) != KW_OK)
 		goto out;
+	decrypt = (k->usage & KW_USAGE_DECRYPT) != 0;
+	if (k->usage & ~(KW_USAGE_SIGN | KW_USAGE_DECRYPT)) {
+		r = KW_ERR_ARG;
+		goto out;
+	}
+	if (decrypt && !kw_alg_is_rsa(alg)) {
+		kw_err("an %s key cannot decrypt; keys for SCEP are RSA "
+		    "(--alg rsa2048)", kw_alg_name(alg));
+		r = KW_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if (k->uri->object == NULL || k->uri->object[0] == '\0') {
 		kw_err("keygen needs a label for the new key: add "
 		    "object=LABEL to the PKCS#11 URI");
@@ -1029,21 +1222,28 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 		params = p11_ec_params(alg, &plen);
 		P11_A(pub, np, CKA_EC_PARAMS, params, plen);
 	}
-	/* Signing only: no decryption or (un)wrapping with this key.  The
-	 * restrictions go last so that a token that refuses them (e.g.
-	 * tpm2-pkcs11, whose TPM keys always carry both usages) can be asked
-	 * again without them. */
+	/* SCEP: the CA encrypts its answer to this key (RSA PKCS#1 v1.5). */
+	if (decrypt) {
+		P11_A(pub, np, CKA_ENCRYPT, &yes, sizeof(yes));
+		P11_A(priv, nv, CKA_DECRYPT, &yes, sizeof(yes));
+	}
+	/* Signing (and decryption when asked) only: no (un)wrapping, no
+	 * decryption unless asked.  The restrictions go last so that a token
+	 * that refuses them (e.g. tpm2-pkcs11, whose TPM keys always carry
+	 * both usages) can be asked again without them. */
 	nrestrict = np;
-	P11_A(pub, np, CKA_ENCRYPT, &no, sizeof(no));
+	if (!decrypt)
+		P11_A(pub, np, CKA_ENCRYPT, &no, sizeof(no));
 	P11_A(pub, np, CKA_WRAP, &no, sizeof(no));
 	vrestrict = nv;
-	P11_A(priv, nv, CKA_DECRYPT, &no, sizeof(no));
+	if (!decrypt)
+		P11_A(priv, nv, CKA_DECRYPT, &no, sizeof(no));
 	P11_A(priv, nv, CKA_UNWRAP, &no, sizeof(no));
 #undef P11_A
 	if (p11_no_restrict(k->f)) {
 		/* a known refuser: do not make it fail (tpm2-pkcs11 leaks
 		 * TPM objects on that error path) */
-		kw_info("token '%s' cannot make sign-only keys: the %s key "
+		kw_info("token '%s' cannot restrict key usages: the %s key "
 		    "gets the token's default usages", k->tok.label,
 		    kw_alg_name(alg));
 		np = nrestrict;
@@ -1055,10 +1255,11 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 	    rv == CKR_FUNCTION_FAILED || rv == CKR_TEMPLATE_INCONSISTENT ||
 	    rv == CKR_ATTRIBUTE_VALUE_INVALID ||
 	    rv == CKR_ATTRIBUTE_TYPE_INVALID)) {
-		kw_warn("token '%s' refused a sign-only %s key (%s); "
+		kw_warn("token '%s' refused a %s-only %s key (%s); "
 		    "generating it with the token's default usages (it may "
-		    "also allow decryption)", k->tok.label, kw_alg_name(alg),
-		    p11_rv_name(rv));
+		    "also allow %s)", k->tok.label, decrypt ?
+		    "sign-and-decrypt" : "sign", kw_alg_name(alg),
+		    p11_rv_name(rv), decrypt ? "key wrapping" : "decryption");
 		rv = k->f->C_GenerateKeyPair(s, &mech, pub, nrestrict, priv,
 		    vrestrict, &hpub, &hpriv);
 	}
@@ -1078,6 +1279,18 @@ p11_key_generate(const char *uri, enum kw_key_alg alg,
 		(void)k->f->C_DestroyObject(s, hpriv);
 		(void)k->f->C_DestroyObject(s, hpub);
 		r = KW_ERR_KEY_EXPORTABLE;
+		goto out;
+	}
+	/* A key asked for SCEP that cannot decrypt would only fail after
+	 * the CA issued its certificate. */
+	if (decrypt &&
+	    ((r = p11_attr_bool(k->f, s, hpriv, CKA_DECRYPT, &dec)) != KW_OK ||
+	    dec == 0)) {
+		kw_err("token '%s' made the new key without decrypt usage "
+		    "despite the request: deleted it", k->tok.label);
+		(void)k->f->C_DestroyObject(s, hpriv);
+		(void)k->f->C_DestroyObject(s, hpub);
+		r = r != KW_OK ? r : KW_ERR_UNSUPPORTED;
 		goto out;
 	}
 	if ((r = p11_key_bind(k, s, hpriv, 1)) != KW_OK)

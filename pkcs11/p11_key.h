@@ -22,6 +22,8 @@ struct p11_opts {
 	int risk_final_try;		/* log in even on the last PIN try */
 	const char *state_dir;		/* where refused PINs are remembered
 					 * (per token serial); NULL: per key */
+	unsigned usage;			/* p11_key_generate: KW_USAGE_* (0:
+					 * sign only) */
 	/* p11_list only */
 	int login;			/* log in to show private objects */
 	const char *pin_file;		/* PIN for --login (else pin_fn) */

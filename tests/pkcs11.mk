@@ -34,3 +34,6 @@ check_PROGRAMS += bench/p11_sign_rate
 bench_p11_sign_rate_SOURCES = bench/p11_sign_rate.c
 bench_p11_sign_rate_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
 bench_p11_sign_rate_LDADD = $(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBS)
+# Decryption by the token for SCEP (issue 11; its probe is
+# tests/tpm/decrypt_probe, built in tests/tpm.mk).
+TESTS += tests/pkcs11/decrypt.sh tests/pkcs11/decrypt_tpm2.sh

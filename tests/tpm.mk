@@ -37,3 +37,11 @@ tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c
 tests_unit_test_tpm_esys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_tpm_esys_LDFLAGS = $(AM_LDFLAGS) $(KW_TPM_WRAP)
 tests_unit_test_tpm_esys_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+# Decryption by the token (issue 11, SCEP): keygen --usage sign,decrypt in
+# swtpm and SoftHSM2, through the key references (agent/keys).
+check_PROGRAMS += tests/tpm/decrypt_probe
+tests_tpm_decrypt_probe_SOURCES = tests/tpm/decrypt_probe.c
+tests_tpm_decrypt_probe_CFLAGS = $(KW_AGENT_CFLAGS)
+tests_tpm_decrypt_probe_LDADD = $(KW_AGENT_LDADD)
+TESTS += tests/tpm/decrypt.sh

@@ -69,5 +69,11 @@ int tpm_rc_is_disconnect(TSS2_RC rc);
 /* rc means the connection is gone or the TPM lost our loaded key (it
  * restarted): worth one reconnect and reload. */
 int tpm_rc_is_key_lost(TSS2_RC rc);
+/* rc is TPM2_RSA_Decrypt refusing the ciphertext: TPM_RC_VALUE or
+ * TPM_RC_SIZE (the specification's answers to bad padding or a value out
+ * of range), or TPM_RC_FAILURE, which libtpms (swtpm) returns when its
+ * crypto library rejects the padding.  A TPM really in failure mode fails
+ * every command after this one too, and those say so. */
+int tpm_rc_is_undecryptable(TSS2_RC rc);
 
 #endif

@@ -43,6 +43,7 @@ struct tpm_key {
 	int key_transient;		/* key must be flushed */
 	ESYS_TR sess;			/* salted HMAC session, or NONE */
 	int pss[4];
+	unsigned usage;			/* generate: KW_USAGE_* */
 };
 
 static const struct kw_key_ops tpm_key_ops;
@@ -153,6 +154,8 @@ tpm_key_new_state(const char *spec, const struct tpm_opts *opts,
 		memcpy(k->auth.buffer, opts->auth, alen);
 		k->auth.size = (UINT16)alen;
 	}
+	if (opts != NULL)
+		k->usage = opts->usage;
 	*out = k;
 	k = NULL;
 	r = KW_OK;
@@ -563,30 +566,63 @@ tpm_hash_alg(enum kw_hash h)
 	}
 }
 
-/* One Esys_Sign on the loaded key; reconnects once if the connection
- * dropped.  Auth failures and lockout are never retried. */
-static int
-tpm_sign_raw(struct tpm_key *k, const TPMT_SIG_SCHEME *scheme,
-    const TPM2B_DIGEST *digest, TPMT_SIGNATURE **sig)
+/* One command on the loaded key: a signature or an RSA decryption. */
+struct tpm_cmd {
+	const char *what;			/* "signing", "decrypting" */
+	/* Esys_Sign */
+	const TPMT_SIG_SCHEME *scheme;
+	const TPM2B_DIGEST *digest;
+	TPMT_SIGNATURE **sig;
+	/* Esys_RSA_Decrypt (when cipher is set) */
+	const TPM2B_PUBLIC_KEY_RSA *cipher;
+	TPM2B_PUBLIC_KEY_RSA **plain;
+};
+
+static TSS2_RC
+tpm_cmd_once(struct tpm_key *k, const struct tpm_cmd *c)
 {
 	TPMT_TK_HASHCHECK check;
-	TSS2_RC rc = TSS2_RC_SUCCESS;
-	int attempt, r;
+	TPMT_RSA_DECRYPT dec;
+	TPM2B_DATA label;
+	TSS2_RC rc;
 
-	*sig = NULL;
+	if (c->cipher != NULL) {
+		memset(&dec, 0, sizeof(dec));
+		dec.scheme = TPM2_ALG_RSAES;
+		memset(&label, 0, sizeof(label));
+		rc = Esys_RSA_Decrypt(k->esys, k->key, tpm_auth_session(k),
+		    ESYS_TR_NONE, ESYS_TR_NONE, c->cipher, &dec, &label,
+		    c->plain);
+		if (rc != TSS2_RC_SUCCESS)
+			*c->plain = NULL;
+		return rc;
+	}
 	memset(&check, 0, sizeof(check));
 	check.tag = TPM2_ST_HASHCHECK;
 	check.hierarchy = TPM2_RH_NULL;
+	rc = Esys_Sign(k->esys, k->key, tpm_auth_session(k), ESYS_TR_NONE,
+	    ESYS_TR_NONE, c->digest, c->scheme, &check, c->sig);
+	if (rc != TSS2_RC_SUCCESS)
+		*c->sig = NULL;
+	return rc;
+}
+
+/* Run a command on the loaded key; reconnects once if the connection
+ * dropped.  Auth failures and lockout are never retried.  A ciphertext
+ * the TPM refuses to decrypt: KW_ERR_CRYPTO. */
+static int
+tpm_run(struct tpm_key *k, const struct tpm_cmd *c)
+{
+	TSS2_RC rc = TSS2_RC_SUCCESS;
+	int attempt, r;
+
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (k->esys == NULL && (r = tpm_reconnect(k)) != KW_OK)
 			return r;
 		if ((r = tpm_session_start(k, ESYS_TR_NONE)) != KW_OK)
 			return r;
-		rc = Esys_Sign(k->esys, k->key, tpm_auth_session(k),
-		    ESYS_TR_NONE, ESYS_TR_NONE, digest, scheme, &check, sig);
-		if (rc == TSS2_RC_SUCCESS)
+		if ((rc = tpm_cmd_once(k, c)) == TSS2_RC_SUCCESS)
 			return KW_OK;
-		*sig = NULL;
 		if (!tpm_rc_is_key_lost(rc)) {
 			/* A refused command may leave the session's nonces
 			 * out of step: the next call starts a new one. */
@@ -605,10 +641,32 @@ tpm_sign_raw(struct tpm_key *k, const TPMT_SIG_SCHEME *scheme,
 		tpm_disconnect(k);
 		if (attempt == 0)
 			kw_warn("tpm: lost the connection to the TPM (or it "
-			    "restarted) while signing with %s; reconnecting",
-			    k->obj);
+			    "restarted) while %s with %s; reconnecting",
+			    c->what, k->obj);
 	}
-	return tpm_rc(k, rc, "signing");
+	if (c->cipher != NULL && tpm_rc_is_undecryptable(rc)) {
+		kw_err("tpm: %s could not decrypt the message (0x%x): it is "
+		    "not encrypted to this key, or it is damaged", k->obj,
+		    (unsigned)rc);
+		return KW_ERR_CRYPTO;
+	}
+	return tpm_rc(k, rc, c->what);
+}
+
+/* One Esys_Sign on the loaded key (see tpm_run). */
+static int
+tpm_sign_raw(struct tpm_key *k, const TPMT_SIG_SCHEME *scheme,
+    const TPM2B_DIGEST *digest, TPMT_SIGNATURE **sig)
+{
+	struct tpm_cmd c;
+
+	*sig = NULL;
+	memset(&c, 0, sizeof(c));
+	c.what = "signing";
+	c.scheme = scheme;
+	c.digest = digest;
+	c.sig = sig;
+	return tpm_run(k, &c);
 }
 
 /* Big-endian value left-padded into out[0..n). */
@@ -723,6 +781,60 @@ tpm_op_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
 	pthread_mutex_unlock(&k->lock);
 	if (r != KW_OK)
 		*sig_len = 0;
+	return r;
+}
+
+/* May this key decrypt?  Only an RSA key whose public area says decrypt
+ * (keygen --usage sign,decrypt). */
+static int
+tpm_may_decrypt(const struct tpm_key *k)
+{
+	if (kw_alg_is_rsa(k->alg) &&
+	    (k->pub.publicArea.objectAttributes & TPMA_OBJECT_DECRYPT))
+		return KW_OK;
+	kw_err("cannot decrypt with %s: it has no TPM decrypt attribute; %s",
+	    k->obj, KW_KEY_SIGN_ONLY_HINT);
+	return KW_ERR_UNSUPPORTED;
+}
+
+static int
+tpm_op_decrypt(void *impl, const uint8_t *in, size_t in_len, uint8_t *out,
+    size_t *out_len)
+{
+	struct tpm_key *k = impl;
+	TPM2B_PUBLIC_KEY_RSA cipher, *plain = NULL;
+	struct tpm_cmd c;
+	int r;
+
+	if ((r = tpm_may_decrypt(k)) != KW_OK || in == NULL)
+		return r;
+	if (in_len == 0 || in_len > sizeof(cipher.buffer))
+		return KW_ERR_CRYPTO;
+	memset(&cipher, 0, sizeof(cipher));
+	memcpy(cipher.buffer, in, in_len);
+	cipher.size = (UINT16)in_len;
+	memset(&c, 0, sizeof(c));
+	c.what = "decrypting";
+	c.cipher = &cipher;
+	c.plain = &plain;
+	pthread_mutex_lock(&k->lock);
+	r = tpm_run(k, &c);
+	pthread_mutex_unlock(&k->lock);
+	if (r != KW_OK)
+		goto out;
+	if (plain->size > *out_len) {
+		r = KW_ERR_SPACE;
+		goto out;
+	}
+	memcpy(out, plain->buffer, plain->size);
+	*out_len = plain->size;
+	r = KW_OK;
+out:
+	if (plain != NULL)
+		explicit_bzero(plain, sizeof(*plain));
+	Esys_Free(plain);
+	if (r != KW_OK)
+		*out_len = 0;
 	return r;
 }
 
@@ -956,6 +1068,7 @@ static const struct kw_key_ops tpm_key_ops = {
 	.describe = tpm_op_describe,
 	.close = tpm_op_close,
 	.supports = tpm_op_supports,
+	.decrypt = tpm_op_decrypt,
 };
 
 /* Read and parse a key file into k->blob. */
@@ -1055,6 +1168,10 @@ tpm_create(struct tpm_key *k, enum kw_key_alg alg, ESYS_TR srk,
 	memset(&pcrs, 0, sizeof(pcrs));
 	if ((r = tpm_pub_key_template(alg, k->auth.size > 0, &tmpl)) != KW_OK)
 		goto out;
+	/* SCEP: the CA encrypts its answer to this key.  Still unrestricted
+	 * and scheme NULL: TPM2_RSA_Decrypt names RSAES per call. */
+	if (k->usage & KW_USAGE_DECRYPT)
+		tmpl.publicArea.objectAttributes |= TPMA_OBJECT_DECRYPT;
 	sens.sensitive.userAuth = k->auth;
 	/* With an auth value, the session encrypts inSensitive: the value is
 	 * not sent in the clear. */
@@ -1092,6 +1209,16 @@ tpm_key_generate(const char *spec, enum kw_key_alg alg,
 		goto out;
 	if ((r = tpm_check_spec(k)) != KW_OK)
 		goto out;
+	if (k->usage & ~(KW_USAGE_SIGN | KW_USAGE_DECRYPT)) {
+		r = KW_ERR_ARG;
+		goto out;
+	}
+	if ((k->usage & KW_USAGE_DECRYPT) && !kw_alg_is_rsa(alg)) {
+		kw_err("%s: an %s key cannot decrypt; keys for SCEP are RSA "
+		    "(--alg rsa2048)", k->obj, kw_alg_name(alg));
+		r = KW_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if (k->auth.size > 32) {
 		/* at most the size of the key's name hash (SHA-256) */
 		kw_err("the auth value for %s is longer than 32 bytes",
@@ -1156,7 +1283,8 @@ tpm_key_generate(const char *spec, enum kw_key_alg alg,
 	}
 	if ((r = tpm_set_auth(k)) != KW_OK || (r = tpm_check_pub(k)) != KW_OK)
 		goto out;
-	kw_debug("tpm: created %s (%s)", k->obj, kw_alg_name(alg));
+	kw_debug("tpm: created %s (%s%s)", k->obj, kw_alg_name(alg),
+	    (k->usage & KW_USAGE_DECRYPT) ? ", sign and decrypt" : "");
 	r = kw_key_new(&tpm_key_ops, k, k->alg, out);
 	k = NULL;
 out:
@@ -1208,10 +1336,12 @@ tpm_key_delete(const char *spec, const struct tpm_opts *opts)
 	    KW_OK)
 		goto out;
 	a = k->pub.publicArea.objectAttributes;
-	if (!(a & TPMA_OBJECT_SIGN_ENCRYPT) || (a & (TPMA_OBJECT_RESTRICTED |
-	    TPMA_OBJECT_DECRYPT))) {
-		kw_err("%s is not a signing key (a storage or decryption "
-		    "key?); refusing to remove it", k->obj);
+	/* keyward's keys: unrestricted, signing, perhaps decrypting too
+	 * (SCEP); never a storage key (restricted decrypt) or an
+	 * attestation key (restricted sign). */
+	if (!(a & TPMA_OBJECT_SIGN_ENCRYPT) || (a & TPMA_OBJECT_RESTRICTED)) {
+		kw_err("%s is not an unrestricted signing key (a storage or "
+		    "attestation key?); refusing to remove it", k->obj);
 		r = KW_ERR_UNSUPPORTED;
 		goto out;
 	}

@@ -2,9 +2,12 @@
  * everything else sees the key as a struct kw_key.
  *
  * Keys are made inside the TPM (ECC P-256/P-384, RSA-2048/3072) with
- * fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|sign, never decrypt,
- * scheme NULL (chosen per signature); keys without an auth value are also
- * noDA (nothing to guess, and lockout would stop them signing).  The parent
+ * fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|sign, scheme NULL
+ * (chosen per signature); keys without an auth value are also noDA
+ * (nothing to guess, and lockout would stop them signing).  RSA keys made
+ * with KW_USAGE_DECRYPT (for SCEP) carry decrypt as well (still
+ * unrestricted) and decrypt RSAES-PKCS1-v1_5 with TPM2_RSA_Decrypt; no
+ * other key decrypts.  The parent
  * is the TCG ECC P-256 SRK template under the owner hierarchy (or that SRK
  * persisted at 0x81000001): files interoperate with tpm2-openssl,
  * tpm2-tss-engine and tpm2-tools.
@@ -38,6 +41,8 @@ struct tpm_opts {
 	/* Optional key auth value (already read from a file or prompt;
 	 * the backend copies and wipes its copy on close). */
 	const char *auth;
+	/* tpm_key_generate: KW_USAGE_* (0: sign only). */
+	unsigned usage;
 };
 
 /* spec: a file path (TSS2 PRIVATE KEY PEM) or "0x81XXXXXX" (persistent,
@@ -48,7 +53,8 @@ int tpm_key_generate(const char *spec, enum kw_key_alg alg,
 int tpm_key_open(const char *spec, const struct tpm_opts *opts,
     struct kw_key **out);
 /* Remove a key (file or persistent handle): used by rekeying.  Only a
- * TSS2 key file or a persistent signing key is removed, nothing else. */
+ * TSS2 key file or a persistent unrestricted signing key (which may also
+ * decrypt) is removed, nothing else. */
 int tpm_key_delete(const char *spec, const struct tpm_opts *opts);
 
 #endif

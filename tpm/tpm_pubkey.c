@@ -52,7 +52,8 @@ tpm_pub_key_template(enum kw_key_alg alg, int with_auth, TPM2B_PUBLIC *out)
 
 	memset(out, 0, sizeof(*out));
 	p->nameAlg = TPM2_ALG_SHA256;
-	/* Never decrypt; the signature scheme and hash are chosen per call.
+	/* Sign only (tpm_key_generate adds decrypt for the RSA keys SCEP
+	 * asks for); the signature scheme and hash are chosen per call.
 	 * Without an auth value there is nothing to guess, and dictionary-
 	 * attack protection would only stop the key from signing while the
 	 * TPM is in lockout (which unclean power-offs alone can cause): such

@@ -49,6 +49,15 @@ tpm_rc_is_key_lost(TSS2_RC rc)
 }
 
 int
+tpm_rc_is_undecryptable(TSS2_RC rc)
+{
+	TSS2_RC code = tpm_rc_tpm_code(rc);
+
+	return code == TPM2_RC_VALUE || code == TPM2_RC_SIZE ||
+	    code == TPM2_RC_FAILURE;
+}
+
+int
 tpm_rc_map(TSS2_RC rc)
 {
 	TSS2_RC code = tpm_rc_tpm_code(rc), base = rc & 0xffff;

@@ -42,6 +42,7 @@ kw_tpm_opts(const struct kw_keyref_opts *opts, struct tpm_opts *t, char **auth)
 	memset(t, 0, sizeof(*t));
 	*auth = NULL;
 	t->tcti = opts ? opts->tcti : NULL;
+	t->usage = opts ? opts->usage : 0;
 	if (opts != NULL && opts->auth_file != NULL) {
 		if ((r = kw_secret_file_read(opts->auth_file,
 		    "auth-value file", auth)) != KW_OK)
@@ -86,6 +87,7 @@ kw_p11_opts(const struct kw_keyref_opts *opts, struct p11_opts *p,
 	p->state_dir = kw_keyref_state_dir(dir, dirlen);
 	p->module = opts ? opts->module : NULL;
 	p->allow_exportable = opts ? opts->allow_exportable : 0;
+	p->usage = opts ? opts->usage : 0;
 	p->risk_final_try = risk != NULL && strcmp(risk, "1") == 0;
 	p->pin_fn = kw_pin_ask;
 	p->pin_arg = NULL;

@@ -16,6 +16,8 @@ struct kw_keyref_opts {
 	const char *auth_file;		/* TPM: key auth value file */
 	const char *module;		/* PKCS#11: --module */
 	int allow_exportable;		/* PKCS#11: --allow-exportable-key */
+	unsigned usage;			/* generate: KW_USAGE_* (0: sign);
+					 * decrypt is for RSA keys only */
 };
 
 int kw_keyref_open(const char *ref, const struct kw_keyref_opts *opts,

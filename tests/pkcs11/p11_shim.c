@@ -196,6 +196,20 @@ shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_PTR sig,
 	return logged_out(real->C_Sign(s, d, dl, sig, sl));
 }
 
+/* Decryption (SCEP) sees the same logged-out card as signing. */
+static CK_RV
+shim_DecryptInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
+{
+	const char *out = getenv("KW_SHIM_LOGOUT");
+
+	if (dead(s))
+		return absent() ? CKR_DEVICE_REMOVED :
+		    CKR_SESSION_HANDLE_INVALID;
+	if (out != NULL && access(out, F_OK) == 0 && unlink(out) == 0)
+		(void)real->C_Logout(s);
+	return logged_out(real->C_DecryptInit(s, m, k));
+}
+
 CK_RV
 C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
@@ -219,6 +233,7 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 		shim.C_Login = shim_Login;
 		shim.C_SignInit = shim_SignInit;
 		shim.C_Sign = shim_Sign;
+		shim.C_DecryptInit = shim_DecryptInit;
 	}
 	*list = &shim;
 	return CKR_OK;

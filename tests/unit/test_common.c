@@ -166,6 +166,99 @@ test_key_interface(void **state)
 	assert_int_equal(kw_alg_bits(KW_ALG_EC_P384), 384);
 }
 
+/* A backend that decrypts to `plain_len` bytes of 0x42 (or fails). */
+struct fake_dec {
+	size_t plain_len;
+	int fail;
+	int calls;
+};
+
+static int
+fake_dec_decrypt(void *impl, const uint8_t *in, size_t in_len, uint8_t *out,
+    size_t *out_len)
+{
+	struct fake_dec *f = impl;
+
+	(void)in_len;
+	if (in == NULL)
+		return KW_OK;
+	f->calls++;
+	if (f->fail)
+		return f->fail;
+	memset(out, 0x42, f->plain_len);
+	*out_len = f->plain_len;
+	return KW_OK;
+}
+
+static void
+fake_dec_close(void *impl)
+{
+	(void)impl;
+}
+
+static const struct kw_key_ops fake_dec_ops = {
+	.name = "fakedec",
+	.close = fake_dec_close,
+	.decrypt = fake_dec_decrypt,
+};
+
+/* kw_key_decrypt's own checks: what no real backend can be made to do on
+ * demand (a backend without the slot; a plaintext larger than the buffer). */
+static void
+test_key_decrypt(void **state)
+{
+	struct fake f = { 0 };
+	struct fake_dec d = { 32, 0, 0 };
+	struct kw_key *key;
+	uint8_t ct[256] = { 0 }, pt[64];
+	size_t pl = sizeof(pt);
+
+	(void)state;
+	/* a backend without decrypt, and an EC key: unsupported, not counted */
+	assert_int_equal(kw_key_new(&fake_ops, &f, KW_ALG_RSA2048, &key), KW_OK);
+	assert_int_equal(kw_key_can_decrypt(key), KW_ERR_UNSUPPORTED);
+	assert_int_equal(kw_key_decrypt(key, ct, sizeof(ct), pt, &pl),
+	    KW_ERR_UNSUPPORTED);
+	assert_int_equal(pl, 0);
+	assert_int_equal(kw_key_decrypt_failures(key), 0);
+	kw_key_close(key);
+	assert_int_equal(kw_key_new(&fake_dec_ops, &d, KW_ALG_EC_P256, &key),
+	    KW_OK);
+	pl = sizeof(pt);
+	assert_int_equal(kw_key_decrypt(key, ct, 32, pt, &pl),
+	    KW_ERR_UNSUPPORTED);
+	assert_int_equal(d.calls, 0);
+	kw_key_close(key);
+
+	assert_int_equal(kw_key_new(&fake_dec_ops, &d, KW_ALG_RSA2048, &key),
+	    KW_OK);
+	assert_int_equal(kw_key_can_decrypt(key), KW_OK);
+	assert_int_equal(d.calls, 0);
+	/* not the modulus length: refused before the token, counted */
+	pl = sizeof(pt);
+	assert_int_equal(kw_key_decrypt(key, ct, 255, pt, &pl), KW_ERR_CRYPTO);
+	assert_int_equal(d.calls, 0);
+	pl = sizeof(pt);
+	assert_int_equal(kw_key_decrypt(key, ct, sizeof(ct), pt, &pl), KW_OK);
+	assert_int_equal(pl, 32);
+	assert_int_equal(pt[31], 0x42);
+	/* a plaintext larger than the caller's buffer: nothing written */
+	memset(pt, 0, sizeof(pt));
+	pl = 16;
+	assert_int_equal(kw_key_decrypt(key, ct, sizeof(ct), pt, &pl),
+	    KW_ERR_SPACE);
+	assert_int_equal(pl, 0);
+	assert_int_equal(pt[0], 0);
+	d.fail = KW_ERR_CRYPTO;
+	pl = sizeof(pt);
+	assert_int_equal(kw_key_decrypt(key, ct, sizeof(ct), pt, &pl),
+	    KW_ERR_CRYPTO);
+	assert_int_equal(kw_key_decrypt_count(key), 1);
+	assert_int_equal(kw_key_decrypt_failures(key), 3);
+	assert_int_equal(kw_key_sign_count(key), 0);
+	kw_key_close(key);
+}
+
 int
 main(void)
 {
@@ -174,6 +267,7 @@ main(void)
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_key_interface),
+		cmocka_unit_test(test_key_decrypt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

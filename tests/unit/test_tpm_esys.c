@@ -428,7 +428,7 @@ setup(void **state)
 static struct kw_key *
 open_key(void)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
@@ -547,7 +547,7 @@ test_disconnect_reconnects_once(void **state)
 static void
 test_tcti_init_fails(void **state)
 {
-	struct tpm_opts o = { "swtpm:host=127.0.0.1,port=1", NULL };
+	struct tpm_opts o = { "swtpm:host=127.0.0.1,port=1", NULL, 0 };
 	struct kw_key *key = (struct kw_key *)&o;
 
 	(void)state;
@@ -566,7 +566,7 @@ test_tcti_init_fails(void **state)
 static void
 test_tcti_choice(void **state)
 {
-	struct tpm_opts o = { NULL, NULL };
+	struct tpm_opts o = { NULL, NULL, 0 };
 	struct kw_key *key = NULL;
 
 	(void)state;
@@ -593,7 +593,7 @@ test_tcti_choice(void **state)
 static void
 test_wrong_tpm(void **state)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 
 	(void)state;
@@ -607,7 +607,7 @@ test_wrong_tpm(void **state)
 static void
 test_owner_auth_needed(void **state)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 
 	(void)state;
@@ -621,7 +621,7 @@ test_owner_auth_needed(void **state)
 static void
 test_auth_value(void **state)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 	uint8_t sig[KW_MAX_SIG];
 	size_t len;
@@ -718,7 +718,7 @@ test_ecdsa_digest_sizes(void **state)
 static void
 test_pss_salt_probe(void **state)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 
 	(void)state;
@@ -766,7 +766,7 @@ test_pss_salt_probe(void **state)
 static void
 test_persistent_key_replaced(void **state)
 {
-	struct tpm_opts o = { "mock:", NULL };
+	struct tpm_opts o = { "mock:", NULL, 0 };
 	struct kw_key *key = NULL;
 	uint8_t sig[KW_MAX_SIG];
 	size_t len;
