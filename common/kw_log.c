@@ -9,7 +9,7 @@
 #include <systemd/sd-journal.h>
 
 #include "kw_log.h"
-#include "kw_secret.h"
+#include "kw_redact.h"
 
 static enum kw_log_level kw_log_level = KW_LOG_INFO;
 static int kw_log_journald;

@@ -1,11 +1,14 @@
-/* Secrets kept outside keyward: PIN, password and auth-value files, a
- * redaction of secrets written in key URIs, and the memory of secrets that
- * were refused once (so that keyward never sends them again). */
+/* Secrets kept outside keyward: PIN, password and auth-value files, and
+ * the memory of secrets that were refused once (so that keyward never sends
+ * them again).  The redaction of secrets written in key URIs is in
+ * kw_redact.h (the logger uses it; it logs nothing itself). */
 #ifndef KW_SECRET_H
 #define KW_SECRET_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kw_redact.h"	/* kw_uri_redact, kw_redact_text */
 
 /* Read a secret from a file: its first line, without the newline, 1 to 255
  * bytes.  Like OpenSSH with private keys, the file must belong to the user
@@ -14,18 +17,6 @@
  * which: "PIN file", "password file", "auth-value file") and the chmod or
  * chown that fixes it.  Free *out with kw_free_secret(). */
 int kw_secret_file_read(const char *path, const char *what, char **out);
-
-/* Copy ref to out with the value of every pin-value attribute replaced by
- * "<redacted>" ('<' is not a URI character, so a copy pasted back fails to
- * parse instead of sending a wrong PIN).  Anything else is copied
- * unchanged.  Truncates to len - 1 bytes, never leaving a part of the
- * value; returns out. */
-char *kw_uri_redact(const char *ref, char *out, size_t len);
-/* The same for free text (a log line) in a buffer of cap bytes: every
- * "pin-value=VALUE" is redacted in place, VALUE ending at '&', whitespace,
- * a quote or the end (a short VALUE becomes '*'s when the marker does not
- * fit). */
-void kw_redact_text(char *s, size_t cap);
 
 #define KW_SECRET_DIGEST_LEN	32
 

@@ -4,8 +4,9 @@
 #   kw_log     logging (stderr or the journal); secrets never reach it
 #   kw_mem     wiping (kw_freezero), constant-time compare, files read
 #              with a size bound and written atomically, secrets from files
-#   kw_secret  PIN, password and auth-value files, redaction of secrets in
-#              key URIs, the memory of a secret refused once
+#   kw_secret  PIN, password and auth-value files, the memory of a secret
+#              refused once; kw_redact: secrets in key URIs redacted
+#              (pure string work, so the logger can use it)
 #   kw_key     the key interface: one const ops table per backend (public
 #              key, sign a digest, describe, close); all a backend exports
 #   kw_der     the one DER toolkit: strict reader, writer, SPKI, base64,
@@ -28,6 +29,7 @@ common_libkwcommon_a_SOURCES = \
 	common/kw_log.c common/kw_log.h \
 	common/kw_mem.c common/kw_mem.h \
 	common/kw_secret.c common/kw_secret.h \
+	common/kw_redact.c common/kw_redact.h \
 	common/kw_key.c common/kw_key.h \
 	common/kw_der.c common/kw_der.h \
 	common/kw_wolf.c common/kw_wolf.h \

@@ -61,8 +61,7 @@ build() {
 	# shellcheck disable=SC2086
 	cc -D_GNU_SOURCE -o "$KW_T/$1" -I"$KW_SRCDIR/common" $2 "$KW_T/main.c" \
 		"$KW_SRCDIR/common/kw_wolf_check.c" "$KW_SRCDIR/common/kw_log.c" \
-		"$KW_SRCDIR/common/kw_secret.c" "$KW_SRCDIR/common/kw_error.c" \
-		"$KW_SRCDIR/common/kw_mem.c" $3 $sdlibs 2>"$KW_T/$1.cc" ||
+		"$KW_SRCDIR/common/kw_redact.c" $3 $sdlibs 2>"$KW_T/$1.cc" ||
 		{ cat "$KW_T/$1.cc" >&2; kw_fail "cannot build the $1 test program"; }
 }
 build deb-deb "" "-lwolfssl"

@@ -18,31 +18,6 @@
 #include "enroll/est.h"
 
 int
-kw_acme_id_copy(struct kw_acme_id *dst, const struct kw_acme_id *src)
-{
-	if (kw_identity_set(&dst->account_key_ref, src->account_key_ref) ||
-	    kw_identity_set(&dst->challenge, src->challenge) ||
-	    kw_identity_set(&dst->eab_kid, src->eab_kid) ||
-	    kw_identity_set(&dst->eab_hmac_file, src->eab_hmac_file) ||
-	    kw_identity_set(&dst->issuer_ca, src->issuer_ca) ||
-	    kw_identity_set(&dst->contact, src->contact))
-		return KW_ERR_NOMEM;
-	return KW_OK;
-}
-
-void
-kw_acme_id_clear(struct kw_acme_id *a)
-{
-	free(a->account_key_ref);
-	free(a->challenge);
-	free(a->eab_kid);
-	free(a->eab_hmac_file);
-	free(a->issuer_ca);
-	free(a->contact);
-	memset(a, 0, sizeof(*a));
-}
-
-int
 kw_acme_challenge_check(const char *spec)
 {
 	const char *sp = spec != NULL ? strchr(spec, ' ') : NULL;

@@ -16,15 +16,6 @@
 #include "enroll/est.h"
 #include "enroll/est_der.h"
 
-void
-kw_enroll_res_clear(struct kw_enroll_res *res)
-{
-	est_certs_clear(&res->certs);
-	est_certs_clear(&res->cacerts);
-	free(res->csr_b64);
-	memset(res, 0, sizeof(*res));
-}
-
 static int
 kw_san_present(const char *const *sans, size_t n, const char *s)
 {
