@@ -286,6 +286,25 @@ conn_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		(void)conn_pump(c);
 }
 
+/* The handshake is done and the peer accepted: from here on the
+ * connection carries data.  What only the handshake needed goes back to
+ * the allocator and the kernel first (an idle connection keeps only its
+ * record layer); then the client relays, the server connects to its
+ * target.  Returns 1 when c was closed. */
+int
+conn_relay_start(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+
+	kw_tls_ssl_settle(c->ssl);
+	if (tc->mode == KW_TUNNEL_SERVER)
+		return conn_start_connect(c);
+	c->relaying = 1;
+	conn_set_timer(c, tc->idle_timeout_s ?
+	    (uint64_t)tc->idle_timeout_s * 1000 : 0);
+	return 0;
+}
+
 /* Returns 1 when c was closed. */
 int
 conn_start_connect(struct kw_conn *c)

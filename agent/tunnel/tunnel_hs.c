@@ -137,6 +137,41 @@ conn_sign_stats(struct kw_conn *c)
 	c->hs.sign_usec = 0;
 }
 
+/* The handshake succeeded: the peer is checked and counted, and the
+ * connection goes on to carry data.  Returns 1 when c was closed. */
+static int
+conn_hs_done(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	int r;
+
+	if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
+		c->t->st.refused++;
+		conn_close(c, "%s %s refused: %s",
+		    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
+		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+		    c->peer, kw_strerror(r));
+		return 1;
+	}
+	c->tls_ready = 1;
+	c->tr_rdy = 1;
+	if (wolfSSL_session_reused(c->ssl))
+		c->t->st.hs_resumed++;
+	else
+		c->t->st.hs_full++;
+	kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
+	    wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+	    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
+	    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) : c->peer,
+	    c->hs.who[0] ? ": " : "", c->hs.who);
+	if (tc->mode == KW_TUNNEL_SERVER)
+		conn_slot_release(c);	/* the client proved its certificate */
+	/* Between "handshake done" and "relay starts": a check of the peer
+	 * that needs the TLS channel (channel binding) goes here, before
+	 * conn_relay_start lets wolfSSL give back the handshake's state. */
+	return conn_relay_start(c);
+}
+
 /* What the last handshake step came to (loop thread).  Returns 1 when
  * the connection was closed. */
 static int
@@ -147,36 +182,8 @@ conn_hs_result(struct kw_conn *c)
 
 	conn_sign_stats(c);
 	conn_key_slot_release(c);
-	if (w == WOLFSSL_SUCCESS) {
-		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
-			c->t->st.refused++;
-			conn_close(c, "%s %s refused: %s",
-			    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
-			    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
-			    c->peer, kw_strerror(r));
-			return 1;
-		}
-		c->tls_ready = 1;
-		c->tr_rdy = 1;
-		if (wolfSSL_session_reused(c->ssl))
-			c->t->st.hs_resumed++;
-		else
-			c->t->st.hs_full++;
-		kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
-		    wolfSSL_get_version(c->ssl),
-		    wolfSSL_get_cipher_name(c->ssl),
-		    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
-		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
-		    c->peer, c->hs.who[0] ? ": " : "", c->hs.who);
-		if (tc->mode == KW_TUNNEL_CLIENT) {
-			c->relaying = 1;
-			conn_set_timer(c, tc->idle_timeout_s ?
-			    (uint64_t)tc->idle_timeout_s * 1000 : 0);
-			return 0;
-		}
-		conn_slot_release(c);	/* the client proved its certificate */
-		return conn_start_connect(c);
-	}
+	if (w == WOLFSSL_SUCCESS)
+		return conn_hs_done(c);
 	if (c->expired) {
 		conn_close(c, "TLS handshake timed out after %u ms",
 		    tc->handshake_timeout_ms);

@@ -212,6 +212,7 @@ int conn_events_for(struct kw_conn *c, int fd, struct event **r,
     struct event **w);
 const char *conn_target_text(const struct kw_conn *c);
 int conn_start_connect(struct kw_conn *c);
+int conn_relay_start(struct kw_conn *c);
 int conn_pump(struct kw_conn *c);
 void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 
