@@ -1014,12 +1014,25 @@ kw_tls_ssl_settle(struct WOLFSSL *ssl)
 	/* the handshake's secrets and randoms (wolfSSL keeps them for
 	 * post-handshake authentication, which keyward never asks for) */
 	wolfSSL_FreeArrays(ssl);
+}
+
+void
+kw_tls_ssl_trim(struct WOLFSSL *ssl)
+{
+	if (ssl == NULL || !wolfSSL_is_init_finished(ssl))
+		return;
 #ifdef NO_SESSION_CACHE_REF
 	/* The session object (ssl->session here) has room for two peer
 	 * chains of nine 2 KiB certificates (SESSION_CERTS): mostly zeros. */
 	kw_release_zero_pages(wolfSSL_get_session(ssl));
 #endif
 	kw_release_zero_pages(ssl);
+}
+
+void
+kw_tls_session_trim(struct WOLFSSL_SESSION *sess)
+{
+	kw_release_zero_pages(sess);
 }
 
 static const char *

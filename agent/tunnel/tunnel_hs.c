@@ -70,23 +70,56 @@ conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return 1;
 }
 
-/* Client: a closing connection gives its session (if resumable: a TLS
- * 1.3 one only once its ticket arrived) to the pool for the next. */
+/* Which session ticket ssl holds now: a hash of its bytes (0: none). */
+uint64_t
+conn_ticket_id(WOLFSSL *ssl)
+{
+	unsigned char buf[2048];
+	word32 len = sizeof(buf), i;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (wolfSSL_get_SessionTicket(ssl, buf, &len) != WOLFSSL_SUCCESS ||
+	    len == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		h ^= buf[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h != 0 ? h : 1;
+}
+
+/* Client: the session goes to the pool for the next connection as soon
+ * as it can be resumed, so that connections opened while this one lasts
+ * resume too (a TLS 1.3 one once a ticket it did not offer arrives: then
+ * a copy, trimmed, as this connection goes on; TLS 1.2 at the handshake)
+ * and, closing, once more if a newer ticket came since; each TLS 1.3
+ * ticket is offered once (RFC 8446, C.4).  The loop thread only. */
 void
-conn_give_session(struct kw_conn *c)
+conn_give_session(struct kw_conn *c, int closing)
 {
 	struct kw_tunnel_gen *g = c->g;
 	WOLFSSL_SESSION *s;
+	uint64_t id = 0;
+	int tls13;
 
 	if (g->conf->mode != KW_TUNNEL_CLIENT || !g->conf->resume ||
-	    c->ssl == NULL || !c->tls_ready ||
-	    (s = wolfSSL_get1_session(c->ssl)) == NULL)
+	    c->ssl == NULL || !c->tls_ready)
 		return;
-	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION &&
-	    !wolfSSL_SESSION_has_ticket(s)) {
-		wolfSSL_SESSION_free(s);
+	tls13 = wolfSSL_version(c->ssl) == TLS1_3_VERSION;
+	if (tls13) {
+		if ((id = conn_ticket_id(c->ssl)) == 0 || id == c->ticket_id)
+			return;
+	} else if (c->sess_given)
 		return;
-	}
+	if (closing)
+		s = wolfSSL_get1_session(c->ssl);
+	else if ((s = wolfSSL_SESSION_dup(wolfSSL_get_session(c->ssl))) !=
+	    NULL)
+		kw_tls_session_trim(s);
+	if (s == NULL)
+		return;
+	c->ticket_id = id;
+	c->sess_given = 1;
 	if (g->nsessions == KW_SESSION_POOL) {
 		wolfSSL_SESSION_free(g->sessions[0]);
 		memmove(g->sessions, g->sessions + 1,
