@@ -135,6 +135,7 @@ conn_free(struct kw_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	t->st.conns_active--;
+	tunnel_conn_gone(t);
 	kw_tunnel_gen_unref(c->g);
 	free(c);
 }

@@ -168,6 +168,9 @@ struct kw_tunnel {
 	struct evconnlistener *lis;
 	struct event *ev_resume;	/* re-enable accept after EMFILE */
 	struct event *ev_slots;		/* hand out free handshake slots */
+	struct event *ev_trim;		/* heap pages back after a burst */
+	uint64_t peak;			/* most connections since the last
+					 * trim */
 	char *unix_path;		/* our listening socket file */
 	struct kw_conn *conns;
 	struct kw_conn_q hello_q;	/* KW_HS_HELLO, oldest first */
@@ -211,6 +214,7 @@ uint64_t tunnel_now_ms(void);
 void tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void kw_peer_text(const struct sockaddr *sa, char *buf, size_t len);
+void tunnel_conn_gone(struct kw_tunnel *t);
 
 /* tunnel_conn.c */
 void conn_set_timer(struct kw_conn *c, uint64_t ms);
