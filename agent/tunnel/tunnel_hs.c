@@ -89,11 +89,12 @@ conn_ticket_id(WOLFSSL *ssl)
 }
 
 /* Client: the session goes to the pool for the next connection as soon
- * as it can be resumed, so that connections opened while this one lasts
- * resume too (a TLS 1.3 one once a ticket it did not offer arrives: then
- * a copy, trimmed, as this connection goes on; TLS 1.2 at the handshake)
- * and, closing, once more if a newer ticket came since; each TLS 1.3
- * ticket is offered once (RFC 8446, C.4).  The loop thread only. */
+ * as it can be resumed (if the pool has room), so that connections opened
+ * while this one lasts resume too: a TLS 1.3 one once a ticket it did not
+ * offer arrives (then a copy, trimmed, as this connection goes on), TLS
+ * 1.2 at the handshake; or when it closes; and, closing, once more if a
+ * newer ticket came since.  Each TLS 1.3 ticket is offered once (RFC
+ * 8446, C.4).  The loop thread only. */
 void
 conn_give_session(struct kw_conn *c, int closing)
 {
@@ -104,6 +105,9 @@ conn_give_session(struct kw_conn *c, int closing)
 
 	if (g->conf->mode != KW_TUNNEL_CLIENT || !g->conf->resume ||
 	    c->ssl == NULL || !c->tls_ready)
+		return;
+	/* early (a copy) only into a pool with room */
+	if (!closing && g->nsessions >= KW_SESSION_POOL)
 		return;
 	tls13 = wolfSSL_version(c->ssl) == TLS1_3_VERSION;
 	if (tls13) {
