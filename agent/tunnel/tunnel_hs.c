@@ -74,17 +74,29 @@ conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 uint64_t
 conn_ticket_id(WOLFSSL *ssl)
 {
-	unsigned char buf[2048];
-	word32 len = sizeof(buf), i;
+	unsigned char small[2048], *buf = small, *big = NULL;
+	word32 len = sizeof(small), i;
 	uint64_t h = 0xcbf29ce484222325ULL;
 
-	if (wolfSSL_get_SessionTicket(ssl, buf, &len) != WOLFSSL_SUCCESS ||
-	    len == 0)
+	if (!wolfSSL_SESSION_has_ticket(wolfSSL_get_session(ssl)))
 		return 0;
+	if (wolfSSL_get_SessionTicket(ssl, buf, &len) != WOLFSSL_SUCCESS)
+		return 1;
+	if (len == 0) {
+		/* a ticket longer than most: up to the protocol's limit */
+		if ((big = malloc(65535)) == NULL)
+			return 1;
+		buf = big;
+		len = 65535;
+		if (wolfSSL_get_SessionTicket(ssl, buf, &len) !=
+		    WOLFSSL_SUCCESS)
+			len = 0;
+	}
 	for (i = 0; i < len; i++) {
 		h ^= buf[i];
 		h *= 0x100000001b3ULL;
 	}
+	free(big);
 	return h != 0 ? h : 1;
 }
 
