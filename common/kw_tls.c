@@ -1029,12 +1029,6 @@ kw_tls_ssl_trim(struct WOLFSSL *ssl)
 	kw_release_zero_pages(ssl);
 }
 
-void
-kw_tls_session_trim(struct WOLFSSL_SESSION *sess)
-{
-	kw_release_zero_pages(sess);
-}
-
 static const char *
 kw_alert_name(int code)
 {

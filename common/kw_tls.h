@@ -101,9 +101,6 @@ void kw_tls_ssl_settle(struct WOLFSSL *ssl);
  * never written).  Costs a scan and a system call now, and page faults
  * when the memory is used again: not for short connections. */
 void kw_tls_ssl_trim(struct WOLFSSL *ssl);
-/* The same for a session kept for later (wolfSSL_SESSION_dup's copy,
- * which nothing writes to any more). */
-void kw_tls_session_trim(struct WOLFSSL_SESSION *sess);
 /* Translate a failed wolfSSL call (ret) on ssl into a KW_ERR_* and log one
  * line that says what went wrong ("server certificate not trusted by CA
  * FILE", "server name X does not match its certificate", ...).  peer names

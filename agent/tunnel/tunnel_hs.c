@@ -101,41 +101,42 @@ conn_ticket_id(WOLFSSL *ssl)
 }
 
 /* Client: the session goes to the pool for the next connection as soon
- * as it can be resumed (if the pool has room), so that connections opened
- * while this one lasts resume too: a TLS 1.3 one once a ticket it did not
- * offer arrives (then a copy, trimmed, as this connection goes on), TLS
- * 1.2 at the handshake; or when it closes; and, closing, once more if a
- * newer ticket came since.  Each TLS 1.3 ticket is offered once (RFC
- * 8446, C.4).  The loop thread only. */
+ * as it can be resumed, so that connections opened while this one lasts
+ * resume too (a TLS 1.3 one once a ticket it did not offer arrives, TLS
+ * 1.2 at the handshake), else when it closes; and, closing, once more if
+ * a newer ticket came since.  The pool holds a reference to the session
+ * this connection goes on using (a newer ticket lands in it); a connection
+ * that takes it makes its own copy (wolfSSL_set_session), and takes it
+ * alone, so each TLS 1.3 ticket is offered once (RFC 8446, C.4).  The
+ * loop thread only. */
 void
 conn_give_session(struct kw_conn *c, int closing)
 {
 	struct kw_tunnel_gen *g = c->g;
 	WOLFSSL_SESSION *s;
 	uint64_t id = 0;
-	int tls13;
+	size_t i;
 
 	if (g->conf->mode != KW_TUNNEL_CLIENT || !g->conf->resume ||
 	    c->ssl == NULL || !c->tls_ready)
 		return;
-	/* early (a copy) only into a pool with room */
 	if (!closing && g->nsessions >= KW_SESSION_POOL)
-		return;
-	tls13 = wolfSSL_version(c->ssl) == TLS1_3_VERSION;
-	if (tls13) {
+		return;		/* early only into a pool with room */
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
 		if ((id = conn_ticket_id(c->ssl)) == 0 || id == c->ticket_id)
 			return;
 	} else if (c->sess_given)
 		return;
-	if (closing)
-		s = wolfSSL_get1_session(c->ssl);
-	else if ((s = wolfSSL_SESSION_dup(wolfSSL_get_session(c->ssl))) !=
-	    NULL)
-		kw_tls_session_trim(s);
-	if (s == NULL)
+	if ((s = wolfSSL_get1_session(c->ssl)) == NULL)
 		return;
 	c->ticket_id = id;
 	c->sess_given = 1;
+	for (i = 0; i < g->nsessions; i++)
+		if (g->sessions[i] == s) {
+			/* given early and not taken: it has the newer ticket */
+			wolfSSL_SESSION_free(s);
+			return;
+		}
 	if (g->nsessions == KW_SESSION_POOL) {
 		wolfSSL_SESSION_free(g->sessions[0]);
 		memmove(g->sessions, g->sessions + 1,
