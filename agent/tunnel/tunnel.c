@@ -80,20 +80,23 @@ kw_peer_text(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "unix socket");
 }
 
-/* After a burst: once the connections open fell to half their peak (of
- * at least KW_TRIM_PEAK), the heap's free pages go back to the kernel a
- * second later (malloc_trim), so that RSS follows the connections down
- * instead of staying at the peak. */
+/* After a burst: each time the connections open fell to half their peak
+ * (of at least KW_TRIM_PEAK), and once more when the last is gone, the
+ * heap's free pages go back to the kernel a second later (malloc_trim),
+ * so that RSS follows the connections down instead of staying at the
+ * peak. */
 #define KW_TRIM_PEAK	256
 
 void
 tunnel_conn_gone(struct kw_tunnel *t)
 {
 	struct timeval tv = { 1, 0 };
+	uint64_t n = t->st.conns_active;
 
-	if (t->ev_trim != NULL && t->peak >= KW_TRIM_PEAK &&
-	    t->st.conns_active <= t->peak / 2 &&
-	    !evtimer_pending(t->ev_trim, NULL))
+	if (t->ev_trim == NULL || evtimer_pending(t->ev_trim, NULL))
+		return;
+	if ((t->peak >= KW_TRIM_PEAK && n <= t->peak / 2) ||
+	    (n == 0 && t->trim_more))
 		(void)evtimer_add(t->ev_trim, &tv);
 }
 
@@ -105,6 +108,7 @@ tunnel_trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	t->peak = t->st.conns_active;
+	t->trim_more = t->peak > 0;	/* and again when none is left */
 #ifdef __GLIBC__
 	(void)malloc_trim(0);
 #endif

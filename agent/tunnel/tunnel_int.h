@@ -171,6 +171,7 @@ struct kw_tunnel {
 	struct event *ev_trim;		/* heap pages back after a burst */
 	uint64_t peak;			/* most connections since the last
 					 * trim */
+	int trim_more;			/* trimmed with connections left */
 	char *unix_path;		/* our listening socket file */
 	struct kw_conn *conns;
 	struct kw_conn_q hello_q;	/* KW_HS_HELLO, oldest first */
