@@ -196,7 +196,10 @@ kw_attest_ek_verify(const char *ca_path, const uint8_t *ek, size_t ek_len,
 	 * to what is trusted so far before it may vouch for the next.  The
 	 * manager is this call's own, so nothing outlives the check. */
 	for (i = nchain; i-- > 0;) {
-		if (wolfSSL_CertManagerVerifyBuffer(cm, chain[i],
+		/* wolfSSL would load a leaf as a CA: only a CA may vouch */
+		if (kw_der_cert(chain[i], chain_len[i], &fields) != KW_OK ||
+		    !fields.is_ca ||
+		    wolfSSL_CertManagerVerifyBuffer(cm, chain[i],
 		    (long)chain_len[i], WOLFSSL_FILETYPE_ASN1) !=
 		    WOLFSSL_SUCCESS || wolfSSL_CertManagerLoadCABuffer(cm,
 		    chain[i], (long)chain_len[i], WOLFSSL_FILETYPE_ASN1) !=

@@ -7,7 +7,7 @@ tests_attest_attest_tool_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
 
 check_PROGRAMS += tests/unit/test_attest
 TESTS += tests/unit/test_attest
-tests_unit_test_attest_SOURCES = tests/unit/test_attest.c
+tests_unit_test_attest_SOURCES = tests/unit/test_attest.c tests/unit/attest_vectors.h
 tests_unit_test_attest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_attest_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) \
 	$(CMOCKA_LIBS)

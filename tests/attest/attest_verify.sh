@@ -8,6 +8,8 @@
 #     tpm2_activatecredential, the binding recorded in a 0600 store;
 #   - keyward verify-attestation accepts real certify + quote evidence and
 #     names the TPM (vendor, model, firmware from the EK certificate);
+#   - the EK chain may come with the intermediate the device sent (only the
+#     root trusted), never with a leaf posing as one;
 #   - it refuses, each with its own reason: a tampered quote and a tampered
 #     certify, a wrong nonce, a quote bound to another TLS session, PCRs the
 #     policy does not allow, an AK never bound (empty store), an AK from
@@ -147,6 +149,21 @@ grep -qx "verified" ok.out && grep -q "^tpm: IBM (swtpm) (id:00001014) model swt
 	grep -qx "key-attested: yes" ok.out && grep -qx "posture: yes" ok.out &&
 	grep -qx "ak-name: $(hex ak.name)" ok.out && grep -qx "pcr 0: $PCR0" ok.out ||
 	kw_fail "claims: $(cat ok.out)"
+
+echo "== the intermediate CA sent by the device, only the root trusted"
+ca=$KW_T/tpm-ca
+openssl x509 -in "$ca/issuercert.pem" -outform DER -out inter.der
+"$TOOL" evidence chain.cbor --ek ek.der --chain inter.der --ak-pub ak.tpmt \
+	--quote q.msg q.sig q.pcrs
+kw_run root-only 0 verify-attestation --ek-ca "$ca/swtpm-localca-rootca-cert.pem" \
+	--binding-store store --nonce $NONCE chain.cbor
+kw_run root-only-nochain 1 verify-attestation --ek-ca "$ca/swtpm-localca-rootca-cert.pem" \
+	--binding-store store --nonce $NONCE ev.cbor
+kw_expect root-only-nochain "(ek_untrusted)"
+# a leaf posing as the intermediate (the EK certificate itself)
+"$TOOL" evidence leaf.cbor --ek ek.der --chain ek.der --ak-pub ak.tpmt \
+	--quote q.msg q.sig q.pcrs
+refused leaf-as-ca ek_untrusted --binding-store store --nonce $NONCE leaf.cbor
 
 echo "== refused, each with its reason"
 flip 40 q.msg
