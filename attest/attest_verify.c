@@ -76,6 +76,32 @@ kw_attest_reason_name(enum kw_attest_reason r)
 	return attest_reasons[r].name;
 }
 
+/* The COSE alg of the statement names the TPMT_SIGNATURE's scheme. */
+static int
+attest_alg_ok(int64_t alg, const struct kw_attest_bytes *sig)
+{
+	TPMT_SIGNATURE ts;
+
+	if (attest_parse_signature(sig->p, sig->len, &ts) != KW_OK)
+		return 0;
+	switch (alg) {
+	case -7:	/* ES256 */
+		return ts.sigAlg == TPM2_ALG_ECDSA &&
+		    ts.signature.any.hashAlg == TPM2_ALG_SHA256;
+	case -35:	/* ES384 */
+		return ts.sigAlg == TPM2_ALG_ECDSA &&
+		    ts.signature.any.hashAlg == TPM2_ALG_SHA384;
+	case -257:	/* RS256 */
+		return ts.sigAlg == TPM2_ALG_RSASSA &&
+		    ts.signature.any.hashAlg == TPM2_ALG_SHA256;
+	case -37:	/* PS256 */
+		return ts.sigAlg == TPM2_ALG_RSAPSS &&
+		    ts.signature.any.hashAlg == TPM2_ALG_SHA256;
+	default:
+		return 0;
+	}
+}
+
 /* Every PCR the policy names must be quoted and hold a listed value. */
 static int
 attest_pcr_policy(const struct kw_attest_policy *pol,
@@ -182,6 +208,11 @@ kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
 	    req->exporter, req->exporter_len, qual, &qlen)) != KW_OK)
 		goto out;
 	if (ev.has_certify) {
+		if (!attest_alg_ok(ev.alg, &ev.cert_sig)) {
+			*reason = KW_ATTEST_MALFORMED;
+			r = KW_ERR_ATTEST;
+			goto out;
+		}
 		if ((r = kw_attest_check_certify(ev.ak_pub.p, ev.ak_pub.len,
 		    ev.cert_info.p, ev.cert_info.len, ev.cert_sig.p,
 		    ev.cert_sig.len, qual, qlen, ev.pub_area.p, ev.pub_area.len,

@@ -14,3 +14,4 @@ attest_libkwattest_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) \
 	$(CBOR_CFLAGS)
 KW_ATTEST_LIBS = attest/libkwattest.a $(TSS2_LIBS) $(CBOR_LIBS)
 EXTRA_DIST += attest/README.md
+dist_man_MANS += man/keyward-attestation.7

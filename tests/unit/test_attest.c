@@ -680,6 +680,18 @@ test_verify(void **state)
 	req.now = 1700000003;
 	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
 	    KW_OK);
+	/* a certify whose COSE alg is not its signature's */
+	free(buf);
+	sample(&ev);
+	ev.alg = -257;
+	assert_int_equal(kw_attest_evidence_encode(&ev, &buf, &len), KW_OK);
+	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
+	    KW_ERR_ATTEST);
+	assert_int_equal(reason, KW_ATTEST_MALFORMED);
+	free(buf);
+	sample(&ev);
+	ev.has_certify = 0;
+	assert_int_equal(kw_attest_evidence_encode(&ev, &buf, &len), KW_OK);
 	/* key attestation asked for, absent */
 	req.require_certify = 1;
 	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
