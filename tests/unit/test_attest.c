@@ -338,6 +338,44 @@ test_ek(void **state)
 	}
 }
 
+/* What wolfSSL must take (and refuse) in an EK certificate. */
+static void
+test_ek_profile(void **state)
+{
+	struct kw_attest_tpm_id id;
+	enum kw_attest_reason reason;
+	struct kw_der_cert c;
+	char path[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/maker-ca.pem", tmpdir);
+	assert_int_equal(kw_file_write_atomic(path, MAKER_CA_PEM,
+	    strlen(MAKER_CA_PEM), 0644, 0), KW_OK);
+	/* empty subject, critical SAN with only a directoryName */
+	assert_int_equal(kw_der_cert(PROFILE_EK_CERT, sizeof(PROFILE_EK_CERT),
+	    &c), KW_OK);
+	assert_int_equal(c.subject.len, 2);	/* SEQUENCE {} */
+	assert_int_equal(kw_attest_ek_verify(path, PROFILE_EK_CERT,
+	    sizeof(PROFILE_EK_CERT), NULL, NULL, 0, &id, &reason), KW_OK);
+	assert_string_equal(id.vendor, "Infineon");
+	assert_string_equal(id.manufacturer, "id:49465800");
+	assert_string_equal(id.model, "SLB9670");
+	assert_string_equal(id.firmware, "id:00070055");
+	/* another maker's CA does not vouch for it */
+	snprintf(path, sizeof(path), "%s/ek-ca.pem", tmpdir);
+	assert_int_equal(kw_file_write_atomic(path, EK_CA_PEM,
+	    strlen(EK_CA_PEM), 0644, 0), KW_OK);
+	assert_int_equal(kw_attest_ek_verify(path, PROFILE_EK_CERT,
+	    sizeof(PROFILE_EK_CERT), NULL, NULL, 0, &id, &reason),
+	    KW_ERR_ATTEST);
+	assert_int_equal(reason, KW_ATTEST_EK_UNTRUSTED);
+	/* an unknown critical extension stays refused */
+	snprintf(path, sizeof(path), "%s/maker-ca.pem", tmpdir);
+	assert_int_equal(kw_attest_ek_verify(path, EK_CRIT_CERT,
+	    sizeof(EK_CRIT_CERT), NULL, NULL, 0, &id, &reason),
+	    KW_ERR_ATTEST);
+}
+
 static void
 test_kdfa(void **state)
 {
@@ -748,6 +786,7 @@ main(void)
 		cmocka_unit_test(test_certify),
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_ek),
+		cmocka_unit_test(test_ek_profile),
 		cmocka_unit_test(test_kdfa),
 		cmocka_unit_test(test_make_credential),
 		cmocka_unit_test(test_binding_store),
