@@ -248,6 +248,13 @@ struct kw_attest_claims {
 	int posture;			/* quote checked */
 	struct kw_attest_pcrs pcrs;
 	uint64_t time;
+	/* the posture map's OS facts: what the device says, not the TPM
+	 * (printable ASCII, anything else as '?') */
+	struct {
+		char key[64 + 1];
+		char val[256 + 1];
+	} os[KW_ATTEST_OS_MAX];
+	size_t nos;
 };
 /* Verify evidence against req: KW_OK and claims filled when every check
  * passed; KW_ERR_ATTEST with *reason the first failing check; another

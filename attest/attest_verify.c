@@ -102,6 +102,17 @@ attest_alg_ok(int64_t alg, const struct kw_attest_bytes *sig)
 	}
 }
 
+static void
+attest_text_copy(const struct kw_attest_bytes *b, char *out, size_t cap)
+{
+	size_t i, n = b->len < cap - 1 ? b->len : cap - 1;
+
+	for (i = 0; i < n; i++)
+		out[i] = b->p[i] >= 0x20 && b->p[i] < 0x7f ? (char)b->p[i] :
+		    '?';
+	out[n] = '\0';
+}
+
 /* Every PCR the policy names must be quoted and hold a listed value. */
 static int
 attest_pcr_policy(const struct kw_attest_policy *pol,
@@ -231,6 +242,13 @@ kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
 			goto out;
 		claims->posture = 1;
 		claims->time = ev.time;
+		for (i = 0; i < ev.nos; i++) {
+			attest_text_copy(&ev.os_key[i], claims->os[i].key,
+			    sizeof(claims->os[i].key));
+			attest_text_copy(&ev.os_val[i], claims->os[i].val,
+			    sizeof(claims->os[i].val));
+		}
+		claims->nos = ev.nos;
 	}
 	/* Secure Boot comes from the replayed event log (attest/eventlog.c);
 	 * until that is wired in here, a policy requiring it fails closed. */

@@ -131,6 +131,8 @@ kw_va_print(const struct kw_attest_claims *c)
 			printf("%02x", c->pcrs.val[i][j]);
 		printf("\n");
 	}
+	for (i = 0; i < c->nos; i++)
+		printf("os (unattested): %s=%s\n", c->os[i].key, c->os[i].val);
 }
 
 int

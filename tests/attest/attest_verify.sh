@@ -147,7 +147,8 @@ verify ok 0 --binding-store store --nonce $NONCE --key-spki key.pem \
 	--max-age 300 ev.cbor
 grep -qx "verified" ok.out && grep -q "^tpm: IBM (swtpm) (id:00001014) model swtpm" ok.out &&
 	grep -qx "key-attested: yes" ok.out && grep -qx "posture: yes" ok.out &&
-	grep -qx "ak-name: $(hex ak.name)" ok.out && grep -qx "pcr 0: $PCR0" ok.out ||
+	grep -qx "ak-name: $(hex ak.name)" ok.out && grep -qx "pcr 0: $PCR0" ok.out &&
+	grep -qx "os (unattested): kernel=6.1.0" ok.out ||
 	kw_fail "claims: $(cat ok.out)"
 
 echo "== the intermediate CA sent by the device, only the root trusted"

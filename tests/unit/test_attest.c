@@ -691,6 +691,9 @@ test_verify(void **state)
 	assert_int_equal(claims.ak_name_len, sizeof(AK_NAME));
 	assert_memory_equal(claims.ak_name, AK_NAME, sizeof(AK_NAME));
 	assert_string_equal(claims.tpm.model, "swtpm");
+	assert_int_equal(claims.nos, 1);
+	assert_string_equal(claims.os[0].key, "kernel");
+	assert_string_equal(claims.os[0].val, "6.1.0");
 	/* the policy's PCR rules */
 	pol.npcr = 1;
 	pol.pcr[0].index = 7;
