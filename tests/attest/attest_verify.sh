@@ -7,7 +7,8 @@
 #     MakeCredential (RSA EK and ECC EK) recovered by the real
 #     tpm2_activatecredential, the binding recorded in a 0600 store;
 #   - keyward verify-attestation accepts real certify + quote evidence and
-#     names the TPM (vendor, model, firmware from the EK certificate);
+#     names the TPM (vendor, model, firmware from the EK certificate); AKs
+#     of each scheme (ECDSA P-256, RSASSA, RSAPSS, ECDSA P-384/SHA-384);
 #   - the EK chain may come with the intermediate the device sent (only the
 #     root trusted), never with a leaf posing as one;
 #   - it refuses, each with its own reason: a tampered quote and a tampered
@@ -150,6 +151,27 @@ grep -qx "verified" ok.out && grep -q "^tpm: IBM (swtpm) (id:00001014) model swt
 	grep -qx "ak-name: $(hex ak.name)" ok.out && grep -qx "pcr 0: $PCR0" ok.out &&
 	grep -qx "os (unattested): kernel=6.1.0" ok.out ||
 	kw_fail "claims: $(cat ok.out)"
+
+echo "== AKs of every kind we take: RSASSA, RSAPSS, ECDSA P-384 with SHA-384"
+for kind in "rsa rsassa sha256" "rsa rsapss sha256" "ecc384 ecdsa sha384"; do
+	set -- $kind
+	tpm2_createak -C ek.ctx -c ak-$2.ctx -G "$1" -g "$3" -s "$2" -u ak-$2.pub \
+		-n ak-$2.name -r ak-$2.priv >/dev/null && flush &&
+	tpm2_quote -c ak-$2.ctx -l sha256:0,1,2,3,4,5,6,7 -q $NONCE -m q-$2.msg \
+		-s q-$2.sig -o q-$2.pcrs -F values -g "$3" --scheme "$2" >/dev/null &&
+		flush ||
+		kw_fail "AK $kind"
+	tail -c +3 ak-$2.pub >ak-$2.tpmt
+	"$TOOL" evidence ev-$2.cbor --ek ek.der --ak-pub ak-$2.tpmt \
+		--quote q-$2.msg q-$2.sig q-$2.pcrs
+	# the binding is shown above; here the signature schemes
+	verify ak-$2 0 --nonce $NONCE --pcrs 0-7 ev-$2.cbor
+	grep -qx "ak-name: $(hex ak-$2.name)" ak-$2.out || kw_fail "AK $kind: $(cat ak-$2.out)"
+	flip 50 q-$2.msg
+	"$TOOL" evidence bad-$2.cbor --ek ek.der --ak-pub ak-$2.tpmt \
+		--quote q-$2.msg.bad q-$2.sig q-$2.pcrs
+	refused bad-$2 bad_signature --nonce $NONCE bad-$2.cbor
+done
 
 echo "== the intermediate CA sent by the device, only the root trusted"
 ca=$KW_T/tpm-ca
