@@ -98,8 +98,8 @@ tpm2_load -C prim.ctx -u dup.pub -r dup.priv -c dup.ctx >/dev/null && flush ||
 tail -c +3 key.pub >key.tpmt
 tail -c +3 dup.pub >dup.tpmt
 # PCRs 0-7 as firmware would leave them (not all zero)
-tpm2_pcrextend 0:sha256=$(printf 'keyward test firmware' | sha256sum | cut -c1-64) &&
-tpm2_pcrextend 7:sha256=$(printf 'keyward test secure boot' | sha256sum | cut -c1-64) ||
+tpm2_pcrextend "0:sha256=$(printf 'keyward test firmware' | sha256sum | cut -c1-64)" &&
+tpm2_pcrextend "7:sha256=$(printf 'keyward test secure boot' | sha256sum | cut -c1-64)" ||
 	kw_fail "tpm2_pcrextend"
 
 echo "== evidence: certify and quote (tpm2_certify's qualifying data is 00ff55aa)"
@@ -153,25 +153,28 @@ grep -qx "verified" ok.out && grep -q "^tpm: IBM (swtpm) (id:00001014) model swt
 	kw_fail "claims: $(cat ok.out)"
 
 echo "== AKs of every kind we take: RSASSA, RSAPSS, ECDSA P-384 with SHA-384"
-for kind in "rsa rsassa sha256" "rsa rsapss sha256" "ecc384 ecdsa sha384"; do
-	set -- $kind
-	tpm2_createak -C ek.ctx -c ak-$2.ctx -G "$1" -g "$3" -s "$2" -u ak-$2.pub \
-		-n ak-$2.name -r ak-$2.priv >/dev/null && flush &&
-	tpm2_quote -c ak-$2.ctx -l sha256:0,1,2,3,4,5,6,7 -q $NONCE -m q-$2.msg \
-		-s q-$2.sig -o q-$2.pcrs -F values -g "$3" --scheme "$2" >/dev/null &&
-		flush ||
-		kw_fail "AK $kind"
-	tail -c +3 ak-$2.pub >ak-$2.tpmt
-	"$TOOL" evidence ev-$2.cbor --ek ek.der --ak-pub ak-$2.tpmt \
-		--quote q-$2.msg q-$2.sig q-$2.pcrs
+while read -r alg sch hash; do
+	tpm2_createak -C ek.ctx -c "ak-$sch.ctx" -G "$alg" -g "$hash" -s "$sch" \
+		-u "ak-$sch.pub" -n "ak-$sch.name" -r "ak-$sch.priv" >/dev/null && flush &&
+	tpm2_quote -c "ak-$sch.ctx" -l sha256:0,1,2,3,4,5,6,7 -q $NONCE -m "q-$sch.msg" \
+		-s "q-$sch.sig" -o "q-$sch.pcrs" -F values -g "$hash" --scheme "$sch" \
+		>/dev/null && flush || kw_fail "AK $alg $sch $hash"
+	tail -c +3 "ak-$sch.pub" >"ak-$sch.tpmt"
+	"$TOOL" evidence "ev-$sch.cbor" --ek ek.der --ak-pub "ak-$sch.tpmt" \
+		--quote "q-$sch.msg" "q-$sch.sig" "q-$sch.pcrs"
 	# the binding is shown above; here the signature schemes
-	verify ak-$2 0 --nonce $NONCE --pcrs 0-7 ev-$2.cbor
-	grep -qx "ak-name: $(hex ak-$2.name)" ak-$2.out || kw_fail "AK $kind: $(cat ak-$2.out)"
-	flip 50 q-$2.msg
-	"$TOOL" evidence bad-$2.cbor --ek ek.der --ak-pub ak-$2.tpmt \
-		--quote q-$2.msg.bad q-$2.sig q-$2.pcrs
-	refused bad-$2 bad_signature --nonce $NONCE bad-$2.cbor
-done
+	verify "ak-$sch" 0 --nonce $NONCE --pcrs 0-7 "ev-$sch.cbor"
+	grep -qx "ak-name: $(hex "ak-$sch.name")" "ak-$sch.out" ||
+		kw_fail "AK $sch: $(cat "ak-$sch.out")"
+	flip 50 "q-$sch.msg"
+	"$TOOL" evidence "bad-$sch.cbor" --ek ek.der --ak-pub "ak-$sch.tpmt" \
+		--quote "q-$sch.msg.bad" "q-$sch.sig" "q-$sch.pcrs"
+	refused "bad-$sch" bad_signature --nonce $NONCE "bad-$sch.cbor"
+done <<EOF
+rsa rsassa sha256
+rsa rsapss sha256
+ecc384 ecdsa sha384
+EOF
 
 echo "== the intermediate CA sent by the device, only the root trusted"
 ca=$KW_T/tpm-ca
