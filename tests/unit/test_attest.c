@@ -1,7 +1,8 @@
 /* Unit tests for attest/ (issue 12): names and SPKIs of real TPM public
  * areas, the certify and quote checks on real swtpm output and on copies
  * altered by hand (one refusal reason each), the EK certificate's TPM
- * attributes and chain, KDFa against independently computed outputs,
+ * attributes and chain, KDFa against the TCG reference self-test vector
+ * and independently computed outputs,
  * MakeCredential's shapes, the binding store, and the evidence codec
  * (round trip and malformed inputs). */
 #include <setjmp.h>
@@ -376,12 +377,37 @@ test_ek_profile(void **state)
 	    KW_ERR_ATTEST);
 }
 
+/* The KDFa self-test vector of the TCG TPM 2.0 reference implementation
+ * (KdfTestData.h): 20-byte key, label "KDFSELFTESTLABEL", 8-byte contexts,
+ * 160 bits out, for SHA-256 and SHA-384. */
+static const uint8_t TCG_KDF_KEY[] = { 0x27, 0x1f, 0xa0, 0x8b, 0xbd, 0xc5,
+    0x06, 0x0e, 0xc3, 0xdf, 0xa9, 0x28, 0xff, 0x9b, 0x73, 0x12, 0x3a, 0x12,
+    0xda, 0x0c };
+static const uint8_t TCG_KDF_U[] = { 0xce, 0x24, 0x4f, 0x39, 0x5d, 0xca,
+    0x73, 0x91 };
+static const uint8_t TCG_KDF_V[] = { 0xda, 0x50, 0x40, 0x31, 0xdd, 0xf1,
+    0x2e, 0x83 };
+static const uint8_t TCG_KDF_SHA256[] = { 0xbb, 0x02, 0x59, 0xe1, 0xc8,
+    0xba, 0x60, 0x7e, 0x6a, 0x2c, 0xd7, 0x04, 0xb6, 0x9a, 0x90, 0x2e, 0x9a,
+    0xde, 0x84, 0xc4 };
+static const uint8_t TCG_KDF_SHA384[] = { 0x1d, 0xce, 0x70, 0xc9, 0x11,
+    0x3e, 0xb2, 0xdb, 0xa4, 0x7b, 0xd9, 0xcf, 0xc7, 0x2b, 0xf4, 0x6f, 0x45,
+    0xb0, 0x93, 0x12 };
+
 static void
 test_kdfa(void **state)
 {
 	uint8_t out[64];
 
 	(void)state;
+	assert_int_equal(kw_attest_kdfa(TPM2_ALG_SHA256, TCG_KDF_KEY,
+	    sizeof(TCG_KDF_KEY), "KDFSELFTESTLABEL", TCG_KDF_U,
+	    sizeof(TCG_KDF_U), TCG_KDF_V, sizeof(TCG_KDF_V), 160, out), KW_OK);
+	assert_memory_equal(out, TCG_KDF_SHA256, sizeof(TCG_KDF_SHA256));
+	assert_int_equal(kw_attest_kdfa(TPM2_ALG_SHA384, TCG_KDF_KEY,
+	    sizeof(TCG_KDF_KEY), "KDFSELFTESTLABEL", TCG_KDF_U,
+	    sizeof(TCG_KDF_U), TCG_KDF_V, sizeof(TCG_KDF_V), 160, out), KW_OK);
+	assert_memory_equal(out, TCG_KDF_SHA384, sizeof(TCG_KDF_SHA384));
 	assert_int_equal(kw_attest_kdfa(TPM2_ALG_SHA256, KDFA_KEY,
 	    sizeof(KDFA_KEY), "STORAGE", AK_NAME, sizeof(AK_NAME), NULL, 0,
 	    128, out), KW_OK);
