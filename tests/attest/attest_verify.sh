@@ -4,7 +4,8 @@
 # tpm2-tools (tpm2_createek, tpm2_createak, tpm2_certify, tpm2_quote) and
 # wrapped in keyward's CBOR message by tests/attest/attest_tool.
 #   - the AK is bound to the EK by credential activation: keyward's
-#     MakeCredential (RSA EK and ECC EK) recovered by the real
+#     MakeCredential (RSA 2048 and ECC P-256 EKs; P-384 and RSA 3072 with
+#     SHA-384 and AES-256) recovered by the real
 #     tpm2_activatecredential, the binding recorded in a 0600 store;
 #   - keyward verify-attestation accepts real certify + quote evidence and
 #     names the TPM (vendor, model, firmware from the EK certificate); AKs
@@ -141,6 +142,32 @@ flush
 activate "$KW_TCTI" eke.ctx ake.ctx crede.bin answere.bin ||
 	kw_fail "tpm2_activatecredential (ECC EK): $(cat answere.bin.err)"
 cmp -s answere.bin secrete.bin || kw_fail "ECC EK: activated secret differs"
+
+echo "== credential activation with the high-range EK key types (SHA-384, AES-256)"
+# primaries of the EK templates' kind (restricted decrypt, endorsement
+# hierarchy), with a password instead of the EK policy
+while read -r alg; do
+	tpm2_createprimary -C e -G "$alg:aes256cfb" -g sha384 \
+		-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt' \
+		-c "hek-$alg.ctx" >/dev/null &&
+	tpm2_readpublic -c "hek-$alg.ctx" -f pem -o "hek-$alg.pem" >/dev/null && flush &&
+	tpm2_create -C "hek-$alg.ctx" -G ecc:ecdsa-sha256:null \
+		-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' \
+		-u "hak-$alg.pub" -r "hak-$alg.priv" >/dev/null && flush &&
+	tpm2_load -C "hek-$alg.ctx" -u "hak-$alg.pub" -r "hak-$alg.priv" \
+		-c "hak-$alg.ctx" -n "hak-$alg.name" >/dev/null && flush ||
+		kw_fail "$alg: parent and AK"
+	"$TOOL" challenge "hek-$alg.pem" "hak-$alg.name" "cred-$alg.bin" \
+		"secret-$alg.bin" || kw_fail "$alg: challenge"
+	tpm2_activatecredential -c "hak-$alg.ctx" -C "hek-$alg.ctx" \
+		-i "cred-$alg.bin" -o "answer-$alg.bin" >/dev/null 2>"answer-$alg.err" ||
+		kw_fail "$alg: tpm2_activatecredential: $(cat "answer-$alg.err")"
+	flush
+	cmp -s "answer-$alg.bin" "secret-$alg.bin" || kw_fail "$alg: activated secret differs"
+done <<EOF
+ecc384
+rsa3072
+EOF
 
 echo "== accepted: real certify + quote, key = the CSR's / certificate's"
 verify ok 0 --binding-store store --nonce $NONCE --key-spki key.pem \
