@@ -244,6 +244,8 @@ struct kw_attest_claims {
 	struct kw_attest_tpm_id tpm;
 	uint8_t ak_name[2 + 64];
 	size_t ak_name_len;
+	int ak_bound;			/* AK found bound to the EK in the
+					 * binding store (0: not asked) */
 	int key_attested;		/* certify checked */
 	int posture;			/* quote checked */
 	struct kw_attest_pcrs pcrs;

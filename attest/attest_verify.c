@@ -213,6 +213,7 @@ kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
 		}
 		if (r != KW_OK)
 			goto out;
+		claims->ak_bound = 1;
 	}
 	qlen = sizeof(qual);
 	if ((r = kw_attest_qualifying(req->nonce, req->nonce_len,

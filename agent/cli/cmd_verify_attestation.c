@@ -29,7 +29,8 @@ static const char kw_va_help[] =
 "      --key-spki FILE      the certified key must be this one: a certificate,\n"
 "                           a PKCS#10 request or a public key (PEM or DER)\n"
 "      --binding-store FILE EK-to-AK bindings proved by credential activation;\n"
-"                           an AK not recorded there is refused\n"
+"                           an AK not recorded there is refused (without it\n"
+"                           the binding is not checked, and the claims say so)\n"
 "      --pcrs LIST          the quote must cover exactly these PCRs (0-7,10)\n"
 "      --pcr INDEX:SHA256HEX  an allowed PCR value (repeatable)\n"
 "      --max-age SECONDS    oldest evidence accepted (posture time)\n"
@@ -119,7 +120,8 @@ kw_va_print(const struct kw_attest_claims *c)
 	printf("ak-name: ");
 	for (i = 0; i < c->ak_name_len; i++)
 		printf("%02x", c->ak_name[i]);
-	printf("\nkey-attested: %s\nposture: %s\n",
+	printf("\nak-bound-to-ek: %s\nkey-attested: %s\nposture: %s\n",
+	    c->ak_bound ? "yes" : "not checked (no --binding-store)",
 	    c->key_attested ? "yes" : "no", c->posture ? "yes" : "no");
 	for (i = 0; i < 24; i++) {
 		size_t j;

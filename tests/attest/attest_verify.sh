@@ -175,6 +175,7 @@ verify ok 0 --binding-store store --nonce $NONCE --key-spki key.pem \
 	--max-age 300 ev.cbor
 grep -qx "verified" ok.out && grep -q "^tpm: IBM (swtpm) (id:00001014) model swtpm" ok.out &&
 	grep -qx "key-attested: yes" ok.out && grep -qx "posture: yes" ok.out &&
+	grep -qx "ak-bound-to-ek: yes" ok.out &&
 	grep -qx "ak-name: $(hex ak.name)" ok.out && grep -qx "pcr 0: $PCR0" ok.out &&
 	grep -qx "os (unattested): kernel=6.1.0" ok.out ||
 	kw_fail "claims: $(cat ok.out)"
@@ -191,7 +192,8 @@ while read -r alg sch hash; do
 		--quote "q-$sch.msg" "q-$sch.sig" "q-$sch.pcrs"
 	# the binding is shown above; here the signature schemes
 	verify "ak-$sch" 0 --nonce $NONCE --pcrs 0-7 "ev-$sch.cbor"
-	grep -qx "ak-name: $(hex "ak-$sch.name")" "ak-$sch.out" ||
+	grep -qx "ak-name: $(hex "ak-$sch.name")" "ak-$sch.out" &&
+	grep -qx "ak-bound-to-ek: not checked (no --binding-store)" "ak-$sch.out" ||
 		kw_fail "AK $sch: $(cat "ak-$sch.out")"
 	flip 50 "q-$sch.msg"
 	"$TOOL" evidence "bad-$sch.cbor" --ek ek.der --ak-pub "ak-$sch.tpmt" \
