@@ -220,6 +220,28 @@ kw_expect root-only-nochain "(ek_untrusted)"
 	--quote q.msg q.sig q.pcrs
 refused leaf-as-ca ek_untrusted --binding-store store --nonce $NONCE leaf.cbor
 
+openssl ecparam -name prime256v1 -genkey -noout -out other.key 2>/dev/null &&
+	openssl pkey -in other.key -pubout -out other.pem || kw_fail "openssl key"
+echo "== a key keyward made: certified, and the very key of its CSR"
+kw_run keygen 0 keygen --tcti "$KW_TCTI" --key "tpm:$KW_T/dev.tss" --alg ec-p384
+kw_run csr 0 csr --tcti "$KW_TCTI" --key "tpm:$KW_T/dev.tss" --subject CN=laptop \
+	--out dev.csr
+flush
+tpm2_load -r dev.tss -c dev.ctx >/dev/null 2>load.err && flush ||
+	kw_fail "tpm2_load of keyward's key: $(cat load.err)"
+tpm2_readpublic -c dev.ctx -o dev.pub >/dev/null && flush || kw_fail "tpm2_readpublic"
+tpm2_certify -c dev.ctx -C ak.ctx -g sha256 -o dev.attest -s dev.sig >/dev/null &&
+	flush || kw_fail "tpm2_certify of keyward's key"
+tail -c +3 dev.pub >dev.tpmt
+"$TOOL" evidence dev.cbor --ek ek.der --ak-pub ak.tpmt --certify dev.attest dev.sig dev.tpmt
+verify dev-csr 0 --binding-store store --nonce $NONCE --key-spki dev.csr \
+	--require-certify dev.cbor
+grep -qx "key-attested: yes" dev-csr.out || kw_fail "keyward's key: $(cat dev-csr.out)"
+openssl req -new -key other.key -subj /CN=other -out other.csr 2>/dev/null ||
+	kw_fail "openssl req"
+refused dev-other-csr key_mismatch --binding-store store --nonce $NONCE \
+	--key-spki other.csr dev.cbor
+
 echo "== refused, each with its reason"
 flip 40 q.msg
 "$TOOL" evidence t1.cbor --ek ek.der --ak-pub ak.tpmt --quote q.msg.bad q.sig q.pcrs
@@ -236,8 +258,6 @@ refused pcr-selection pcr_selection --binding-store store --nonce $NONCE \
 refused ak-unbound ak_unbound --binding-store empty-store --nonce $NONCE ev.cbor
 refused ek-untrusted ek_untrusted --ek-ca "$EKCA2" --binding-store store \
 	--nonce $NONCE ev.cbor
-openssl ecparam -name prime256v1 -genkey -noout -out other.key 2>/dev/null &&
-	openssl pkey -in other.key -pubout -out other.pem || kw_fail "openssl key"
 refused other-key key_mismatch --binding-store store --nonce $NONCE \
 	--key-spki other.pem ev.cbor
 "$TOOL" evidence dup.cbor --ek ek.der --ak-pub ak.tpmt --certify d.attest d.sig dup.tpmt
