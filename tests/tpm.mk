@@ -32,7 +32,8 @@ KW_TPM_WRAP = -Wl,--wrap=Tss2_TctiLdr_Initialize \
 	-Wl,--wrap=Esys_TR_FromTPMPublic -Wl,--wrap=Esys_ReadPublic \
 	-Wl,--wrap=Esys_StartAuthSession -Wl,--wrap=Esys_TRSess_SetAttributes \
 	-Wl,--wrap=Esys_LoadExternal -Wl,--wrap=Esys_RSA_Encrypt \
-	-Wl,--wrap=Esys_Hash
+	-Wl,--wrap=Esys_Hash -Wl,--wrap=Esys_ContextSave \
+	-Wl,--wrap=Esys_ContextLoad -Wl,--wrap=Esys_TR_GetTpmHandle
 tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c
 tests_unit_test_tpm_esys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_tpm_esys_LDFLAGS = $(AM_LDFLAGS) $(KW_TPM_WRAP)
