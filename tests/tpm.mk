@@ -14,6 +14,9 @@ tests_tpm_fuzz_keyfile_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
 
 EXTRA_DIST += tests/tpm
 TESTS += tests/tpm/keygen.sh
+# Several keyward processes on one swtpm (3 object slots), then through
+# tpm2-abrmd.
+TESTS += tests/tpm/shared_tpm.sh
 
 check_PROGRAMS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
 TESTS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys

@@ -863,7 +863,7 @@ test_rm_keeps_key_loaded(void **state)
 	size_t len;
 
 	(void)state;
-	mock.tpm_handle = 0x80ff0002;	/* tpm2-abrmd's numbering */
+	mock.tpm_handle = 0x80fffffe;	/* /dev/tpmrm0 numbering */
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
 	assert_int_equal(mock.live, 1);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
