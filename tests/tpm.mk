@@ -17,6 +17,8 @@ TESTS += tests/tpm/keygen.sh
 # Several keyward processes on one swtpm (3 object slots), then through
 # tpm2-abrmd.
 TESTS += tests/tpm/shared_tpm.sh
+# swtpm killed under a handshake loop and started again: the daemon recovers.
+TESTS += tests/tpm/swtpm_restart.sh
 
 check_PROGRAMS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
 TESTS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys

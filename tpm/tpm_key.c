@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "kw_error.h"
@@ -57,6 +58,8 @@ struct tpm_key {
 	ESYS_TR sess;			/* salted HMAC session, or NONE */
 	int pss[4];
 	unsigned usage;			/* generate: KW_USAGE_* */
+	int down;			/* lost the TPM, said so once: until
+					 * it is back, "cannot reach" quietly */
 };
 
 static const struct kw_key_ops tpm_key_ops;
@@ -79,6 +82,11 @@ tpm_rc(const struct tpm_key *k, TSS2_RC rc, const char *what)
 {
 	struct tpm_rcctx c = tpm_rcctx(k, what);
 
+	if (k->down && tpm_rc_map(rc) == KW_ERR_TOKEN_ABSENT) {
+		kw_debug("tpm: %s: the TPM is still out of reach (0x%x)", what,
+		    (unsigned)rc);
+		return KW_ERR_TOKEN_ABSENT;
+	}
 	return tpm_rc_err(rc, &c);
 }
 
@@ -746,8 +754,15 @@ tpm_run(struct tpm_key *k, const struct tpm_cmd *c)
 	int attempt, lost, r;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (k->esys == NULL && (r = tpm_reconnect(k)) != KW_OK)
-			return r;
+		if (k->esys == NULL) {
+			if ((r = tpm_reconnect(k)) != KW_OK)
+				return r;
+			if (k->down)	/* the key layer says it signs again */
+				kw_debug("tpm: the TPM at %s is back: %s "
+				    "loaded again", k->tcti ? k->tcti :
+				    "the default TCTI", k->obj);
+			k->down = 0;
+		}
 		if ((r = tpm_session_start(k, ESYS_TR_NONE)) != KW_OK)
 			return r;
 		lost = 0;
@@ -784,10 +799,13 @@ tpm_run(struct tpm_key *k, const struct tpm_cmd *c)
 		k->key_transient = 0;
 		k->sess = ESYS_TR_NONE;
 		tpm_disconnect(k);
-		if (attempt == 0)
-			kw_warn("tpm: lost the connection to the TPM (or it "
-			    "restarted) while %s with %s; reconnecting",
-			    c->what, k->obj);
+		if (attempt == 0 && !k->down)
+			kw_warn("tpm: lost the TPM at %s (or it restarted) "
+			    "while %s with %s [%s, 0x%x]; reconnecting, and "
+			    "retrying at each use until it is back",
+			    k->tcti ? k->tcti : "the default TCTI", c->what,
+			    k->obj, Tss2_RC_Decode(rc), (unsigned)rc);
+		k->down = 1;
 	}
 	if (c->cipher != NULL && tpm_rc_is_undecryptable(rc)) {
 		kw_err("tpm: %s could not decrypt the message (0x%x): it is "

@@ -830,6 +830,15 @@ conn_hs_result(struct kw_conn *c)
 	}
 	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
 	    conn_target_text(c) : c->peer);
+	if (r == KW_ERR_TOKEN_ABSENT &&
+	    kw_key_failure_repeats(kw_tls_ctx_key(c->g->tls))) {
+		/* the token's outage was reported when it began */
+		c->t->st.conns_failed++;
+		kw_debug("tunnel %s: connection from %s closed: TLS handshake "
+		    "failed: %s", c->t->name, c->peer, kw_strerror(r));
+		conn_free(c);
+		return 1;
+	}
 	if (r != KW_ERR_NETWORK && r != KW_ERR_TIMEOUT)
 		c->t->st.refused++;	/* peer, version, suite: refused */
 	conn_close(c, "TLS handshake failed: %s", kw_strerror(r));
