@@ -19,8 +19,9 @@ struct kw_key {
 	atomic_uint_fast64_t decrypts;
 	atomic_uint_fast64_t decrypt_failures;
 	/* Failed signatures in a row while the token is out of reach
-	 * (KW_ERR_TOKEN_ABSENT): the first is reported, the rest are not
-	 * (kw_key_failure_repeats), the first success after them is. */
+	 * (KW_ERR_TOKEN_ABSENT): the backend reports the outage, once;
+	 * callers do not repeat it (kw_key_failure_said); the first success
+	 * after them is reported here. */
 	atomic_uint_fast64_t absent_streak;
 };
 
@@ -103,10 +104,10 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 }
 
 int
-kw_key_failure_repeats(const struct kw_key *key)
+kw_key_failure_said(const struct kw_key *key)
 {
 	return key != NULL &&
-	    atomic_load(&((struct kw_key *)key)->absent_streak) > 1;
+	    atomic_load(&((struct kw_key *)key)->absent_streak) > 0;
 }
 
 /* Refusals kw_key_decrypt makes before asking the backend: EC keys and

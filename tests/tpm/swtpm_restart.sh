@@ -47,7 +47,7 @@ t0=$(date +%s)
 kw_start_swtpm tpm "$PORT"
 # handshakes work again by themselves
 n=0
-until [ "$(cut -d' ' -f1 loop.count)" -ge $((ok1 + 5)) ]; do
+until [ "$(cut -d' ' -f1 loop.count 2>/dev/null)" -ge $((ok1 + 5)) ] 2>/dev/null; do
 	sleep 0.2; n=$((n + 1))
 	[ $n -lt 100 ] || kw_fail "no handshakes within 20 s of the TPM's return: $(tail -5 tun.log)"
 done
@@ -59,13 +59,12 @@ kill -0 "$TUN" || kw_fail "the daemon died: $(cat tun.log)"
 tail -n +$((lines0 + 1)) tun.log >outage.log
 echo "--- the daemon's log during the outage:"
 sort outage.log | uniq -c | sort -rn | head -8
-# The failed handshake that found the TPM gone: what failed and that it
-# retries (the TPM layer), the signature, the handshake, the connection.
-# Then nothing per handshake, and one line when it signs again.
+# One line when the TPM went (what failed, that it retries), nothing per
+# failed handshake, one line when the key signs again.
 read -r ok2 bad2 <loop.count
 n=$(wc -l <outage.log)
 [ "$bad2" -ge 10 ] || kw_fail "only $bad2 handshakes failed during the outage: too short to tell"
-[ "$n" -le 5 ] || kw_fail "$n lines for one outage ($bad2 failed handshakes): $(cat outage.log)"
+[ "$n" -le 3 ] || kw_fail "$n lines for one outage ($bad2 failed handshakes): $(cat outage.log)"
 grep -q "tpm: lost the TPM at $KW_TCTI .*retrying at each use" outage.log ||
 	kw_fail "the daemon did not say what failed and that it retries: $(cat outage.log)"
 grep -q "signs again ([0-9]* signatures failed" outage.log ||
