@@ -87,6 +87,7 @@ kw_renew_failed(struct kw_identity *id, time_t now, int err)
 	snprintf(msg, sizeof(msg), "%s", kw_strerror(err));
 	(void)kw_identity_set(&id->last_error, msg);
 	kw_renew_sched(id, &s);
+	(void)kw_identity_save(id);	/* on a full disk: the old one stays */
 	/* The runner holds what the layers said (kw_log_hold): the first
 	 * error goes into this one line. */
 	if ((why = kw_log_unhold()) == NULL || why[0] == '\0')
@@ -334,12 +335,13 @@ kw_renew_abandon(struct kw_renew_job *j, int err)
 		j->nkey = NULL;
 		(void)kw_identity_recover(id, j->now);
 	}
-	if (err == KW_ERR_CANCELLED)
+	if (err == KW_ERR_CANCELLED) {
+		(void)kw_identity_save(id);
+		(void)kw_log_unhold();
 		kw_info("identity %s: renewal cancelled (reload or shutdown); "
 		    "it starts again when due", id->path);
-	else
-		kw_renew_failed(id, j->now, err);
-	(void)kw_identity_save(id);
+	} else
+		kw_renew_failed(id, j->now, err);	/* saves, says it */
 }
 
 static int
