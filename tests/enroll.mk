@@ -49,6 +49,8 @@ TESTS += tests/enroll/est_quirks.sh
 TESTS += tests/enroll/renew_ca_faults.sh
 # The disk full (a small tmpfs) while the daemon renews.
 TESTS += tests/enroll/renew_disk_full.sh
+# SIGKILL at every step of a renewal in the daemon, twice over.
+TESTS += tests/enroll/renew_kill_loop.sh
 # Proof-of-possession linking, re-enrollment with HTTP Basic, absolute
 # paths in identity state files (issue 9: 21-23).
 TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
