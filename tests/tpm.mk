@@ -45,3 +45,10 @@ tests_tpm_decrypt_probe_SOURCES = tests/tpm/decrypt_probe.c
 tests_tpm_decrypt_probe_CFLAGS = $(KW_AGENT_CFLAGS)
 tests_tpm_decrypt_probe_LDADD = $(KW_AGENT_LDADD)
 TESTS += tests/tpm/decrypt.sh
+
+# Attestation (issue 12): keyward attest against a swtpm with EK
+# certificates, cross-checked with tpm2-tools and openssl.
+check_PROGRAMS += tests/tpm/pcrs_serialize
+tests_tpm_pcrs_serialize_SOURCES = tests/tpm/pcrs_serialize.c
+tests_tpm_pcrs_serialize_CFLAGS = $(AM_CFLAGS) $(TSS2_CFLAGS)
+TESTS += tests/tpm/attest.sh

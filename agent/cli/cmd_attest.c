@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kw_error.h"
 #include "kw_key.h"
@@ -587,6 +588,12 @@ cmd_attest(int argc, char **argv)
 		return kw_cli_usage_error("attest", "activate needs "
 		    "--credential FILE and --out FILE");
 
+	if (x.out_dir != NULL && mkdir(x.out_dir, 0700) != 0 &&
+	    errno != EEXIST) {
+		kw_err("attest: cannot create %s: %s", x.out_dir,
+		    strerror(errno));
+		return KW_EXIT_FAIL;
+	}
 	if ((r = kw_wolf_init()) != KW_OK)
 		goto out;
 	memset(&topts, 0, sizeof(topts));
