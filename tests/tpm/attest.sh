@@ -144,6 +144,19 @@ tpm2_print -t TPMT_PUBLIC "$KW_T/qr/ak.tpmt" | grep -q 'value: rsassa' ||
 "$SER" ff "$KW_T/qr/quote.pcrs" "$KW_T/qr.pcrs"
 checkquote "$KW_T/qr/ak.pem" "$KW_T/qr/quote.msg" "$KW_T/qr/quote.sig" "$KW_T/qr.pcrs" 00ff ||
 	kw_fail "tpm2_checkquote refused the RSA AK's quote: $(cat "$KW_T/cq.out")"
+# RSA-PSS AK (tpm2_checkquote 5.4 checks RSA quotes as PKCS#1 v1.5 only:
+# openssl checks this one, the salt as long as the digest)
+kw_run init-pss 0 attest init --ak "tpm:$KW_T/ak-pss.pem" --alg rsa2048-pss
+kw_run quote-pss 0 attest quote --ak "tpm:$KW_T/ak-pss.pem" --nonce 01 --out-dir "$KW_T/qs"
+tpm2_print -t TPMT_PUBLIC "$KW_T/qs/ak.tpmt" | grep -q 'value: rsapss' ||
+	kw_fail "PSS AK scheme is not RSA-PSS"
+tail -c 256 "$KW_T/qs/quote.sig" >"$KW_T/qs.raw"
+openssl dgst -sha256 -binary "$KW_T/qs/quote.msg" >"$KW_T/qs.dgst"
+openssl pkeyutl -verify -pubin -inkey "$KW_T/qs/ak.pem" -in "$KW_T/qs.dgst" \
+	-sigfile "$KW_T/qs.raw" -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss \
+	-pkeyopt rsa_pss_saltlen:digest >/dev/null ||
+	kw_fail "the PSS AK's quote does not verify"
+kw_run init-p384 2 attest init --ak "tpm:$KW_T/ak-384.pem" --alg ec-p384
 # --force replaces a file AK (a new key: another name)
 kw_run init-force 0 attest init --ak "tpm:$KW_T/ak-rsa.pem" --force
 [ "$(sed -n 's/^name: //p' "$KW_T/init-force.out")" != "$(hex "$KW_T/qr/ak.name")" ] ||
