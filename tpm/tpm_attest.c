@@ -952,6 +952,7 @@ tpm_attest_certify(struct tpm_attest *a, const char *ak,
 	TPMT_SIG_SCHEME scheme;
 	TPM2B_ATTEST *att = NULL;
 	TPMT_SIGNATURE *sig = NULL;
+	TPMS_CONTEXT *saved = NULL;
 	TSS2_RC rc;
 	char obj[300];
 	int r;
@@ -964,10 +965,31 @@ tpm_attest_certify(struct tpm_attest *a, const char *ak,
 	if ((r = tpm_att_qual(qual, qual_len, &q)) != KW_OK)
 		goto out;
 	snprintf(obj, sizeof(obj), "key %s", key);
-	/* the device key first: one object loaded while the AK's SRK is */
-	if ((r = tpm_key_load_on(&a->c, key, key_opts, &k)) != KW_OK ||
-	    (r = tpm_att_ak_load(a, ak, &l)) != KW_OK)
+	/* The AK first, saved out of the TPM while the device key is loaded
+	 * under its SRK, then loaded back: two objects at a time, not
+	 * three (the AK's auth is empty: nothing to set again). */
+	if ((r = tpm_att_ak_load(a, ak, &l)) != KW_OK)
 		goto out;
+	if (l.transient) {
+		if ((rc = Esys_ContextSave(a->c.esys, l.tr, &saved)) !=
+		    TSS2_RC_SUCCESS) {
+			saved = NULL;
+			r = tpm_att_rc(a, rc, "saving the attestation key's "
+			    "context", ak);
+			goto out;
+		}
+		Esys_FlushContext(a->c.esys, l.tr);
+		l.tr = ESYS_TR_NONE;
+	}
+	if ((r = tpm_key_load_on(&a->c, key, key_opts, &k)) != KW_OK)
+		goto out;
+	if (saved != NULL && (rc = Esys_ContextLoad(a->c.esys, saved,
+	    &l.tr)) != TSS2_RC_SUCCESS) {
+		l.tr = ESYS_TR_NONE;
+		r = tpm_att_rc(a, rc, "loading the attestation key's context "
+		    "again", ak);
+		goto out;
+	}
 	memset(&scheme, 0, sizeof(scheme));
 	scheme.scheme = TPM2_ALG_NULL;	/* the AK's own */
 	if ((rc = Esys_Certify(a->c.esys, k.tr, l.tr, k.sess, l.sess,
@@ -989,6 +1011,7 @@ tpm_attest_certify(struct tpm_attest *a, const char *ak,
 out:
 	tpm_key_unload(&a->c, &l);
 	tpm_key_unload(&a->c, &k);
+	Esys_Free(saved);
 	Esys_Free(att);
 	Esys_Free(sig);
 	if (r != KW_OK)

@@ -225,8 +225,8 @@ kw_expect activate-wrong "it was not made for this attestation key"
 [ ! -e "$KW_T/got-wrong" ] || kw_fail "a refused activation wrote a file"
 no_leftovers activate-wrong
 
-# ---- next to another process's object (no resource manager): init, quote
-# and activate need at most two slots of swtpm's three, and leave the
+# ---- next to another process's object (no resource manager): init, quote,
+# certify and activate need at most two slots of swtpm's three, and leave the
 # other's object alone
 tpm2_createprimary -C o -c "$KW_T/other.ctx" >/dev/null || kw_fail "tpm2_createprimary"
 no_leftovers other 1
@@ -237,6 +237,8 @@ tpm2_makecredential -T none -u "$KW_T/ek/ek.pub" -s "$KW_T/secret" \
 kw_run activate2 0 attest activate --ak "tpm:$KW_T/ak2.pem" --credential "$KW_T/cred2" \
 	--out "$KW_T/got2"
 cmp -s "$KW_T/secret" "$KW_T/got2" || kw_fail "activation next to another object"
+kw_run certify2 0 attest certify --ak "tpm:$KW_T/ak2.pem" --key "tpm:$KW_T/dev.pem" \
+	--out-dir "$KW_T/c2"
 no_leftovers other2 1
 tpm2_flushcontext -t >/dev/null 2>&1
 
