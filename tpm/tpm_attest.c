@@ -208,9 +208,9 @@ tpm_attest_describe(struct tpm_attest *a, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? KW_ERR_SPACE : KW_OK;
 }
 
-/* Is NV index idx defined? */
+/* Is handle idx (an NV index, a persistent object) defined? */
 static int
-tpm_att_nv_present(struct tpm_attest *a, uint32_t idx, int *present)
+tpm_att_handle_present(struct tpm_attest *a, uint32_t idx, int *present)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
 	TPMI_YES_NO more = 0;
@@ -370,7 +370,7 @@ tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 	if ((c = calloc(TPM_EK_NPROFILES, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
 	for (i = 0; i < TPM_EK_NPROFILES; i++) {
-		if ((r = tpm_att_nv_present(a, tpm_ek_profiles[i].cert_nv,
+		if ((r = tpm_att_handle_present(a, tpm_ek_profiles[i].cert_nv,
 		    &present)) != KW_OK)
 			goto out;
 		if (!present)
@@ -416,7 +416,7 @@ tpm_att_ek_template(struct tpm_attest *a, const struct tpm_ek_profile *p,
 
 	memset(out, 0, sizeof(*out));
 	if (p->tmpl_nv != 0) {
-		if ((r = tpm_att_nv_present(a, p->tmpl_nv, &present)) !=
+		if ((r = tpm_att_handle_present(a, p->tmpl_nv, &present)) !=
 		    KW_OK)
 			goto out;
 		if (present) {
@@ -475,7 +475,7 @@ tpm_att_ek_template(struct tpm_attest *a, const struct tpm_ek_profile *p,
 		}
 	}
 	if (p->nonce_nv != 0) {
-		if ((r = tpm_att_nv_present(a, p->nonce_nv, &present)) !=
+		if ((r = tpm_att_handle_present(a, p->nonce_nv, &present)) !=
 		    KW_OK)
 			goto out;
 		if (present) {
@@ -577,12 +577,12 @@ tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
 			r = KW_ERR_ARG;
 			goto out;
 		}
-		if ((r = tpm_att_nv_present(a, nv, &present)) != KW_OK)
+		if ((r = tpm_att_handle_present(a, nv, &present)) != KW_OK)
 			goto out;
 	} else {
 		for (i = 0; i < TPM_EK_NPROFILES && !present; i++) {
 			p = &tpm_ek_profiles[i];
-			if ((r = tpm_att_nv_present(a, p->cert_nv,
+			if ((r = tpm_att_handle_present(a, p->cert_nv,
 			    &present)) != KW_OK)
 				goto out;
 		}
@@ -743,6 +743,34 @@ tpm_att_ak_check(const TPMT_PUBLIC *pub, const char *ak)
 	return KW_OK;
 }
 
+/* "0x81XXXXXX" in the owner's persistent range, nothing else. */
+static int
+tpm_att_parse_handle(const char *spec, TPM2_HANDLE *h)
+{
+	uint32_t v = 0;
+	size_t i;
+	int d;
+
+	*h = 0;
+	if (strncmp(spec, "0x81", 4) != 0 || strlen(spec) != 10)
+		return 0;
+	for (i = 2; i < 10; i++) {
+		if (spec[i] >= '0' && spec[i] <= '9')
+			d = spec[i] - '0';
+		else if (spec[i] >= 'a' && spec[i] <= 'f')
+			d = spec[i] - 'a' + 10;
+		else if (spec[i] >= 'A' && spec[i] <= 'F')
+			d = spec[i] - 'A' + 10;
+		else
+			return 0;
+		v = v << 4 | (uint32_t)d;
+	}
+	if (v > 0x817fffffu)
+		return 0;
+	*h = v;
+	return 1;
+}
+
 int
 tpm_attest_ak_create(struct tpm_attest *a, const char *spec,
     enum kw_key_alg alg, int pss, int force, uint8_t *name,
@@ -769,8 +797,7 @@ tpm_attest_ak_create(struct tpm_attest *a, const char *spec,
 		    kw_alg_name(alg));
 		return r;
 	}
-	persistent = strncmp(spec, "0x81", 4) == 0 && strlen(spec) == 10 &&
-	    sscanf(spec, "%x", &h) == 1 && h <= 0x817fffffu;
+	persistent = tpm_att_parse_handle(spec, &h);
 	if (!persistent && strncmp(spec, "0x", 2) == 0) {
 		kw_err("%s is not a persistent handle keyward can use: use "
 		    "0x81000000-0x817fffff, or a file name", spec);
@@ -783,7 +810,7 @@ tpm_attest_ak_create(struct tpm_attest *a, const char *spec,
 		goto out;
 	}
 	if (persistent) {
-		if ((r = tpm_att_nv_present(a, h, &present)) != KW_OK)
+		if ((r = tpm_att_handle_present(a, h, &present)) != KW_OK)
 			goto out;
 		if (present) {
 			/* never replace a persistent object */

@@ -170,6 +170,8 @@ kw_run quote-pers 0 attest quote --ak tpm:0x81000010 --out-dir "$KW_T/qp"
 tpm2_readpublic -c 0x81000010 | grep -q '^name: '"$(hex "$KW_T/qp/ak.name")" ||
 	kw_fail "persistent AK name"
 tpm2_evictcontrol -C o -c 0x81000010 >/dev/null || kw_fail "evicting the persistent AK"
+kw_run init-badhandle 2 attest init --ak tpm:0x8100zzzz
+kw_expect init-badhandle "is not a persistent handle keyward can use"
 no_leftovers init-pers
 
 # ---- certify a device key
