@@ -514,7 +514,7 @@ out:
 /* Is the public key of pub the one in certificate der? */
 static int
 tpm_att_ek_matches(const TPMT_PUBLIC *pub, const uint8_t *der, size_t len,
-    uint32_t nv)
+    uint32_t nv, int quiet)
 {
 	struct kw_der_cert cert;
 	uint8_t spki[1024];
@@ -527,11 +527,14 @@ tpm_att_ek_matches(const TPMT_PUBLIC *pub, const uint8_t *der, size_t len,
 		return r;
 	}
 	if ((r = tpm_pub_spki(pub, spki, &spki_len)) != KW_OK) {
-		kw_err("the EK of NV index 0x%08x is of a kind keyward cannot "
-		    "compare with its certificate", nv);
+		if (!quiet)
+			kw_err("the EK of NV index 0x%08x is of a kind keyward "
+			    "cannot compare with its certificate", nv);
 		return r;
 	}
 	if (!kw_der_eq(&cert.spki, spki, spki_len)) {
+		if (quiet)
+			return KW_ERR_KEY_MISMATCH;
 		kw_err("the EK this TPM creates from the template for NV index "
 		    "0x%08x is not the key in its EK certificate: the TPM uses "
 		    "a non-standard EK template; cannot use its EK", nv);
@@ -551,11 +554,85 @@ tpm_att_ek_profile(uint32_t nv)
 	return NULL;
 }
 
-/* Create the EK for the certificate at nv (0: the first present), check
- * it against the certificate.  *ek: flush it. */
+static void
+tpm_att_ek_release(struct tpm_attest *a, ESYS_TR *ek, int transient)
+{
+	if (*ek == ESYS_TR_NONE)
+		return;
+	if (transient)
+		Esys_FlushContext(a->c.esys, *ek);
+	else
+		Esys_TR_Close(a->c.esys, ek);
+	*ek = ESYS_TR_NONE;
+}
+
+/* The EK of certificate der if it was made persistent (the endorsement
+ * range 0x81010000-0x8101ffff, where firmware and provisioning tools put
+ * it): it costs no transient slot and no key generation (an RSA primary
+ * takes seconds on some TPMs).  *ek: ESYS_TR_NONE if there is none. */
+static int
+tpm_att_ek_persistent(struct tpm_attest *a, const uint8_t *der, size_t len,
+    uint32_t nv, ESYS_TR *ek, TPM2B_PUBLIC *pub)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPM2B_PUBLIC *p = NULL;
+	TPMI_YES_NO more = 0;
+	ESYS_TR tr = ESYS_TR_NONE;
+	TPMA_OBJECT at;
+	TPM2_HANDLE h;
+	TSS2_RC rc;
+	uint32_t i;
+	int r;
+
+	*ek = ESYS_TR_NONE;
+	if ((rc = Esys_GetCapability(a->c.esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_HANDLES, 0x81010000u, 32, &more, &cap)) !=
+	    TSS2_RC_SUCCESS) {
+		r = tpm_att_rc(a, rc, "listing persistent handles", NULL);
+		goto out;
+	}
+	for (i = 0; i < cap->data.handles.count && *ek == ESYS_TR_NONE; i++) {
+		h = cap->data.handles.handle[i];
+		if (h > 0x8101ffffu)
+			break;
+		if (Esys_TR_FromTPMPublic(a->c.esys, h, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &tr) != TSS2_RC_SUCCESS) {
+			tr = ESYS_TR_NONE;
+			continue;
+		}
+		if (Esys_ReadPublic(a->c.esys, tr, ESYS_TR_NONE, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &p, NULL, NULL) == TSS2_RC_SUCCESS) {
+			at = p->publicArea.objectAttributes;
+			if ((at & TPMA_OBJECT_RESTRICTED) &&
+			    (at & TPMA_OBJECT_DECRYPT) &&
+			    (at & TPMA_OBJECT_FIXEDTPM) &&
+			    tpm_att_ek_matches(&p->publicArea, der, len, nv,
+			    1) == KW_OK) {
+				*ek = tr;
+				*pub = *p;
+				tr = ESYS_TR_NONE;
+				kw_debug("tpm: the EK of NV 0x%08x is persistent "
+				    "at 0x%08x", nv, h);
+			}
+		}
+		Esys_Free(p);
+		p = NULL;
+		if (tr != ESYS_TR_NONE)
+			Esys_TR_Close(a->c.esys, &tr);
+		tr = ESYS_TR_NONE;
+	}
+	r = KW_OK;
+out:
+	Esys_Free(cap);
+	return r;
+}
+
+/* The EK for the certificate at nv (0: the first present): the persistent
+ * one if there is one, else created from its template; checked against the
+ * certificate.  *ek: flush it if *transient, else close it. */
 static int
 tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
-    TPM2B_PUBLIC *pub, uint32_t *nv_used)
+    int *transient, TPM2B_PUBLIC *pub, uint32_t *nv_used)
 {
 	const struct tpm_ek_profile *p = NULL;
 	TPM2B_SENSITIVE_CREATE sens;
@@ -568,6 +645,7 @@ tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
 	int present = 0, r;
 
 	*ek = ESYS_TR_NONE;
+	*transient = 0;
 	*nv_used = 0;
 	if (nv != 0) {
 		if ((p = tpm_att_ek_profile(nv)) == NULL) {
@@ -602,6 +680,13 @@ tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
 		r = KW_ERR_PARSE;
 		goto out;
 	}
+	if ((r = tpm_att_ek_persistent(a, der, dl, p->cert_nv, ek, pub)) !=
+	    KW_OK)
+		goto out;
+	if (*ek != ESYS_TR_NONE) {
+		*nv_used = p->cert_nv;
+		goto out;
+	}
 	if ((r = tpm_att_ek_template(a, p, &tmpl)) != KW_OK)
 		goto out;
 	memset(&sens, 0, sizeof(sens));
@@ -616,8 +701,9 @@ tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
 		    "template, endorsement hierarchy)", p->name);
 		goto out;
 	}
+	*transient = 1;
 	if ((r = tpm_att_ek_matches(&outpub->publicArea, der, dl,
-	    p->cert_nv)) != KW_OK)
+	    p->cert_nv, 0)) != KW_OK)
 		goto out;
 	*pub = *outpub;
 	*nv_used = p->cert_nv;
@@ -625,8 +711,8 @@ tpm_att_ek_load(struct tpm_attest *a, uint32_t nv, ESYS_TR *ek,
 	r = KW_OK;
 out:
 	if (r != KW_OK && *ek != ESYS_TR_NONE) {
-		Esys_FlushContext(a->c.esys, *ek);
-		*ek = ESYS_TR_NONE;
+		tpm_att_ek_release(a, ek, *transient);
+		*transient = 0;
 	}
 	Esys_Free(outpub);
 	free(der);
@@ -679,15 +765,15 @@ tpm_attest_ek_public(struct tpm_attest *a, uint32_t nv_index,
 {
 	TPM2B_PUBLIC p;
 	ESYS_TR ek = ESYS_TR_NONE;
-	int r;
+	int transient = 0, r;
 
-	if ((r = tpm_att_ek_load(a, nv_index, &ek, &p, nv_used)) != KW_OK ||
+	if ((r = tpm_att_ek_load(a, nv_index, &ek, &transient, &p,
+	    nv_used)) != KW_OK ||
 	    (r = tpm_att_pub_bytes(&p.publicArea, pub, pub_len)) != KW_OK ||
 	    (r = tpm_att_name(a, ek, name, name_len)) != KW_OK)
 		goto out;
 out:
-	if (ek != ESYS_TR_NONE)
-		Esys_FlushContext(a->c.esys, ek);
+	tpm_att_ek_release(a, &ek, transient);
 	return r;
 }
 
@@ -1220,7 +1306,7 @@ tpm_attest_activate(struct tpm_attest *a, const char *ak,
 	ESYS_TR ek = ESYS_TR_NONE, sess = ESYS_TR_NONE, ek_auth;
 	uint32_t nv_used = 0;
 	TSS2_RC rc;
-	int r;
+	int ek_transient = 0, r;
 
 	memset(&l, 0, sizeof(l));
 	l.tr = ESYS_TR_NONE;
@@ -1241,7 +1327,8 @@ tpm_attest_activate(struct tpm_attest *a, const char *ak,
 	es.size = (UINT16)secret_len;
 	/* AK first (its SRK comes and goes), then the EK: two objects */
 	if ((r = tpm_att_ak_load(a, ak, &l)) != KW_OK ||
-	    (r = tpm_att_ek_load(a, ek_nv, &ek, &ekpub, &nv_used)) != KW_OK)
+	    (r = tpm_att_ek_load(a, ek_nv, &ek, &ek_transient, &ekpub,
+	    &nv_used)) != KW_OK)
 		goto out;
 	if (ekpub.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) {
 		ek_auth = ESYS_TR_PASSWORD;	/* high range: empty auth */
@@ -1295,8 +1382,7 @@ tpm_attest_activate(struct tpm_attest *a, const char *ak,
 out:
 	if (sess != ESYS_TR_NONE)
 		Esys_FlushContext(a->c.esys, sess);
-	if (ek != ESYS_TR_NONE)
-		Esys_FlushContext(a->c.esys, ek);
+	tpm_att_ek_release(a, &ek, ek_transient);
 	tpm_key_unload(&a->c, &l);
 	if (ci != NULL)
 		explicit_bzero(ci, sizeof(*ci));

@@ -85,10 +85,12 @@ int tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 void tpm_attest_ek_certs_free(struct tpm_ek_cert *certs, size_t n);
 
 /* The EK whose certificate is at nv_index (0: the first one present, RSA
- * before ECC, low range before high), created from the profile's template
- * for that index (or the template/nonce the TPM keeps in NV): its
- * TPMT_PUBLIC, name, and the index used.  Fails with KW_ERR_KEY_MISMATCH
- * if its public key is not the certificate's.  The EK is flushed. */
+ * before ECC, low range before high): a persistent EK (0x81010000-
+ * 0x8101ffff) whose key is the certificate's, else one created from the
+ * profile's template for that index (or the template/nonce the TPM keeps in
+ * NV) under the endorsement hierarchy.  Its TPMT_PUBLIC, name, and the
+ * index used.  KW_ERR_KEY_MISMATCH if its public key is not the
+ * certificate's.  A created EK is flushed before this returns. */
 int tpm_attest_ek_public(struct tpm_attest *a, uint32_t nv_index,
     uint8_t *pub, size_t *pub_len, uint8_t *name, size_t *name_len,
     uint32_t *nv_used);

@@ -5,8 +5,9 @@
 # overwritten), the EK certificates (as tpm2_nvread reads them, chaining to
 # the local CA) and the EK (its key is the certificate's), quotes
 # (tpm2_checkquote), certify (tpm2_print, the key's name), credential
-# activation (tpm2_makecredential, RSA and ECC EKs, wrong AK refused), and
-# no transient object left behind, also next to another process's object.
+# activation (tpm2_makecredential; RSA and ECC EKs, persistent or created
+# from the profile's templates; wrong AK refused), and no transient object
+# left behind, also next to another process's object and a running tunnel.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
 
@@ -62,7 +63,9 @@ kw_expect init-again "already exists; refusing to overwrite"
 no_leftovers init-again
 
 # ---- the EK certificates: as tpm2_nvread reads them, chained to the CA
-kw_run ek 0 attest ek --out-dir "$KW_T/ek"
+kw_run ek 0 attest ek --out-dir "$KW_T/ek" --verbose
+# swtpm_setup made the EKs persistent too: used, not created again
+kw_expect ek "the EK of NV 0x01c00002 is persistent at 0x81010001"
 for nv in 0x01c00002 0x01c00016; do
 	f=$KW_T/ek/ek-$nv.der
 	[ -s "$f" ] || kw_fail "no $f"
@@ -226,6 +229,25 @@ kw_expect activate-wrong "it was not made for this attestation key"
 	kw_fail "wrong-AK refusal is not one line: $(cat "$KW_T/activate-wrong.err")"
 [ ! -e "$KW_T/got-wrong" ] || kw_fail "a refused activation wrote a file"
 no_leftovers activate-wrong
+
+# ---- without the persistent EKs keyward creates them from the profile's
+# templates (L-1 RSA 2048, H-3 ECC P-384): the same keys (names), and
+# activation works with them
+tpm2_evictcontrol -C o -c 0x81010001 >/dev/null && tpm2_evictcontrol -C o -c 0x81010016 \
+	>/dev/null || kw_fail "evicting swtpm's persistent EKs"
+kw_run ek-created 0 attest ek --out-dir "$KW_T/ek2" --verbose
+kw_expect ek-created "EK L-1 RSA 2048 created; it matches its certificate"
+cmp -s "$KW_T/ek/ek.name" "$KW_T/ek2/ek.name" || kw_fail "created RSA EK != the persisted one"
+kw_run ek384-created 0 attest ek --ek-index 0x01c00016 --out-dir "$KW_T/ek384b" --verbose
+kw_expect ek384-created "EK H-3 ECC NIST P-384 created; it matches its certificate"
+cmp -s "$KW_T/ek384/ek.name" "$KW_T/ek384b/ek.name" || kw_fail "created P-384 EK != the persisted one"
+kw_run activate-created 0 attest activate --ak "tpm:$AK" --credential "$KW_T/cred" \
+	--out "$KW_T/got-c"
+cmp -s "$KW_T/secret" "$KW_T/got-c" || kw_fail "activation with a created RSA EK"
+kw_run activate384-created 0 attest activate --ak "tpm:$AK" --ek-index 0x01c00016 \
+	--credential "$KW_T/cred384" --out "$KW_T/got384-c"
+cmp -s "$KW_T/secret" "$KW_T/got384-c" || kw_fail "activation with a created P-384 EK"
+no_leftovers ek-created
 
 # ---- next to another process's object (no resource manager): init, quote,
 # certify and activate need at most two slots of swtpm's three, and leave the
