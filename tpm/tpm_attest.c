@@ -991,8 +991,15 @@ out:
 static int
 tpm_att_ak_load(struct tpm_attest *a, const char *ak, struct tpm_loaded *l)
 {
+	TPM2_HANDLE h;
 	int r;
 
+	if (ak != NULL && !tpm_att_parse_handle(ak, &h) &&
+	    access(ak, F_OK) != 0) {
+		kw_err("attestation key file %s does not exist: create it with "
+		    "`keyward attest init --ak tpm:%s`", ak, ak);
+		return KW_ERR_NOT_FOUND;
+	}
 	if ((r = tpm_key_load_on(&a->c, ak, NULL, l)) != KW_OK)
 		return r;
 	if ((r = tpm_att_ak_check(&l->pub.publicArea, ak)) != KW_OK)

@@ -135,6 +135,8 @@ kw_run quote16 0 attest quote --ak "tpm:$AK" --pcrs 0-15,23 --out-dir "$KW_T/q16
 "$SER" 80ffff "$KW_T/q16/quote.pcrs" "$KW_T/q16.pcrs"
 checkquote "$KW_T/q16/ak.pem" "$KW_T/q16/quote.msg" "$KW_T/q16/quote.sig" "$KW_T/q16.pcrs" "" ||
 	kw_fail "tpm2_checkquote refused the 17-PCR quote: $(cat "$KW_T/cq.out")"
+kw_run quote-noak 3 attest quote --ak "tpm:$KW_T/none.pem" --out-dir "$KW_T/qn"
+kw_expect quote-noak "create it with \`keyward attest init --ak tpm:$KW_T/none.pem\`"
 kw_run quote-badpcr 2 attest quote --ak "tpm:$AK" --pcrs 24 --out-dir "$KW_T/qx"
 no_leftovers quote16
 
