@@ -7,7 +7,9 @@
 # (tpm2_checkquote), certify (tpm2_print, the key's name), credential
 # activation (tpm2_makecredential; RSA and ECC EKs, persistent or created
 # from the profile's templates; wrong AK refused), and no transient object
-# left behind, also next to another process's object and a running tunnel.
+# left behind, also next to another process's object and a running tunnel;
+# end to end: the verifier (keyward verify-attestation) accepts evidence
+# made from these outputs, and the AK bound by a credential keyward activates.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
 
@@ -231,6 +233,33 @@ kw_expect activate-wrong "it was not made for this attestation key"
 	kw_fail "wrong-AK refusal is not one line: $(cat "$KW_T/activate-wrong.err")"
 [ ! -e "$KW_T/got-wrong" ] || kw_fail "a refused activation wrote a file"
 no_leftovers activate-wrong
+
+# ---- end to end with the verifier (attest/): evidence built from what
+# keyward's TPM side wrote, the AK bound to the EK by a credential keyward
+# activates, verified by keyward verify-attestation
+TOOL="$KW_BUILDDIR/tests/attest/attest_tool"
+[ -x "$TOOL" ] || kw_fail "$TOOL not built"
+E=$KW_T/e2e
+N2=$(openssl rand -hex 16)
+kw_run e2e-certify 0 attest certify --ak "tpm:$AK" --key "tpm:$KW_T/dev.pem" \
+	--nonce "$N2" --out-dir "$E"
+kw_run e2e-quote 0 attest quote --ak "tpm:$AK" --nonce "$N2" --out-dir "$E"
+"$TOOL" evidence "$E/ev.cbor" --ek "$KW_T/ek/ek-0x01c00002.der" --ak-pub "$E/ak.tpmt" \
+	--certify "$E/certify.msg" "$E/certify.sig" "$E/key.tpmt" \
+	--quote "$E/quote.msg" "$E/quote.sig" "$E/quote.pcrs" >/dev/null ||
+	kw_fail "attest_tool evidence"
+"$TOOL" challenge "$KW_T/ek/ek-0x01c00002.der" "$E/ak.name" "$E/cred" "$E/secret" \
+	>/dev/null || kw_fail "attest_tool challenge"
+kw_run e2e-activate 0 attest activate --ak "tpm:$AK" --credential "$E/cred" \
+	--out "$E/answer"
+"$TOOL" answer "$E/store" "$KW_T/ek/ek-0x01c00002.der" "$E/ak.name" "$E/secret" \
+	"$E/answer" >/dev/null || kw_fail "the verifier refused keyward's activation answer"
+kw_run e2e-verify 0 verify-attestation --ek-ca "$KW_EK_CA" --binding-store "$E/store" \
+	--nonce "$N2" --key-spki "$KW_T/keygen.out" --pcrs 0-7 --require-certify \
+	--require-quote "$E/ev.cbor"
+kw_run e2e-nonce 1 verify-attestation --ek-ca "$KW_EK_CA" --binding-store "$E/store" \
+	--nonce "$NONCE" "$E/ev.cbor"
+no_leftovers e2e
 
 # ---- without the persistent EKs keyward creates them from the profile's
 # templates (L-1 RSA 2048, H-3 ECC P-384): the same keys (names), and
