@@ -99,7 +99,7 @@ cmp -s "$KW_T/ekcert384.pub" "$KW_T/ek384.pem" || kw_fail "P-384 EK != its certi
 no_leftovers ek
 
 # ---- quote: tpm2_checkquote accepts it, with the PCRs and the nonce
-tpm2_pcrextend 7:sha256=$(printf 'secure boot' | openssl dgst -sha256 -r | cut -c1-64) ||
+tpm2_pcrextend "7:sha256=$(printf 'secure boot' | openssl dgst -sha256 -r | cut -c1-64)" ||
 	kw_fail "tpm2_pcrextend"
 NONCE=$(openssl rand -hex 32)
 kw_run quote 0 attest quote --ak "tpm:$AK" --nonce "$NONCE" --out-dir "$KW_T/q"
@@ -126,7 +126,7 @@ printf '\x01' | dd of="$KW_T/tampered.msg" bs=1 seek=40 conv=notrunc 2>/dev/null
 checkquote "$KW_T/q/ak.pem" "$KW_T/tampered.msg" "$KW_T/q/quote.sig" "$KW_T/q.pcrs" "$NONCE" &&
 	kw_fail "tpm2_checkquote accepted a tampered quote"
 # The PCR values must be the quoted ones: PCR 7 changed since.
-tpm2_pcrextend 7:sha256=$(printf 'later' | openssl dgst -sha256 -r | cut -c1-64)
+tpm2_pcrextend "7:sha256=$(printf 'later' | openssl dgst -sha256 -r | cut -c1-64)"
 tpm2_pcrread sha256:0,1,2,3,4,5,6,7 -o "$KW_T/pcrread2.bin" >/dev/null
 "$SER" ff "$KW_T/pcrread2.bin" "$KW_T/q2.pcrs"
 checkquote "$KW_T/q/ak.pem" "$KW_T/q/quote.msg" "$KW_T/q/quote.sig" "$KW_T/q2.pcrs" "$NONCE" &&
