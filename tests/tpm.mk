@@ -71,5 +71,7 @@ tests_unit_test_tpm_attest_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--wrap=Esys_GetCapability -Wl,--wrap=Esys_CreatePrimary \
 	-Wl,--wrap=Esys_Load -Wl,--wrap=Esys_FlushContext \
 	-Wl,--wrap=Esys_TR_Close -Wl,--wrap=Esys_TR_SetAuth \
-	-Wl,--wrap=Esys_PCR_Read -Wl,--wrap=Esys_Quote
+	-Wl,--wrap=Esys_PCR_Read -Wl,--wrap=Esys_Quote \
+	-Wl,--wrap=Esys_ContextSave -Wl,--wrap=Esys_ContextLoad \
+	-Wl,--wrap=Esys_TR_GetTpmHandle
 tests_unit_test_tpm_attest_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

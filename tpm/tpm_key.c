@@ -1572,6 +1572,7 @@ tpm_key_load_on(struct tpm_conn *c, const char *spec,
 {
 	struct tpm_opts o;
 	struct tpm_key *k = NULL;
+	TSS2_RC rc;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -1600,6 +1601,11 @@ tpm_key_load_on(struct tpm_conn *c, const char *spec,
 	k->esys = c->esys;		/* borrowed */
 	if ((r = tpm_load(k)) != KW_OK)
 		goto out;
+	/* Parked (no resource manager): in again for the caller's command. */
+	if ((rc = tpm_unpark(k)) != TSS2_RC_SUCCESS) {
+		r = tpm_rc(k, rc, "loading the key");
+		goto out;
+	}
 	out->tr = k->key;
 	out->transient = k->key_transient;
 	if (k->sess != ESYS_TR_NONE)
