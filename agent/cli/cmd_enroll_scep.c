@@ -245,7 +245,11 @@ scep_enroll_first(const struct kw_scep_args *a)
 	req.nsans = a->nsans;
 	req.wait_s = a->wait_s;
 	req.timeout_ms = a->timeout_ms;
-	if ((r = kw_enroll_run(&req, &res)) != KW_OK ||
+	if ((r = kw_enroll_run(&req, &res)) == KW_ERR_PENDING)
+		kw_err("SCEP: the request is still PENDING at the CA after %u s: "
+		    "nothing stored; run the same command again later (same "
+		    "key, same transaction)", a->wait_s);
+	if (r != KW_OK ||
 	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK ||
 	    (r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) !=
 	    KW_OK)

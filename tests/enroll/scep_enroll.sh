@@ -18,7 +18,7 @@ kw_start_scepserver s3cret -allowrenew 0
 cd "$KW_T" || exit 1
 printf 's3cret\n' >chal
 chmod 600 chal
-printf 'wrong\n' >badchal
+printf 'Xq9-notit\n' >badchal
 chmod 600 badchal
 
 # verify CERT KEYPUB: issued by the depot CA, for this public key
@@ -51,13 +51,74 @@ echo "== --check"
 kw_run check 0 enroll scep --check --state tpm.crt.state
 grep -q "usable" check.out || kw_fail "check: $(cat check.out)"
 
-echo "== renewal: RenewalReq, new TPM key"
+echo "== renewal: RenewalReq signed with the current certificate, new TPM key"
+cp tpm.crt old.crt
+n0=$(grep -c "method=PKIOperation" scep/scepserver.log)
 kw_run renew 0 enroll scep --renew --force --state tpm.crt.state
-newkey=$(sed -n 's/.*"key": *"tpm:\([^"]*\)".*/\1/p' tpm.crt.state | head -1)
-[ -n "$newkey" ] && [ "$newkey" != "$KW_T/k.pem" ] || kw_fail "no new key: $(cat tpm.crt.state)"
-kw_run pub2 0 keygen --tcti "$KW_TCTI" --key "tpm:$newkey" --print-public 2>/dev/null || true
-verify tpm.crt "$KW_T/k.pub" 2>/dev/null && kw_fail "renewed cert still for the old key" || true
-openssl verify -CAfile "$KW_SCEP_CA" tpm.crt >/dev/null || kw_fail "renewed cert does not verify"
-grep -q "RenewalReq\|renew" "$KW_T/scep/scepserver.log" || true
+newkey=$(sed -n 's/^  "key": *"tpm:\([^"]*\)".*/\1/p' tpm.crt.state)
+[ -n "$newkey" ] && [ "$newkey" != "$KW_T/k.pem" ] && [ -f "$newkey" ] ||
+	kw_fail "no new key in the state: $(cat tpm.crt.state)"
+kw_run csr2 0 csr --tcti "$KW_TCTI" --key "tpm:$newkey" --subject CN=x --out new.csr
+openssl req -in new.csr -pubkey -noout >new.pub
+verify tpm.crt new.pub
+cmp -s old.crt tpm.crt && kw_fail "the certificate was not replaced"
+[ "$(grep -c "method=PKIOperation" scep/scepserver.log)" -gt "$n0" ] ||
+	kw_fail "no PKIOperation reached the server"
+# the new key decrypts too (the next renewal needs it): made sign,decrypt
 kw_run check2 0 enroll scep --check --state tpm.crt.state
 echo "ok renewed with a new key"
+
+echo "== SoftHSM RSA sign,decrypt key, --ca FILE"
+kw_start_softhsm kwscep
+MOD=$KW_SOFTHSM_MODULE
+PS="?pin-source=file:$KW_T/pin"
+kw_run kgp 0 keygen --module "$MOD" --alg rsa2048 --usage sign,decrypt \
+	--key "pkcs11:token=kwscep;object=scep$PS"
+cp kgp.out p.pub
+kw_run p11 0 enroll scep --server "$KW_SCEP_URL" --ca "$KW_SCEP_CA" --module "$MOD" \
+	--key "pkcs11:token=kwscep;object=scep$PS" --subject "CN=scep-hsm" \
+	--challenge-file chal --out hsm.crt
+verify hsm.crt p.pub
+kw_run checkp 0 enroll scep --check --state hsm.crt.state
+echo "ok SoftHSM key enrolled over SCEP"
+
+echo "== wrong challenge: FAILURE with its failInfo, nothing stored"
+kw_run kgw 0 keygen --module "$MOD" --alg rsa2048 --usage sign,decrypt \
+	--key "pkcs11:token=kwscep;object=w$PS"
+kw_run wrong 4 enroll scep --server "$KW_SCEP_URL" --ca "$KW_SCEP_CA" --module "$MOD" \
+	--key "pkcs11:token=kwscep;object=w$PS" --subject "CN=scep-wrong" \
+	--challenge-file badchal --out wrong.crt
+kw_expect wrong "FAILURE, failInfo bad"
+[ ! -e wrong.crt ] && [ ! -e wrong.crt.state ] || kw_fail "something was stored"
+! grep -q Xq9-notit wrong.err || kw_fail "the challenge was printed"
+echo "ok $(grep -o 'failInfo [A-Za-z]*' wrong.err)"
+
+echo "== sign-only key: refused before contact"
+kw_run kgs 0 keygen --module "$MOD" --alg rsa2048 --key "pkcs11:token=kwscep;object=so$PS"
+n0=$(grep -c "op=" scep/scepserver.log)
+kw_run so 1 enroll scep --server "$KW_SCEP_URL" --ca "$KW_SCEP_CA" --module "$MOD" \
+	--key "pkcs11:token=kwscep;object=so$PS" --subject "CN=scep-so" \
+	--challenge-file chal --out so.crt
+# shellcheck disable=SC2016  # the backquotes are the message's own
+kw_expect so 'this key was made for signing only; SCEP needs `keyward keygen --alg rsa2048 --usage sign,decrypt`'
+[ "$(grep -c "op=" scep/scepserver.log)" = "$n0" ] || kw_fail "the server was contacted"
+[ ! -e so.crt ] && [ ! -e so.crt.state ] || kw_fail "something was stored"
+echo "ok sign-only key refused before contact"
+
+echo "== wrong --ca-fingerprint: refused, nothing stored"
+bad=$(printf '%s' "$KW_SCEP_FP" | tr '0-9a-f' '1-9a-f0')
+kw_run fp 4 enroll scep --server "$KW_SCEP_URL" --ca-fingerprint "$bad" --module "$MOD" \
+	--key "pkcs11:token=kwscep;object=w$PS" --subject "CN=scep-fp" \
+	--challenge-file chal --out fp.crt
+kw_expect fp "pinned fingerprint"
+[ ! -e fp.crt ] && [ ! -e fp.crt.state ] || kw_fail "something was stored"
+echo "ok fingerprint mismatch refused"
+
+echo "== another CA as --ca: refused"
+kw_make_ca other
+kw_run oca 4 enroll scep --server "$KW_SCEP_URL" --ca "$KW_T/other/ca.pem" --module "$MOD" \
+	--key "pkcs11:token=kwscep;object=w$PS" --subject "CN=scep-oca" \
+	--challenge-file chal --out oca.crt
+kw_expect oca "do not chain to the CA"
+[ ! -e oca.crt ] || kw_fail "something was stored"
+echo "ok another CA refused"
