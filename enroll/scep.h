@@ -108,6 +108,11 @@ struct scep_out {
 	size_t signer_cert_len;
 	struct kw_key *key;
 	enum kw_hash hash;
+	/* a CertRep (tests, fuzz seeds): pkiStatus, failInfo (-1: none)
+	 * and recipientNonce are added when recipient_nonce is set */
+	const uint8_t *recipient_nonce;
+	enum scep_status status;
+	int fail_info;
 };
 int scep_pkimsg_make(const struct scep_out *m, uint8_t **der,
     size_t *der_len);

@@ -475,13 +475,13 @@ int
 scep_pkimsg_make(const struct scep_out *m, uint8_t **der, size_t *der_len)
 {
 	const struct scep_digest_alg *da;
-	struct scep_attr_buf attrs[6];
+	struct scep_attr_buf attrs[8];
 	struct kw_der_cert ci;
 	struct kw_der_w w;
 	uint8_t md[KW_MAX_DIGEST], sig[KW_MAX_SIG], *sa = NULL, *buf = NULL;
 	size_t mdlen, sig_len = sizeof(sig), i, sa_len, cap, ci0, sd, s, e;
-	size_t certs, infos, si, sid, alg, aset;
-	char type[8];
+	size_t certs, infos, si, sid, alg, aset, nattrs;
+	char type[8], status[8], fail[8];
 	int r;
 
 	*der = NULL;
@@ -517,12 +517,26 @@ scep_pkimsg_make(const struct scep_out *m, uint8_t **der, size_t *der_len)
 	    (r = scep_attr(&attrs[4], oid_sender_nonce,
 	    sizeof(oid_sender_nonce), 0x04, m->sender_nonce, SCEP_NONCE_LEN)))
 		return r;
-	qsort(attrs, 5, sizeof(attrs[0]), scep_attr_cmp);
-	if ((sa = malloc(6 * sizeof(attrs[0].b))) == NULL)
+	nattrs = 5;
+	if (m->recipient_nonce != NULL) {
+		snprintf(status, sizeof(status), "%d", (int)m->status);
+		snprintf(fail, sizeof(fail), "%d", m->fail_info);
+		if ((r = scep_attr(&attrs[nattrs++], oid_recipient_nonce,
+		    sizeof(oid_recipient_nonce), 0x04, m->recipient_nonce,
+		    SCEP_NONCE_LEN)) ||
+		    (r = scep_attr(&attrs[nattrs++], oid_pki_status,
+		    sizeof(oid_pki_status), 0x13, status, strlen(status))) ||
+		    (m->fail_info >= 0 && (r = scep_attr(&attrs[nattrs++],
+		    oid_fail_info, sizeof(oid_fail_info), 0x13, fail,
+		    strlen(fail)))))
+			return r;
+	}
+	qsort(attrs, nattrs, sizeof(attrs[0]), scep_attr_cmp);
+	if ((sa = malloc(nattrs * sizeof(attrs[0].b) + 8)) == NULL)
 		return KW_ERR_NOMEM;
-	kw_der_w_init(&w, sa, 6 * sizeof(attrs[0].b));
+	kw_der_w_init(&w, sa, nattrs * sizeof(attrs[0].b) + 8);
 	s = kw_der_open(&w, 0x31);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < nattrs; i++)
 		kw_der_put_raw(&w, attrs[i].b, attrs[i].len);
 	kw_der_close(&w, s);
 	if ((r = kw_der_w_end(&w, &sa_len)) != KW_OK)

@@ -59,6 +59,15 @@ TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
 # namespace: scepserver binds every address).
 TESTS += tests/enroll/scep_enroll.sh tests/enroll/scep_hostile.sh
 
+# SCEP's messages: our SignedData checked by wolfCrypt's PKCS#7 verifier,
+# envelopes both ways, the CertRep reader's refusals.
+check_PROGRAMS += tests/unit/test_scep
+TESTS += tests/unit/test_scep
+tests_unit_test_scep_SOURCES = tests/unit/test_scep.c \
+	tests/unit/soft_key.c tests/unit/soft_key.h
+tests_unit_test_scep_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_scep_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
 # ACME's JWS, JWK and base64url, checked with wolfCrypt's verifiers.
 check_PROGRAMS += tests/unit/test_acme
 TESTS += tests/unit/test_acme
