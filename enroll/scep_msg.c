@@ -1127,7 +1127,7 @@ scep_envelope_open(struct kw_key *key, const struct scep_envelope *e,
 		/* PKCS#7 padding, checked without an early exit */
 		pad = buf[e->ciphertext_len - 1];
 		bad |= (uint8_t)(pad == 0 || pad > ca->iv_len);
-		for (i = 0; i < ca->iv_len && !bad; i++)
+		for (i = 0; i < ca->iv_len; i++)
 			if (i < pad)
 				bad |= (uint8_t)(buf[e->ciphertext_len - 1 - i] ^
 				    pad);

@@ -17,7 +17,8 @@
 #             kw_make_server_cert kw_tpm_identity
 #   tokens:   kw_start_swtpm kw_start_softhsm kw_softhsm_card
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
-#             kw_nginx_mtls kw_start_nginx kw_start_stunnel
+#             kw_nginx_mtls kw_start_nginx kw_start_stunnel kw_start_pebble
+#             kw_private_netns kw_start_scepserver
 #   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
 #             kw_no_sanitizer_reports
 
