@@ -57,7 +57,8 @@ TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
 
 # SCEP against micromdm's scepserver and a hostile server (private network
 # namespace: scepserver binds every address).
-TESTS += tests/enroll/scep_enroll.sh tests/enroll/scep_hostile.sh
+TESTS += tests/enroll/scep_enroll.sh tests/enroll/scep_hostile.sh \
+	tests/enroll/scep_daemon.sh
 
 # SCEP's messages: our SignedData checked by wolfCrypt's PKCS#7 verifier,
 # envelopes both ways, the CertRep reader's refusals.

@@ -146,7 +146,7 @@ def certrep(ca_cert, sign_key, tid, recipient_nonce, status, fail=None,
     return seq(OID_SIGNED, tlv(0xA0, sd))
 
 
-def issue(ca_cert, ca_key, pub, cn):
+def issue(ca_cert, ca_key, pub, cn, seconds=30 * 86400):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
@@ -154,8 +154,8 @@ def issue(ca_cert, ca_key, pub, cn):
             .issuer_name(ca_cert.subject)
             .public_key(pub)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_before(now - datetime.timedelta(seconds=1))
+            .not_valid_after(now + datetime.timedelta(seconds=seconds))
             .sign(ca_key, hashes.SHA256()))
     return cert
 
@@ -186,7 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         op = parse_qs(urlparse(self.path).query).get("operation", [""])[0]
         srv = self.server
         if op == "GetCACaps":
-            self.send("text/plain", b"AES\nSHA-256\nPOSTPKIOperation\n")
+            self.send("text/plain",
+                      b"AES\nSHA-256\nPOSTPKIOperation\nRenewal\n")
         elif op == "GetCACert":
             self.send("application/x-x509-ca-cert",
                       srv.ca.public_bytes(serialization.Encoding.DER))
@@ -204,6 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         srv.count += 1
         sys.stderr.write("scep_hostile: messageType %d #%d\n" %
                          (mtype, srv.count))
+        sys.stderr.flush()
         if mode == "failure":
             rep = certrep(srv.ca, srv.ca_key, tid, nonce, 2, fail=4)
         elif mode == "pending-forever" or (mode == "pending" and mtype != 20):
@@ -218,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
                 pub = x509.load_der_x509_csr(csr_der).public_key()
             if mode == "otherkey":
                 pub = rsa.generate_private_key(65537, 2048).public_key()
-            cert = issue(srv.ca, srv.ca_key, pub, "hostile")
+            cert = issue(srv.ca, srv.ca_key, pub, "hostile", srv.seconds)
             enc = (pkcs7.PKCS7EnvelopeBuilder()
                    .set_data(degenerate(cert))
                    .add_recipient(signer_cert)
@@ -239,6 +241,8 @@ def main():
     ap.add_argument("--ca", required=True, help="CA cert (PEM)")
     ap.add_argument("--ca-key", required=True, help="CA key (PEM, RSA)")
     ap.add_argument("--mode", default="ok")
+    ap.add_argument("--seconds", type=int, default=30 * 86400,
+                    help="lifetime of the certificates issued")
     a = ap.parse_args()
     srv = HTTPServer(("127.0.0.1", a.port), Handler)
     with open(a.ca, "rb") as f:
@@ -247,6 +251,7 @@ def main():
         srv.ca_key = serialization.load_pem_private_key(f.read(), None)
     srv.mode = a.mode
     srv.count = 0
+    srv.seconds = a.seconds
     srv.serve_forever()
 
 
