@@ -15,8 +15,10 @@ signed with the CA key.  --mode picks the misbehaviour:
   pending-forever  PENDING every time
   badsig      SUCCESS signed by a key that is not the CA's
   wrongnonce  SUCCESS with a recipientNonce that is not ours
+  get         as ok, but without POSTPKIOperation: the message comes by GET
 """
 import argparse
+import base64
 import datetime
 import hashlib
 import os
@@ -183,11 +185,16 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        op = parse_qs(urlparse(self.path).query).get("operation", [""])[0]
+        qs = parse_qs(urlparse(self.path).query)
+        op = qs.get("operation", [""])[0]
         srv = self.server
         if op == "GetCACaps":
-            self.send("text/plain",
+            self.send("text/plain", b"AES\nSHA-256\nRenewal\n"
+                      if srv.mode == "get" else
                       b"AES\nSHA-256\nPOSTPKIOperation\nRenewal\n")
+        elif op == "PKIOperation" and srv.mode == "get":
+            sys.stderr.write("scep_hostile: PKIOperation by GET\n")
+            self.pki(base64.b64decode(qs["message"][0], validate=True))
         elif op == "GetCACert":
             self.send("application/x-x509-ca-cert",
                       srv.ca.public_bytes(serialization.Encoding.DER))
@@ -195,8 +202,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
 
     def do_POST(self):
-        srv = self.server
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.mode == "get":
+            self.send_error(405)
+            return
+        self.pki(body)
+
+    def pki(self, body):
+        srv = self.server
         mode = srv.mode
         if mode == "garbage":
             self.send("application/x-pki-message", b"\x30\x03garbage!")

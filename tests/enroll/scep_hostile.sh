@@ -3,7 +3,8 @@
 # scep_hostile.py, on 127.0.0.1): a certificate for another key (exit 3),
 # garbage instead of a CertRep, FAILURE, a CertRep signed by another key or
 # for another nonce, PENDING then SUCCESS (CertPoll polling), and PENDING
-# forever within --wait.  Each refusal is one line and nothing is stored;
+# forever within --wait, and GET when the caps lack POSTPKIOperation.
+# Each refusal is one line and nothing is stored;
 # the well-behaved modes store the certificate.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
@@ -72,6 +73,12 @@ cmp -s <(openssl x509 -in pending.pem -noout -pubkey | openssl pkey -pubin -outf
 	<(openssl pkey -pubin -in dev.pub -outform DER) || kw_fail "pending: wrong key"
 openssl verify -CAfile ca.pem pending.pem >/dev/null || kw_fail "pending: does not verify"
 echo "ok PENDING, CertPoll, SUCCESS"
+
+serve get
+scep get 0
+grep -q "PKIOperation by GET" srv-get.log || kw_fail "get: no GET PKIOperation"
+openssl verify -CAfile ca.pem get.pem >/dev/null || kw_fail "get: does not verify"
+echo "ok PKIOperation by GET when the CA has no POSTPKIOperation"
 
 serve ok
 scep ok 0
