@@ -42,6 +42,7 @@
 #include "kw_tls.h"
 #include "agent/tunnel/tunnel_hello.h"
 #include "agent/tunnel/tunnel_int.h"
+#include "agent/tunnel/tunnel_posture.h"
 
 /* A server connection's way to its handshake: the ClientHello is read
  * into a small buffer (no TLS state yet); then the connection waits for a
@@ -123,6 +124,11 @@ struct kw_conn {
 	struct kw_hs_pool *pool;	/* the pool that has it (in_worker) */
 	struct kw_conn *hs_next;	/* handshake pool queues */
 	WOLFSSL_SESSION *sess;		/* client: taken from the pool */
+	/* the posture exchange after the handshake (tunnel_posture.c):
+	 * no relaying while it is there; job: what a handshake thread
+	 * runs for c (set by the loop before it hands c over) */
+	struct kw_posture_conn *posture;
+	int job;
 	struct evutil_addrinfo *dns_res;
 	int tls_wr_pending;		/* length of a WANT_WRITE retry */
 	size_t up_off, up_len;		/* plaintext -> TLS */
@@ -152,7 +158,11 @@ struct kw_tunnel {
 	time_t last_full_log, last_src_log;
 	struct kw_hs_pool *pool;	/* NULL: handshakes in the loop */
 	uint64_t src_seed;		/* keys the source hash */
+	struct kw_posture_srv *posture;	/* require-posture: verdicts */
 };
+
+#define KW_JOB_HANDSHAKE	0
+#define KW_JOB_POSTURE		1
 
 /* Handshake threads (handshake-threads = N): a handshake step that
  * signs may wait for a slow token (a smart card signs in 100+ ms); on a
@@ -177,6 +187,9 @@ struct kw_hs_pool {
 static int conn_pump(struct kw_conn *c);
 static void conn_give_session(struct kw_conn *c);
 static void conn_free(struct kw_conn *c);
+static void conn_posture_work(struct kw_conn *c);
+static void conn_posture_expired(struct kw_conn *c);
+static int conn_posture_server(struct kw_conn *c);
 
 static uint64_t
 kw_now_ms(void)
@@ -448,6 +461,7 @@ conn_free(struct kw_conn *c)
 	}
 	if (c->sess != NULL)
 		wolfSSL_SESSION_free(c->sess);
+	kw_posture_conn_free(c->posture);
 	free(c->up);
 	free(c->dn);
 	if (c->plain_fd >= 0)
@@ -525,6 +539,10 @@ conn_connected(struct kw_conn *c)
 		if ((r = kw_tls_ssl_new(c->g->tls, c->tls_fd, sni, &c->ssl))
 		    != KW_OK) {
 			conn_close(c, "TLS setup failed: %s", kw_strerror(r));
+			return 1;
+		}
+		if (kw_tunnel_gen_posture_alpn(c->g, c->ssl) != KW_OK) {
+			conn_close(c, "cannot offer ALPN %s", KW_POSTURE_ALPN);
 			return 1;
 		}
 		if (tc->ocsp_stapling != KW_OCSP_OFF &&
@@ -793,12 +811,24 @@ conn_hs_result(struct kw_conn *c)
 		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
 		    c->peer, c->hs.who[0] ? ": " : "", c->hs.who);
 		if (tc->mode == KW_TUNNEL_CLIENT) {
+			if (tc->ak != NULL && (r = kw_posture_client_start(
+			    c->g->posture_ops, tc->ak, tc->event_log,
+			    c->g->posture_tcti, c->g->key, c->ssl,
+			    &c->posture)) != KW_OK) {
+				conn_close(c, "cannot start the posture "
+				    "exchange: %s", kw_strerror(r));
+				return 1;
+			}
+			if (c->posture != NULL)
+				return 0;	/* handshake timer still on */
 			c->relaying = 1;
 			conn_set_timer(c, tc->idle_timeout_s ?
 			    (uint64_t)tc->idle_timeout_s * 1000 : 0);
 			return 0;
 		}
 		conn_slot_release(c);	/* the client proved its certificate */
+		if (c->g->posture_pol != NULL)
+			return conn_posture_server(c);
 		return conn_start_connect(c);
 	}
 	if (c->expired) {
@@ -959,6 +989,10 @@ conn_slot_take(struct kw_conn *c)
 		conn_close(c, "TLS setup failed: %s", kw_strerror(r));
 		return 1;
 	}
+	if (kw_tunnel_gen_posture_alpn(c->g, c->ssl) != KW_OK) {
+		conn_close(c, "cannot accept ALPN %s", KW_POSTURE_ALPN);
+		return 1;
+	}
 	wolfSSL_set_verify(c->ssl, WOLFSSL_VERIFY_PEER |
 	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, conn_verify_cb);
 	wolfSSL_SetCertCbCtx(c->ssl, c);
@@ -1027,7 +1061,10 @@ hs_pool_main(void *arg)
 		if ((pool->todo = c->hs_next) == NULL)
 			pool->todo_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
-		conn_hs_step(c);
+		if (c->job == KW_JOB_POSTURE)
+			conn_posture_work(c);
+		else
+			conn_hs_step(c);
 		pthread_mutex_lock(&pool->lock);
 		c->hs_next = NULL;
 		if (pool->done_tail != NULL)
@@ -1055,7 +1092,13 @@ hs_pool_back(struct kw_conn *c)
 	c->pool = NULL;
 	if (c->free_pending)
 		conn_free(c);
-	else if (conn_hs_result(c) == 0)
+	else if (c->job == KW_JOB_POSTURE) {
+		c->job = KW_JOB_HANDSHAKE;
+		if (c->expired)
+			conn_posture_expired(c);
+		else
+			(void)conn_pump(c);
+	} else if (conn_hs_result(c) == 0)
 		(void)conn_pump(c);
 }
 
@@ -1229,6 +1272,160 @@ conn_handshake(struct kw_conn *c)
 	return conn_hs_result(c);
 }
 
+/* ---- the posture exchange (tunnel_posture.c) ---- */
+
+/* The exchange's TPM or verifier step (a handshake thread, or the
+ * loop): on the client under the key's lock, as the AK and the TLS key
+ * share the TPM (and its connection). */
+static void
+conn_posture_work(struct kw_conn *c)
+{
+	int client = c->g->conf->mode == KW_TUNNEL_CLIENT;
+
+	if (client)
+		kw_tunnel_gen_key_lock(c->g);
+	kw_posture_conn_work(c->posture);
+	if (client)
+		kw_tunnel_gen_key_unlock(c->g);
+}
+
+/* The exchange is over: count it, remember the verdict (server) and
+ * drop its state.  Returns the refusal's reason text (NULL when ok),
+ * valid until c goes. */
+static void
+conn_posture_end(struct kw_conn *c, int ok, char *why, size_t len)
+{
+	struct kw_tunnel_stats *st = &c->t->st;
+	enum kw_posture_reason pr;
+	const char *reason;
+	unsigned cmds;
+	uint64_t usec;
+
+	kw_posture_conn_cost(c->posture, &cmds, &usec);
+	st->posture_tpm_cmds += cmds;
+	st->posture_usec += usec;
+	if (usec > 0)
+		st->posture_answers++;
+	pr = kw_posture_conn_why(c->posture, &reason);
+	snprintf(why, len, "%s (%s)", reason, kw_posture_reason_name(pr));
+	if (c->g->conf->mode == KW_TUNNEL_SERVER) {
+		kw_posture_conn_record(c->posture);
+		if (ok && kw_posture_conn_cached(c->posture))
+			st->posture_cached++;
+		else if (ok)
+			st->posture_ok++;
+		else {
+			st->posture_refused[pr]++;
+			st->refused++;
+		}
+	}
+	kw_posture_conn_free(c->posture);
+	c->posture = NULL;
+}
+
+static void
+conn_posture_fail(struct kw_conn *c)
+{
+	char why[256];
+
+	conn_posture_end(c, 0, why, sizeof(why));
+	if (c->g->conf->mode == KW_TUNNEL_SERVER)
+		conn_close(c, "client %s: posture refused: %s",
+		    c->hs.who[0] ? c->hs.who : "(no names)", why);
+	else
+		conn_close(c, "posture exchange with %s failed: %s",
+		    conn_target_text(c), why);
+}
+
+/* handshake-timeout ran out during the exchange. */
+static void
+conn_posture_expired(struct kw_conn *c)
+{
+	kw_posture_conn_timeout(c->posture);
+	conn_posture_fail(c);
+}
+
+/* Server: the handshake is done; ask for posture (or refuse a client
+ * that offered none).  Returns 1 when c was closed. */
+static int
+conn_posture_server(struct kw_conn *c)
+{
+	struct kw_tunnel *t = c->t;
+	int r;
+
+	if (t->posture == NULL && (r = kw_posture_srv_new(c->g->posture_ops,
+	    &t->posture)) != KW_OK) {
+		conn_close(c, "cannot keep posture verdicts: %s",
+		    kw_strerror(r));
+		return 1;
+	}
+	r = kw_posture_server_start(t->posture, c->g->posture_pol,
+	    c->g->posture_recheck, c->ssl, c->hs.who, &c->posture);
+	if (r == KW_ERR_PERM) {
+		t->st.posture_refused[KW_PR_NO_POSTURE]++;
+		t->st.refused++;
+		conn_close(c, "client %s offered no posture (%s)",
+		    c->hs.who[0] ? c->hs.who : "(no names)", KW_POSTURE_ALPN);
+		return 1;
+	}
+	if (r != KW_OK) {
+		t->st.posture_refused[KW_PR_ERROR]++;
+		conn_close(c, "cannot start the posture exchange: %s",
+		    kw_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
+/* The exchange, while it is there: nothing is relayed before its "ok". */
+static int
+pump_posture(struct kw_conn *c, struct kw_pump *p)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	char why[256];
+	int wr, ww;
+
+	while (c->posture != NULL && !c->in_worker) {
+		switch (kw_posture_conn_pump(c->posture, c->ssl, &wr, &ww)) {
+		case KW_PC_WAIT:
+			if (wr && wolfSSL_pending(c->ssl) == 0)
+				c->tr_rdy = 0;
+			p->tr |= wr;
+			p->tw |= ww;
+			return 0;
+		case KW_PC_WORK:
+			if (c->t->pool != NULL) {
+				c->job = KW_JOB_POSTURE;
+				hs_pool_submit(c->t->pool, c);
+				return 0;
+			}
+			conn_posture_work(c);
+			break;
+		case KW_PC_OK:
+			conn_posture_end(c, 1, why, sizeof(why));
+			p->progress = 1;
+			if (tc->mode == KW_TUNNEL_SERVER)
+				return conn_start_connect(c);
+			c->relaying = 1;
+			conn_set_timer(c, tc->idle_timeout_s ?
+			    (uint64_t)tc->idle_timeout_s * 1000 : 0);
+			return 0;
+		case KW_PC_FAIL:
+		default:
+			conn_posture_fail(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+size_t
+kw_tunnel_posture_seen(const struct kw_tunnel *t,
+    struct kw_posture_seen *out, size_t max)
+{
+	return kw_posture_srv_seen(t->posture, out, max);
+}
+
 /* Each step below makes what progress it can and notes in p what it
  * waits for; one returning 1 has closed c. */
 
@@ -1321,7 +1518,7 @@ pump_tls_out(struct kw_conn *c, struct kw_pump *p)
 {
 	int n, e, len;
 
-	if (!c->tls_ready || c->up_len == 0)
+	if (!c->tls_ready || c->posture != NULL || c->up_len == 0)
 		return 0;
 	len = c->tls_wr_pending ? c->tls_wr_pending : (int)c->up_len;
 	n = wolfSSL_write(c->ssl, c->up + c->up_off, len);
@@ -1352,8 +1549,8 @@ pump_notify(struct kw_conn *c, struct kw_pump *p)
 {
 	int n, e;
 
-	if (!c->tls_ready || !c->plain_eof || c->up_len > 0 ||
-	    c->notify_sent)
+	if (!c->tls_ready || c->posture != NULL || !c->plain_eof ||
+	    c->up_len > 0 || c->notify_sent)
 		return;
 	n = wolfSSL_shutdown(c->ssl);
 	e = n == WOLFSSL_SUCCESS || n == WOLFSSL_SHUTDOWN_NOT_DONE ? 0 :
@@ -1374,7 +1571,7 @@ pump_tls_in(struct kw_conn *c, struct kw_pump *p)
 	ssize_t room;
 	int n, e;
 
-	if (!c->tls_ready || c->tls_eof)
+	if (!c->tls_ready || c->posture != NULL || c->tls_eof)
 		return 0;
 	room = pump_buf_room(&c->dn, &c->dn_off, c->dn_len, 0);
 	if (room < 0) {
@@ -1470,8 +1667,8 @@ conn_pump(struct kw_conn *c)
 
 	do {
 		memset(&p, 0, sizeof(p));
-		if (pump_handshake(c, &p) || pump_plain_in(c, &p) ||
-		    pump_tls_out(c, &p))
+		if (pump_handshake(c, &p) || pump_posture(c, &p) ||
+		    pump_plain_in(c, &p) || pump_tls_out(c, &p))
 			return 1;
 		pump_notify(c, &p);
 		if (pump_tls_in(c, &p) || pump_plain_out(c, &p))
@@ -1548,6 +1745,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (!c->tls_ready) {
 		conn_close(c, "TLS handshake timed out after %u ms",
 		    tc->handshake_timeout_ms);
+		return;
+	}
+	if (c->posture != NULL) {
+		conn_posture_expired(c);
 		return;
 	}
 	if (tc->idle_timeout_s == 0)
@@ -1903,6 +2104,8 @@ kw_tunnel_set_gen(struct kw_tunnel *t, struct kw_tunnel_gen *g)
 	kw_tunnel_gen_unref(t->gen);
 	t->gen = g;
 	t->st.reloads++;
+	if (t->posture != NULL)
+		kw_posture_srv_new_policy(t->posture);
 	tunnel_set_threads(t, g->conf->handshake_threads);
 }
 
@@ -1954,6 +2157,7 @@ kw_tunnel_free(struct kw_tunnel *t)
 	while (t->conns != NULL)
 		conn_free(t->conns);
 	kw_tunnel_stop_listening(t);
+	kw_posture_srv_free(t->posture);
 	if (t->ev_resume != NULL)
 		event_free(t->ev_resume);
 	if (t->ev_slots != NULL)

@@ -34,6 +34,12 @@ struct kw_tunnel_gen {
 	int target_resolved;
 	struct sockaddr_storage target_sa;
 	socklen_t target_salen;
+	/* posture (tunnel_posture.h): server, the require-posture policy
+	 * (NULL: none) and its recheck; client, the TPM's TCTI for the AK */
+	const struct kw_posture_ops *posture_ops;
+	void *posture_pol;
+	unsigned posture_recheck;
+	char *posture_tcti;
 };
 
 /* Allow-list check of a client certificate (server tunnels).  KW_OK or
@@ -52,5 +58,8 @@ void kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g);
  * way on the generation's key, counted over every tunnel that shares it
  * (max-signing; event loop thread only). */
 unsigned *kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g);
+/* Offer (client with an AK) or accept (server with require-posture)
+ * ALPN keyward-posture/1 on a new connection. */
+int kw_tunnel_gen_posture_alpn(const struct kw_tunnel_gen *g, WOLFSSL *ssl);
 
 #endif
