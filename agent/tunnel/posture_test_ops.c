@@ -158,15 +158,14 @@ fake_verify(void *pol, void *store, const uint8_t *ev, size_t ev_len,
 	if (memcmp(ev + 7, qd, 32) != 0) {
 		v->why = KW_PR_SESSION;
 		snprintf(v->reason, sizeof(v->reason), "quote not made for "
-		    "this nonce and TLS session (session)");
+		    "this nonce and TLS session");
 	} else if (memcmp(ev + 39, h, 32) != 0) {
 		v->why = KW_PR_KEY;
 		snprintf(v->reason, sizeof(v->reason), "certified key is not "
-		    "the client certificate's (key)");
+		    "the client certificate's");
 	} else if (p->sb_required && ev[71] == 0) {
 		v->why = KW_PR_SECURE_BOOT;
-		snprintf(v->reason, sizeof(v->reason), "secure boot off "
-		    "(secure-boot)");
+		snprintf(v->reason, sizeof(v->reason), "secure boot off");
 	} else {
 		v->ok = 1;
 		v->need_activation = !s->bound;

@@ -779,6 +779,43 @@ conn_sign_stats(struct kw_conn *c)
 	c->hs.sign_usec = 0;
 }
 
+/* Client: did the server end the handshake with no_application_protocol? */
+static int
+conn_alpn_refused(WOLFSSL *ssl)
+{
+	WOLFSSL_ALERT_HISTORY h;
+
+	return wolfSSL_get_alert_history(ssl, &h) == WOLFSSL_SUCCESS &&
+	    h.last_rx.level == alert_fatal &&
+	    h.last_rx.code == no_application_protocol;
+}
+
+/* Client: the same connection again from the TCP connect on (its
+ * plaintext side and what it buffered stay).  Returns 1 when c was
+ * closed. */
+static int
+conn_reconnect(struct kw_conn *c)
+{
+	conn_apply_events(c, c->on_pr, c->on_pw, 0, 0);
+	if (c->ev_tr != NULL)
+		event_free(c->ev_tr);
+	if (c->ev_tw != NULL)
+		event_free(c->ev_tw);
+	c->ev_tr = c->ev_tw = NULL;
+	kw_tls_ssl_free(c->g->tls, c->ssl);
+	c->ssl = NULL;
+	if (c->sess != NULL) {
+		wolfSSL_SESSION_free(c->sess);
+		c->sess = NULL;
+	}
+	close(c->tls_fd);
+	c->tls_fd = -1;
+	c->hs_want_r = c->hs_want_w = 0;
+	c->tr_rdy = 0;
+	memset(&c->hs, 0, sizeof(c->hs));
+	return conn_start_connect(c);
+}
+
 /* What the last handshake step came to (loop thread).  Returns 1 when
  * the connection was closed. */
 static int
@@ -857,6 +894,16 @@ conn_hs_result(struct kw_conn *c)
 		    "certificate (ocsp-stapling = require)",
 		    conn_target_text(c));
 		return 1;
+	}
+	if (tc->mode == KW_TUNNEL_CLIENT && tc->ak != NULL &&
+	    !c->g->posture_alpn_off && conn_alpn_refused(c->ssl)) {
+		/* a server with a strict ALPN list (nginx's http) does not
+		 * know keyward-posture/1: this target gets none from now on */
+		c->g->posture_alpn_off = 1;
+		kw_warn("tunnel %s: server %s refuses ALPN %s (alert "
+		    "no_application_protocol): not offering it there again",
+		    c->t->name, conn_target_text(c), KW_POSTURE_ALPN);
+		return conn_reconnect(c);
 	}
 	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
 	    conn_target_text(c) : c->peer);
@@ -1447,7 +1494,9 @@ pump_handshake(struct kw_conn *c, struct kw_pump *p)
 	/* a step only once the socket is ready for it */
 	if (!c->hs_want_r && !c->hs_want_w && conn_handshake(c))
 		return 1;
-	if (c->tls_ready)
+	if (c->connecting)	/* connecting again (conn_reconnect) */
+		p->tw = 1;
+	else if (c->tls_ready)
 		p->progress = 1;
 	else if (!c->in_worker) {
 		p->tr |= c->hs_want_r;

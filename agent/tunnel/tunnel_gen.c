@@ -394,7 +394,8 @@ kw_tunnel_gen_posture_alpn(const struct kw_tunnel_gen *g, WOLFSSL *ssl)
 {
 	char proto[] = KW_POSTURE_ALPN;
 
-	if ((g->conf->mode == KW_TUNNEL_CLIENT && g->conf->ak == NULL) ||
+	if ((g->conf->mode == KW_TUNNEL_CLIENT && (g->conf->ak == NULL ||
+	    g->posture_alpn_off)) ||
 	    (g->conf->mode == KW_TUNNEL_SERVER && g->posture_pol == NULL))
 		return KW_OK;
 	if (wolfSSL_UseALPN(ssl, proto, (unsigned)strlen(proto),

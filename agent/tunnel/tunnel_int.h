@@ -40,6 +40,7 @@ struct kw_tunnel_gen {
 	void *posture_pol;
 	unsigned posture_recheck;
 	char *posture_tcti;
+	int posture_alpn_off;		/* client: the target refused it */
 };
 
 /* Allow-list check of a client certificate (server tunnels).  KW_OK or
