@@ -20,11 +20,12 @@ KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
-KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_gen.c \
+KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_conn.c \
+	agent/tunnel/tunnel_hs.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_gen.c \
 	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
 	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h \
 	agent/tunnel/tunnel_posture.c agent/tunnel/tunnel_posture.h \
-	agent/tunnel/tunnel_posture_ops.c
+	agent/tunnel/tunnel_posture_ops.c agent/tunnel/tunnel_posture_conn.c
 KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 	agent/daemon/daemon.h agent/daemon/daemon_int.h \
 	agent/daemon/control.c agent/daemon/control.h \

@@ -91,8 +91,10 @@ print_posture(json_t *p)
 		printf(", refused %s %lld", k, (long long)json_integer_value(v));
 	printf("\n");
 	json_array_foreach(json_object_get(p, "clients"), i, c)
-		printf("    %s  %s%s%s%s  %s\n", js(c, "time"), js(c, "verdict"),
+		printf("    %s  %s%s%s%s%s%s  %s\n", js(c, "time"),
+		    js(c, "verdict"),
 		    json_is_true(json_object_get(c, "cached")) ? " (cached)" : "",
+		    *js(c, "reason_kind") ? " " : "", js(c, "reason_kind"),
 		    *js(c, "reason") ? ": " : "", js(c, "reason"),
 		    js(c, "client"));
 }

@@ -68,9 +68,11 @@ posture_json(struct kw_tunnel *t, const struct kw_tunnel_conf *tc,
 	n = kw_tunnel_posture_seen(t, seen, KW_STATUS_POSTURE_MAX);
 	for (i = 0; i < n; i++) {
 		kw_iso_time(seen[i].time, when, sizeof(when));
-		c = json_pack("{s:s, s:s, s:s, s:b, s:s}", "client", seen[i].who,
-		    "time", when, "verdict", seen[i].ok ? "ok" : "refused",
-		    "cached", seen[i].cached, "reason", seen[i].reason);
+		c = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s}", "client",
+		    seen[i].who, "time", when, "verdict", seen[i].ok ? "ok" :
+		    "refused", "cached", seen[i].cached, "reason",
+		    seen[i].reason, "reason_kind", seen[i].ok ? "" :
+		    kw_posture_reason_name(seen[i].why));
 		if (c != NULL)
 			json_array_append_new(clients, c);
 	}

@@ -65,6 +65,7 @@ struct kw_posture_seen {
 	int ok;
 	int cached;			/* answered from the cache */
 	char reason[160];		/* the failing claim, "" when ok */
+	enum kw_posture_reason why;	/* its kind, when !ok */
 };
 
 /* Upper bounds of the sign latency buckets, microseconds (the last one

@@ -794,6 +794,7 @@ kw_posture_conn_record(struct kw_posture_conn *pc)
 	e->s.time = time(NULL);
 	e->s.ok = ok;
 	e->s.cached = pc->cached;
+	e->s.why = pc->why;
 	snprintf(e->s.reason, sizeof(e->s.reason), "%s",
 	    ok ? "" : pc->reason);
 	if (ok && !pc->cached) {

@@ -157,7 +157,7 @@ echo "ok metrics: refusals counted by reason (secure-boot 1, session 1), ok 1"
 "$KEYWARD" status --socket "$KW_T/gw0.ctl" >status.txt ||
 	kw_fail "keyward status: $(cat status.txt)"
 grep -q "posture      policy policy0.conf: ok 1, cached 0" status.txt &&
-	grep -qE "refused: .*\(session\)  CN=laptop" status.txt ||
+	grep -qE "refused session: .*  CN=laptop" status.txt ||
 	kw_fail "status lacks the posture: $(cat status.txt)"
 echo "ok keyward status shows the last posture:"
 grep -A2 "posture " status.txt | sed 's/^/    /'
