@@ -329,8 +329,9 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 		    conf->name, conf->require_posture);
 		goto out;
 	}
-	if (conf->ak != NULL && (r = kw_dup0(ko.tcti, &g->posture_tcti)) !=
-	    KW_OK)
+	if (conf->ak != NULL && ((r = kw_dup0(ko.tcti, &g->posture_tcti)) !=
+	    KW_OK || (r = kw_dup0(ko.auth_file, &g->posture_auth_file)) !=
+	    KW_OK))
 		goto out;
 	wctx = kw_tls_ctx_wolf(g->tls);
 	if (conf->mode == KW_TUNNEL_SERVER) {
@@ -432,6 +433,7 @@ kw_tunnel_gen_unref(struct kw_tunnel_gen *g)
 	if (g->posture_pol != NULL)
 		g->posture_ops->policy_free(g->posture_pol);
 	free(g->posture_tcti);
+	free(g->posture_auth_file);
 	kw_tls_ctx_free(g->tls);
 	kw_keyent_unref(g->kent);
 	kw_tunnel_conf_free(g->conf);

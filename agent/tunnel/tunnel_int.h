@@ -46,6 +46,7 @@ struct kw_tunnel_gen {
 	void *posture_pol;
 	unsigned posture_recheck;
 	char *posture_tcti;
+	char *posture_auth_file;	/* client: the key's auth value file */
 	int posture_alpn_off;		/* client: the target refused it */
 };
 

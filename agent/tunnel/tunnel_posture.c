@@ -424,8 +424,8 @@ out:
 
 int
 kw_posture_client_start(const struct kw_posture_ops *ops,
-    const char *ak_ref, const char *event_log, const char *tcti,
-    struct kw_key *tls_key, WOLFSSL *ssl, struct kw_posture_conn **out)
+    const struct kw_posture_client_in *in, WOLFSSL *ssl,
+    struct kw_posture_conn **out)
 {
 	struct kw_posture_conn *pc = NULL;
 	int r;
@@ -435,10 +435,7 @@ kw_posture_client_start(const struct kw_posture_ops *ops,
 		return KW_OK;
 	if ((r = pc_new(0, ops, ssl, &pc)) != KW_OK)
 		return r;
-	pc->cin.ak_ref = ak_ref;
-	pc->cin.event_log = event_log;
-	pc->cin.tcti = tcti;
-	pc->cin.tls_key = tls_key;
+	pc->cin = *in;
 	pc->cin.qd = pc->qd;
 	pc->state = PC_READ;
 	*out = pc;

@@ -50,7 +50,9 @@ struct kw_posture_client_in {
 	const char *ak_ref;		/* "tpm:PATH" */
 	const char *event_log;		/* NULL: the firmware's */
 	const char *tcti;		/* NULL: the default */
-	struct kw_key *tls_key;		/* the key to certify (its TPM) */
+	const char *tls_key_ref;	/* "tpm:PATH" of the key to certify */
+	const char *auth_file;		/* its auth value's file, or NULL */
+	struct kw_key *tls_key;		/* the same key, open (its TPM) */
 	const uint8_t *qd;		/* qualifying data, KW_POSTURE_QD_LEN */
 };
 
@@ -125,8 +127,7 @@ int kw_posture_server_start(struct kw_posture_srv *ps, void *policy,
 /* Client, after the handshake: *out NULL when the server did not select
  * keyward-posture/1 (relay as usual). */
 int kw_posture_client_start(const struct kw_posture_ops *ops,
-    const char *ak_ref, const char *event_log, const char *tcti,
-    struct kw_key *tls_key, struct WOLFSSL *ssl,
+    const struct kw_posture_client_in *in, struct WOLFSSL *ssl,
     struct kw_posture_conn **out);
 /* Make every step that can be made without blocking. */
 enum kw_pc_step kw_posture_conn_pump(struct kw_posture_conn *pc,

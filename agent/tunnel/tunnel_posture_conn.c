@@ -93,10 +93,17 @@ int
 conn_posture_client(struct kw_conn *c)
 {
 	const struct kw_tunnel_conf *tc = c->g->conf;
+	struct kw_posture_client_in in;
 	int r;
 
-	if ((r = kw_posture_client_start(c->g->posture_ops, tc->ak,
-	    tc->event_log, c->g->posture_tcti, c->g->key, c->ssl,
+	memset(&in, 0, sizeof(in));
+	in.ak_ref = tc->ak;
+	in.event_log = tc->event_log;
+	in.tcti = c->g->posture_tcti;
+	in.tls_key_ref = c->g->key_ref;
+	in.auth_file = c->g->posture_auth_file;
+	in.tls_key = c->g->key;
+	if ((r = kw_posture_client_start(c->g->posture_ops, &in, c->ssl,
 	    &c->posture)) != KW_OK) {
 		conn_close(c, "cannot start the posture exchange: %s",
 		    kw_strerror(r));
