@@ -482,7 +482,8 @@ pc_write(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r,
 	return 1;
 }
 
-/* 1 when a whole message is in pc->msg, 0 to wait, -1 failed. */
+/* 1 when a whole message is in pc->msg, 0 to wait, -1 failed, 2 when
+ * the server refuses it (its NO queued). */
 static int
 pc_read(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r, int *want_w)
 {
@@ -494,10 +495,14 @@ pc_read(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r, int *want_w)
 		r = kw_pmsg_frame_need(pc->in, pc->in_len, &need, &total);
 		if (r == 0)
 			break;
+		if (r < 0 && pc->server) {
+			pc_refuse(pc, KW_PR_PROTOCOL, "the client sent a "
+			    "posture message of a bad length");
+			return 2;
+		}
 		if (r < 0) {
-			pc_fail(pc, KW_PR_PROTOCOL, "%s sent a posture message "
-			    "of a bad length", pc->server ? "the client" :
-			    "the server");
+			pc_fail(pc, KW_PR_PROTOCOL, "the server sent a posture "
+			    "message of a bad length");
 			return -1;
 		}
 		if ((nb = realloc(pc->in, pc->in_len + need)) == NULL) {
@@ -516,10 +521,14 @@ pc_read(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r, int *want_w)
 	free(pc->in);
 	pc->in = NULL;
 	pc->in_len = 0;
+	if (r != KW_OK && pc->server) {
+		pc_refuse(pc, r == KW_ERR_NOMEM ? KW_PR_ERROR : KW_PR_PROTOCOL,
+		    "the client sent a malformed posture message");
+		return 2;
+	}
 	if (r != KW_OK) {
 		pc_fail(pc, r == KW_ERR_NOMEM ? KW_PR_ERROR : KW_PR_PROTOCOL,
-		    "%s sent a malformed posture message", pc->server ?
-		    "the client" : "the server");
+		    "the server sent a malformed posture message");
 		return -1;
 	}
 	return 1;
@@ -609,6 +618,8 @@ kw_posture_conn_pump(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r,
 		case PC_READ:
 			if ((k = pc_read(pc, ssl, want_r, want_w)) <= 0)
 				return k == 0 ? KW_PC_WAIT : KW_PC_FAIL;
+			if (k == 2)
+				break;		/* NO queued */
 			if (pc->server)
 				pc_server_msg(pc);
 			else
@@ -787,7 +798,9 @@ kw_posture_conn_record(struct kw_posture_conn *pc)
 	if (!pc->server || pc->ps == NULL)
 		return;
 	e = ps_get(pc->ps, pc->cert_hash);
-	snprintf(e->s.who, sizeof(e->s.who), "%s", pc->who);
+	if (pc->who[0] != '\0' || e->s.who[0] == '\0')	/* resumed: none */
+		snprintf(e->s.who, sizeof(e->s.who), "%s", pc->who[0] ?
+		    pc->who : "(resumed session)");
 	e->s.time = time(NULL);
 	e->s.ok = ok;
 	e->s.cached = pc->cached;

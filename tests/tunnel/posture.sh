@@ -9,7 +9,9 @@
 #   refused, each logged with its claim and counted by reason in the
 #   metrics: a client tunnel without AK ("no posture"), Secure Boot off in
 #   the log vs secure-boot = required, evidence replayed from another TLS
-#   session; `keyward status` shows each client's last posture.
+#   session (by the client tunnel, and by a hostile client that replays
+#   captured evidence), a malformed answer; `keyward status` shows each
+#   client's last posture.
 #
 # NOTE: until tpm/tpm_attest and attest/'s verifier are wired in
 # (agent/tunnel/tunnel_posture_ops.c), this runs keyward-test's stand-in
@@ -40,7 +42,7 @@ printf 'EV_EFI_VARIABLE_DRIVER_CONFIG SecureBoot=on\n' >good.log
 printf 'EV_EFI_VARIABLE_DRIVER_CONFIG SecureBoot=off\n' >sboff.log
 
 GW=(--key "tpm:$KW_T/gw.tpmkey" --cert gw.pem --tcti "$TCTI2" --ca ca/ca.pem
-	--allow-cn laptop)
+	--allow-cn laptop --allow-cn alice)
 LAPTOP=(--key "tpm:$KW_T/laptop.tpmkey" --cert laptop.pem --tcti "$TCTI1"
 	--ca ca/ca.pem --servername localhost)
 AK=(--ak "tpm:$KW_T/ak.tpmkey" --event-log good.log)
@@ -148,16 +150,34 @@ KEYWARD_TEST_POSTURE_REPLAY=$KW_T/ev.bin client_tunnel c6 "$S0" "${AK[@]}"
 refused replayed-quote gw0.log "posture refused: .*\(session\)"
 kw_stop "$KPID"
 
+# a hostile client (software key, posture ALPN) replays that evidence in
+# its own session, then sends a malformed answer
+soft_client alice "/CN=alice" "DNS:alice.example.com"
+out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" replay "$S0" \
+	alice.pem alice.key ca/ca.pem ev.bin 2>&1)
+case $out in
+"verdict no: "*) echo "ok hostile client replaying captured evidence: $out" ;;
+*) kw_fail "replayed evidence: $out $(tail -3 gw0.log)" ;;
+esac
+out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" garbage "$S0" \
+	alice.pem alice.key ca/ca.pem 2>&1)
+[ "$out" = "verdict no: the client sent a malformed posture message" ] &&
+	wait_for gw0.log "CN=alice.*posture refused: .*\(protocol\)" ||
+	kw_fail "malformed answer: $out $(tail -3 gw0.log)"
+echo "ok malformed posture message refused ($out)"
+
 # the metrics count by reason; status shows the last posture
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="secure-boot"}')" = 1 ] &&
-[ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="session"}')" = 1 ] &&
+[ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="session"}')" = 2 ] &&
+[ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="protocol"}')" = 1 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_total{tunnel="server",verdict="ok"}')" = 1 ] ||
 	kw_fail "metrics: $(curl -sS "http://127.0.0.1:$SM0/metrics" | grep posture)"
-echo "ok metrics: refusals counted by reason (secure-boot 1, session 1), ok 1"
+echo "ok metrics: refusals counted by reason (secure-boot 1, session 2, protocol 1), ok 1"
 "$KEYWARD" status --socket "$KW_T/gw0.ctl" >status.txt ||
 	kw_fail "keyward status: $(cat status.txt)"
 grep -q "posture      policy policy0.conf: ok 1, cached 0" status.txt &&
-	grep -qE "refused session: .*  CN=laptop" status.txt ||
+	grep -qE "refused session: .*  CN=laptop" status.txt &&
+	grep -qE "refused protocol: .*  CN=alice" status.txt ||
 	kw_fail "status lacks the posture: $(cat status.txt)"
 echo "ok keyward status shows the last posture:"
 grep -A2 "posture " status.txt | sed 's/^/    /'
