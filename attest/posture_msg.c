@@ -209,6 +209,60 @@ pmsg_bytes(cbor_item_t *item, size_t min, size_t max, uint8_t **out,
 	return KW_OK;
 }
 
+/* One CBOR head at b[*off]: major type and argument; 0 when it is not a
+ * definite one that fits in len. */
+static int
+pmsg_head(const uint8_t *b, size_t len, size_t *off, unsigned *major,
+    uint64_t *arg)
+{
+	unsigned ai, n, i;
+
+	if (*off >= len)
+		return 0;
+	*major = b[*off] >> 5;
+	ai = b[*off] & 0x1f;
+	(*off)++;
+	if (ai < 24) {
+		*arg = ai;
+		return 1;
+	}
+	if (ai > 27)
+		return 0;		/* reserved or indefinite */
+	n = 1u << (ai - 24);
+	if (len - *off < n)
+		return 0;
+	for (*arg = 0, i = 0; i < n; i++)
+		*arg = *arg << 8 | b[(*off)++];
+	return 1;
+}
+
+/* The shape before libcbor sees it (libcbor 0.8 allocates what an array
+ * or map head declares before reading its items): one definite map of at
+ * most 8 pairs whose keys and values are unsigned integers or definite
+ * text or byte strings that fit in the input, nothing nested, nothing
+ * after it. */
+static int
+pmsg_shape_ok(const uint8_t *b, size_t len)
+{
+	size_t off = 0, i;
+	unsigned major;
+	uint64_t n, arg;
+
+	if (!pmsg_head(b, len, &off, &major, &n) || major != 5 || n > 8)
+		return 0;
+	for (i = 0; i < 2 * n; i++) {
+		if (!pmsg_head(b, len, &off, &major, &arg))
+			return 0;
+		if (major == 2 || major == 3) {
+			if (arg > len - off)
+				return 0;
+			off += (size_t)arg;
+		} else if (major != 0)
+			return 0;
+	}
+	return off == len;
+}
+
 int
 kw_pmsg_decode(const uint8_t *b, size_t len, struct kw_pmsg *m)
 {
@@ -221,7 +275,7 @@ kw_pmsg_decode(const uint8_t *b, size_t len, struct kw_pmsg *m)
 	int r = KW_ERR_PARSE, seen_a = 0, seen_b = 0, seen_r = 0, seen_v = 0;
 
 	memset(m, 0, sizeof(*m));
-	if (len == 0 || len > KW_PMSG_MAX)
+	if (len == 0 || len > KW_PMSG_MAX || !pmsg_shape_ok(b, len))
 		goto out;
 	item = cbor_load(b, len, &res);
 	if (item == NULL) {

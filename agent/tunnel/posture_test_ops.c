@@ -144,13 +144,15 @@ fake_store_free(void *store)
 
 static int
 fake_verify(void *pol, void *store, const uint8_t *ev, size_t ev_len,
-    const uint8_t *qd, const uint8_t *spki, size_t spki_len,
-    struct kw_posture_verdict *v)
+    const uint8_t *nonce, const uint8_t *exporter, const uint8_t *qd,
+    const uint8_t *spki, size_t spki_len, struct kw_posture_verdict *v)
 {
 	struct fake_pol *p = pol;
 	struct fake_store *s = store;
 	uint8_t h[32];
 
+	(void)nonce;
+	(void)exporter;
 	memset(v, 0, sizeof(*v));
 	if (ev_len != FAKE_LEN || memcmp(ev, FAKE_MAGIC, 7) != 0)
 		return KW_ERR_PARSE;

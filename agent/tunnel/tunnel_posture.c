@@ -708,7 +708,7 @@ pc_work_verify(struct kw_posture_conn *pc)
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_lock(&pc->ps->lock);
 	r = pc->ops->verify(pc->pol, pc->ps->store, pc->msg.a, pc->msg.a_len,
-	    pc->qd, pc->spki, pc->spki_len, v);
+	    pc->nonce, pc->exporter, pc->qd, pc->spki, pc->spki_len, v);
 	pthread_mutex_unlock(&pc->ps->lock);
 	if (r != KW_OK) {
 		pc_refuse(pc, r == KW_ERR_NOMEM ? KW_PR_ERROR :

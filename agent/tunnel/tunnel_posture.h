@@ -40,8 +40,9 @@ struct kw_posture_verdict {
 	int need_activation;		/* EK -> AK binding not known yet */
 	enum kw_posture_reason why;	/* when !ok */
 	char reason[160];		/* the failing claim, one line */
-	uint8_t ek_id[32];		/* SHA-256 of the EK public */
-	uint8_t ak_name[68];		/* TPM2B_NAME of the AK */
+	uint8_t ek_spki[KW_MAX_PUBKEY_DER];	/* the EK's public key */
+	size_t ek_spki_len;
+	uint8_t ak_name[68];		/* the AK's name (alg || digest) */
 	size_t ak_name_len;
 };
 
@@ -76,12 +77,14 @@ struct kw_posture_ops {
 	 * the tunnel's generations; calls are serialized by the caller) */
 	int (*store_new)(void **store);
 	void (*store_free)(void *store);
-	/* server: evidence against the policy, the expected qualifying
-	 * data and the client certificate's SubjectPublicKeyInfo; KW_OK
+	/* server: evidence against the policy, our nonce and this
+	 * session's exporter (qualifying data: SHA-256(nonce || exporter),
+	 * qd) and the client certificate's SubjectPublicKeyInfo; KW_OK
 	 * with the verdict in *v (v->ok 0 is a refusal, not an error) */
 	int (*verify)(void *pol, void *store, const uint8_t *ev,
-	    size_t ev_len, const uint8_t *qd, const uint8_t *spki,
-	    size_t spki_len, struct kw_posture_verdict *v);
+	    size_t ev_len, const uint8_t *nonce, const uint8_t *exporter,
+	    const uint8_t *qd, const uint8_t *spki, size_t spki_len,
+	    struct kw_posture_verdict *v);
 	/* server: MakeCredential to v's EK for v's AK name: blob and
 	 * secret for the client (malloc'd), the credential to expect */
 	int (*challenge)(void *pol, const struct kw_posture_verdict *v,

@@ -71,10 +71,11 @@ real_store_free(void *store)
 
 static int
 real_verify(void *pol, void *store, const uint8_t *ev, size_t ev_len,
-    const uint8_t *qd, const uint8_t *spki, size_t spki_len,
-    struct kw_posture_verdict *v)
+    const uint8_t *nonce, const uint8_t *exporter, const uint8_t *qd,
+    const uint8_t *spki, size_t spki_len, struct kw_posture_verdict *v)
 {
 	(void)pol; (void)store; (void)ev; (void)ev_len; (void)qd; (void)spki;
+	(void)nonce; (void)exporter;
 	(void)spki_len; (void)v;
 	return real_missing("the evidence verifier (attest/)");
 }
