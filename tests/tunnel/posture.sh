@@ -11,7 +11,9 @@
 #   the log vs secure-boot = required, evidence replayed from another TLS
 #   session (by the client tunnel, and by a hostile client that replays
 #   captured evidence), a malformed answer; `keyward status` shows each
-#   client's last posture.
+#   client's last posture; keyward run: a client tunnel of an [identity]
+#   with `ak` answers posture, a client silent after the handshake is
+#   closed at handshake-timeout and counted as "timeout".
 #
 # NOTE: until tpm/tpm_attest and attest/'s verifier are wired in
 # (agent/tunnel/tunnel_posture_ops.c), this runs keyward-test's stand-in
@@ -132,6 +134,7 @@ SM0=$(kw_free_port)
 start_keyward gw0 tunnel server --listen "127.0.0.1:$S0" \
 	--target "127.0.0.1:$NGX_PLAIN" "${GW[@]}" --require-posture policy0.conf \
 	--status-socket "$KW_T/gw0.ctl" --metrics "127.0.0.1:$SM0"
+GW0PID=$KPID
 wait_listen "$S0"
 
 client_tunnel c4 "$S0" --ak "tpm:$KW_T/ak.tpmkey" --event-log sboff.log
@@ -181,6 +184,72 @@ grep -q "posture      policy policy0.conf: ok 1, cached 0" status.txt &&
 	kw_fail "status lacks the posture: $(cat status.txt)"
 echo "ok keyward status shows the last posture:"
 grep -A2 "posture " status.txt | sed 's/^/    /'
+kw_stop "$GW0PID"
+
+echo "== keyward run: ak in [identity], the exchange under handshake-timeout"
+# The identity's client tunnel answers with the identity's AK; a client
+# that selects posture and then says nothing is closed at the gateway's
+# handshake-timeout and counted as "timeout".
+na=$(date -d "$(openssl x509 -in laptop.pem -noout -enddate | cut -d= -f2)" +%s)
+cat >laptop.state <<EOF
+{"version": 1, "server": "https://127.0.0.1:9/.well-known/est",
+ "ca": "$KW_T/ca/ca.pem", "key": "tpm:$KW_T/laptop.tpmkey",
+ "cert": "$KW_T/laptop.pem", "tcti": "$TCTI1", "renew_at": 66,
+ "alarm_at": 90, "grace": 3600, "rekey": false, "store_on_token": false,
+ "not_before": $((na - 7 * 86400)), "not_after": $na, "failures": 0,
+ "last_failure": 0}
+EOF
+chmod 600 laptop.state
+D=$(kw_free_port); DC=$(kw_free_port); DM=$(kw_free_port)
+cat >keyward.conf <<EOF
+[global]
+control-socket = $KW_T/d.ctl
+metrics = 127.0.0.1:$DM
+
+[identity laptop]
+state = $KW_T/laptop.state
+ak = tpm:$KW_T/ak.tpmkey
+event-log = $KW_T/good.log
+
+[tunnel gate]
+mode = server
+listen = 127.0.0.1:$D
+target = 127.0.0.1:$NGX_PLAIN
+key = tpm:$KW_T/gw.tpmkey
+cert = $KW_T/gw.pem
+tcti = $TCTI2
+ca = $KW_T/ca/ca.pem
+allow-cn = laptop
+allow-cn = alice
+require-posture = $KW_T/policy0.conf
+handshake-timeout = 2
+
+[tunnel laptop]
+mode = client
+listen = 127.0.0.1:$DC
+target = 127.0.0.1:$D
+servername = localhost
+identity = laptop
+ca = $KW_T/ca/ca.pem
+EOF
+start_keyward daemon run --config keyward.conf
+wait_listen "$DC"
+curl -sS --max-time 10 "http://127.0.0.1:$DC/" | grep -q "plain hello" ||
+	kw_fail "identity's AK: $(cat daemon.log)"
+[ "$(metric "$DM" 'keyward_tunnel_posture_total{tunnel="gate",verdict="ok"}')" = 1 ] &&
+[ "$(metric "$DM" 'keyward_tunnel_posture_answers_total{tunnel="laptop"}')" = 1 ] ||
+	kw_fail "identity's AK: $(curl -sS "http://127.0.0.1:$DM/metrics" | grep posture)"
+echo "ok a client tunnel of an [identity] with ak answers posture"
+t0=$(date +%s)
+out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" hang "$D" \
+	alice.pem alice.key ca/ca.pem 2>&1)
+t1=$(date +%s)
+[ "$out" = closed ] && [ $((t1 - t0)) -ge 1 ] && [ $((t1 - t0)) -le 6 ] &&
+	wait_for daemon.log "CN=alice.*posture refused: posture exchange not done within handshake-timeout \(timeout\)" ||
+	kw_fail "silent client: '$out' after $((t1 - t0)) s: $(tail -3 daemon.log)"
+[ "$(metric "$DM" 'keyward_tunnel_posture_refused_total{tunnel="gate",reason="timeout"}')" = 1 ] ||
+	kw_fail "timeout not counted"
+echo "ok a client silent after the handshake: closed in $((t1 - t0)) s (handshake-timeout 2), counted as timeout"
 kw_stop_keywards
 kw_no_sanitizer_reports ./*.log
 echo "PASS"

@@ -6,7 +6,9 @@ software certificate, offering ALPN keyward-posture/1, then
       answers the gateway's REQ with EVIDENCE (bytes captured from another
       TLS session) and prints the gateway's verdict;
   posture_client.py garbage PORT CERT KEY CA
-      answers with a frame that is no CBOR map and prints what follows.
+      answers with a frame that is no CBOR map and prints what follows;
+  posture_client.py hang PORT CERT KEY CA
+      reads the request and says nothing until the gateway closes.
 
 Prints "verdict ok", "verdict no: REASON" or "closed"."""
 import socket
@@ -60,6 +62,11 @@ def main():
         if b"req" not in req:
             print("no request")
             return 1
+        if mode == "hang":
+            s.settimeout(30)
+            while s.recv(4096):
+                pass
+            raise EOFError
         if mode == "replay":
             ev = open(sys.argv[6], "rb").read()
             m = cbor({"v": 1, "t": "ev", "evidence": ev})
