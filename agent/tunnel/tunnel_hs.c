@@ -448,7 +448,7 @@ out:
 static int
 conn_handshake(struct kw_conn *c)
 {
-	if (c->t->pool != NULL) {
+	if (c->t->pool != NULL && !c->t->hs_inline) {
 		hs_pool_submit(c->t->pool, c);
 		return 0;
 	}

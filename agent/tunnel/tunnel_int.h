@@ -185,6 +185,9 @@ struct kw_tunnel {
 	struct kw_hs_pool *pool;	/* NULL: handshakes in the loop */
 	uint64_t src_seed;		/* keys the source hash */
 	struct kw_posture_srv *posture;	/* require-posture: verdicts */
+	/* handshake-threads = 0: handshake steps in the loop, even when
+	 * the pool is there for the posture work */
+	int hs_inline;
 };
 
 #define KW_JOB_HANDSHAKE	0
