@@ -35,7 +35,7 @@ tests_unit_test_est_identity_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
 # libFuzzer: see the file).
 check_PROGRAMS += tests/enroll/fuzz_est
 TESTS += tests/enroll/fuzz_est
-tests_enroll_fuzz_est_SOURCES = tests/enroll/fuzz_est.c tests/enroll/vectors.h
+tests_enroll_fuzz_est_SOURCES = tests/enroll/fuzz_est.c tests/fuzz/fuzz_main.h
 tests_enroll_fuzz_est_CFLAGS = $(AM_CFLAGS)
 tests_enroll_fuzz_est_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 
