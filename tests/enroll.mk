@@ -45,6 +45,12 @@ TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_cancel.sh tests/enroll/est_deadline.sh
 TESTS += tests/enroll/est_quirks.sh
+# Faults during renewal in the daemon: the CA down, answering garbage, slow.
+TESTS += tests/enroll/renew_ca_faults.sh
+# The disk full (a small tmpfs) while the daemon renews.
+TESTS += tests/enroll/renew_disk_full.sh
+# SIGKILL at every step of a renewal in the daemon, twice over.
+TESTS += tests/enroll/renew_kill_loop.sh
 # Proof-of-possession linking, re-enrollment with HTTP Basic, absolute
 # paths in identity state files (issue 9: 21-23).
 TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
