@@ -711,8 +711,10 @@ pc_work_verify(struct kw_posture_conn *pc)
 	    pc->nonce, pc->exporter, pc->qd, pc->spki, pc->spki_len, v);
 	pthread_mutex_unlock(&pc->ps->lock);
 	if (r != KW_OK) {
-		pc_refuse(pc, r == KW_ERR_NOMEM ? KW_PR_ERROR :
-		    KW_PR_PROTOCOL, "evidence unreadable");
+		kw_debug("posture evidence of %s: %s", pc->who, kw_strerror(r));
+		pc_refuse(pc, r == KW_ERR_PARSE ? KW_PR_PROTOCOL : KW_PR_ERROR,
+		    r == KW_ERR_PARSE ? "evidence unreadable" :
+		    "the gateway could not check the evidence");
 		return;
 	}
 	if (!v->ok) {
