@@ -24,7 +24,9 @@ KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
 KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_conn.c \
 	agent/tunnel/tunnel_hs.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_gen.c \
 	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
-	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h
+	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h \
+	agent/tunnel/tunnel_posture.c agent/tunnel/tunnel_posture.h \
+	agent/tunnel/tunnel_posture_ops.c agent/tunnel/tunnel_posture_conn.c
 KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 	agent/daemon/daemon.h agent/daemon/daemon_int.h \
 	agent/daemon/control.c agent/daemon/control.h \
@@ -44,13 +46,14 @@ agent_libkwagent_a_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
 	$(KW_AGENT_CONF_SRC) $(KW_AGENT_TUNNEL_SRC) $(KW_AGENT_DAEMON_SRC) \
 	$(KW_AGENT_CLI_SRC)
 KW_AGENT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
-	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS)
-KW_AGENT_LDADD = agent/libkwagent.a $(KW_ENROLL_LIBS) $(KW_ATTEST_LIBS) \
+	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS) $(CBOR_CFLAGS)
+KW_AGENT_LDADD = agent/libkwagent.a $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) \
 	$(KW_TPM_LIBS) \
 	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBEVENT_LIBS) $(INIH_LIBS) \
 	$(SYSTEMD_LIBS) $(JANSSON_LIBS) $(LIBS)
 agent_libkwagent_a_CFLAGS = $(KW_AGENT_CFLAGS)
-agent_keyward_SOURCES = agent/cli/main.c agent/identity/test_hooks.c
+agent_keyward_SOURCES = agent/cli/main.c agent/identity/test_hooks.c \
+	agent/tunnel/posture_test_ops.c
 agent_keyward_CFLAGS = $(KW_AGENT_CFLAGS)
 agent_keyward_LDADD = $(KW_AGENT_LDADD)
 check_PROGRAMS += agent/keyward-test

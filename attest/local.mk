@@ -9,7 +9,8 @@ noinst_LIBRARIES += attest/libkwattest.a
 attest_libkwattest_a_SOURCES = \
 	attest/attest.h attest/attest_int.h \
 	attest/attest_tpm.c attest/attest_ek.c attest/attest_cred.c \
-	attest/attest_bind.c attest/attest_cbor.c attest/attest_verify.c
+	attest/attest_bind.c attest/attest_cbor.c attest/attest_verify.c \
+	attest/posture_msg.c attest/posture_msg.h
 attest_libkwattest_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) \
 	$(CBOR_CFLAGS)
 KW_ATTEST_LIBS = attest/libkwattest.a $(TSS2_LIBS) $(CBOR_LIBS)

@@ -11,9 +11,14 @@
 # tests/tpm/fuzz_keyfile) are listed with their areas; fuzz-build builds
 # them too.
 check_PROGRAMS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_posture
 TESTS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_posture
+tests_fuzz_fuzz_posture_SOURCES = tests/fuzz/fuzz_posture.c \
+	tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_posture_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_http_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_acme_SOURCES = tests/fuzz/fuzz_acme.c tests/fuzz/fuzz_main.h
@@ -36,7 +41,7 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
-FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep
+FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep posture
 fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
@@ -64,6 +69,9 @@ fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(
 		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/attest
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_scep.c \
 		$(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/scep
+	$(FUZZ_LINK) $(CBOR_CFLAGS) $(top_srcdir)/tests/fuzz/fuzz_posture.c \
+		$(top_srcdir)/attest/posture_msg.c \
+		$(KW_COMMON_LIBS) $(CBOR_LIBS) -o tests/fuzz/lf/posture
 .PHONY: fuzz-build
 clean-local: clean-fuzz
 clean-fuzz:

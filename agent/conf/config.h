@@ -77,6 +77,12 @@ struct kw_tunnel_conf {
 	struct kw_strlist allow_san_uri;
 	struct kw_strlist allow_ou;
 	int allow_all;
+	/* posture (issue 12): client: the AK that answers posture requests
+	 * (tpm:PATH) and the event log sent with them; server: the policy
+	 * file a client's posture must meet */
+	char *ak;
+	char *event_log;
+	char *require_posture;
 };
 
 struct kw_config {

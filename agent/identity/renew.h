@@ -75,6 +75,11 @@ struct kw_identity_conf;
 int kw_identity_conf_new(const char *name, struct kw_identity_conf **out);
 void kw_identity_conf_free(struct kw_identity_conf *conf);
 const char *kw_identity_conf_name(const struct kw_identity_conf *conf);
+/* Posture (issue 12): the AK (tpm:PATH) and event log the identity's
+ * client tunnels answer posture requests with (a tunnel's own `ak`
+ * wins); NULL when not set. */
+const char *kw_identity_conf_ak(const struct kw_identity_conf *conf);
+const char *kw_identity_conf_event_log(const struct kw_identity_conf *conf);
 /* KW_OK, or KW_ERR_CONFIG after logging "file:line: what is wrong". */
 int kw_identity_conf_set(struct kw_identity_conf *conf, const char *key,
     const char *value, const char *file, int line);
