@@ -31,7 +31,7 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
 	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
-	agent/cli/cmd_enroll_acme.c
+	agent/cli/cmd_enroll_acme.c agent/cli/cmd_posture.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the
@@ -42,7 +42,8 @@ agent_libkwagent_a_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
 	$(KW_AGENT_CLI_SRC)
 KW_AGENT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS)
-KW_AGENT_LDADD = agent/libkwagent.a $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
+KW_AGENT_LDADD = agent/libkwagent.a $(KW_ENROLL_LIBS) $(KW_ATTEST_LIBS) \
+	$(KW_TPM_LIBS) \
 	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBEVENT_LIBS) $(INIH_LIBS) \
 	$(SYSTEMD_LIBS) $(JANSSON_LIBS) $(LIBS)
 agent_libkwagent_a_CFLAGS = $(KW_AGENT_CFLAGS)
