@@ -34,6 +34,7 @@ check-quick:
 EXTRA_DIST += tests/lib
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
+include $(srcdir)/tests/eventlog.mk
 include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk
