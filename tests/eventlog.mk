@@ -11,3 +11,14 @@ tests_unit_test_eventlog_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) \
 	$(CMOCKA_LIBS)
 
 TESTS += tests/tpm/eventlog_swtpm.sh
+
+# The parsers' fuzz harnesses: corpus + mutation runners under make check,
+# libFuzzer binaries with `make fuzz-build` (tests/fuzz.mk).
+check_PROGRAMS += tests/fuzz/fuzz_eventlog tests/fuzz/fuzz_policy
+TESTS += tests/fuzz/fuzz_eventlog tests/fuzz/fuzz_policy
+tests_fuzz_fuzz_eventlog_SOURCES = tests/fuzz/fuzz_eventlog.c \
+	tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_eventlog_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
+tests_fuzz_fuzz_policy_SOURCES = tests/fuzz/fuzz_policy.c \
+	tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_policy_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
