@@ -56,4 +56,4 @@ agent_keyward_test_CFLAGS = $(KW_AGENT_CFLAGS) -DKW_TEST_HOOKS
 agent_keyward_test_LDADD = $(KW_AGENT_LDADD)
 
 # Man pages (issue 4); the unit is in systemd/local.mk.
-dist_man_MANS += man/keyward.1 man/keyward.conf.5
+dist_man_MANS += man/keyward.1 man/keyward.conf.5 man/keyward-posture.7
