@@ -319,7 +319,7 @@ kw_evlog_specid(struct kw_evlog_rd *rd, struct kw_evlog_alg *algs,
 static int
 kw_evlog_no_action(struct kw_evlog_rd *rd, const uint8_t *data,
     size_t len, size_t at, unsigned pcr, int *locality_seen,
-    struct kw_attest_claims *c)
+    struct kw_evlog_claims *c)
 {
 	uint8_t loc;
 
@@ -343,8 +343,8 @@ kw_evlog_no_action(struct kw_evlog_rd *rd, const uint8_t *data,
 		    loc);
 	*locality_seen = 1;
 	c->startup_locality = loc;
-	memset(c->pcr.value[0], 0, KW_SHA256_LEN);
-	c->pcr.value[0][KW_SHA256_LEN - 1] = loc;
+	memset(c->pcr.val[0], 0, KW_SHA256_LEN);
+	c->pcr.val[0][KW_SHA256_LEN - 1] = loc;
 	return KW_OK;
 }
 
@@ -354,7 +354,7 @@ kw_evlog_no_action(struct kw_evlog_rd *rd, const uint8_t *data,
  * claim, once its data is shown to be what the digest covers. */
 static int
 kw_evlog_variable(struct kw_evlog_rd *ev, const uint8_t *digest,
-    struct kw_attest_claims *c)
+    struct kw_evlog_claims *c)
 {
 	const uint8_t *guid = NULL, *name = NULL, *val = NULL;
 	uint64_t nlen, dlen;
@@ -421,7 +421,7 @@ kw_evlog_is_component(uint32_t type)
 static int
 kw_evlog_event2(struct kw_evlog_rd *rd, const struct kw_evlog_alg *algs,
     size_t n_algs, int *locality_seen, size_t *comp_cap,
-    struct kw_attest_claims *c)
+    struct kw_evlog_claims *c)
 {
 	struct kw_boot_component *nc;
 	struct kw_evlog_rd ev;
@@ -479,8 +479,8 @@ kw_evlog_event2(struct kw_evlog_rd *rd, const struct kw_evlog_alg *algs,
 	if (type == KW_EV_NO_ACTION)	/* not extended */
 		return kw_evlog_no_action(rd, data, size, at, pcr,
 		    locality_seen, c);
-	if ((r = kw_sha256(c->pcr.value[pcr], KW_SHA256_LEN, d256,
-	    KW_SHA256_LEN, c->pcr.value[pcr])) != KW_OK)
+	if ((r = kw_sha256(c->pcr.val[pcr], KW_SHA256_LEN, d256,
+	    KW_SHA256_LEN, c->pcr.val[pcr])) != KW_OK)
 		return r;
 	c->extended |= 1u << pcr;
 	if (type == KW_EV_EFI_VARIABLE_DRIVER_CONFIG && pcr == 7) {
@@ -506,7 +506,7 @@ kw_evlog_event2(struct kw_evlog_rd *rd, const struct kw_evlog_alg *algs,
 }
 
 void
-kw_attest_claims_clear(struct kw_attest_claims *c)
+kw_evlog_claims_clear(struct kw_evlog_claims *c)
 {
 	if (c == NULL)
 		return;
@@ -516,7 +516,7 @@ kw_attest_claims_clear(struct kw_attest_claims *c)
 
 int
 kw_evlog_parse(const uint8_t *buf, size_t len, char *why, size_t why_len,
-    struct kw_attest_claims *out)
+    struct kw_evlog_claims *out)
 {
 	struct kw_evlog_alg algs[KW_EVLOG_MAX_ALGS];
 	struct kw_evlog_rd rd, ev;
@@ -545,7 +545,7 @@ kw_evlog_parse(const uint8_t *buf, size_t len, char *why, size_t why_len,
 	}
 	/* PCRs 17-22 (D-RTM) start at all ones, PCR 0 at the locality. */
 	for (i = 17; i <= 22; i++)
-		memset(out->pcr.value[i], 0xff, KW_SHA256_LEN);
+		memset(out->pcr.val[i], 0xff, KW_SHA256_LEN);
 	/* The first event, SHA-1 format. */
 	if ((r = kw_evlog_u32(&rd, "PCR index", &pcr)) != KW_OK ||
 	    (r = kw_evlog_u32(&rd, "event type", &type)) != KW_OK ||
@@ -585,7 +585,7 @@ kw_evlog_parse(const uint8_t *buf, size_t len, char *why, size_t why_len,
 	r = KW_OK;
 out:
 	if (r != KW_OK) {
-		kw_attest_claims_clear(out);
+		kw_evlog_claims_clear(out);
 		if (r != KW_ERR_PARSE && why != NULL && why_len > 0)
 			snprintf(why, why_len, "%s", kw_strerror(r));
 	}
@@ -646,7 +646,7 @@ out:
 
 int
 kw_evlog_load(const char *path, char *why, size_t why_len,
-    struct kw_attest_claims *out)
+    struct kw_evlog_claims *out)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -673,8 +673,8 @@ out:
 }
 
 int
-kw_evlog_match(const struct kw_attest_claims *c,
-    const struct kw_pcr_values *quoted, uint32_t *matched,
+kw_evlog_match(const struct kw_evlog_claims *c,
+    const struct kw_attest_pcrs *quoted, uint32_t *matched,
     int *first_mismatch)
 {
 	unsigned i;
@@ -684,17 +684,17 @@ kw_evlog_match(const struct kw_attest_claims *c,
 	for (i = 0; i < KW_PCR_COUNT; i++) {
 		if (!(quoted->mask & (1u << i)))
 			continue;
-		if (memcmp(c->pcr.value[i], quoted->value[i],
+		if (memcmp(c->pcr.val[i], quoted->val[i],
 		    KW_SHA256_LEN) == 0)
 			*matched |= 1u << i;
 		else if (*first_mismatch < 0)
 			*first_mismatch = (int)i;
 	}
-	return *first_mismatch < 0 ? KW_OK : KW_ERR_PEER_VERIFY;
+	return *first_mismatch < 0 ? KW_OK : KW_ERR_ATTEST;
 }
 
 int
-kw_pcr_digest(const struct kw_pcr_values *v, uint32_t mask,
+kw_pcr_digest(const struct kw_attest_pcrs *v, uint32_t mask,
     uint8_t out[KW_SHA256_LEN])
 {
 	wc_Sha256 h;
@@ -707,7 +707,7 @@ kw_pcr_digest(const struct kw_pcr_values *v, uint32_t mask,
 	if (wc_InitSha256(&h) != 0)
 		return KW_ERR_CRYPTO;
 	for (i = 0; i < KW_PCR_COUNT && r == KW_OK; i++)
-		if ((mask & (1u << i)) && wc_Sha256Update(&h, v->value[i],
+		if ((mask & (1u << i)) && wc_Sha256Update(&h, v->val[i],
 		    KW_SHA256_LEN) != 0)
 			r = KW_ERR_CRYPTO;
 	if (r == KW_OK && wc_Sha256Final(&h, out) != 0)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attest/attest.h"	/* struct kw_attest_pcrs: PCR values, sha256 */
+
 #define KW_PCR_COUNT		24
 #define KW_PCR_ALL		0x00ffffffu	/* PCRs 0-23 */
 #define KW_SHA256_LEN		32
@@ -32,12 +34,6 @@
 #define KW_EV_EFI_PLATFORM_FIRMWARE_BLOB	0x80000008u
 #define KW_EV_EFI_PLATFORM_FIRMWARE_BLOB2	0x8000000au
 
-/* PCR values of one bank (sha256): mask bit i set = PCR i present. */
-struct kw_pcr_values {
-	uint32_t mask;
-	uint8_t value[KW_PCR_COUNT][KW_SHA256_LEN];
-};
-
 enum kw_secure_boot {
 	KW_SB_UNKNOWN = 0,	/* no SecureBoot variable event in PCR 7 */
 	KW_SB_OFF,
@@ -54,8 +50,8 @@ struct kw_boot_component {
 
 /* What a replayed log says about the boot.  Attested only once the PCR
  * values are bound to a TPM quote (kw_evlog_match). */
-struct kw_attest_claims {
-	struct kw_pcr_values pcr;	/* replayed, all 24 (mask KW_PCR_ALL) */
+struct kw_evlog_claims {
+	struct kw_attest_pcrs pcr;	/* replayed, all 24 (mask KW_PCR_ALL) */
 	uint32_t extended;		/* the PCRs the log extends */
 	enum kw_secure_boot secure_boot;
 	unsigned startup_locality;	/* 0, or 3/4 from a StartupLocality event */
@@ -68,26 +64,26 @@ struct kw_attest_claims {
 /* Parse and replay a log.  On KW_ERR_PARSE, why (if not NULL) holds one line
  * "offset N: what is wrong"; *out is cleared on entry and on failure. */
 int kw_evlog_parse(const uint8_t *buf, size_t len, char *why, size_t why_len,
-    struct kw_attest_claims *out);
+    struct kw_evlog_claims *out);
 /* The same from a file (at most KW_EVLOG_MAX_SIZE bytes): KW_ERR_NOT_FOUND
  * when there is no such file, KW_ERR_IO/KW_ERR_PERM when it cannot be
  * read (why says so), KW_ERR_PARSE as above. */
 int kw_evlog_load(const char *path, char *why, size_t why_len,
-    struct kw_attest_claims *out);
-void kw_attest_claims_clear(struct kw_attest_claims *c);
+    struct kw_evlog_claims *out);
+void kw_evlog_claims_clear(struct kw_evlog_claims *c);
 
 /* Compare the replayed values with quoted ones, for every PCR in
  * quoted->mask: *matched gets the mask of the equal ones, *first_mismatch
  * the lowest unequal index (-1 when none).  KW_OK when all are equal,
- * KW_ERR_PEER_VERIFY otherwise. */
-int kw_evlog_match(const struct kw_attest_claims *c,
-    const struct kw_pcr_values *quoted, uint32_t *matched,
+ * KW_ERR_ATTEST otherwise. */
+int kw_evlog_match(const struct kw_evlog_claims *c,
+    const struct kw_attest_pcrs *quoted, uint32_t *matched,
     int *first_mismatch);
 
 /* The digest a TPM2_Quote over the sha256 bank and mask carries
  * (TPMS_QUOTE_INFO.pcrDigest): SHA-256 of the selected values in index
  * order.  KW_ERR_ARG when mask selects a PCR v does not hold. */
-int kw_pcr_digest(const struct kw_pcr_values *v, uint32_t mask,
+int kw_pcr_digest(const struct kw_attest_pcrs *v, uint32_t mask,
     uint8_t out[KW_SHA256_LEN]);
 
 /* "EV_EFI_BOOT_SERVICES_APPLICATION", or "0x%08x" into buf. */

@@ -174,7 +174,6 @@ kw_policy_handler(void *user, const char *section, const char *name,
 {
 	struct kw_policy_parse *p = user;
 	struct kw_attest_policy *pol = p->pol;
-	struct kw_attest_pcr_rule *nr;
 	uint8_t v[KW_SHA256_LEN];
 	char why[160];
 	unsigned idx;
@@ -193,9 +192,9 @@ kw_policy_handler(void *user, const char *section, const char *name,
 		if (!kw_policy_once(p, KW_PK_SB, name))
 			return 1;
 		if (strcmp(value, "required") == 0)
-			pol->secure_boot_required = 1;
+			pol->secure_boot = KW_ATTEST_SB_REQUIRED;
 		else if (strcmp(value, "ignore") == 0)
-			pol->secure_boot_required = 0;
+			pol->secure_boot = KW_ATTEST_SB_IGNORE;
 		else
 			kw_policy_err(p, "secure-boot = '%.40s': 'required' or "
 			    "'ignore'", value);
@@ -205,27 +204,21 @@ kw_policy_handler(void *user, const char *section, const char *name,
 			kw_policy_err(p, "pcr = %s", why);
 			return 1;
 		}
-		for (i = 0; i < pol->n_pcr; i++)
+		for (i = 0; i < pol->npcr; i++)
 			if (pol->pcr[i].index == idx &&
-			    memcmp(pol->pcr[i].value, v, KW_SHA256_LEN) == 0) {
+			    memcmp(pol->pcr[i].sha256, v, KW_SHA256_LEN) == 0) {
 				kw_policy_err(p, "pcr = %u:... listed twice",
 				    idx);
 				return 1;
 			}
-		if (pol->n_pcr >= KW_POLICY_MAX_PCR_RULES) {
+		if (pol->npcr >= KW_POLICY_MAX_PCR_RULES) {
 			kw_policy_err(p, "more than %d pcr rules",
 			    KW_POLICY_MAX_PCR_RULES);
 			return 1;
 		}
-		if ((nr = realloc(pol->pcr, (pol->n_pcr + 1) *
-		    sizeof(*nr))) == NULL) {
-			kw_policy_err(p, "out of memory");
-			return 1;
-		}
-		pol->pcr = nr;
-		nr[pol->n_pcr].index = idx;
-		memcpy(nr[pol->n_pcr].value, v, KW_SHA256_LEN);
-		pol->n_pcr++;
+		pol->pcr[pol->npcr].index = idx;
+		memcpy(pol->pcr[pol->npcr].sha256, v, KW_SHA256_LEN);
+		pol->npcr++;
 	} else if (strcmp(name, "recheck") == 0) {
 		if (kw_policy_once(p, KW_PK_RECHECK, name))
 			(void)kw_policy_seconds(p, name, value, &pol->recheck);
@@ -304,8 +297,7 @@ kw_attest_policy_clear(struct kw_attest_policy *p)
 	if (p == NULL)
 		return;
 	free(p->ek_ca);
-	free(p->pcr);
-	memset(p, 0, sizeof(*p));
+	explicit_bzero(p, sizeof(*p));
 }
 
 int
@@ -365,7 +357,7 @@ out:
 
 int
 kw_attest_policy_check_claims(const struct kw_attest_policy *p,
-    const struct kw_attest_claims *c, const struct kw_pcr_values *quoted,
+    const struct kw_evlog_claims *c, const struct kw_attest_pcrs *quoted,
     char *reason, size_t reason_len)
 {
 	uint32_t matched;
@@ -381,22 +373,23 @@ kw_attest_policy_check_claims(const struct kw_attest_policy *p,
 	if (kw_evlog_match(c, quoted, &matched, &first) != KW_OK) {
 		snprintf(reason, reason_len, "event log does not match the "
 		    "quote at PCR %d", first);
-		return KW_ERR_PEER_VERIFY;
+		return KW_ERR_ATTEST;
 	}
-	if (p->secure_boot_required && c->secure_boot != KW_SB_ON) {
+	if (p->secure_boot == KW_ATTEST_SB_REQUIRED &&
+	    c->secure_boot != KW_SB_ON) {
 		snprintf(reason, reason_len, "%s", c->secure_boot == KW_SB_OFF ?
 		    "secure boot off" : "secure boot not measured (no "
 		    "SecureBoot variable event in PCR 7)");
-		return KW_ERR_PEER_VERIFY;
+		return KW_ERR_ATTEST;
 	}
 	for (i = 0; i < KW_PCR_COUNT; i++) {
 		listed = 0;
 		ok = 0;
-		for (j = 0; j < p->n_pcr; j++)
+		for (j = 0; j < p->npcr; j++)
 			if (p->pcr[j].index == i) {
 				listed = 1;
 				if ((quoted->mask & (1u << i)) &&
-				    memcmp(p->pcr[j].value, quoted->value[i],
+				    memcmp(p->pcr[j].sha256, quoted->val[i],
 				    KW_SHA256_LEN) == 0)
 					ok = 1;
 			}
@@ -408,7 +401,7 @@ kw_attest_policy_check_claims(const struct kw_attest_policy *p,
 		else
 			snprintf(reason, reason_len, "PCR %u not in the quote "
 			    "(the policy lists values for it)", i);
-		return KW_ERR_PEER_VERIFY;
+		return KW_ERR_ATTEST;
 	}
 	return KW_OK;
 }

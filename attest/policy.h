@@ -6,7 +6,7 @@
  *   pcr = INDEX:SHA256HEX   repeatable; a PCR listed must equal one of
  *                           its listed values
  *   recheck = SECONDS       how long a verdict is reused (600; 0 = never)
- *   max-age = SECONDS       oldest evidence accepted (300)
+ *   max-age = SECONDS       oldest evidence accepted (300; 0 = no limit)
  * Errors are reported as "file:line: what is wrong". */
 #ifndef KW_ATTEST_POLICY_H
 #define KW_ATTEST_POLICY_H
@@ -14,24 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attest/attest.h"
 #include "attest/eventlog.h"
 
 #define KW_POLICY_DEF_RECHECK	600
 #define KW_POLICY_DEF_MAX_AGE	300
 #define KW_POLICY_MAX_SECONDS	(30u * 86400)
-#define KW_POLICY_MAX_PCR_RULES	256
+#define KW_POLICY_MAX_PCR_RULES	KW_ATTEST_MAX_PCR_RULES
 
-struct kw_attest_policy {
-	char *ek_ca;			/* absolute path */
-	int secure_boot_required;
-	struct kw_attest_pcr_rule {
-		unsigned index;
-		uint8_t value[32];
-	} *pcr;
-	size_t n_pcr;
-	unsigned recheck;		/* seconds */
-	unsigned max_age;		/* seconds */
-};
+/* The policy fills struct kw_attest_policy (attest/attest.h): ek_ca (an
+ * absolute path when the file gave a relative one), secure_boot,
+ * pcr[0..npcr), recheck, max_age (0: no limit). */
 
 /* Parse a policy from text (file names it in messages; a relative ek-ca
  * is taken from file's directory).  Every problem is logged as
@@ -52,10 +45,10 @@ void kw_attest_policy_clear(struct kw_attest_policy *p);
  *   holds one of its allowed values        "PCR n not allowed"
  * quoted: the PCR values the TPM signed (already checked against the
  * quote's digest by the caller).  KW_OK when every claim passes;
- * KW_ERR_PEER_VERIFY with the first failing claim in reason (one line)
+ * KW_ERR_ATTEST with the first failing claim in reason (one line)
  * otherwise. */
 int kw_attest_policy_check_claims(const struct kw_attest_policy *p,
-    const struct kw_attest_claims *c, const struct kw_pcr_values *quoted,
+    const struct kw_evlog_claims *c, const struct kw_attest_pcrs *quoted,
     char *reason, size_t reason_len);
 
 /* Parse a "INDEX:SHA256HEX" pair (a pcr rule's value; also the format of

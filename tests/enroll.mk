@@ -35,7 +35,7 @@ tests_unit_test_est_identity_LDADD = $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
 # libFuzzer: see the file).
 check_PROGRAMS += tests/enroll/fuzz_est
 TESTS += tests/enroll/fuzz_est
-tests_enroll_fuzz_est_SOURCES = tests/enroll/fuzz_est.c tests/enroll/vectors.h
+tests_enroll_fuzz_est_SOURCES = tests/enroll/fuzz_est.c tests/fuzz/fuzz_main.h
 tests_enroll_fuzz_est_CFLAGS = $(AM_CFLAGS)
 tests_enroll_fuzz_est_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 
@@ -45,6 +45,12 @@ TESTS += tests/enroll/est_enroll.sh tests/enroll/est_softhsm.sh \
 	tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_cancel.sh tests/enroll/est_deadline.sh
 TESTS += tests/enroll/est_quirks.sh
+# Faults during renewal in the daemon: the CA down, answering garbage, slow.
+TESTS += tests/enroll/renew_ca_faults.sh
+# The disk full (a small tmpfs) while the daemon renews.
+TESTS += tests/enroll/renew_disk_full.sh
+# SIGKILL at every step of a renewal in the daemon, twice over.
+TESTS += tests/enroll/renew_kill_loop.sh
 # Proof-of-possession linking, re-enrollment with HTTP Basic, absolute
 # paths in identity state files (issue 9: 21-23).
 TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \

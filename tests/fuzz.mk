@@ -33,9 +33,9 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
-FUZZ_TARGETS = der config est keyfile http acme p11uri hello eventlog policy
-fuzz-build: $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS) \
-		$(KW_ATTEST_LIBS)
+FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest \
+	eventlog policy
+fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/lf/der
@@ -57,6 +57,9 @@ fuzz-build: $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS) \
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_hello.c \
 		$(top_srcdir)/agent/tunnel/tunnel_hello.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/lf/hello
+	$(FUZZ_LINK) $(TSS2_CFLAGS) $(CBOR_CFLAGS) \
+		$(top_srcdir)/tests/fuzz/fuzz_attest.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/attest
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_eventlog.c \
 		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/eventlog
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_policy.c \

@@ -63,8 +63,8 @@ struct kw_posture {
 	/* results */
 	int log_status;			/* KW_OK, or why there are no claims */
 	char log_why[256];
-	struct kw_attest_claims claims;
-	struct kw_pcr_values pcrs;	/* --pcr-values */
+	struct kw_evlog_claims claims;
+	struct kw_attest_pcrs pcrs;	/* --pcr-values */
 	int pcr_checked;
 	uint32_t matched;
 	int first_mismatch;
@@ -76,7 +76,7 @@ struct kw_posture {
 
 /* The PCR values file: INDEX:SHA256HEX lines, '#' comments. */
 static int
-kw_posture_pcrfile(const char *path, struct kw_pcr_values *v)
+kw_posture_pcrfile(const char *path, struct kw_attest_pcrs *v)
 {
 	uint8_t *buf = NULL;
 	char *line, *save = NULL, *t, *e, why[160];
@@ -120,7 +120,7 @@ kw_posture_pcrfile(const char *path, struct kw_pcr_values *v)
 			r = KW_ERR_PARSE;
 			goto out;
 		}
-		memcpy(v->value[idx], val, KW_SHA256_LEN);
+		memcpy(v->val[idx], val, KW_SHA256_LEN);
 		v->mask |= 1u << idx;
 	}
 	if (v->mask == 0) {
@@ -168,7 +168,7 @@ kw_posture_log_status(int r)
 static int
 kw_posture_json(const struct kw_posture *ps)
 {
-	const struct kw_attest_claims *c = &ps->claims;
+	const struct kw_evlog_claims *c = &ps->claims;
 	json_t *root = NULL, *o, *a, *bank;
 	char hex[2 * KW_SHA256_LEN + 1], key[8], tb[16];
 	unsigned i;
@@ -202,7 +202,7 @@ kw_posture_json(const struct kw_posture *ps)
 			if (!(c->extended & (1u << i)))
 				continue;
 			snprintf(key, sizeof(key), "%u", i);
-			kw_evlog_hex(c->pcr.value[i], KW_SHA256_LEN, hex);
+			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
 			json_object_set_new(bank, key, json_string(hex));
 		}
 		a = json_object();
@@ -275,7 +275,7 @@ out:
 static void
 kw_posture_text(const struct kw_posture *ps)
 {
-	const struct kw_attest_claims *c = &ps->claims;
+	const struct kw_evlog_claims *c = &ps->claims;
 	char hex[2 * KW_SHA256_LEN + 1], tb[16];
 	unsigned i;
 	size_t j;
@@ -295,7 +295,7 @@ kw_posture_text(const struct kw_posture *ps)
 		for (i = 0; i < KW_PCR_COUNT; i++) {
 			if (!(c->extended & (1u << i)))
 				continue;
-			kw_evlog_hex(c->pcr.value[i], KW_SHA256_LEN, hex);
+			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
 			printf("  PCR %-2u sha256:     %s\n", i, hex);
 		}
 		printf("  Boot components:   %zu\n", c->n_comp);
@@ -346,7 +346,7 @@ cmd_posture(int argc, char **argv)
 	};
 	struct kw_attest_policy pol;
 	struct kw_posture ps;
-	const struct kw_pcr_values *against;
+	const struct kw_attest_pcrs *against;
 	int c, r, ex = KW_EXIT_OK;
 
 	memset(&ps, 0, sizeof(ps));
@@ -434,7 +434,7 @@ cmd_posture(int argc, char **argv)
 		kw_err("event log %s does not match the PCR values of %s at "
 		    "PCR %d", ps.log_path, ps.pcr_path, ps.first_mismatch);
 out:
-	kw_attest_claims_clear(&ps.claims);
+	kw_evlog_claims_clear(&ps.claims);
 	kw_attest_policy_clear(&pol);
 	return ex;
 }

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct kw_attest_claims c, again;
+	struct kw_evlog_claims c, again;
 	uint8_t d[KW_SHA256_LEN];
 	char why[256];
 	size_t off, i;
@@ -61,8 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (c.n_comp > 0 && memcmp(again.comp, c.comp,
 	    c.n_comp * sizeof(*c.comp)) != 0))
 		abort();
-	kw_attest_claims_clear(&again);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&again);
+	kw_evlog_claims_clear(&c);
 	return 0;
 }
 

@@ -26,25 +26,26 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kw_attest_policy p;
-	struct kw_attest_claims c;
-	struct kw_pcr_values q;
+	struct kw_evlog_claims c;
+	struct kw_attest_pcrs q;
 	char reason[256];
 	size_t i;
 	int r;
 
 	r = kw_attest_policy_parse((const char *)data, size, "fuzz", &p);
 	if (r == KW_ERR_CONFIG) {
-		if (p.ek_ca != NULL || p.pcr != NULL || p.n_pcr != 0)
+		if (p.ek_ca != NULL || p.npcr != 0)
 			abort();
 		return 0;
 	}
 	if (r != KW_OK || p.ek_ca == NULL ||
-	    p.n_pcr > KW_POLICY_MAX_PCR_RULES ||
+	    p.npcr > KW_POLICY_MAX_PCR_RULES ||
 	    p.recheck > KW_POLICY_MAX_SECONDS ||
 	    p.max_age > KW_POLICY_MAX_SECONDS ||
-	    (p.secure_boot_required != 0 && p.secure_boot_required != 1))
+	    (p.secure_boot != KW_ATTEST_SB_IGNORE &&
+	    p.secure_boot != KW_ATTEST_SB_REQUIRED))
 		abort();
-	for (i = 0; i < p.n_pcr; i++)
+	for (i = 0; i < p.npcr; i++)
 		if (p.pcr[i].index >= KW_PCR_COUNT)
 			abort();
 	/* a device whose PCRs hold the first rule's value everywhere */
@@ -52,11 +53,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&q, 0, sizeof(q));
 	c.secure_boot = KW_SB_ON;
 	q.mask = c.pcr.mask = KW_PCR_ALL;
-	for (i = 0; i < KW_PCR_COUNT && p.n_pcr > 0; i++)
-		memcpy(c.pcr.value[i], p.pcr[0].value, KW_SHA256_LEN);
-	memcpy(q.value, c.pcr.value, sizeof(q.value));
+	for (i = 0; i < KW_PCR_COUNT && p.npcr > 0; i++)
+		memcpy(c.pcr.val[i], p.pcr[0].sha256, KW_SHA256_LEN);
+	memcpy(q.val, c.pcr.val, sizeof(q.val));
 	r = kw_attest_policy_check_claims(&p, &c, &q, reason, sizeof(reason));
-	if ((r != KW_OK && r != KW_ERR_PEER_VERIFY) ||
+	if ((r != KW_OK && r != KW_ERR_ATTEST) ||
 	    (r == KW_OK) != (reason[0] == '\0'))
 		abort();
 	kw_attest_policy_clear(&p);

@@ -156,10 +156,16 @@ def main():
                 oid(bytes.fromhex("2a8648ce3d040303")))
     put("est", "csrattrs.der", attrs)
     put("est", "csrattrs.b64", base64.encodebytes(attrs))
+    put("est", "chunked.http", "HTTP/1.1 200 OK\r\nContent-Type: application/pkcs7-mime\r\n"
+        "Transfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n"
+        "5\r\nQUJD\n\r\n0\r\n\r\n")
 
     # ---- der: certificate, SPKI ----
     put("der", "leaf.der", leaf_der)
     put("der", "spki.der", spki)
+    put("der", "chain.p7", p7)
+    put("der", "csrattrs.der", attrs)
+    put("der", "leaf.b64", base64.encodebytes(leaf_der))
 
     # ---- keyfile: a TSS2 PRIVATE KEY (P-256, made-up key bytes) ----
     b2 = lambda b: struct.pack(">H", len(b)) + b

@@ -6,7 +6,8 @@
 # was played matches; a log with another boot application is reported at
 # PCR 4; a Secure Boot off log that matches its TPM is refused by a
 # `secure-boot = required` policy with that reason; the JSON output's
-# fields; a missing, a damaged log and a bad policy file.
+# fields; a missing, a damaged log and a bad policy file (also in
+# verify-attestation --policy).
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
 
@@ -153,4 +154,13 @@ printf 'ek-ca = a.pem\nsecure-boot = yes\n' >"$KW_T/bad.policy"
 	>/dev/null 2>"$KW_T/err" && kw_fail "a bad policy accepted"
 [ $? -eq 2 ] || kw_fail "bad policy: exit $? (want 2)"
 grep -q "bad.policy:2: secure-boot = 'yes'" "$KW_T/err" || kw_fail "$(cat "$KW_T/err")"
+# the same policy files drive verify-attestation (attest/policy.c)
+"$KEYWARD" verify-attestation --policy "$KW_T/bad.policy" "$KW_T/good.log" \
+	>/dev/null 2>"$KW_T/err" && kw_fail "verify-attestation: a bad policy accepted"
+[ $? -eq 2 ] || kw_fail "verify-attestation bad policy: exit $? (want 2)"
+grep -q "bad.policy:2: secure-boot = 'yes'" "$KW_T/err" || kw_fail "$(cat "$KW_T/err")"
+: >"$KW_T/empty.cbor"
+"$KEYWARD" verify-attestation --policy "$KW_T/required.policy" "$KW_T/empty.cbor" \
+	>/dev/null 2>"$KW_T/err" && kw_fail "verify-attestation accepted empty evidence"
+grep -q "refused: .*(malformed)" "$KW_T/err" || kw_fail "$(cat "$KW_T/err")"
 echo "PASS"

@@ -32,7 +32,7 @@
 struct gen {
 	uint8_t *log;
 	size_t len;
-	struct kw_pcr_values want;	/* what Python replays */
+	struct kw_attest_pcrs want;	/* what Python replays */
 };
 
 static char tmpdir[256];
@@ -87,7 +87,7 @@ gen_log(const char *args, struct gen *g)
 		line[strcspn(line, "\n")] = '\0';
 		assert_int_equal(kw_attest_pcr_parse(line, &idx, v, why,
 		    sizeof(why)), KW_OK);
-		memcpy(g->want.value[idx], v, KW_SHA256_LEN);
+		memcpy(g->want.val[idx], v, KW_SHA256_LEN);
 		g->want.mask |= 1u << idx;
 	}
 	assert_int_equal(pclose(p), 0);
@@ -122,21 +122,21 @@ event_offsets(const struct gen *g, size_t *offs, size_t max)
 }
 
 static void
-assert_pcrs(const struct kw_attest_claims *c, const struct gen *g)
+assert_pcrs(const struct kw_evlog_claims *c, const struct gen *g)
 {
 	unsigned i;
 
 	assert_int_equal(c->extended, g->want.mask);
 	for (i = 0; i < KW_PCR_COUNT; i++)
 		if (g->want.mask & (1u << i))
-			assert_memory_equal(c->pcr.value[i], g->want.value[i],
+			assert_memory_equal(c->pcr.val[i], g->want.val[i],
 			    KW_SHA256_LEN);
 }
 
 static void
 test_replay(void **state)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	struct gen g;
 	char why[256];
 	uint8_t ff[KW_SHA256_LEN], zero[KW_SHA256_LEN];
@@ -159,11 +159,11 @@ test_replay(void **state)
 	/* PCRs the log leaves alone keep their reset values */
 	memset(ff, 0xff, sizeof(ff));
 	memset(zero, 0, sizeof(zero));
-	assert_memory_equal(c.pcr.value[17], ff, KW_SHA256_LEN);
-	assert_memory_equal(c.pcr.value[22], ff, KW_SHA256_LEN);
-	assert_memory_equal(c.pcr.value[8], zero, KW_SHA256_LEN);
-	assert_memory_equal(c.pcr.value[23], zero, KW_SHA256_LEN);
-	kw_attest_claims_clear(&c);
+	assert_memory_equal(c.pcr.val[17], ff, KW_SHA256_LEN);
+	assert_memory_equal(c.pcr.val[22], ff, KW_SHA256_LEN);
+	assert_memory_equal(c.pcr.val[8], zero, KW_SHA256_LEN);
+	assert_memory_equal(c.pcr.val[23], zero, KW_SHA256_LEN);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 
 	/* two boot applications: both in PCR 4, both listed */
@@ -172,14 +172,14 @@ test_replay(void **state)
 	    KW_OK);
 	assert_pcrs(&c, &g);
 	assert_int_equal(c.n_comp, 4);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 }
 
 static void
 test_secure_boot(void **state)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	struct gen g;
 	char why[256];
 
@@ -189,14 +189,14 @@ test_secure_boot(void **state)
 	    KW_OK);
 	assert_int_equal(c.secure_boot, KW_SB_OFF);
 	assert_pcrs(&c, &g);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 
 	gen_log("--secure-boot none", &g);
 	assert_int_equal(kw_evlog_parse(g.log, g.len, why, sizeof(why), &c),
 	    KW_OK);
 	assert_int_equal(c.secure_boot, KW_SB_UNKNOWN);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 
 	/* data says 1, the digests were of 0: an edited log */
@@ -213,7 +213,7 @@ test_secure_boot(void **state)
 static void
 test_locality(void **state)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	struct gen g, g0;
 	char why[256];
 
@@ -225,17 +225,17 @@ test_locality(void **state)
 	assert_int_equal(c.startup_locality, 3);
 	assert_pcrs(&c, &g);
 	/* PCR 0 differs from the locality-0 log's, PCR 1 does not */
-	assert_memory_not_equal(c.pcr.value[0], g0.want.value[0],
+	assert_memory_not_equal(c.pcr.val[0], g0.want.val[0],
 	    KW_SHA256_LEN);
-	assert_memory_equal(c.pcr.value[1], g0.want.value[1], KW_SHA256_LEN);
-	kw_attest_claims_clear(&c);
+	assert_memory_equal(c.pcr.val[1], g0.want.val[1], KW_SHA256_LEN);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 	gen_log("--locality 4", &g);
 	assert_int_equal(kw_evlog_parse(g.log, g.len, why, sizeof(why), &c),
 	    KW_OK);
 	assert_int_equal(c.startup_locality, 4);
 	assert_pcrs(&c, &g);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 	gen_log("--locality 2", &g);
 	assert_int_equal(kw_evlog_parse(g.log, g.len, why, sizeof(why), &c),
@@ -248,7 +248,7 @@ test_locality(void **state)
 static void
 test_unknown_alg(void **state)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	struct gen g, g0;
 	char why[256];
 
@@ -260,8 +260,8 @@ test_unknown_alg(void **state)
 	    KW_OK);
 	assert_int_equal(c.n_algs, 3);
 	assert_pcrs(&c, &g);
-	assert_memory_equal(g.want.value, g0.want.value, sizeof(g.want.value));
-	kw_attest_claims_clear(&c);
+	assert_memory_equal(g.want.val, g0.want.val, sizeof(g.want.val));
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 	free(g0.log);
 }
@@ -271,7 +271,7 @@ test_unknown_alg(void **state)
 static void
 test_truncated(void **state)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	struct gen g;
 	size_t offs[64], n, cut, i, ok = 0, off;
 	char why[256];
@@ -289,7 +289,7 @@ test_truncated(void **state)
 		if (boundary) {
 			assert_int_equal(r, KW_OK);
 			ok++;
-			kw_attest_claims_clear(&c);
+			kw_evlog_claims_clear(&c);
 			continue;
 		}
 		assert_int_equal(r, KW_ERR_PARSE);
@@ -319,7 +319,7 @@ put32(uint8_t *p, uint32_t v)
 static void
 expect_refused(const uint8_t *log, size_t len, size_t off, const char *what)
 {
-	struct kw_attest_claims c;
+	struct kw_evlog_claims c;
 	char why[256], want[64];
 
 	assert_int_equal(kw_evlog_parse(log, len, why, sizeof(why), &c),
@@ -394,7 +394,7 @@ test_hostile(void **state)
 	free(big);
 	/* garbage after a valid header, and garbage alone */
 	for (i = 0; i < 200; i++) {
-		struct kw_attest_claims c;
+		struct kw_evlog_claims c;
 		char why[256];
 		size_t k, len = offs[1] + 1 + i * 7;
 
@@ -441,8 +441,8 @@ test_event_cap(void **state)
 static void
 test_match(void **state)
 {
-	struct kw_attest_claims c;
-	struct kw_pcr_values q;
+	struct kw_evlog_claims c;
+	struct kw_attest_pcrs q;
 	struct gen g, evil;
 	uint8_t d[KW_SHA256_LEN], want[KW_SHA256_LEN];
 	uint32_t matched;
@@ -455,7 +455,7 @@ test_match(void **state)
 	    KW_OK);
 	q = g.want;
 	assert_int_equal(kw_evlog_match(&c, &q, &matched, &first),
-	    KW_ERR_PEER_VERIFY);
+	    KW_ERR_ATTEST);
 	assert_int_equal(first, 4);
 	assert_int_equal(matched, 0xefu);
 	q.mask = 0x0f;
@@ -464,7 +464,7 @@ test_match(void **state)
 	assert_int_equal(matched, 0x0fu);
 	/* the quote's digest: SHA-256 of the selected values in order */
 	assert_int_equal(kw_pcr_digest(&c.pcr, 0x1u, d), KW_OK);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	assert_int_equal(kw_evlog_parse(g.log, g.len, NULL, 0, &c), KW_OK);
 	q.mask = 0xff;
 	assert_int_equal(kw_pcr_digest(&q, 0x1u, want), KW_OK);
@@ -474,7 +474,7 @@ test_match(void **state)
 	assert_memory_equal(d, want, KW_SHA256_LEN);
 	assert_int_equal(kw_pcr_digest(&q, 0x100u, d), KW_ERR_ARG);
 	assert_int_equal(kw_pcr_digest(&q, 0x1000000u, d), KW_ERR_ARG);
-	kw_attest_claims_clear(&c);
+	kw_evlog_claims_clear(&c);
 	free(g.log);
 	free(evil.log);
 }
@@ -523,7 +523,7 @@ bad_policy(const char *text, const char *want)
 	if (strstr(err, want) == NULL)
 		fail_msg("want '%s', got '%s'", want, err);
 	assert_null(p.ek_ca);
-	assert_null(p.pcr);
+	assert_int_equal(p.npcr, 0);
 }
 
 #define H64A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -548,10 +548,10 @@ test_policy_parse(void **state)
 	    "/etc/kw/posture.policy", &p, err, sizeof(err)), KW_OK);
 	assert_string_equal(err, "");
 	assert_string_equal(p.ek_ca, "/etc/kw/ek-roots.pem");
-	assert_int_equal(p.secure_boot_required, 1);
-	assert_int_equal(p.n_pcr, 3);
+	assert_int_equal(p.secure_boot, KW_ATTEST_SB_REQUIRED);
+	assert_int_equal(p.npcr, 3);
 	assert_int_equal(p.pcr[1].index, 7);
-	assert_int_equal(p.pcr[1].value[0], 0xbb);
+	assert_int_equal(p.pcr[1].sha256[0], 0xbb);
 	assert_int_equal(p.pcr[2].index, 4);
 	assert_int_equal(p.recheck, 0);
 	assert_int_equal(p.max_age, KW_POLICY_DEF_MAX_AGE);
@@ -559,7 +559,7 @@ test_policy_parse(void **state)
 	assert_int_equal(policy_captured("ek-ca = /x/ca.pem\n", "policy", &p,
 	    err, sizeof(err)), KW_OK);
 	assert_string_equal(p.ek_ca, "/x/ca.pem");
-	assert_int_equal(p.secure_boot_required, 0);
+	assert_int_equal(p.secure_boot, KW_ATTEST_SB_IGNORE);
 	assert_int_equal(p.recheck, 600);
 	kw_attest_policy_clear(&p);
 
@@ -613,7 +613,7 @@ test_policy_parse(void **state)
 }
 
 static void
-claims_of(const char *args, struct kw_attest_claims *c, struct gen *g)
+claims_of(const char *args, struct kw_evlog_claims *c, struct gen *g)
 {
 	gen_log(args, g);
 	assert_int_equal(kw_evlog_parse(g->log, g->len, NULL, 0, c), KW_OK);
@@ -623,9 +623,8 @@ static void
 test_check_claims(void **state)
 {
 	struct kw_attest_policy p;
-	struct kw_attest_claims on, off, none;
-	struct kw_attest_pcr_rule rules[3];
-	struct kw_pcr_values q;
+	struct kw_evlog_claims on, off, none;
+	struct kw_attest_pcrs q;
 	struct gen gon, goff, gnone;
 	char reason[256];
 
@@ -634,7 +633,7 @@ test_check_claims(void **state)
 	claims_of("--secure-boot 0", &off, &goff);
 	claims_of("--secure-boot none", &none, &gnone);
 	memset(&p, 0, sizeof(p));
-	p.secure_boot_required = 1;
+	p.secure_boot = KW_ATTEST_SB_REQUIRED;
 
 	q = gon.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
@@ -642,51 +641,48 @@ test_check_claims(void **state)
 	assert_string_equal(reason, "");
 	q = goff.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &off, &q, reason,
-	    sizeof(reason)), KW_ERR_PEER_VERIFY);
+	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_string_equal(reason, "secure boot off");
 	q = gnone.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &none, &q, reason,
-	    sizeof(reason)), KW_ERR_PEER_VERIFY);
+	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_non_null(strstr(reason, "secure boot not measured"));
-	p.secure_boot_required = 0;
+	p.secure_boot = KW_ATTEST_SB_IGNORE;
 	q = goff.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &off, &q, reason,
 	    sizeof(reason)), KW_OK);
 	/* the quote is of another boot: the log's mismatch comes first */
-	p.secure_boot_required = 1;
+	p.secure_boot = KW_ATTEST_SB_REQUIRED;
 	q = gon.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &off, &q, reason,
-	    sizeof(reason)), KW_ERR_PEER_VERIFY);
+	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_string_equal(reason, "event log does not match the quote at "
 	    "PCR 7");
 	/* PCR rules */
-	memset(rules, 0, sizeof(rules));
-	rules[0].index = 4;
-	memcpy(rules[0].value, gon.want.value[7], KW_SHA256_LEN);
-	rules[1].index = 4;
-	memcpy(rules[1].value, gon.want.value[4], KW_SHA256_LEN);
-	p.pcr = rules;
-	p.n_pcr = 2;
+	p.pcr[0].index = 4;
+	memcpy(p.pcr[0].sha256, gon.want.val[7], KW_SHA256_LEN);
+	p.pcr[1].index = 4;
+	memcpy(p.pcr[1].sha256, gon.want.val[4], KW_SHA256_LEN);
+	p.npcr = 2;
 	q = gon.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
 	    sizeof(reason)), KW_OK);
-	p.n_pcr = 1;
+	p.npcr = 1;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
-	    sizeof(reason)), KW_ERR_PEER_VERIFY);
+	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_string_equal(reason, "PCR 4 not allowed (its value is not one "
 	    "the policy lists)");
-	rules[0].index = 9;
+	p.pcr[0].index = 9;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
-	    sizeof(reason)), KW_ERR_PEER_VERIFY);
+	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_string_equal(reason, "PCR 9 not in the quote (the policy lists "
 	    "values for it)");
-	p.pcr = NULL;
-	p.n_pcr = 0;
+	p.npcr = 0;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &on, NULL, reason,
 	    sizeof(reason)), KW_ERR_ARG);
-	kw_attest_claims_clear(&on);
-	kw_attest_claims_clear(&off);
-	kw_attest_claims_clear(&none);
+	kw_evlog_claims_clear(&on);
+	kw_evlog_claims_clear(&off);
+	kw_evlog_claims_clear(&none);
 	free(gon.log);
 	free(goff.log);
 	free(gnone.log);
