@@ -375,6 +375,13 @@ kw_attest_policy_check_claims(const struct kw_attest_policy *p,
 		    "quote at PCR %d", first);
 		return KW_ERR_ATTEST;
 	}
+	/* the SecureBoot event is bound to the quote through PCR 7 only */
+	if (p->secure_boot == KW_ATTEST_SB_REQUIRED &&
+	    !(quoted->mask & (1u << 7))) {
+		snprintf(reason, reason_len, "secure boot not attested (PCR 7 "
+		    "not in the quote)");
+		return KW_ERR_ATTEST;
+	}
 	if (p->secure_boot == KW_ATTEST_SB_REQUIRED &&
 	    c->secure_boot != KW_SB_ON) {
 		snprintf(reason, reason_len, "%s", c->secure_boot == KW_SB_OFF ?

@@ -39,7 +39,9 @@ void kw_attest_policy_clear(struct kw_attest_policy *p);
 /* Check a device's claims against the policy, in this order:
  *   the log replays to every quoted PCR   "event log does not match the
  *                                          quote at PCR n"
- *   secure-boot = required                "secure boot off" /
+ *   secure-boot = required                "secure boot not attested (PCR 7
+ *                                          not in the quote)" /
+ *                                          "secure boot off" /
  *                                          "secure boot not measured"
  *   each pcr rule's PCR was quoted and    "PCR n not in the quote" /
  *   holds one of its allowed values        "PCR n not allowed"

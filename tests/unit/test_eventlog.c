@@ -647,7 +647,16 @@ test_check_claims(void **state)
 	assert_int_equal(kw_attest_policy_check_claims(&p, &none, &q, reason,
 	    sizeof(reason)), KW_ERR_ATTEST);
 	assert_non_null(strstr(reason, "secure boot not measured"));
+	/* PCR 7 not quoted: the SecureBoot event is not bound to the TPM */
+	q = gon.want;
+	q.mask &= ~0x80u;
+	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
+	    sizeof(reason)), KW_ERR_ATTEST);
+	assert_string_equal(reason, "secure boot not attested (PCR 7 not in "
+	    "the quote)");
 	p.secure_boot = KW_ATTEST_SB_IGNORE;
+	assert_int_equal(kw_attest_policy_check_claims(&p, &on, &q, reason,
+	    sizeof(reason)), KW_OK);
 	q = goff.want;
 	assert_int_equal(kw_attest_policy_check_claims(&p, &off, &q, reason,
 	    sizeof(reason)), KW_OK);
