@@ -16,6 +16,7 @@ KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_scep.c \
 	agent/identity/identity_conf.c \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
@@ -32,8 +33,8 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
 	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
-	agent/cli/cmd_enroll_acme.c agent/cli/cmd_verify_attestation.c \
-	agent/cli/cmd_posture.c
+	agent/cli/cmd_enroll_acme.c agent/cli/cmd_enroll_scep.c \
+	agent/cli/cmd_verify_attestation.c agent/cli/cmd_posture.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the

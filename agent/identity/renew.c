@@ -239,6 +239,7 @@ kw_renew_enroll(struct kw_renew_job *j)
 	req.cancel = j->ro != NULL ? j->ro->cancel : NULL;
 	req.protocol = id->protocol;
 	req.acme = &id->acme;
+	req.scep = &id->scep;
 	req.kopts = &j->kopts;
 	r = kw_enroll_run(&req, &j->res);
 	if (r == KW_ERR_PENDING) {

@@ -199,8 +199,46 @@ def main():
     put("hello", "client-split", b"\x00" + client_hello[:5] +
         client_hello[5:60] + client_hello[60:])
 
+    scep_corpus()
     eventlog_policy()
     return 0
+
+
+def scep_corpus():
+    """CertReps (SUCCESS, FAILURE, PENDING) from the hostile SCEP server's
+    builder, each after its signer certificate (2-byte length), and an
+    envelope alone."""
+    import datetime
+    sys.path.insert(0, str(top.parent.parent / "enroll"))
+    import scep_hostile as sh
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(65537, 2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+          .public_key(key.public_key()).serial_number(1)
+          .not_valid_before(now).not_valid_after(now +
+                                                 datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(True, None), True)
+          .sign(key, hashes.SHA256()))
+    cad = ca.public_bytes(serialization.Encoding.DER)
+    leaf = sh.issue(ca, key, key.public_key(), "leaf")
+    env = (pkcs7.PKCS7EnvelopeBuilder().set_data(sh.degenerate(leaf))
+           .add_recipient(ca).encrypt(serialization.Encoding.DER,
+                                      [pkcs7.PKCS7Options.Binary]))
+    nonce = bytes(range(16))
+    pre = struct.pack(">H", len(cad)) + cad
+    put("scep", "success", pre + sh.certrep(ca, key, "TID1", nonce, 0,
+                                            content=env))
+    put("scep", "failure", pre + sh.certrep(ca, key, "TID1", nonce, 2,
+                                            fail=2))
+    put("scep", "pending", pre + sh.certrep(ca, key, "TID1", nonce, 3))
+    put("scep", "envelope", env)
+    put("scep", "caps", "AES\nDES3\nSHA-256\nPOSTPKIOperation\nRenewal\n")
 
 
 def eventlog_policy():

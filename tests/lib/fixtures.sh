@@ -18,7 +18,8 @@
 #   tokens:   kw_start_swtpm kw_start_swtpm_ek kw_start_abrmd
 #             kw_start_softhsm kw_softhsm_card
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
-#             kw_nginx_mtls kw_start_nginx kw_start_stunnel
+#             kw_nginx_mtls kw_start_nginx kw_start_stunnel kw_start_pebble
+#             kw_private_netns kw_start_scepserver
 #   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
 #             kw_no_sanitizer_reports
 
@@ -655,4 +656,46 @@ JSON
 	KW_PEBBLE_ROOT="$dir/root.pem"
 	curl -sf --cacert "$KW_PEBBLE_CA" "https://localhost:$((port + 1))/roots/0" \
 		-o "$KW_PEBBLE_ROOT" || kw_fail "cannot fetch pebble's root"
+}
+
+# A test re-runs itself in a private network namespace (root only), so
+# servers that bind every address (scepserver) stay off the network:
+# kw_private_netns "$0" "$@" at the top of the script, before anything starts.
+# Skips when the namespace cannot be made.
+kw_private_netns() {
+	local self=$1
+	shift
+	[ -n "${KW_IN_NETNS:-}" ] && return 0
+	kw_need unshare ip
+	[ "$(id -u)" = 0 ] || kw_skip "a private network namespace needs root"
+	unshare -n true 2>/dev/null || kw_skip "unshare -n is not allowed here"
+	# the re-run makes its own temp dir; this one is still empty
+	rmdir "$KW_T"
+	trap - EXIT
+	KW_IN_NETNS=1 exec unshare -n /bin/bash -c 'ip link set lo up && exec "$0" "$@"' \
+		"$self" "$@"
+}
+
+# micromdm's scepserver (Debian package scep) with a fresh CA (RSA 2048) in
+# $KW_T/scep and challenge password $1; extra scepserver flags follow.
+# Binds all addresses: run it only inside kw_private_netns.  Sets
+# KW_SCEP_URL, KW_SCEP_CA (PEM) and KW_SCEP_FP (SHA-256 of the CA).
+kw_start_scepserver() {
+	local challenge=$1 port dir="$KW_T/scep"
+	shift
+	[ -n "${KW_IN_NETNS:-}" ] || kw_fail "kw_start_scepserver outside kw_private_netns"
+	kw_need scepserver openssl
+	mkdir -p "$dir"
+	(cd "$dir" && scepserver ca -init -depot depot -keySize 2048 \
+		-organization keyward-test >ca-init.log 2>&1) ||
+		kw_fail "scepserver ca -init failed (see $dir/ca-init.log)"
+	port=$(kw_free_port 1)
+	(cd "$dir" && exec scepserver -depot depot -port "$port" \
+		-challenge "$challenge" "$@") >"$dir/scepserver.log" 2>&1 &
+	kw_track $!
+	kw_wait_port "$port" 20 || kw_fail "scepserver did not start (see $dir/scepserver.log)"
+	KW_SCEP_URL="http://127.0.0.1:$port/scep"
+	KW_SCEP_CA="$dir/depot/ca.pem"
+	KW_SCEP_FP=$(openssl x509 -in "$KW_SCEP_CA" -outform DER |
+		openssl dgst -sha256 -r | cut -d' ' -f1)
 }
