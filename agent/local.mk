@@ -36,7 +36,8 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
 	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
 	agent/cli/cmd_enroll_acme.c agent/cli/cmd_enroll_scep.c \
-	agent/cli/cmd_verify_attestation.c agent/cli/cmd_attest.c
+	agent/cli/cmd_verify_attestation.c agent/cli/cmd_attest.c \
+	agent/cli/cmd_posture.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the
@@ -62,4 +63,4 @@ agent_keyward_test_CFLAGS = $(KW_AGENT_CFLAGS) -DKW_TEST_HOOKS
 agent_keyward_test_LDADD = $(KW_AGENT_LDADD)
 
 # Man pages (issue 4); the unit is in systemd/local.mk.
-dist_man_MANS += man/keyward.1 man/keyward.conf.5
+dist_man_MANS += man/keyward.1 man/keyward.conf.5 man/keyward-posture.7

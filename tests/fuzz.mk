@@ -41,7 +41,8 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
-FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep posture
+FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep \
+	eventlog policy posture
 fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
@@ -72,6 +73,10 @@ fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(
 	$(FUZZ_LINK) $(CBOR_CFLAGS) $(top_srcdir)/tests/fuzz/fuzz_posture.c \
 		$(top_srcdir)/attest/posture_msg.c \
 		$(KW_COMMON_LIBS) $(CBOR_LIBS) -o tests/fuzz/lf/posture
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_eventlog.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/eventlog
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_policy.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/policy
 .PHONY: fuzz-build
 clean-local: clean-fuzz
 clean-fuzz:

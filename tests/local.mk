@@ -39,6 +39,7 @@ EXTRA_DIST += tests/lib
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
 include $(srcdir)/tests/attest.mk
+include $(srcdir)/tests/eventlog.mk
 include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk

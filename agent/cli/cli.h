@@ -67,5 +67,6 @@ int cmd_enroll_acme(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_enroll_scep(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
+int cmd_posture(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
 	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
 	{ "attest", cmd_attest, "the TPM's attestation key, EK, quotes and certifications" },
+	{ "posture", cmd_posture, "boot claims from the event log, OS facts, policy check" },
 	{ "verify-attestation", cmd_verify_attestation,
 	    "verify a device's TPM evidence against a policy" },
 };

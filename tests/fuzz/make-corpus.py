@@ -244,6 +244,7 @@ def main():
 
     scep_corpus()
     posture()
+    eventlog_policy()
     return 0
 
 
@@ -282,6 +283,34 @@ def scep_corpus():
     put("scep", "pending", pre + sh.certrep(ca, key, "TID1", nonce, 3))
     put("scep", "envelope", env)
     put("scep", "caps", "AES\nDES3\nSHA-256\nPOSTPKIOperation\nRenewal\n")
+
+
+def eventlog_policy():
+    """eventlog: UEFI event logs from tests/tpm/make_eventlog.py;
+    policy: posture policy files."""
+    mk = top.parent.parent / "tpm" / "make_eventlog.py"
+    tmp = tempfile.mkdtemp(prefix="kwcorpus.")
+    try:
+        for name, args in (("default", []), ("sb-off", ["--secure-boot", "0"]),
+                           ("no-sb", ["--secure-boot", "none"]),
+                           ("locality3", ["--locality", "3"]),
+                           ("unknown-alg", ["--unknown-alg", "0x7777:48"]),
+                           ("two-apps", ["--app", "shim", "--app", "grub"]),
+                           ("forged-sb", ["--forge-secure-boot"])):
+            out = os.path.join(tmp, name)
+            subprocess.run([sys.executable, str(mk), out, *args], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(out, "rb") as f:
+                put("eventlog", name, f.read())
+    finally:
+        shutil.rmtree(tmp)
+    h = "ab" * 32
+    put("policy", "full", "# posture\nek-ca = ek-roots.pem\n"
+        "secure-boot = required\npcr = 7:%s\npcr = 7:0x%s\npcr = 0:%s\n"
+        "recheck = 600\nmax-age = 300\n" % (h, h.upper(), h))
+    put("policy", "minimal", "ek-ca = /etc/keyward/ek.pem\n")
+    put("policy", "errors", "[policy]\nek-ca = a\n  x = 1\nsecure-boot: no\n"
+        "pcr = 24:00\nrecheck = 99999999999\nek-ca = b\r\n")
 
 
 if __name__ == "__main__":
