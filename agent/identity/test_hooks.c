@@ -3,8 +3,10 @@
  * agent/keyward-test from the same objects plus this file compiled with
  * -DKW_TEST_HOOKS, for the crash tests (tests/enroll/est_enroll.sh). */
 #include "agent/identity/identity.h"
+#include "agent/identity/renew.h"
 
 #ifdef KW_TEST_HOOKS
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +24,30 @@ kw_identity_crash_point(const char *name)
 		(void)kill(getpid(), SIGKILL);
 	}
 }
+
+void
+kw_test_sandbox_probe(void)
+{
+	const char *p = getenv("KEYWARD_TEST_EXEC_PROBE");
+	char *const argv[] = { "true", NULL };
+	int e;
+
+	if (p == NULL || strcmp(p, "1") != 0)
+		return;
+	execv("/bin/true", argv);
+	e = errno;
+	kw_warn("test hook: execve in the network process failed: %s",
+	    strerror(e));
+}
 #else
 void
 kw_identity_crash_point(const char *name)
 {
 	(void)name;
+}
+
+void
+kw_test_sandbox_probe(void)
+{
 }
 #endif
