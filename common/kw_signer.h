@@ -33,7 +33,7 @@
 #define KW_SGN_MAX_FRAME	20000
 #define KW_SGN_MAX_STR		4096
 #define KW_SGN_MAX_DATA		12000	/* a certificate on a token */
-#define KW_SGN_HDR		25	/* op..c, without the length */
+#define KW_SGN_HDR		21	/* op, status, handle, a, b, c */
 #define KW_SGN_REPLY		0x80u
 
 enum kw_sgn_op {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@ struct kw_sup {
 	int sig_ctl;		/* our end of the signer's ctl socket */
 	int net_ctl;		/* our end of the network's ctl socket */
 	int pending_net;	/* a signer end for the next network process */
+	char exe[4096];		/* this binary */
 	time_t restarts[KW_SUP_MAX_RESTARTS];
 	size_t nrestarts;
 };
@@ -115,7 +117,7 @@ kw_sup_spawn_signer(struct kw_sup *s)
 		c = fcntl(ctl[1], F_DUPFD, 10);
 		if (a < 0 || c < 0 || dup2(a, 3) < 0 || dup2(c, 4) < 0)
 			_exit(70);
-		execv("/proc/self/exe", argv);
+		execv(s->exe, argv);
 		_exit(70);
 	}
 	s->sig_pid = pid;
@@ -237,12 +239,19 @@ kw_supervise(const struct kw_supervise_opts *o)
 	struct timespec ts = { 1, 0 };
 	siginfo_t si;
 	sigset_t set;
+	const char *exe;
 	char how[128];
 	int st, code = KW_EXIT_FAIL, sig;
 	pid_t pid;
 
 	memset(&s, 0, sizeof(s));
 	s.o = o;
+	/* The file this process was started from (under valgrind
+	 * /proc/self/exe is valgrind), resolved now: the signer is
+	 * re-executed from it, also after a restart. */
+	exe = (const char *)getauxval(AT_EXECFN);
+	if (exe == NULL || realpath(exe, s.exe) == NULL)
+		snprintf(s.exe, sizeof(s.exe), "/proc/self/exe");
 	s.sig_ctl = s.net_ctl = s.pending_net = -1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
