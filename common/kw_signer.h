@@ -59,16 +59,6 @@ enum kw_sgn_op {
 #define KW_SGN_F_PRESENT	0x1u	/* the backend can tell presence */
 #define KW_SGN_F_DECRYPT	0x2u	/* the backend has a decrypt slot */
 
-/* Why a signature is made, for the signer's audit log. */
-enum kw_sgn_purpose {
-	KW_SGN_P_UNKNOWN = 0,
-	KW_SGN_P_HANDSHAKE,
-	KW_SGN_P_CSR,
-	KW_SGN_P_JWS,
-	KW_SGN_P_SCEP,
-	KW_SGN_P_MAX = KW_SGN_P_SCEP,
-};
-
 struct kw_sgn_msg {
 	uint8_t op;		/* with KW_SGN_REPLY in a reply */
 	int32_t status;
@@ -128,11 +118,5 @@ int kw_signer_up(struct kw_signer *s);
 /* Signatures the signer refused by its rate limit (KW_ERR_BUSY). */
 uint64_t kw_signer_refused(struct kw_signer *s);
 uint64_t kw_signer_restarts(struct kw_signer *s);
-
-/* Who a signature on this thread is for (the audit log): set by the code
- * that starts a handshake, a CSR, a JWS.  who may be NULL; it is copied
- * (at most 200 bytes).  Thread-local: it never crosses threads. */
-void kw_sgn_purpose_set(enum kw_sgn_purpose purpose, const char *who);
-void kw_sgn_purpose_get(enum kw_sgn_purpose *purpose, const char **who);
 
 #endif

@@ -42,31 +42,6 @@ struct kw_sgn_key {
 	char desc[513];
 };
 
-static _Thread_local enum kw_sgn_purpose kw_sgn_tl_purpose;
-static _Thread_local char kw_sgn_tl_who[201];
-
-void
-kw_sgn_purpose_set(enum kw_sgn_purpose purpose, const char *who)
-{
-	size_t i;
-
-	kw_sgn_tl_purpose = purpose;
-	kw_sgn_tl_who[0] = '\0';
-	if (who == NULL)
-		return;
-	for (i = 0; who[i] != '\0' && i < sizeof(kw_sgn_tl_who) - 1; i++)
-		kw_sgn_tl_who[i] = (unsigned char)who[i] < 0x20 ||
-		    who[i] == 0x7f ? '?' : who[i];
-	kw_sgn_tl_who[i] = '\0';
-}
-
-void
-kw_sgn_purpose_get(enum kw_sgn_purpose *purpose, const char **who)
-{
-	*purpose = kw_sgn_tl_purpose;
-	*who = kw_sgn_tl_who;
-}
-
 int
 kw_signer_new(int fd, int ctl, struct kw_signer **out)
 {
@@ -249,11 +224,11 @@ kw_sgn_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
 	struct kw_sgn_key *k = impl;
 	uint8_t buf[1024];
 	struct kw_sgn_msg req, rep;
-	enum kw_sgn_purpose p;
+	enum kw_key_purpose p;
 	const char *who;
 	int r;
 
-	kw_sgn_purpose_get(&p, &who);
+	kw_key_purpose_get(&p, &who);
 	memset(&req, 0, sizeof(req));
 	req.op = KW_SGN_OP_SIGN;
 	req.a = (uint32_t)scheme;

@@ -74,7 +74,7 @@ kw_sgn_check_request(const struct kw_sgn_msg *m)
 		return m->handle != 0 &&
 		    kw_in(m->a, KW_SIG_ECDSA, KW_SIG_RSA_PSS) &&
 		    kw_in(m->b, KW_HASH_SHA256, KW_HASH_SHA512) &&
-		    m->c <= KW_SGN_P_MAX && m->str_len <= 256 &&
+		    m->c <= KW_PURPOSE_MAX && m->str_len <= 256 &&
 		    kw_in((uint32_t)m->data_len, 1, KW_MAX_DIGEST);
 	case KW_SGN_OP_DECRYPT:
 		return m->handle != 0 && m->a == 0 && m->b == 0 &&
@@ -238,7 +238,7 @@ kw_sgn_purpose_name(unsigned purpose)
 	static const char *const names[] = { "unknown", "handshake", "CSR",
 	    "JWS", "SCEP" };
 
-	return purpose <= KW_SGN_P_MAX ? names[purpose] : "unknown";
+	return purpose <= KW_PURPOSE_MAX ? names[purpose] : "unknown";
 }
 
 uint32_t

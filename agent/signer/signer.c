@@ -50,7 +50,7 @@ struct kw_sgn_slot {
 	uint64_t refused, refused_ep;
 	/* audit summary */
 	time_t since;
-	uint64_t by_purpose[KW_SGN_P_MAX + 1];
+	uint64_t by_purpose[KW_PURPOSE_MAX + 1];
 };
 
 struct kw_sgn_srv {
@@ -452,7 +452,7 @@ kw_sgn_audit(struct kw_sgn_slot *s, unsigned purpose, const char *who)
 	unsigned i;
 
 	s->by_purpose[purpose]++;
-	if (purpose == KW_SGN_P_HANDSHAKE || purpose == KW_SGN_P_UNKNOWN)
+	if (purpose == KW_PURPOSE_HANDSHAKE || purpose == KW_PURPOSE_UNKNOWN)
 		kw_debug("signer: %s signed (%s%s%s)", s->desc,
 		    kw_sgn_purpose_name(purpose), *who ? ": " : "", who);
 	else
@@ -460,17 +460,17 @@ kw_sgn_audit(struct kw_sgn_slot *s, unsigned purpose, const char *who)
 		    kw_sgn_purpose_name(purpose), *who ? " for " : "", who);
 	if (now - s->since < KW_SGN_SUMMARY_S)
 		return;
-	for (i = 0; i <= KW_SGN_P_MAX; i++)
+	for (i = 0; i <= KW_PURPOSE_MAX; i++)
 		total += s->by_purpose[i];
 	kw_info("signer: %s: %llu signatures in %llds (handshake %llu, CSR "
 	    "%llu, JWS %llu, SCEP %llu, other %llu), %llu refused by "
 	    "sign-rate", s->desc, (unsigned long long)total,
 	    (long long)(now - s->since),
-	    (unsigned long long)s->by_purpose[KW_SGN_P_HANDSHAKE],
-	    (unsigned long long)s->by_purpose[KW_SGN_P_CSR],
-	    (unsigned long long)s->by_purpose[KW_SGN_P_JWS],
-	    (unsigned long long)s->by_purpose[KW_SGN_P_SCEP],
-	    (unsigned long long)s->by_purpose[KW_SGN_P_UNKNOWN],
+	    (unsigned long long)s->by_purpose[KW_PURPOSE_HANDSHAKE],
+	    (unsigned long long)s->by_purpose[KW_PURPOSE_CSR],
+	    (unsigned long long)s->by_purpose[KW_PURPOSE_JWS],
+	    (unsigned long long)s->by_purpose[KW_PURPOSE_SCEP],
+	    (unsigned long long)s->by_purpose[KW_PURPOSE_UNKNOWN],
 	    (unsigned long long)s->refused);
 	memset(s->by_purpose, 0, sizeof(s->by_purpose));
 	s->refused = 0;

@@ -169,6 +169,10 @@ kw_sup_spawn_network(struct kw_sup *s)
 		if (kw_send_fd(s->sig_ctl, data[0]) != KW_OK)
 			kw_warn("keyward: cannot hand the new network process "
 			    "to the signer");
+		/* closed before the fork: a network process holding the
+		 * signer's end too would never see the signer die */
+		close(data[0]);
+		data[0] = -1;
 		mine = data[1];
 		data[1] = -1;
 	}

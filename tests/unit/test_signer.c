@@ -77,7 +77,7 @@ test_requests(void **state)
 	m.handle = 7;
 	m.a = KW_SIG_ECDSA;
 	m.b = KW_HASH_SHA256;
-	m.c = KW_SGN_P_HANDSHAKE;
+	m.c = KW_PURPOSE_HANDSHAKE;
 	m.str = "tunnel web, peer 192.0.2.1:443";
 	m.str_len = strlen(m.str);
 	m.data = digest;
