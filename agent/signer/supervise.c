@@ -188,7 +188,9 @@ kw_sup_spawn_network(struct kw_sup *s)
 		if (s->net_ctl >= 0)
 			close(s->net_ctl);
 		close(ctl[0]);
-		_exit(s->o->network(s->o->arg, mine, ctl[1]));
+		/* exit, not _exit: the network process's leak check (ASan)
+		 * runs at its exit like the single process's did */
+		exit(s->o->network(s->o->arg, mine, ctl[1]));
 	}
 	s->net_pid = pid;
 	if (s->net_ctl >= 0)
