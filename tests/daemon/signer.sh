@@ -163,3 +163,4 @@ refused=$("$KEYWARD" status --json --socket control |
 [ "$refused" -ge $((12 - ok)) ] || kw_fail "refused counted $refused, want >= $((12 - ok))"
 kw_stop "$KPID"
 echo "ok $ok of 12 through, $refused refused, one log line"
+kw_no_sanitizer_reports run.log rate.log
