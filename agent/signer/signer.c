@@ -527,12 +527,9 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		r = kw_sgn_key_reply(s, dbuf, dcap, rep);
 		break;
 	case KW_SGN_OP_GENERATE:
-		if ((e = kw_sgn_lookup(sv, ref, 0, "generate")) == NULL ||
-		    !e->family || strcmp(e->ref, ref) == 0) {
-			if (e != NULL)
-				kw_err("signer: refused to generate %s: only "
-				    "an identity's next key is made here",
-				    ref);
+		/* an allowed reference only (an identity's next key, an ACME
+		 * account key); the backends refuse to overwrite a key */
+		if ((e = kw_sgn_lookup(sv, ref, 0, "generate")) == NULL) {
 			r = KW_ERR_PERM;
 			break;
 		}
