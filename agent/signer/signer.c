@@ -734,6 +734,11 @@ kw_sgn_tcp_tcti(const struct kw_sgn_srv *sv)
 	size_t i;
 	const char *t;
 
+	/* tpm2-pkcs11 takes its TCTI from the environment */
+	t = getenv("TPM2_PKCS11_TCTI");
+	if (t != NULL && (strncmp(t, "swtpm", 5) == 0 ||
+	    strncmp(t, "mssim", 5) == 0))
+		return 1;
 	for (i = 0; i < sv->nents; i++) {
 		t = sv->ents[i]->tcti;
 		if (t != NULL && (strncmp(t, "swtpm", 5) == 0 ||
