@@ -312,7 +312,7 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 	tc.min_version = conf->tls_min ? conf->tls_min : 12;
 	tc.max_version = conf->tls_max ? conf->tls_max : 13;
 	tc.require_client_cert = 1;
-	/* Sessions are kept here (tunnel.c), not by kw_tls: a TLS 1.3
+	/* Sessions are kept here (tunnel_hs.c), not by kw_tls: a TLS 1.3
 	 * session is only worth offering once its ticket has arrived. */
 	tc.session_cache = 0;
 	tc.cipher_list = conf->ciphers;

@@ -1,11 +1,17 @@
-/* Internals shared by agent/tunnel.c (connections) and agent/tunnel_gen.c
- * (generations: settings + TLS context + key).  Include wolfSSL's
- * options.h before this header. */
+/* Internals shared by the tunnel room's files: tunnel.c (listener,
+ * accept), tunnel_conn.c (the pump), tunnel_hs.c (handshake),
+ * tunnel_admit.c (admission, slots) and tunnel_gen.c (generations:
+ * settings + TLS context + key).  Include wolfSSL's options.h and ssl.h
+ * before this header. */
 #ifndef KW_TUNNEL_INT_H
 #define KW_TUNNEL_INT_H
 
 #include <sys/socket.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <time.h>
+
+#include <event2/util.h>
 
 #include "kw_key.h"
 #include "kw_tls.h"
@@ -52,5 +58,184 @@ void kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g);
  * way on the generation's key, counted over every tunnel that shares it
  * (max-signing; event loop thread only). */
 unsigned *kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g);
+
+/* A server connection's way to its handshake: the ClientHello is read
+ * into a small buffer (no TLS state yet); then the connection waits for a
+ * handshake slot, since the key signs before the client proves its
+ * certificate.  A slot is two things: one of its source's
+ * (max-signing-per-source), held until the client is authenticated or
+ * the connection closes, and one of its key's (max-signing), held for
+ * the first handshake step, the one that signs. */
+enum kw_hs_state {
+	KW_HS_NONE,		/* client tunnels; servers once handshaken */
+	KW_HS_HELLO,		/* reading the ClientHello */
+	KW_HS_WAIT,		/* ClientHello read, waiting for a slot */
+	KW_HS_SLOT,		/* TLS state made, handshake under way */
+};
+
+#define KW_SRC_BUCKETS		1024
+
+/* One source address (IPv6: its /64) of a server tunnel's clients. */
+struct kw_src {
+	struct kw_src *next;
+	unsigned char addr[16];
+	unsigned pending;		/* KW_HS_HELLO or KW_HS_WAIT */
+	unsigned slots;			/* KW_HS_SLOT */
+};
+
+/* What a handshake step leaves for the loop.  Written by whoever runs
+ * the step (a handshake thread, or the loop), read by the loop once the
+ * step is handed back; never bit-fields (a thread writing one would race
+ * with the loop writing its neighbours). */
+struct kw_hs_out {
+	int ret;			/* wolfSSL_connect/accept */
+	int refused;			/* allow-list said no */
+	uint64_t signs, sign_fails, sign_usec;	/* not counted yet */
+	char who[256];			/* server: the client certificate */
+};
+
+struct kw_conn;
+struct kw_conn_q {
+	struct kw_conn *head, *tail;
+};
+
+struct kw_conn {
+	struct kw_tunnel *t;
+	struct kw_tunnel_gen *g;
+	struct kw_conn *prev, *next;
+	int plain_fd, tls_fd;
+	WOLFSSL *ssl;
+	struct event *ev_pr, *ev_pw, *ev_tr, *ev_tw, *ev_timer;
+	/* Bit-fields: the event loop thread's alone (also while a
+	 * handshake thread has the connection). */
+	unsigned on_pr : 1, on_pw : 1, on_tr : 1, on_tw : 1;
+	unsigned connecting : 1;	/* outbound connect in progress */
+	unsigned plain_ready : 1;
+	unsigned tls_ready : 1;		/* handshake done */
+	unsigned plain_eof : 1;		/* plaintext peer sent FIN */
+	unsigned tls_eof : 1;		/* TLS peer sent close_notify/FIN */
+	unsigned notify_sent : 1;	/* our close_notify went out */
+	unsigned plain_shut : 1;	/* our FIN to the plaintext peer */
+	unsigned relaying : 1;
+	unsigned in_worker : 1;		/* a handshake thread has it */
+	unsigned free_pending : 1;	/* closed while in_worker */
+	unsigned expired : 1;		/* handshake-timeout while in_worker */
+	unsigned deferred : 1;		/* waited for a slot */
+	unsigned pr_rdy : 1;		/* plain side may be readable */
+	unsigned tr_rdy : 1;		/* TLS side may be readable */
+	unsigned dns_sync : 1;
+	unsigned hs_want_r : 1;		/* the handshake waits to read */
+	unsigned hs_want_w : 1;		/* ... to write */
+	unsigned key_slot : 1;		/* holds one of its key's slots */
+	enum kw_hs_state hs_state;
+	struct kw_src *src;		/* server: its source address */
+	struct kw_conn *q_prev, *q_next;	/* in hello_q or wait_q */
+	unsigned char *hello;		/* the ClientHello (KW_HS_HELLO..) */
+	size_t hello_len, hello_off;	/* read; handed to wolfSSL */
+	uint64_t signs;			/* signatures for this handshake */
+	struct evdns_getaddrinfo_request *dns;
+	int dns_result;
+	struct kw_hs_out hs;
+	struct kw_hs_pool *pool;	/* the pool that has it (in_worker) */
+	struct kw_conn *hs_next;	/* handshake pool queues */
+	WOLFSSL_SESSION *sess;		/* client: taken from the pool */
+	struct evutil_addrinfo *dns_res;
+	int tls_wr_pending;		/* length of a WANT_WRITE retry */
+	size_t up_off, up_len;		/* plaintext -> TLS */
+	size_t dn_off, dn_len;		/* TLS -> plaintext */
+	uint64_t last_active_ms;
+	char peer[64];
+	/* KW_TUNNEL_BUF each, allocated while they hold data: an idle
+	 * connection holds no buffer */
+	unsigned char *up;
+	unsigned char *dn;
+};
+
+struct kw_tunnel {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct kw_tunnel_gen *gen;
+	char *name;
+	struct evconnlistener *lis;
+	struct event *ev_resume;	/* re-enable accept after EMFILE */
+	struct event *ev_slots;		/* hand out free handshake slots */
+	char *unix_path;		/* our listening socket file */
+	struct kw_conn *conns;
+	struct kw_conn_q hello_q;	/* KW_HS_HELLO, oldest first */
+	struct kw_conn_q wait_q;	/* KW_HS_WAIT, oldest first */
+	struct kw_src *srcs[KW_SRC_BUCKETS];
+	struct kw_tunnel_stats st;
+	time_t last_full_log, last_src_log;
+	struct kw_hs_pool *pool;	/* NULL: handshakes in the loop */
+	uint64_t src_seed;		/* keys the source hash */
+};
+
+/* Handshake threads (handshake-threads = N): a handshake step that
+ * signs may wait for a slow token (a smart card signs in 100+ ms); on a
+ * worker the loop keeps carrying every other connection meanwhile.  The
+ * loop hands a worker one step at a time, once the socket is ready for
+ * it (an idle peer holds no thread), first come first served; a
+ * connection handed to a worker is touched by the loop only on its
+ * plaintext side (and not freed) until the worker hands it back through
+ * the pipe. */
+struct kw_hs_pool {
+	pthread_t *threads;
+	size_t nthreads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* singly linked by hs_next, oldest first */
+	struct kw_conn *todo, *todo_tail, *done, *done_tail;
+	int stop;
+	int pipe_fd[2];
+	struct event *ev_done;
+};
+
+/* What one pass of conn_pump found: the events the blocked steps wait
+ * for, and whether any step moved. */
+struct kw_pump {
+	int pr, pw, tr, tw;
+	int progress;
+};
+
+/* tunnel.c */
+uint64_t tunnel_now_ms(void);
+void tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void kw_peer_text(const struct sockaddr *sa, char *buf, size_t len);
+
+/* tunnel_conn.c */
+void conn_set_timer(struct kw_conn *c, uint64_t ms);
+void conn_free(struct kw_conn *c);
+void conn_close(struct kw_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int conn_events_for(struct kw_conn *c, int fd, struct event **r,
+    struct event **w);
+const char *conn_target_text(const struct kw_conn *c);
+int conn_start_connect(struct kw_conn *c);
+int conn_pump(struct kw_conn *c);
+void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* tunnel_hs.c */
+int conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
+void conn_give_session(struct kw_conn *c);
+void hs_pool_back(struct kw_conn *c);
+int hs_pool_cancel(struct kw_hs_pool *pool, struct kw_conn *c);
+void hs_pool_free(struct kw_hs_pool *pool, struct kw_conn **todo,
+    struct kw_conn **done);
+int hs_pool_new(struct event_base *base, const char *name, unsigned n,
+    struct kw_hs_pool **out);
+int pump_handshake(struct kw_conn *c, struct kw_pump *p);
+
+/* tunnel_admit.c */
+void conn_q_add(struct kw_conn_q *q, struct kw_conn *c);
+void conn_key_slot_release(struct kw_conn *c);
+void conn_slot_release(struct kw_conn *c);
+void conn_hs_forget(struct kw_conn *c);
+int pump_hello(struct kw_conn *c, struct kw_pump *p);
+void tunnel_slots_cb(evutil_socket_t fd, short what, void *arg);
+int tunnel_admit_source(struct kw_tunnel *t, const struct sockaddr *sa,
+    struct kw_src **out);
+void src_unadmit(struct kw_tunnel *t, struct kw_src *s);
+int tunnel_make_room(struct kw_tunnel *t);
 
 #endif
