@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -223,6 +225,170 @@ test_frames(void **state)
 	close(sv[1]);
 }
 
+/* ---- the client backend against a scripted signer ---- */
+
+struct fake {
+	int fd;
+	uint8_t spki[91];
+	int busy;		/* answer SIGN with KW_ERR_BUSY */
+	int opens;
+};
+
+/* Serve requests on f->fd until it closes: OPEN answers handle 5 with
+ * f->spki, SIGN a 64-byte signature (or BUSY). */
+static void *
+fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	uint8_t in[KW_SGN_MAX_FRAME], out[KW_SGN_MAX_FRAME], sig[64];
+	struct kw_sgn_msg q, r;
+	size_t n;
+
+	memset(sig, 0x5a, sizeof(sig));
+	while (kw_sgn_read_frame(f->fd, in, sizeof(in), 5000, &n) == KW_OK &&
+	    kw_sgn_decode(in, n, 0, &q) == KW_OK) {
+		memset(&r, 0, sizeof(r));
+		r.op = q.op | KW_SGN_REPLY;
+		if (q.op == KW_SGN_OP_OPEN) {
+			f->opens++;
+			r.handle = 5;
+			r.a = KW_ALG_EC_P256;
+			r.b = kw_sgn_scheme_bit(KW_SIG_ECDSA, KW_HASH_SHA256);
+			r.str = "fake key";
+			r.str_len = 8;
+			r.data = f->spki;
+			r.data_len = sizeof(f->spki);
+		} else if (q.op == KW_SGN_OP_SIGN && q.handle == 5 &&
+		    !f->busy) {
+			r.data = sig;
+			r.data_len = sizeof(sig);
+		} else
+			r.status = q.op == KW_SGN_OP_SIGN && f->busy ?
+			    KW_ERR_BUSY : KW_ERR_NOT_FOUND;
+		if (kw_sgn_encode(&r, out, sizeof(out), &n) != KW_OK ||
+		    kw_sgn_write_frame(f->fd, out, n) != KW_OK)
+			break;
+	}
+	close(f->fd);
+	return NULL;
+}
+
+static void
+send_fd(int sock, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
+	char b = 'F';
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &b;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	assert_int_equal(sendmsg(sock, &mh, 0), 1);
+}
+
+/* A key through the backend: public key and describe from the open,
+ * signatures; the signer dies (handshakes fail, TOKEN_ABSENT), a new one
+ * arrives on ctl and the key is opened again by itself; a new signer
+ * with another key under that name is refused; BUSY is counted. */
+static void
+test_client(void **state)
+{
+	struct fake f1, f2, f3;
+	struct kw_signer *s;
+	struct kw_key *key;
+	pthread_t t1, t2, t3;
+	uint8_t der[KW_MAX_PUBKEY_DER], sig[KW_MAX_SIG];
+	size_t len;
+	int d1[2], d2[2], d3[2], ctl[2];
+	char desc[64];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, d1), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ctl), 0);
+	memset(&f1, 0, sizeof(f1));
+	memset(f1.spki, 0x30, sizeof(f1.spki));
+	f1.fd = d1[0];
+	assert_int_equal(pthread_create(&t1, NULL, fake_serve, &f1), 0);
+	assert_int_equal(kw_signer_new(d1[1], ctl[1], &s), KW_OK);
+	assert_int_equal(kw_signer_open(s, "tpm:/k.pem", &key), KW_OK);
+	assert_string_equal(kw_key_backend(key), "signer");
+	assert_int_equal(kw_key_alg(key), KW_ALG_EC_P256);
+	len = sizeof(der);
+	assert_int_equal(kw_key_public_der(key, der, &len), KW_OK);
+	assert_int_equal(len, sizeof(f1.spki));
+	assert_int_equal(kw_key_describe(key, desc, sizeof(desc)), KW_OK);
+	assert_string_equal(desc, "fake key");
+	assert_int_equal(kw_key_supports(key, KW_SIG_ECDSA, KW_HASH_SHA256),
+	    KW_OK);
+	assert_int_equal(kw_key_supports(key, KW_SIG_ECDSA, KW_HASH_SHA384),
+	    KW_ERR_UNSUPPORTED);
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_OK);
+	assert_int_equal(len, 64);
+	/* the signer dies */
+	shutdown(d1[0], SHUT_RDWR);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_ERR_TOKEN_ABSENT);
+	assert_int_equal(kw_signer_up(s), 0);
+	/* it comes back: the key is opened again on first use */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, d2), 0);
+	f2 = f1;
+	f2.opens = 0;
+	f2.fd = d2[0];
+	assert_int_equal(pthread_create(&t2, NULL, fake_serve, &f2), 0);
+	send_fd(ctl[0], d2[1]);
+	close(d2[1]);
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_OK);
+	assert_int_equal(f2.opens, 1);
+	assert_int_equal(kw_signer_restarts(s), 1);
+	/* rate limit: refused and counted */
+	f2.busy = 1;
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_ERR_BUSY);
+	assert_int_equal(kw_signer_refused(s), 1);
+	shutdown(d2[0], SHUT_RDWR);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	/* a signer whose key under that name is another one: refused */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, d3), 0);
+	f3 = f1;
+	f3.fd = d3[0];
+	f3.spki[50] ^= 1;
+	assert_int_equal(pthread_create(&t3, NULL, fake_serve, &f3), 0);
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_ERR_TOKEN_ABSENT);	/* old end */
+	send_fd(ctl[0], d3[1]);
+	close(d3[1]);
+	len = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+	    digest, 32, sig, &len), KW_ERR_KEY_MISMATCH);
+	kw_key_close(key);
+	kw_signer_free(s);
+	assert_int_equal(pthread_join(t3, NULL), 0);
+	close(ctl[0]);
+}
+
 int
 main(void)
 {
@@ -231,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_frames),
+		cmocka_unit_test(test_client),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
