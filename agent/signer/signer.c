@@ -649,11 +649,11 @@ kw_sgn_serve_one(struct kw_sgn_srv *sv, size_t i)
 	uint8_t in[KW_SGN_MAX_FRAME], out[KW_SGN_MAX_FRAME], dbuf[2048];
 	uint8_t *heap = NULL;
 	struct kw_sgn_msg q, rep;
-	size_t n;
+	size_t n = 0, n_in = 0;
 	int r;
 
 	if ((r = kw_sgn_read_frame(sv->clients[i], in, sizeof(in), 10000,
-	    &n)) != KW_OK) {
+	    &n_in)) != KW_OK) {
 		if (r != KW_ERR_IO)
 			kw_err("signer: bad frame from the network process "
 			    "(%s); closing its connection", kw_strerror(r));
@@ -663,7 +663,7 @@ kw_sgn_serve_one(struct kw_sgn_srv *sv, size_t i)
 		kw_sgn_close_client(sv, i);
 		return;
 	}
-	if (kw_sgn_decode(in, n, 0, &q) != KW_OK) {
+	if (kw_sgn_decode(in, n_in, 0, &q) != KW_OK) {
 		kw_err("signer: malformed request from the network process; "
 		    "closing its connection");
 		kw_sgn_close_client(sv, i);
@@ -680,9 +680,10 @@ kw_sgn_serve_one(struct kw_sgn_srv *sv, size_t i)
 		kw_sgn_close_client(sv, i);
 out:
 	free(heap);
+	/* what was used (a decryption's plaintext passed through all three) */
 	explicit_bzero(dbuf, sizeof(dbuf));
-	explicit_bzero(out, sizeof(out));
-	explicit_bzero(in, sizeof(in));
+	explicit_bzero(out, n < sizeof(out) ? n : sizeof(out));
+	explicit_bzero(in, n_in);
 }
 
 /* A new client end from the supervisor.  0: ctl closed (it is gone). */
