@@ -1,5 +1,5 @@
 # agent/: the keyward binary, in rooms by job.  Lower rooms never include
-# higher ones:  keys  <-  identity  <-  conf  <-  tunnel  <-  daemon  <-  cli
+# higher ones:  keys  <-  identity  <-  conf  <-  signer, tunnel  <-  daemon  <-  cli
 #   keys/      key references (tpm:, pkcs11:) and PIN entry
 #   identity/  identity state files, enrollment, renewal ([identity] sections)
 #   conf/      the daemon's config file (keyward.conf(5))

@@ -23,7 +23,7 @@ TESTS += tests/lib/fixtures_test.sh
 # for the edit-compile-test loop.  A new test like that goes here too.
 KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh \
-	tests/tls/stall.sh
+	tests/tls/stall.sh tests/daemon/signer.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \

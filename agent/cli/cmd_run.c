@@ -89,9 +89,10 @@ cmd_signer(int argc, char **argv)
 		else if (strcmp(argv[i], "--verbose") == 0)
 			kw_log_setup(KW_LOG_DEBUG, 0);
 		else
-			path = NULL, i = argc;
+			break;
 	}
-	if (path == NULL || fcntl(3, F_GETFD) < 0 || fcntl(4, F_GETFD) < 0) {
+	if (i != argc || path == NULL || fcntl(3, F_GETFD) < 0 ||
+	    fcntl(4, F_GETFD) < 0) {
 		fprintf(stderr, "keyward __signer: started by `keyward run` "
 		    "only\n");
 		return KW_EXIT_USAGE;

@@ -76,9 +76,10 @@ int kw_identity_conf_new(const char *name, struct kw_identity_conf **out);
 void kw_identity_conf_free(struct kw_identity_conf *conf);
 const char *kw_identity_conf_name(const struct kw_identity_conf *conf);
 const char *kw_identity_conf_state(const struct kw_identity_conf *conf);
-/* Test hook (agent/keyward-test only, test_hooks.c): with
- * KEYWARD_TEST_EXEC_PROBE=1 the network process tries execve once it is
- * sandboxed and logs what happened.  Empty in the product. */
+/* Test hook (agent/keyward-test only, test_hooks.c): once sandboxed, the
+ * network process opens the key KEYWARD_TEST_OPEN_REF names (through the
+ * signer) and, with KEYWARD_TEST_EXEC_PROBE=1, tries execve; it logs what
+ * happened.  Empty in the product. */
 void kw_test_sandbox_probe(void);
 /* KW_OK, or KW_ERR_CONFIG after logging "file:line: what is wrong". */
 int kw_identity_conf_set(struct kw_identity_conf *conf, const char *key,

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kw_error.h"
 #include "kw_log.h"
+#include "agent/keys/keyref.h"
 
 void
 kw_identity_crash_point(const char *name)
@@ -32,6 +34,19 @@ kw_test_sandbox_probe(void)
 	char *const argv[] = { "true", NULL };
 	int e;
 
+	const char *ref = getenv("KEYWARD_TEST_OPEN_REF");
+	struct kw_keyref_opts o;
+	struct kw_key *k = NULL;
+	int r;
+
+	/* what a compromised network process might ask of the signer */
+	if (ref != NULL) {
+		memset(&o, 0, sizeof(o));
+		r = kw_keyref_open(ref, &o, &k);
+		kw_warn("test hook: opening %s from the network process: %s",
+		    ref, kw_strerror(r));
+		kw_key_close(k);
+	}
 	if (p == NULL || strcmp(p, "1") != 0)
 		return;
 	execv("/bin/true", argv);

@@ -302,6 +302,10 @@ kw_supervise(const struct kw_supervise_opts *o)
 					goto stop;
 			} else if (pid == s.sig_pid) {
 				s.sig_pid = 0;
+				/* a clean exit: SIGTERM from outside (systemd
+				 * stops the whole cgroup); stop with it */
+				if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+					goto stop;
 				if (!kw_sup_restart_ok(&s)) {
 					kw_err("keyward: the signer %s; it "
 					    "died %d times in %ds, giving up",
