@@ -17,6 +17,7 @@ KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
 	agent/keys/pin.c agent/keys/pin.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
+	agent/identity/identity_scep.c \
 	agent/identity/identity_conf.c \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
@@ -35,7 +36,8 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
 	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
-	agent/cli/cmd_enroll_acme.c
+	agent/cli/cmd_enroll_acme.c agent/cli/cmd_enroll_scep.c \
+	agent/cli/cmd_verify_attestation.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the
@@ -46,7 +48,8 @@ agent_libkwagent_a_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
 	$(KW_AGENT_CLI_SRC)
 KW_AGENT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS) $(SECCOMP_CFLAGS)
-KW_AGENT_LDADD = agent/libkwagent.a $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) \
+KW_AGENT_LDADD = agent/libkwagent.a $(KW_ENROLL_LIBS) $(KW_ATTEST_LIBS) \
+	$(KW_TPM_LIBS) \
 	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBEVENT_LIBS) $(INIH_LIBS) \
 	$(SYSTEMD_LIBS) $(JANSSON_LIBS) $(SECCOMP_LIBS) $(LIBS)
 agent_libkwagent_a_CFLAGS = $(KW_AGENT_CFLAGS)

@@ -43,6 +43,7 @@ static const struct {
 	{ KW_ERR_BUSY, "limit reached, try again later" },
 	{ KW_ERR_UNSAFE_FILE, "file is readable by others or owned by another user" },
 	{ KW_ERR_PIN_FAILED_BEFORE, "this PIN failed before and is not sent again" },
+	{ KW_ERR_ATTEST, "attestation evidence refused" },
 };
 
 const char *

@@ -45,6 +45,7 @@ enum kw_err {
 	KW_ERR_BUSY = -34,		/* a limit was reached: try later */
 	KW_ERR_UNSAFE_FILE = -35,	/* secret file readable by others */
 	KW_ERR_PIN_FAILED_BEFORE = -36,	/* this PIN failed once: not resent */
+	KW_ERR_ATTEST = -37,		/* attestation evidence refused */
 };
 
 /* A short, static description of an error code. */

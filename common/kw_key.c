@@ -18,6 +18,11 @@ struct kw_key {
 	atomic_uint_fast64_t sign_usec;
 	atomic_uint_fast64_t decrypts;
 	atomic_uint_fast64_t decrypt_failures;
+	/* Failed signatures in a row while the token is out of reach
+	 * (KW_ERR_TOKEN_ABSENT): the backend reports the outage, once;
+	 * callers do not repeat it (kw_key_failure_said); the first success
+	 * after them is reported here. */
+	atomic_uint_fast64_t absent_streak;
 };
 
 static _Thread_local enum kw_key_purpose kw_key_tl_purpose;
@@ -64,6 +69,7 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
 	atomic_init(&key->sign_usec, 0);
 	atomic_init(&key->decrypts, 0);
 	atomic_init(&key->decrypt_failures, 0);
+	atomic_init(&key->absent_streak, 0);
 	*out = key;
 	return KW_OK;
 }
@@ -89,7 +95,8 @@ int
 kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
     const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
 {
-	uint64_t t0;
+	char desc[256];
+	uint64_t t0, n;
 	int r;
 
 	if (key == NULL || key->ops->sign == NULL)
@@ -106,9 +113,26 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 	if (r == KW_OK) {
 		atomic_fetch_add(&key->signs, 1);
 		atomic_fetch_add(&key->sign_usec, kw_now_usec() - t0);
-	} else
+		if ((n = atomic_exchange(&key->absent_streak, 0)) > 0 &&
+		    kw_key_describe(key, desc, sizeof(desc)) == KW_OK)
+			kw_info("the %s signs again (%llu signatures failed "
+			    "while it was out of reach)", desc,
+			    (unsigned long long)n);
+	} else {
 		atomic_fetch_add(&key->failures, 1);
+		if (r == KW_ERR_TOKEN_ABSENT)
+			atomic_fetch_add(&key->absent_streak, 1);
+		else
+			atomic_store(&key->absent_streak, 0);
+	}
 	return r;
+}
+
+int
+kw_key_failure_said(const struct kw_key *key)
+{
+	return key != NULL &&
+	    atomic_load(&((struct kw_key *)key)->absent_streak) > 0;
 }
 
 /* Refusals kw_key_decrypt makes before asking the backend: EC keys and

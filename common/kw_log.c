@@ -13,6 +13,31 @@
 
 static enum kw_log_level kw_log_level = KW_LOG_INFO;
 static int kw_log_journald;
+/* kw_log_hold: per thread, so only the holding thread is affected. */
+static __thread char *kw_log_held;
+static __thread size_t kw_log_held_len;
+static __thread enum kw_log_level kw_log_held_level;
+
+void
+kw_log_hold(char *buf, size_t len)
+{
+	if (buf == NULL || len == 0)
+		return;
+	buf[0] = '\0';
+	kw_log_held = buf;
+	kw_log_held_len = len;
+	kw_log_held_level = KW_LOG_DEBUG;
+}
+
+const char *
+kw_log_unhold(void)
+{
+	const char *b = kw_log_held;
+
+	kw_log_held = NULL;
+	kw_log_held_len = 0;
+	return b;
+}
 
 void
 kw_log_setup(enum kw_log_level level, int journald)
@@ -36,7 +61,8 @@ kw_log(enum kw_log_level level, const char *fmt, ...)
 	va_list ap;
 	size_t i;
 
-	if (level > kw_log_level)
+	if (level > kw_log_level && (kw_log_held == NULL ||
+	    level > KW_LOG_WARN))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -44,6 +70,15 @@ kw_log(enum kw_log_level level, const char *fmt, ...)
 	/* Never a secret: a key URI's pin-value, wherever a caller put
 	 * the URI in a message. */
 	kw_redact_text(line, sizeof(line));
+	if (kw_log_held != NULL && level < KW_LOG_DEBUG) {
+		if (level <= KW_LOG_WARN && level < kw_log_held_level) {
+			snprintf(kw_log_held, kw_log_held_len, "%s", line);
+			kw_log_held_level = level;
+		}
+		level = KW_LOG_DEBUG;
+		if (level > kw_log_level)
+			return;
+	}
 	/* One event, one line: never let input split a record. */
 	for (i = 0; line[i] != '\0'; i++)
 		if (line[i] == '\n' || line[i] == '\r')

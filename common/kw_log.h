@@ -4,6 +4,8 @@
 #ifndef KW_LOG_H
 #define KW_LOG_H
 
+#include <stddef.h>
+
 enum kw_log_level {
 	KW_LOG_ERROR = 0,
 	KW_LOG_WARN,
@@ -19,6 +21,15 @@ enum kw_log_level kw_log_get_level(void);
 
 void kw_log(enum kw_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Holding a thread's messages while it tries something that may fail in
+ * many layers (a renewal: network, TLS, EST, token), to say it in one line
+ * at the end: between kw_log_hold and kw_log_unhold, this thread's
+ * errors, warnings and notes go to the debug level, and the first error
+ * (else the first warning) is kept in buf.  kw_log_unhold returns buf,
+ * or NULL when this thread held nothing.  Other threads log as usual. */
+void kw_log_hold(char *buf, size_t len);
+const char *kw_log_unhold(void);
 
 #define kw_err(...)	kw_log(KW_LOG_ERROR, __VA_ARGS__)
 #define kw_warn(...)	kw_log(KW_LOG_WARN, __VA_ARGS__)

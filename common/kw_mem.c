@@ -132,7 +132,9 @@ kw_file_write_atomic(const char *path, const void *data, size_t len,
 	}
 	if (fchmod(fd, (mode_t)mode) != 0 ||
 	    (r = kw_write_all(fd, data, len)) != KW_OK || fsync(fd) != 0) {
-		kw_err("cannot write %s: %s", tmp, strerror(errno));
+		/* the file itself is untouched: name it, not the temporary */
+		kw_err("cannot write %s: %s (left as it was)", path,
+		    strerror(errno));
 		r = KW_ERR_IO;
 		goto out;
 	}

@@ -1054,9 +1054,14 @@ kw_tls_explain(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl, int ret,
 		r = ctx->dev ? kw_dev_last_error(ctx->dev) : KW_ERR_CRYPTO;
 		if (r == KW_OK)
 			r = KW_ERR_CRYPTO;
-		kw_err("TLS with %s failed: our %s key could not sign the "
-		    "handshake (%s)", peer, kw_key_backend(ctx->key),
-		    kw_strerror(r));
+		if (kw_key_failure_said(ctx->key))
+			kw_debug("TLS with %s failed: our %s key could not "
+			    "sign the handshake (%s)", peer,
+			    kw_key_backend(ctx->key), kw_strerror(r));
+		else
+			kw_err("TLS with %s failed: our %s key could not sign "
+			    "the handshake (%s)", peer,
+			    kw_key_backend(ctx->key), kw_strerror(r));
 		break;
 	case ASN_NO_SIGNER_E:
 	case ASN_SELF_SIGNED_E:

@@ -167,8 +167,12 @@ kw_dev_sign(struct kw_dev *dev, enum kw_sig_scheme scheme, enum kw_hash hash,
 		if (kw_key_describe(dev->key, desc, sizeof(desc)) != KW_OK)
 			snprintf(desc, sizeof(desc), "%s key",
 			    kw_key_backend(dev->key));
-		kw_err("the %s could not sign (%s/%s): %s",
-		    desc, names[scheme], kw_hash_name(hash), kw_strerror(r));
+		if (kw_key_failure_said(dev->key))
+			kw_debug("the %s could not sign (%s/%s): %s", desc,
+			    names[scheme], kw_hash_name(hash), kw_strerror(r));
+		else
+			kw_err("the %s could not sign (%s/%s): %s", desc,
+			    names[scheme], kw_hash_name(hash), kw_strerror(r));
 	}
 	return r;
 }

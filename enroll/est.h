@@ -89,7 +89,8 @@ int est_verify_issued(const struct est_certs *anchors, struct est_certs *certs,
  * verified with tls, within one deadline for the whole exchange (connect,
  * TLS, request, answer; timeout_ms, 0: 30 s) and cancellable.  EST's
  * transport, shared with the ACME client (what names the server in
- * messages: "ACME").  u->path is not used: req holds the request. */
+ * messages: "ACME").  u->path is not used: req holds the request.
+ * tls NULL: plain HTTP (SCEP over http://, trusted by its messages). */
 struct kw_tls_ctx;
 struct est_url;
 struct est_http_resp;

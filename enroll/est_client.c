@@ -244,12 +244,52 @@ est_conn_retry(struct est_conn *c, int e)
 	return KW_ERR_IO;
 }
 
+/* Plain HTTP (SCEP's usual transport): the same deadline and cancel. */
+static long
+est_plain_read(struct est_conn *c, uint8_t *buf, size_t len)
+{
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = recv(c->fd, buf, len > 65536 ? 65536 : len, 0);
+		if (n >= 0)
+			return (long)n;
+		if (errno == ECONNRESET)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return KW_ERR_IO;
+		if ((r = est_conn_wait(c, POLLIN)) != KW_OK)
+			return r;
+	}
+}
+
+static long
+est_plain_write(struct est_conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = send(c->fd, buf, len > 65536 ? 65536 : len, MSG_NOSIGNAL);
+		if (n > 0)
+			return (long)n;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)
+			return KW_ERR_IO;
+		if ((r = est_conn_wait(c, POLLOUT)) != KW_OK)
+			return r;
+	}
+}
+
 static long
 est_conn_read(void *arg, uint8_t *buf, size_t len)
 {
 	struct est_conn *c = arg;
 	int n, e, r;
 
+	if (c->ssl == NULL)
+		return est_plain_read(c, buf, len);
 	for (;;) {
 		n = wolfSSL_read(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
 		if (n > 0)
@@ -271,6 +311,8 @@ est_conn_write(void *arg, const uint8_t *buf, size_t len)
 	struct est_conn *c = arg;
 	int n, e, r;
 
+	if (c->ssl == NULL)
+		return est_plain_write(c, buf, len);
 	for (;;) {
 		n = wolfSSL_write(c->ssl, buf, (int)(len > 65536 ? 65536 : len));
 		if (n > 0)
@@ -534,8 +576,13 @@ est_https_exchange(struct kw_tls_ctx *tls, const struct est_url *u,
 	*out = NULL;
 	est_conn_init(&conn, u, timeout_ms > 0 ? timeout_ms : 30000, cancel);
 	conn.what = what;
-	if ((r = est_tcp_connect(u, &conn)) != KW_OK ||
-	    (r = kw_tls_ssl_new(tls, conn.fd, u->host, &ssl)) != KW_OK)
+	if ((r = est_tcp_connect(u, &conn)) != KW_OK)
+		goto out;
+	if (tls == NULL) {		/* plain HTTP */
+		r = est_http_exchange(&io, req, req_len, max_body, out);
+		goto out;
+	}
+	if ((r = kw_tls_ssl_new(tls, conn.fd, u->host, &ssl)) != KW_OK)
 		goto out;
 	conn.ssl = (WOLFSSL *)ssl;
 	if ((r = est_conn_handshake(&conn, &w)) == KW_ERR_HANDSHAKE)

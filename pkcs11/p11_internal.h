@@ -30,6 +30,9 @@ unsigned long p11_module_gen(struct p11_module *m);
  * once a second): some modules (SoftHSM2) see a token that came back only
  * after this.  Call without holding p11_module_enter. */
 int p11_module_refresh(struct p11_module *m);
+/* 1 while a refresh could not initialize the module again (call with the
+ * module entered): no handle of it may be used, refresh again. */
+int p11_module_down(struct p11_module *m);
 const char *p11_module_path(const struct p11_module *m);
 
 /* ---- p11_rv.c: the one CK_RV translator ---- */

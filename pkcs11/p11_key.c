@@ -46,6 +46,7 @@ struct p11_key {
 	char present_serial[17];
 	CK_SESSION_HANDLE session;
 	int have_session;
+	int absent_said;		/* "not present" said; until it signs */
 	unsigned long gen;		/* module generation of session */
 	CK_OBJECT_HANDLE priv;
 	uint8_t *id;
@@ -689,6 +690,16 @@ p11_run_locked(struct p11_key *k, const struct p11_call *c)
 			/* the module was restarted: the handles are dead */
 			k->have_session = 0;
 		}
+		if (p11_module_down(k->mod)) {
+			/* it could not start again: try once more */
+			p11_module_leave(k->mod);
+			if (refreshed)
+				return KW_ERR_TOKEN_ABSENT;
+			refreshed = 1;
+			if (p11_module_refresh(k->mod) != KW_OK)
+				return KW_ERR_TOKEN_ABSENT;
+			continue;
+		}
 		/* the first look is quiet: after a module refresh (which
 		 * some modules need to see a returned token) one more look
 		 * reports the absence, once */
@@ -700,9 +711,7 @@ p11_run_locked(struct p11_key *k, const struct p11_call *c)
 				rr = p11_module_refresh(k->mod);
 				if (rr == KW_OK || rr == KW_ERR_UNSUPPORTED)
 					continue;
-				kw_err("token '%s' is not present and PKCS#11 "
-				    "module %s failed to restart",
-				    k->tok.label, p11_module_path(k->mod));
+				/* p11_module_refresh said why, once */
 			}
 			return r;
 		}
@@ -772,11 +781,13 @@ p11_op_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
 		return KW_ERR_ARG;
 	pthread_mutex_lock(&k->lock);
 	r = p11_run_locked(k, &c);
-	pthread_mutex_unlock(&k->lock);
-	if (r == KW_ERR_TOKEN_ABSENT)
+	/* once per outage: the key layer says when it signs again */
+	if (r == KW_ERR_TOKEN_ABSENT && !k->absent_said)
 		kw_err("cannot sign with key '%s': token '%s' is not present; "
 		    "keyward logs in again on the next use once it is back",
 		    k->label ? k->label : "", k->tok.label);
+	k->absent_said = r == KW_ERR_TOKEN_ABSENT;
+	pthread_mutex_unlock(&k->lock);
 	return r;
 }
 

@@ -27,6 +27,9 @@ struct p11_module {
 	void *dl;
 	CK_FUNCTION_LIST *f;
 	int finalize;			/* we initialized it: we finalize it */
+	int down;			/* a refresh could not initialize it
+					 * again (said once): every use tries
+					 * again, at most once a second */
 	/* Users hold `use` for reading around their calls; a refresh
 	 * (C_Finalize + C_Initialize, see p11_module_refresh) holds it for
 	 * writing.  gen counts refreshes: handles from an older generation
@@ -86,6 +89,12 @@ p11_module_leave(struct p11_module *m)
 	pthread_rwlock_unlock(&m->use);
 }
 
+int
+p11_module_down(struct p11_module *m)
+{
+	return m->down;
+}
+
 unsigned long
 p11_module_gen(struct p11_module *m)
 {
@@ -106,6 +115,12 @@ p11_module_init(struct p11_module *m)
 		kw_debug("PKCS#11 module %s was already initialized", m->path);
 		m->finalize = 0;
 		return KW_OK;
+	}
+	if (rv != CKR_OK && m->finalize) {
+		/* a restart (p11_module_refresh): it worked before */
+		kw_debug("PKCS#11 module %s failed to initialize again (%s)",
+		    m->path, p11_rv_name(rv));
+		return KW_ERR_TOKEN_ABSENT;
 	}
 	if (rv != CKR_OK) {
 		kw_err("PKCS#11 module %s failed to initialize (%s): check "
@@ -128,7 +143,8 @@ p11_module_refresh(struct p11_module *m)
 	pthread_rwlock_wrlock(&m->use);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec - m->last_refresh.tv_sec < 1 && m->gen > 0) {
-		r = KW_OK;	/* just done: no storm of restarts */
+		/* just done: no storm of restarts */
+		r = m->down ? KW_ERR_TOKEN_ABSENT : KW_OK;
 		goto out;
 	}
 	m->last_refresh = now;
@@ -136,8 +152,20 @@ p11_module_refresh(struct p11_module *m)
 	    "came back", m->path);
 	(void)m->f->C_Finalize(NULL);
 	__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
-	if ((r = p11_module_init(m)) != KW_OK)
-		m->finalize = 0;	/* broken: no more restarts */
+	/* A module that cannot start again now (SoftHSM2 without its token
+	 * directory) may later: it stays ours to restart, and is down
+	 * until then. */
+	if ((r = p11_module_init(m)) != KW_OK) {
+		if (!m->down)
+			kw_warn("PKCS#11 module %s cannot start again (its "
+			    "tokens gone?): its keys are unusable until it "
+			    "can; retrying at each use", m->path);
+		m->down = 1;
+		r = KW_ERR_TOKEN_ABSENT;
+	} else if (m->down) {
+		m->down = 0;
+		kw_debug("PKCS#11 module %s started again", m->path);
+	}
 out:
 	pthread_rwlock_unlock(&m->use);
 	return r;

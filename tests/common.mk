@@ -25,11 +25,12 @@ tests_unit_test_der_SOURCES = tests/unit/test_der.c tests/enroll/vectors.h
 tests_unit_test_der_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_der_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 
-# The DER toolkit's fuzz harness (issue 10): a fixed-seed mutation run here;
+# The DER toolkit's fuzz harness (issue 10): its corpus and a fixed-seed
+# mutation run here (tests/fuzz/fuzz_main.h);
 # a libFuzzer binary with `make fuzz-der` (needs clang).
 check_PROGRAMS += tests/fuzz/fuzz_der
 TESTS += tests/fuzz/fuzz_der
-tests_fuzz_fuzz_der_SOURCES = tests/fuzz/fuzz_der.c tests/enroll/vectors.h
+tests_fuzz_fuzz_der_SOURCES = tests/fuzz/fuzz_der.c tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_der_LDADD = $(KW_COMMON_LIBS)
 
 fuzz-der: $(KW_COMMON_LIBS)

@@ -11,14 +11,19 @@
 # tests/tpm/fuzz_keyfile) are listed with their areas; fuzz-build builds
 # them too.
 check_PROGRAMS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_signer
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_signer
 TESTS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_signer
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_signer
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_http_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_acme_SOURCES = tests/fuzz/fuzz_acme.c tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_acme_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS)
 tests_fuzz_fuzz_acme_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
+tests_fuzz_fuzz_scep_SOURCES = tests/fuzz/fuzz_scep.c tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_scep_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS)
+tests_fuzz_fuzz_scep_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_p11uri_SOURCES = tests/fuzz/fuzz_p11uri.c \
 	tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_p11uri_LDADD = $(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBS)
@@ -35,8 +40,8 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
-FUZZ_TARGETS = der config est keyfile http acme p11uri hello signer
-fuzz-build: $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
+FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep signer
+fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/lf/der
@@ -58,6 +63,11 @@ fuzz-build: $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_hello.c \
 		$(top_srcdir)/agent/tunnel/tunnel_hello.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/lf/hello
+	$(FUZZ_LINK) $(TSS2_CFLAGS) $(CBOR_CFLAGS) \
+		$(top_srcdir)/tests/fuzz/fuzz_attest.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/attest
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_scep.c \
+		$(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/scep
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_signer.c \
 		$(KW_COMMON_LIBS) -o tests/fuzz/lf/signer
 .PHONY: fuzz-build

@@ -23,7 +23,10 @@ TESTS += tests/lib/fixtures_test.sh
 # for the edit-compile-test loop.  A new test like that goes here too.
 KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh \
-	tests/tls/stall.sh tests/daemon/signer.sh
+	tests/tls/stall.sh tests/enroll/renew_ca_faults.sh \
+	tests/enroll/renew_disk_full.sh tests/enroll/renew_kill_loop.sh \
+	tests/enroll/scep_daemon.sh \
+	tests/daemon/signer.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \
@@ -34,6 +37,7 @@ check-quick:
 EXTRA_DIST += tests/lib
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
+include $(srcdir)/tests/attest.mk
 include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk

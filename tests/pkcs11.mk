@@ -24,6 +24,8 @@ tests_pkcs11_libkwshim_so_LDADD = $(LIBS)
 
 EXTRA_DIST += tests/pkcs11
 TESTS += tests/pkcs11/softhsm.sh tests/pkcs11/tpm2.sh
+# The SoftHSM2 token directory moved away under a tunnel daemon and back.
+TESTS += tests/pkcs11/softhsm_tokendir.sh
 # Review fixes (issue 9): refused PINs, re-login, secrets, certificates on
 # the token, token presence.
 TESTS += tests/pkcs11/pin_memory.sh tests/pkcs11/secrets.sh tests/pkcs11/token_cert.sh \

@@ -14,6 +14,11 @@ tests_tpm_fuzz_keyfile_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)
 
 EXTRA_DIST += tests/tpm
 TESTS += tests/tpm/keygen.sh
+# Several keyward processes on one swtpm (3 object slots), then through
+# tpm2-abrmd.
+TESTS += tests/tpm/shared_tpm.sh
+# swtpm killed under a handshake loop and started again: the daemon recovers.
+TESTS += tests/tpm/swtpm_restart.sh
 
 check_PROGRAMS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
 TESTS += tests/unit/test_tpm_keyfile tests/unit/test_tpm_esys
@@ -32,7 +37,8 @@ KW_TPM_WRAP = -Wl,--wrap=Tss2_TctiLdr_Initialize \
 	-Wl,--wrap=Esys_TR_FromTPMPublic -Wl,--wrap=Esys_ReadPublic \
 	-Wl,--wrap=Esys_StartAuthSession -Wl,--wrap=Esys_TRSess_SetAttributes \
 	-Wl,--wrap=Esys_LoadExternal -Wl,--wrap=Esys_RSA_Encrypt \
-	-Wl,--wrap=Esys_Hash
+	-Wl,--wrap=Esys_Hash -Wl,--wrap=Esys_ContextSave \
+	-Wl,--wrap=Esys_ContextLoad -Wl,--wrap=Esys_TR_GetTpmHandle
 tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c
 tests_unit_test_tpm_esys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_tpm_esys_LDFLAGS = $(AM_LDFLAGS) $(KW_TPM_WRAP)

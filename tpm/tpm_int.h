@@ -69,6 +69,10 @@ int tpm_rc_is_disconnect(TSS2_RC rc);
 /* rc means the connection is gone or the TPM lost our loaded key (it
  * restarted): worth one reconnect and reload. */
 int tpm_rc_is_key_lost(TSS2_RC rc);
+/* rc means the TPM is out of object or session slots (0x902, 0x903,
+ * 0x904: other programs hold them) or asks to be asked again: worth
+ * waiting a little and retrying. */
+int tpm_rc_is_busy(TSS2_RC rc);
 /* rc is TPM2_RSA_Decrypt refusing the ciphertext: TPM_RC_VALUE or
  * TPM_RC_SIZE (the specification's answers to bad padding or a value out
  * of range), or TPM_RC_FAILURE, which libtpms (swtpm) returns when its

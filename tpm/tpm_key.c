@@ -2,17 +2,29 @@
  *
  * A key is a TSS2 PRIVATE KEY PEM file (its private part wrapped by the
  * TPM's storage root key, useless elsewhere) or a persistent handle
- * 0x81XXXXXX.  A struct tpm_key keeps one ESYS context and the key loaded
- * for its whole life: tunnels sign thousands of times.  Every transient
- * object it creates is flushed (swtpm has no resource manager). */
+ * 0x81XXXXXX.  A struct tpm_key keeps one ESYS context for its whole life.
+ *
+ * TPM object slots: a TPM without a resource manager (swtpm, /dev/tpm0)
+ * has 3, shared by every process.  The parent (SRK) is flushed as soon as
+ * the key is loaded.  Then, behind a resource manager (tpm2-abrmd,
+ * /dev/tpmrm0: it virtualizes handles, which is how we tell) the key stays
+ * loaded: the manager swaps it out for others.  Without one, the key's
+ * context is saved (TPM2_ContextSave) and the key flushed: each use is
+ * ContextLoad, the command, FlushContext, so the process holds no slot
+ * between uses (~0.15 ms more per signature on swtpm), and a handle another
+ * process flushed and reused is never signed with.  A TPM out of slots
+ * (0x902: other programs hold them) is waited for, a little; a context the
+ * TPM no longer takes is replaced by loading the key file again. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "kw_error.h"
@@ -41,9 +53,13 @@ struct tpm_key {
 	ESYS_CONTEXT *esys;
 	ESYS_TR key;			/* ESYS_TR_NONE: not loaded */
 	int key_transient;		/* key must be flushed */
+	TPMS_CONTEXT *saved;		/* no resource manager: the key's
+					 * context between uses (Esys_Free) */
 	ESYS_TR sess;			/* salted HMAC session, or NONE */
 	int pss[4];
 	unsigned usage;			/* generate: KW_USAGE_* */
+	int down;			/* lost the TPM, said so once: until
+					 * it is back, "cannot reach" quietly */
 };
 
 static const struct kw_key_ops tpm_key_ops;
@@ -66,7 +82,37 @@ tpm_rc(const struct tpm_key *k, TSS2_RC rc, const char *what)
 {
 	struct tpm_rcctx c = tpm_rcctx(k, what);
 
+	if (k->down && tpm_rc_map(rc) == KW_ERR_TOKEN_ABSENT) {
+		kw_debug("tpm: %s: the TPM is still out of reach (0x%x)", what,
+		    (unsigned)rc);
+		return KW_ERR_TOKEN_ABSENT;
+	}
 	return tpm_rc_err(rc, &c);
+}
+
+/* Waiting for a TPM whose slots other programs hold (0x902): at most
+ * TPM_BUSY_TRIES waits, each twice as long as the one before up to
+ * TPM_BUSY_MAX_MS (about 3 s in all). */
+#define TPM_BUSY_TRIES	24
+#define TPM_BUSY_MAX_MS	200
+
+/* 1 (after sleeping a while) if rc says the TPM is out of object or session
+ * memory and attempt `tries` may be followed by another. */
+static int
+tpm_busy_wait(TSS2_RC rc, int tries)
+{
+	struct timespec ts;
+	long ms;
+
+	if (!tpm_rc_is_busy(rc) || tries >= TPM_BUSY_TRIES)
+		return 0;
+	ms = tries < 8 ? 1L << tries : TPM_BUSY_MAX_MS;
+	if (ms > TPM_BUSY_MAX_MS)
+		ms = TPM_BUSY_MAX_MS;
+	ts.tv_sec = 0;
+	ts.tv_nsec = ms * 1000000L;
+	nanosleep(&ts, NULL);
+	return 1;
 }
 
 /* "0x81XXXXXX" in the owner's persistent range, nothing else. */
@@ -183,6 +229,8 @@ tpm_disconnect(struct tpm_key *k)
 	}
 	k->key = ESYS_TR_NONE;
 	k->key_transient = 0;
+	Esys_Free(k->saved);
+	k->saved = NULL;
 	if (k->esys != NULL && k->sess != ESYS_TR_NONE)
 		Esys_FlushContext(k->esys, k->sess);
 	k->sess = ESYS_TR_NONE;
@@ -290,7 +338,7 @@ tpm_srk(struct tpm_key *k, uint32_t parent, int try_persistent,
 	TPM2_HANDLE h;
 	TSS2_RC rc;
 	char what[64];
-	int present, r;
+	int present, tries, r;
 
 	*srk = ESYS_TR_NONE;
 	*transient = 0;
@@ -341,10 +389,13 @@ tpm_srk(struct tpm_key *k, uint32_t parent, int try_persistent,
 	memset(&outside, 0, sizeof(outside));
 	memset(&pcrs, 0, sizeof(pcrs));
 	tpm_pub_srk_template(&tmpl);
-	if ((rc = Esys_CreatePrimary(k->esys, ESYS_TR_RH_OWNER,
-	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-	    &outside, &pcrs, srk, NULL, NULL, NULL, NULL)) !=
-	    TSS2_RC_SUCCESS) {
+	tries = 0;
+	do
+		rc = Esys_CreatePrimary(k->esys, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+		    &outside, &pcrs, srk, NULL, NULL, NULL, NULL);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS) {
 		struct tpm_rcctx c = tpm_rcctx(k, "creating the storage "
 		    "root key (ECC P-256 template, owner hierarchy)");
 
@@ -407,7 +458,7 @@ tpm_session_start(struct tpm_key *k, ESYS_TR salt)
 	TPMT_SYM_DEF sym;
 	ESYS_TR srk = ESYS_TR_NONE;
 	TSS2_RC rc;
-	int transient = 0, r;
+	int transient = 0, tries = 0, r;
 
 	if (k->sess != ESYS_TR_NONE || k->auth.size == 0)
 		return KW_OK;
@@ -421,9 +472,12 @@ tpm_session_start(struct tpm_key *k, ESYS_TR salt)
 	sym.algorithm = TPM2_ALG_AES;
 	sym.keyBits.aes = 128;
 	sym.mode.aes = TPM2_ALG_CFB;
-	if ((rc = Esys_StartAuthSession(k->esys, salt, ESYS_TR_NONE,
-	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
-	    TPM2_ALG_SHA256, &k->sess)) != TSS2_RC_SUCCESS) {
+	do
+		rc = Esys_StartAuthSession(k->esys, salt, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+		    TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &k->sess);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS) {
 		k->sess = ESYS_TR_NONE;
 		r = tpm_rc(k, rc, "starting a salted session");
 		goto out;
@@ -442,6 +496,89 @@ out:
 	}
 	tpm_srk_release(k, &srk, transient);
 	return r;
+}
+
+/* Esys_Load, waiting a while for a slot when the TPM is out of them. */
+static TSS2_RC
+tpm_esys_load(struct tpm_key *k, ESYS_TR parent, const TPM2B_PRIVATE *priv,
+    const TPM2B_PUBLIC *pub)
+{
+	TSS2_RC rc;
+	int tries = 0;
+
+	do
+		rc = Esys_Load(k->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		    ESYS_TR_NONE, priv, pub, &k->key);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS)
+		k->key = ESYS_TR_NONE;
+	return rc;
+}
+
+/* The key was just loaded (transient).  A resource manager hands out
+ * virtual handles (tpm2-abrmd 0x80ffXXXX, the kernel's /dev/tpmrm0
+ * 0x80ffffXX; a TPM itself numbers its slots from 0x80000000): then the
+ * key stays loaded.  Without one, keep its saved context and free the
+ * slot (see the top of the file). */
+static int
+tpm_park(struct tpm_key *k)
+{
+	TPM2_HANDLE h = 0;
+	TSS2_RC rc;
+
+	if (!k->key_transient || k->key == ESYS_TR_NONE)
+		return KW_OK;
+	if (Esys_TR_GetTpmHandle(k->esys, k->key, &h) == TSS2_RC_SUCCESS &&
+	    (h & 0x00ff0000u) == 0x00ff0000u) {
+		kw_debug("tpm: %s is at virtual handle 0x%08x (a resource "
+		    "manager): keeping it loaded", k->obj, h);
+		return KW_OK;
+	}
+	Esys_Free(k->saved);
+	k->saved = NULL;
+	if ((rc = Esys_ContextSave(k->esys, k->key, &k->saved)) !=
+	    TSS2_RC_SUCCESS) {
+		k->saved = NULL;
+		return tpm_rc(k, rc, "saving the key's context");
+	}
+	Esys_FlushContext(k->esys, k->key);
+	k->key = ESYS_TR_NONE;
+	kw_debug("tpm: no resource manager (handle 0x%08x): %s is loaded "
+	    "from its saved context for each use", h, k->obj);
+	return KW_OK;
+}
+
+/* Load the parked key for one command (tpm_repark after it). */
+static TSS2_RC
+tpm_unpark(struct tpm_key *k)
+{
+	TSS2_RC rc;
+	int tries = 0;
+
+	if (k->saved == NULL || k->key != ESYS_TR_NONE)
+		return TSS2_RC_SUCCESS;
+	do
+		rc = Esys_ContextLoad(k->esys, k->saved, &k->key);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS) {
+		k->key = ESYS_TR_NONE;
+		return rc;
+	}
+	if ((rc = Esys_TR_SetAuth(k->esys, k->key, &k->auth)) !=
+	    TSS2_RC_SUCCESS) {
+		Esys_FlushContext(k->esys, k->key);
+		k->key = ESYS_TR_NONE;
+	}
+	return rc;
+}
+
+static void
+tpm_repark(struct tpm_key *k)
+{
+	if (k->saved != NULL && k->key != ESYS_TR_NONE && k->esys != NULL) {
+		Esys_FlushContext(k->esys, k->key);
+		k->key = ESYS_TR_NONE;
+	}
 }
 
 /* Load the key into the TPM (file) or open its handle (persistent). */
@@ -482,8 +619,7 @@ tpm_load(struct tpm_key *k)
 	tried_persistent = k->blob.parent == TPM_SRK_TEMPLATE_PARENT;
 	if ((r = tpm_srk(k, k->blob.parent, 1, &srk, &transient)) != KW_OK)
 		goto out;
-	rc = Esys_Load(k->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-	    ESYS_TR_NONE, &k->blob.priv, &k->blob.pub, &k->key);
+	rc = tpm_esys_load(k, srk, &k->blob.priv, &k->blob.pub);
 	if (rc != TSS2_RC_SUCCESS && tried_persistent && !transient &&
 	    tpm_rc_map(rc) == KW_ERR_WRONG_TPM) {
 		/* 0x81000001 looked like the standard SRK but is not the
@@ -494,18 +630,19 @@ tpm_load(struct tpm_key *k)
 		if ((r = tpm_srk(k, k->blob.parent, 0, &srk, &transient)) !=
 		    KW_OK)
 			goto out;
-		rc = Esys_Load(k->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-		    ESYS_TR_NONE, &k->blob.priv, &k->blob.pub, &k->key);
+		rc = tpm_esys_load(k, srk, &k->blob.priv, &k->blob.pub);
 	}
 	if (rc != TSS2_RC_SUCCESS) {
-		k->key = ESYS_TR_NONE;
 		r = tpm_rc(k, rc, "loading the key");
 		goto out;
 	}
 	k->key_transient = 1;
-	if ((r = tpm_set_auth(k)) != KW_OK)
+	/* The parent goes first: it is not needed once the key is in. */
+	if ((r = tpm_set_auth(k)) != KW_OK ||
+	    (r = tpm_session_start(k, srk)) != KW_OK)	/* salted by it */
 		goto out;
-	r = tpm_session_start(k, srk);	/* while the SRK is loaded */
+	tpm_srk_release(k, &srk, transient);
+	r = tpm_park(k);
 out:
 	tpm_srk_release(k, &srk, transient);
 	return r;
@@ -614,16 +751,39 @@ static int
 tpm_run(struct tpm_key *k, const struct tpm_cmd *c)
 {
 	TSS2_RC rc = TSS2_RC_SUCCESS;
-	int attempt, r;
+	int attempt, lost, r;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (k->esys == NULL && (r = tpm_reconnect(k)) != KW_OK)
-			return r;
+		if (k->esys == NULL) {
+			if ((r = tpm_reconnect(k)) != KW_OK)
+				return r;
+			if (k->down)	/* the key layer says it signs again */
+				kw_debug("tpm: the TPM at %s is back: %s "
+				    "loaded again", k->tcti ? k->tcti :
+				    "the default TCTI", k->obj);
+			k->down = 0;
+		}
 		if ((r = tpm_session_start(k, ESYS_TR_NONE)) != KW_OK)
 			return r;
-		if ((rc = tpm_cmd_once(k, c)) == TSS2_RC_SUCCESS)
-			return KW_OK;
-		if (!tpm_rc_is_key_lost(rc)) {
+		lost = 0;
+		if ((rc = tpm_unpark(k)) == TSS2_RC_SUCCESS) {
+			rc = tpm_cmd_once(k, c);
+			if (rc == TSS2_RC_SUCCESS) {
+				tpm_repark(k);
+				return KW_OK;
+			}
+			lost = tpm_rc_is_key_lost(rc);
+			if (!lost)
+				tpm_repark(k);
+		} else {
+			/* Gone, or the TPM no longer takes the saved context
+			 * (it was reset or cleared): load the key file
+			 * again.  Out of slots for 3 s: give up. */
+			lost = !tpm_rc_is_busy(rc);
+			kw_debug("tpm: the saved context of %s did not load "
+			    "(0x%x)", k->obj, (unsigned)rc);
+		}
+		if (!lost) {
 			/* A refused command may leave the session's nonces
 			 * out of step: the next call starts a new one. */
 			if (k->sess != ESYS_TR_NONE)
@@ -639,10 +799,13 @@ tpm_run(struct tpm_key *k, const struct tpm_cmd *c)
 		k->key_transient = 0;
 		k->sess = ESYS_TR_NONE;
 		tpm_disconnect(k);
-		if (attempt == 0)
-			kw_warn("tpm: lost the connection to the TPM (or it "
-			    "restarted) while %s with %s; reconnecting",
-			    c->what, k->obj);
+		if (attempt == 0 && !k->down)
+			kw_warn("tpm: lost the TPM at %s (or it restarted) "
+			    "while %s with %s [%s, 0x%x]; reconnecting, and "
+			    "retrying at each use until it is back",
+			    k->tcti ? k->tcti : "the default TCTI", c->what,
+			    k->obj, Tss2_RC_Decode(rc), (unsigned)rc);
+		k->down = 1;
 	}
 	if (c->cipher != NULL && tpm_rc_is_undecryptable(rc)) {
 		kw_err("tpm: %s could not decrypt the message (0x%x): it is "
@@ -1251,9 +1414,7 @@ tpm_key_generate(const char *spec, enum kw_key_alg alg,
 	k->blob.pub = *pub;
 	k->blob.priv = *priv;
 	k->pub = *pub;
-	if ((rc = Esys_Load(k->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-	    ESYS_TR_NONE, priv, pub, &k->key)) != TSS2_RC_SUCCESS) {
-		k->key = ESYS_TR_NONE;
+	if ((rc = tpm_esys_load(k, srk, priv, pub)) != TSS2_RC_SUCCESS) {
 		r = tpm_rc(k, rc, "loading the new key");
 		goto out;
 	}
@@ -1281,7 +1442,8 @@ tpm_key_generate(const char *spec, enum kw_key_alg alg,
 		    KW_OK)
 			goto out;
 	}
-	if ((r = tpm_set_auth(k)) != KW_OK || (r = tpm_check_pub(k)) != KW_OK)
+	if ((r = tpm_set_auth(k)) != KW_OK ||
+	    (r = tpm_check_pub(k)) != KW_OK || (r = tpm_park(k)) != KW_OK)
 		goto out;
 	kw_debug("tpm: created %s (%s%s)", k->obj, kw_alg_name(alg),
 	    (k->usage & KW_USAGE_DECRYPT) ? ", sign and decrypt" : "");

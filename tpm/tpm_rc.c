@@ -44,8 +44,21 @@ tpm_rc_is_key_lost(TSS2_RC rc)
 {
 	/* A TCTI that connects per command (swtpm) reaches a restarted TPM
 	 * that no longer holds our transient key. */
+	/* Without a resource manager another program may flush it too. */
 	return tpm_rc_is_disconnect(rc) ||
-	    tpm_rc_tpm_code(rc) == TPM2_RC_REFERENCE_H0;
+	    tpm_rc_tpm_code(rc) == TPM2_RC_REFERENCE_H0 ||
+	    tpm_rc_tpm_code(rc) == TPM2_RC_HANDLE;
+}
+
+int
+tpm_rc_is_busy(TSS2_RC rc)
+{
+	TSS2_RC code = tpm_rc_tpm_code(rc);
+
+	return code == TPM2_RC_OBJECT_MEMORY ||
+	    code == TPM2_RC_SESSION_MEMORY || code == TPM2_RC_MEMORY ||
+	    code == TPM2_RC_RETRY || code == TPM2_RC_YIELDED ||
+	    code == TPM2_RC_TESTING;
 }
 
 int

@@ -1034,10 +1034,13 @@ cmd_enroll(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "acme") == 0 &&
 	    !kw_enroll_state_mode(argc, argv))
 		return cmd_enroll_acme(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "scep") == 0 &&
+	    !kw_enroll_state_mode(argc, argv))
+		return cmd_enroll_scep(argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "est") != 0 &&
-	    strcmp(argv[1], "acme") != 0))
+	    strcmp(argv[1], "acme") != 0 && strcmp(argv[1], "scep") != 0))
 		return kw_cli_usage_error("enroll", "the protocol comes first: "
-		    "'keyward enroll est|acme ...'");
+		    "'keyward enroll est|acme|scep ...'");
 	if ((e = kw_enroll_parse(argc - 1, argv + 1, &a)) != -1 ||
 	    (e = kw_enroll_check_args(&a)) != -1)
 		return e;

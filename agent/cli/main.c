@@ -20,6 +20,8 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
 	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
+	{ "verify-attestation", cmd_verify_attestation,
+	    "verify a device's TPM evidence against a policy" },
 };
 
 #define KW_NCMDS (sizeof(kw_cmds) / sizeof(kw_cmds[0]))
@@ -67,10 +69,15 @@ static void
 kw_usage(FILE *f)
 {
 	size_t i;
+	int w = 9;
 
+	for (i = 0; i < KW_NCMDS; i++)
+		if ((int)strlen(kw_cmds[i].name) > w)
+			w = (int)strlen(kw_cmds[i].name);
 	fprintf(f, "usage: keyward COMMAND [OPTIONS]\n\nCommands:\n");
 	for (i = 0; i < KW_NCMDS; i++)
-		fprintf(f, "  %-9s %s\n", kw_cmds[i].name, kw_cmds[i].summary);
+		fprintf(f, "  %-*s %s\n", w, kw_cmds[i].name,
+		    kw_cmds[i].summary);
 	fprintf(f, "\nRun 'keyward COMMAND --help' for a command's options.\n"
 	    KW_EXIT_HELP);
 }

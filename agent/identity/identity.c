@@ -188,6 +188,13 @@ kw_acme_id_clear(struct kw_acme_id *a)
 }
 
 void
+kw_scep_id_clear(struct kw_scep_id *s)
+{
+	free(s->challenge_file);
+	memset(s, 0, sizeof(*s));
+}
+
+void
 kw_enroll_res_clear(struct kw_enroll_res *res)
 {
 	est_certs_clear(&res->certs);
@@ -222,6 +229,7 @@ kw_identity_free(struct kw_identity *id)
 	free(id->path);
 	free(id->protocol);
 	kw_acme_id_clear(&id->acme);
+	kw_scep_id_clear(&id->scep);
 	free(id->server);
 	free(id->ca_file);
 	free(id->key_ref);
@@ -276,6 +284,9 @@ kw_identity_keyopts(const struct kw_identity *id, struct kw_keyref_opts *opts)
 	opts->module = id->module;
 	opts->auth_file = id->auth_file;
 	opts->allow_exportable = id->allow_exportable;
+	/* SCEP: the CA encrypts its answer to the key (renewal rekeys) */
+	if (id->protocol != NULL && strcmp(id->protocol, "scep") == 0)
+		opts->usage = KW_USAGE_SIGN | KW_USAGE_DECRYPT;
 }
 
 const char *
@@ -345,6 +356,15 @@ kw_identity_save(const struct kw_identity *id)
 		e |= kw_js_set_str(ac, "issuer_ca", id->acme.issuer_ca);
 		e |= kw_js_set_str(ac, "contact", id->acme.contact);
 		e |= json_object_set_new(o, "acme", ac);
+	}
+	if (id->scep.challenge_file != NULL) {
+		json_t *sc = json_object();
+
+		if (sc == NULL)
+			goto out;
+		e |= kw_js_set_str(sc, "challenge_file",
+		    id->scep.challenge_file);
+		e |= json_object_set_new(o, "scep", sc);
 	}
 	e |= kw_js_set_str(o, "server", id->server);
 	e |= kw_js_set_str(o, "ca", id->ca_file);
@@ -521,6 +541,10 @@ kw_identity_read(const char *path, struct kw_identity **out)
 	    kw_js_get_str(v, "issuer_ca", &id->acme.issuer_ca) ||
 	    kw_js_get_str(v, "contact", &id->acme.contact)))
 		goto bad;
+	if ((v = json_object_get(o, "scep")) != NULL &&
+	    (!json_is_object(v) ||
+	    kw_js_get_str(v, "challenge_file", &id->scep.challenge_file)))
+		goto bad;
 	if (kw_js_get_str(o, "protocol", &id->protocol) ||
 	    kw_js_get_str(o, "server", &id->server) ||
 	    kw_js_get_str(o, "ca", &id->ca_file) ||
@@ -540,6 +564,7 @@ kw_identity_read(const char *path, struct kw_identity **out)
 	    kw_js_get_str(o, "last_error", &id->last_error))
 		goto bad;
 	if (id->protocol != NULL && strcmp(id->protocol, "est") != 0 &&
+	    strcmp(id->protocol, "scep") != 0 &&
 	    (strcmp(id->protocol, "acme") != 0 ||
 	    id->acme.account_key_ref == NULL))
 		goto bad;

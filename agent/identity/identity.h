@@ -36,10 +36,16 @@ struct kw_acme_id {
 	char *contact;			/* account contact URI (optional) */
 };
 
+/* SCEP settings of an identity (protocol "scep"). */
+struct kw_scep_id {
+	char *challenge_file;		/* challenge password file (0600) */
+};
+
 struct kw_identity {
 	char *path;			/* the state file */
-	char *protocol;			/* NULL or "est"; "acme" */
+	char *protocol;			/* NULL or "est"; "acme", "scep" */
 	struct kw_acme_id acme;
+	struct kw_scep_id scep;
 	char *server;			/* EST URL or ACME directory URL */
 	char *ca_file;			/* trust anchors for the CA's server */
 	char *key_ref;			/* current key */
@@ -148,9 +154,12 @@ struct kw_enroll_req {
 	int timeout_ms;
 	const struct kw_cancel *cancel;	/* stops the exchange or the wait */
 	/* ACME (protocol "acme"): the account key is opened with kopts */
-	const char *protocol;		/* NULL or "est"; "acme" */
+	const char *protocol;		/* NULL or "est"; "acme", "scep" */
 	const struct kw_acme_id *acme;
 	const struct kw_keyref_opts *kopts;
+	/* SCEP: the challenge password file; with reenroll, auth_key and
+	 * auth_cert (or auth_cert_der) sign a RenewalReq */
+	const struct kw_scep_id *scep;
 };
 
 struct kw_enroll_res {
@@ -165,6 +174,11 @@ int kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res);
  * when one is configured. */
 int kw_enroll_run_acme(const struct kw_enroll_req *req,
     struct kw_enroll_res *res);
+/* The same over SCEP (identity_scep.c): res->cacerts holds the CA (and
+ * RA) certificates trusted from GetCACert, the anchor first. */
+int kw_enroll_run_scep(const struct kw_enroll_req *req,
+    struct kw_enroll_res *res);
+void kw_scep_id_clear(struct kw_scep_id *s);
 int kw_acme_id_copy(struct kw_acme_id *dst, const struct kw_acme_id *src);
 void kw_acme_id_clear(struct kw_acme_id *a);
 /* Open an ACME account key, creating it (ec-p256) when it does not exist. */

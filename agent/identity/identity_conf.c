@@ -121,8 +121,9 @@ kw_identity_conf_set(struct kw_identity_conf *c, const char *key,
 		if (kw_identity_set(&c->state, value) != 0)
 			return KW_ERR_NOMEM;
 	} else if (strcmp(key, "protocol") == 0) {
-		if (strcmp(value, "est") != 0 && strcmp(value, "acme") != 0) {
-			what = "protocol takes est or acme";
+		if (strcmp(value, "est") != 0 && strcmp(value, "acme") != 0 &&
+		    strcmp(value, "scep") != 0) {
+			what = "protocol takes est, acme or scep";
 			goto bad;
 		}
 		if (kw_identity_set(&c->protocol, value) != 0)

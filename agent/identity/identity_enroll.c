@@ -182,6 +182,8 @@ kw_enroll_run(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 
 	if (req->protocol != NULL && strcmp(req->protocol, "acme") == 0)
 		return kw_enroll_run_acme(req, res);
+	if (req->protocol != NULL && strcmp(req->protocol, "scep") == 0)
+		return kw_enroll_run_scep(req, res);
 	memset(res, 0, sizeof(*res));
 	memset(&attrs, 0, sizeof(attrs));
 	memset(&conf, 0, sizeof(conf));

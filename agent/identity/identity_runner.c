@@ -72,7 +72,7 @@ kw_runner_main(void *arg)
 	struct kw_renewer *rn = arg;
 	struct kw_runner_id *ri;
 	struct timespec ts;
-	char key[4096], cert[4096], chain[4096];
+	char key[4096], cert[4096], chain[4096], why[512];
 	time_t now, due, next;
 	size_t i;
 	int r, alarm;
@@ -89,7 +89,10 @@ kw_runner_main(void *arg)
 				 * readers see the status string */
 				pthread_mutex_unlock(&rn->lock);
 				kw_info("identity %s: renewing", ri->name);
+				/* one line per attempt: see kw_renew_failed */
+				kw_log_hold(why, sizeof(why));
 				r = kw_renew_run_opts(ri->id, now, &ri->ro);
+				(void)kw_log_unhold();
 				snprintf(key, sizeof(key), "%s",
 				    kw_identity_key_ref(ri->id));
 				snprintf(cert, sizeof(cert), "%s",

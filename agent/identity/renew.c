@@ -80,21 +80,27 @@ kw_renew_failed(struct kw_identity *id, time_t now, int err)
 {
 	struct est_sched s;
 	char msg[128], when[40];
+	const char *why;
 
 	id->failures++;
 	id->last_failure = now;
 	snprintf(msg, sizeof(msg), "%s", kw_strerror(err));
 	(void)kw_identity_set(&id->last_error, msg);
 	kw_renew_sched(id, &s);
+	(void)kw_identity_save(id);	/* on a full disk: the old one stays */
+	/* The runner holds what the layers said (kw_log_hold): the first
+	 * error goes into this one line. */
+	if ((why = kw_log_unhold()) == NULL || why[0] == '\0')
+		why = msg;
 	if (est_sched_alarm(&s, now))
-		kw_err("identity %s: ALARM: renewal has failed %u time(s) and "
-		    "the certificate expires at %s (in %ld s)", id->path,
-		    id->failures, kw_time_str(id->not_after, when, sizeof(when)),
-		    (long)(id->not_after - now));
+		kw_err("identity %s: ALARM: renewal has failed %u time(s) (%s) "
+		    "and the certificate expires at %s (in %ld s)", id->path,
+		    id->failures, why, kw_time_str(id->not_after, when,
+		    sizeof(when)), (long)(id->not_after - now));
 	else
-		kw_warn("identity %s: renewal failed (%s); next attempt in "
-		    "about %ld s", id->path, msg,
-		    (long)(kw_renew_due(id, now) - now));
+		kw_warn("identity %s: renewal failed (%s); the current "
+		    "certificate stays in use; next attempt in about %ld s",
+		    id->path, why, (long)(kw_renew_due(id, now) - now));
 }
 
 /* A name for the new key that names no existing key. */
@@ -233,6 +239,7 @@ kw_renew_enroll(struct kw_renew_job *j)
 	req.cancel = j->ro != NULL ? j->ro->cancel : NULL;
 	req.protocol = id->protocol;
 	req.acme = &id->acme;
+	req.scep = &id->scep;
 	req.kopts = &j->kopts;
 	r = kw_enroll_run(&req, &j->res);
 	if (r == KW_ERR_PENDING) {
@@ -240,6 +247,7 @@ kw_renew_enroll(struct kw_renew_job *j)
 		if ((r = kw_identity_set(&id->new_key_ref, j->new_ref)) != 0 ||
 		    (r = kw_identity_set(&id->new_csr, j->res.csr_b64)) != 0)
 			return r;
+		(void)kw_log_unhold();
 		kw_info("identity %s: renewal pending approval at the CA; "
 		    "the same key and CSR will be used again", id->path);
 		return KW_ERR_PENDING;
@@ -328,12 +336,13 @@ kw_renew_abandon(struct kw_renew_job *j, int err)
 		j->nkey = NULL;
 		(void)kw_identity_recover(id, j->now);
 	}
-	if (err == KW_ERR_CANCELLED)
+	if (err == KW_ERR_CANCELLED) {
+		(void)kw_identity_save(id);
+		(void)kw_log_unhold();
 		kw_info("identity %s: renewal cancelled (reload or shutdown); "
 		    "it starts again when due", id->path);
-	else
-		kw_renew_failed(id, j->now, err);
-	(void)kw_identity_save(id);
+	} else
+		kw_renew_failed(id, j->now, err);	/* saves, says it */
 }
 
 static int
@@ -369,6 +378,7 @@ kw_renew_locked(struct kw_identity *id, time_t now,
 		goto out;
 	}
 	kw_identity_crash_point("after-switch");
+	(void)kw_log_unhold();	/* done: said as usual from here */
 	kw_info("identity %s: renewed: key %s, certificate valid until %s",
 	    id->path, id->key_ref, kw_time_str(id->not_after, when,
 	    sizeof(when)));

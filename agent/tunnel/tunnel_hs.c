@@ -210,6 +210,19 @@ conn_hs_result(struct kw_conn *c)
 	}
 	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
 	    conn_target_text(c) : c->peer);
+	if (r == KW_ERR_TOKEN_ABSENT &&
+	    kw_key_failure_said(kw_tls_ctx_key(c->g->tls))) {
+		/* the key's backend reported the token's outage */
+		c->t->st.conns_failed++;
+		snprintf(c->t->st.last_error, sizeof(c->t->st.last_error),
+		    "connection from %s closed: TLS handshake failed: %s",
+		    c->peer, kw_strerror(r));
+		c->t->st.last_error_time = time(NULL);
+		kw_debug("tunnel %s: connection from %s closed: TLS handshake "
+		    "failed: %s", c->t->name, c->peer, kw_strerror(r));
+		conn_free(c);
+		return 1;
+	}
 	if (r != KW_ERR_NETWORK && r != KW_ERR_TIMEOUT)
 		c->t->st.refused++;	/* peer, version, suite: refused */
 	conn_close(c, "TLS handshake failed: %s", kw_strerror(r));

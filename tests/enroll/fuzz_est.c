@@ -8,9 +8,8 @@
  *     $SRC/enroll/est_der.c $SRC/enroll/est_http.c $SRC/common/kw_der.c \
  *     common/libkwcommon.a -lhttp_parser -lwolfssl -lsystemd -o fuzz_est
  *   ./fuzz_est -max_len=8192 CORPUS_DIR
- * Without libFuzzer (the build's check program): each file named on the
- * command line is run through the parsers; with no argument, a fixed-seed
- * mutation run over the test vectors (tests/enroll/vectors.h). */
+ * (or scripts/fuzz / `make fuzz-build`).  Otherwise a corpus + fixed-seed
+ * mutation runner (tests/fuzz/fuzz_main.h) over tests/fuzz/corpus/est/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 #include "kw_mem.h"
 #include "enroll/est_der.h"
 #include "enroll/est_http.h"
+
+#define FUZZ_NAME	"est"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -74,67 +75,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef KW_LIBFUZZER
-#include "tests/enroll/vectors.h"
-
-static uint32_t
-fuzz_rand(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-int
-main(int argc, char **argv)
-{
-	static const char http[] =
-	    "HTTP/1.1 200 OK\r\nContent-Type: application/pkcs7-mime\r\n"
-	    "Transfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n"
-	    "5\r\nQUJD\n\r\n0\r\n\r\n";
-	const struct {
-		const uint8_t *p;
-		size_t len;
-	} seeds[] = {
-		{ p7_der, sizeof(p7_der) },
-		{ csrattrs_der, sizeof(csrattrs_der) },
-		{ ca_der, sizeof(ca_der) },
-		{ (const uint8_t *)http, sizeof(http) - 1 },
-	};
-	uint8_t *buf, m[4096];
-	uint32_t seed = 0x4b57u;
-	size_t len, i, k, n;
-	int bad = 0, it;
-
-	kw_log_setup(KW_LOG_ERROR, 0);
-	if (argc > 1) {
-		for (it = 1; it < argc; it++) {
-			if (kw_file_read(argv[it], 1u << 20, &buf, &len) != KW_OK) {
-				fprintf(stderr, "fuzz_est: cannot read %s\n", argv[it]);
-				bad = 1;
-				continue;
-			}
-			LLVMFuzzerTestOneInput(buf, len);
-			free(buf);
-		}
-		return bad;
-	}
-	/* the parsers log every refusal: keep the test log readable */
-	if (freopen("/dev/null", "w", stderr) == NULL)
-		return 1;
-	for (it = 0; it < 20000; it++) {
-		i = fuzz_rand(&seed) % (sizeof(seeds) / sizeof(seeds[0]));
-		len = seeds[i].len;
-		memcpy(m, seeds[i].p, len);
-		n = 1 + fuzz_rand(&seed) % 4;
-		for (k = 0; k < n; k++)
-			m[fuzz_rand(&seed) % len] ^= (uint8_t)(1u << (fuzz_rand(&seed) % 8));
-		if (fuzz_rand(&seed) % 4 == 0)
-			len = fuzz_rand(&seed) % (len + 1);
-		LLVMFuzzerTestOneInput(m, len);
-	}
-	printf("fuzz_est: 20000 mutated inputs, no crash\n");
-	return 0;
-}
-#endif
+#include "tests/fuzz/fuzz_main.h"

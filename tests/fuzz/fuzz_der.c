@@ -12,11 +12,10 @@
  * - SPKI written from input bytes reads back as that key, and a buffer
  *   too small for it is refused without a byte written past it.
  *
- * libFuzzer (`make fuzz-der`, needs clang):
+ * libFuzzer (`make fuzz-der`, or scripts/fuzz / `make fuzz-build`):
  *   ./tests/fuzz/fuzz_der_libfuzzer -max_len=4096 CORPUS_DIR
- * Without libFuzzer (the build's check program): each file named on the
- * command line is run through the harness; with no argument, a fixed-seed
- * mutation run over the EST test vectors. */
+ * Otherwise a corpus + fixed-seed mutation runner (tests/fuzz/fuzz_main.h)
+ * over tests/fuzz/corpus/der/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,8 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
+
+#define FUZZ_NAME	"der"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -176,70 +177,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef KW_LIBFUZZER
-#include "tests/enroll/vectors.h"
-
-static uint32_t
-fuzz_rand(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-int
-main(int argc, char **argv)
-{
-	char *b64 = NULL;
-	size_t b64_len = 0;
-	struct {
-		const uint8_t *p;
-		size_t len;
-	} seeds[5] = {
-		{ p7_der, sizeof(p7_der) },
-		{ csrattrs_der, sizeof(csrattrs_der) },
-		{ ca_der, sizeof(ca_der) },
-		{ leaf_spki, sizeof(leaf_spki) },
-	};
-	uint8_t *buf, m[4096];
-	uint32_t seed = 0x4b57u;
-	size_t len, i, k, n;
-	int bad = 0, it;
-
-	kw_log_setup(KW_LOG_ERROR, 0);
-	if (argc > 1) {
-		for (it = 1; it < argc; it++) {
-			if (kw_file_read(argv[it], 1u << 20, &buf, &len) != KW_OK) {
-				fprintf(stderr, "fuzz_der: cannot read %s\n", argv[it]);
-				bad = 1;
-				continue;
-			}
-			LLVMFuzzerTestOneInput(buf, len);
-			free(buf);
-		}
-		return bad;
-	}
-	if (kw_b64_encode(ca_der, sizeof(ca_der), &b64, &b64_len) != KW_OK)
-		return 1;
-	seeds[4].p = (const uint8_t *)b64;
-	seeds[4].len = b64_len;
-	for (i = 0; i < 5; i++)		/* the seeds themselves */
-		LLVMFuzzerTestOneInput(seeds[i].p, seeds[i].len);
-	for (it = 0; it < 20000; it++) {
-		i = fuzz_rand(&seed) % 5;
-		len = seeds[i].len;
-		memcpy(m, seeds[i].p, len);
-		n = 1 + fuzz_rand(&seed) % 4;
-		for (k = 0; k < n; k++)
-			m[fuzz_rand(&seed) % len] ^= (uint8_t)(1u << (fuzz_rand(&seed) % 8));
-		if (fuzz_rand(&seed) % 4 == 0)
-			len = fuzz_rand(&seed) % (len + 1);
-		LLVMFuzzerTestOneInput(m, len);
-	}
-	free(b64);
-	printf("fuzz_der: 20005 inputs (5 seeds, 20000 mutations), every "
-	    "property held\n");
-	return 0;
-}
-#endif
+#include "fuzz_main.h"

@@ -156,10 +156,16 @@ def main():
                 oid(bytes.fromhex("2a8648ce3d040303")))
     put("est", "csrattrs.der", attrs)
     put("est", "csrattrs.b64", base64.encodebytes(attrs))
+    put("est", "chunked.http", "HTTP/1.1 200 OK\r\nContent-Type: application/pkcs7-mime\r\n"
+        "Transfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n"
+        "5\r\nQUJD\n\r\n0\r\n\r\n")
 
     # ---- der: certificate, SPKI ----
     put("der", "leaf.der", leaf_der)
     put("der", "spki.der", spki)
+    put("der", "chain.p7", p7)
+    put("der", "csrattrs.der", attrs)
+    put("der", "leaf.b64", base64.encodebytes(leaf_der))
 
     # ---- keyfile: a TSS2 PRIVATE KEY (P-256, made-up key bytes) ----
     b2 = lambda b: struct.pack(">H", len(b)) + b
@@ -221,7 +227,45 @@ def main():
             ("rep-cert", 1, sgn(0x8c, d=b"\x30\x82" + bytes(500)))]:
         put("signer", name, bytes([sel]) + b)
 
+    scep_corpus()
     return 0
+
+
+def scep_corpus():
+    """CertReps (SUCCESS, FAILURE, PENDING) from the hostile SCEP server's
+    builder, each after its signer certificate (2-byte length), and an
+    envelope alone."""
+    import datetime
+    sys.path.insert(0, str(top.parent.parent / "enroll"))
+    import scep_hostile as sh
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(65537, 2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+          .public_key(key.public_key()).serial_number(1)
+          .not_valid_before(now).not_valid_after(now +
+                                                 datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(True, None), True)
+          .sign(key, hashes.SHA256()))
+    cad = ca.public_bytes(serialization.Encoding.DER)
+    leaf = sh.issue(ca, key, key.public_key(), "leaf")
+    env = (pkcs7.PKCS7EnvelopeBuilder().set_data(sh.degenerate(leaf))
+           .add_recipient(ca).encrypt(serialization.Encoding.DER,
+                                      [pkcs7.PKCS7Options.Binary]))
+    nonce = bytes(range(16))
+    pre = struct.pack(">H", len(cad)) + cad
+    put("scep", "success", pre + sh.certrep(ca, key, "TID1", nonce, 0,
+                                            content=env))
+    put("scep", "failure", pre + sh.certrep(ca, key, "TID1", nonce, 2,
+                                            fail=2))
+    put("scep", "pending", pre + sh.certrep(ca, key, "TID1", nonce, 3))
+    put("scep", "envelope", env)
+    put("scep", "caps", "AES\nDES3\nSHA-256\nPOSTPKIOperation\nRenewal\n")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@
 #   wait:     kw_free_port kw_wait_port kw_wait_listen kw_wait_for
 #   PKI:      kw_make_ca kw_ca_db kw_sign_csr kw_make_cert
 #             kw_make_server_cert kw_tpm_identity
-#   tokens:   kw_start_swtpm kw_start_softhsm kw_softhsm_card
+#   tokens:   kw_start_swtpm kw_start_swtpm_ek kw_start_abrmd
+#             kw_start_softhsm kw_softhsm_card
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
-#             kw_nginx_mtls kw_start_nginx kw_start_stunnel
+#             kw_nginx_mtls kw_start_nginx kw_start_stunnel kw_start_pebble
+#             kw_private_netns kw_start_scepserver
 #   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
 #             kw_no_sanitizer_reports
 
@@ -200,6 +202,78 @@ kw_start_swtpm() {
 	KW_TCTI="swtpm:host=127.0.0.1,port=$port"
 	TPM2TOOLS_TCTI=$KW_TCTI
 	export TPM2TOOLS_TCTI KW_TCTI
+}
+
+# A swtpm provisioned like a real TPM (issue 12): EK certificates (RSA 2048
+# in NV 0x01c00002, ECC P-384 in 0x01c00016) and a platform certificate,
+# issued by swtpm_localca from a private local CA in $KW_T/NAME-ca (root and
+# intermediate made on first use), then started as kw_start_swtpm does:
+# kw_start_swtpm_ek [NAME (tpm)] [PORT].  Sets what kw_start_swtpm sets and
+# exports KW_EK_CA (PEM bundle: the local CA's intermediate and root, what
+# a verifier's ek-ca holds).  Two TPMs made with two names have two CAs.
+kw_start_swtpm_ek() {
+	local name=${1:-tpm} port=${2:-} dir ca
+	kw_need swtpm swtpm_setup swtpm_localca certtool
+	dir="$KW_T/$name"
+	ca="$KW_T/$name-ca"
+	if [ ! -f "$dir/tpm2-00.permall" ]; then
+		mkdir -p "$dir" "$ca"
+		printf '%s\n' "statedir = $ca" "signingkey = $ca/signkey.pem" \
+			"issuercert = $ca/issuercert.pem" \
+			"certserial = $ca/certserial" >"$ca/localca.conf"
+		printf '%s\n' '--platform-manufacturer keyward' \
+			'--platform-version 2.1' '--platform-model test' \
+			>"$ca/localca.options"
+		printf '%s\n' 'create_certs_tool = /usr/bin/swtpm_localca' \
+			"create_certs_tool_config = $ca/localca.conf" \
+			"create_certs_tool_options = $ca/localca.options" \
+			'active_pcr_banks = sha256' >"$ca/setup.conf"
+		swtpm_setup --tpm2 --tpmstate "$dir" --config "$ca/setup.conf" \
+			--create-ek-cert --create-platform-cert --ecc \
+			--overwrite >"$ca/setup.log" 2>&1 ||
+			kw_fail "swtpm_setup could not provision $name (see $ca/setup.log)"
+		cat "$ca/issuercert.pem" "$ca/swtpm-localca-rootca-cert.pem" \
+			>"$ca/ek-ca.pem"
+	fi
+	KW_EK_CA="$ca/ek-ca.pem"
+	export KW_EK_CA
+	kw_start_swtpm "$name" "$port"
+}
+
+# tpm2-abrmd, the resource manager, in front of the swtpm of $KW_TCTI, on a
+# private D-Bus session bus in $KW_T/dbus (both stopped by PID at exit):
+# kw_start_abrmd.  Sets KW_ABRMD_TCTI (what keyward's --tcti takes) and
+# exports DBUS_SESSION_BUS_ADDRESS for tpm2-tools and keyward.
+kw_start_abrmd() {
+	local d="$KW_T/dbus" i
+	kw_need tpm2-abrmd dbus-daemon
+	ls /usr/lib/*/libtss2-tcti-tabrmd.so.0 >/dev/null 2>&1 ||
+		kw_skip "no tabrmd TCTI (Debian package libtss2-tcti-tabrmd0)"
+	mkdir -p "$d"
+	printf '%s\n' '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"' \
+		' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">' \
+		'<busconfig><type>session</type>' \
+		"<listen>unix:path=$d/bus</listen><auth>EXTERNAL</auth>" \
+		'<policy context="default"><allow send_destination="*"/><allow own="*"/>' \
+		'<allow receive_sender="*"/><allow send_type="method_call"/></policy>' \
+		'</busconfig>' >"$d/bus.conf"
+	dbus-daemon --config-file="$d/bus.conf" --nofork --nopidfile \
+		>"$d/dbus.log" 2>&1 &
+	kw_track $!
+	for i in $(seq 100); do [ -S "$d/bus" ] && break; sleep 0.1; done
+	[ -S "$d/bus" ] || kw_fail "dbus-daemon did not start: $(cat "$d/dbus.log")"
+	DBUS_SESSION_BUS_ADDRESS="unix:path=$d/bus"
+	export DBUS_SESSION_BUS_ADDRESS
+	tpm2-abrmd --session --allow-root --flush-all --tcti="$KW_TCTI" \
+		>"$d/abrmd.log" 2>&1 &
+	kw_track $!
+	KW_ABRMD_TCTI="tabrmd:bus_type=session"
+	for i in $(seq 100); do
+		TPM2TOOLS_TCTI=$KW_ABRMD_TCTI tpm2_getcap properties-fixed \
+			>/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	kw_fail "tpm2-abrmd did not start: $(cat "$d/abrmd.log")"
 }
 
 # A SoftHSM2 token in $KW_T/softhsm labelled $1 with user PIN 123456, the PIN
@@ -590,4 +664,46 @@ JSON
 	KW_PEBBLE_ROOT="$dir/root.pem"
 	curl -sf --cacert "$KW_PEBBLE_CA" "https://localhost:$((port + 1))/roots/0" \
 		-o "$KW_PEBBLE_ROOT" || kw_fail "cannot fetch pebble's root"
+}
+
+# A test re-runs itself in a private network namespace (root only), so
+# servers that bind every address (scepserver) stay off the network:
+# kw_private_netns "$0" "$@" at the top of the script, before anything starts.
+# Skips when the namespace cannot be made.
+kw_private_netns() {
+	local self=$1
+	shift
+	[ -n "${KW_IN_NETNS:-}" ] && return 0
+	kw_need unshare ip
+	[ "$(id -u)" = 0 ] || kw_skip "a private network namespace needs root"
+	unshare -n true 2>/dev/null || kw_skip "unshare -n is not allowed here"
+	# the re-run makes its own temp dir; this one is still empty
+	rmdir "$KW_T"
+	trap - EXIT
+	KW_IN_NETNS=1 exec unshare -n /bin/bash -c 'ip link set lo up && exec "$0" "$@"' \
+		"$self" "$@"
+}
+
+# micromdm's scepserver (Debian package scep) with a fresh CA (RSA 2048) in
+# $KW_T/scep and challenge password $1; extra scepserver flags follow.
+# Binds all addresses: run it only inside kw_private_netns.  Sets
+# KW_SCEP_URL, KW_SCEP_CA (PEM) and KW_SCEP_FP (SHA-256 of the CA).
+kw_start_scepserver() {
+	local challenge=$1 port dir="$KW_T/scep"
+	shift
+	[ -n "${KW_IN_NETNS:-}" ] || kw_fail "kw_start_scepserver outside kw_private_netns"
+	kw_need scepserver openssl
+	mkdir -p "$dir"
+	(cd "$dir" && scepserver ca -init -depot depot -keySize 2048 \
+		-organization keyward-test >ca-init.log 2>&1) ||
+		kw_fail "scepserver ca -init failed (see $dir/ca-init.log)"
+	port=$(kw_free_port 1)
+	(cd "$dir" && exec scepserver -depot depot -port "$port" \
+		-challenge "$challenge" "$@") >"$dir/scepserver.log" 2>&1 &
+	kw_track $!
+	kw_wait_port "$port" 20 || kw_fail "scepserver did not start (see $dir/scepserver.log)"
+	KW_SCEP_URL="http://127.0.0.1:$port/scep"
+	KW_SCEP_CA="$dir/depot/ca.pem"
+	KW_SCEP_FP=$(openssl x509 -in "$KW_SCEP_CA" -outform DER |
+		openssl dgst -sha256 -r | cut -d' ' -f1)
 }

@@ -150,6 +150,26 @@ soft_close(void *impl)
 	free(sk);
 }
 
+/* RSAES-PKCS1-v1_5 (SCEP's envelope), RSA keys only. */
+static int
+soft_decrypt(void *impl, const uint8_t *in, size_t in_len, uint8_t *out,
+    size_t *out_len)
+{
+	struct soft_key *sk = impl;
+	int n;
+
+	if (!kw_alg_is_rsa(sk->alg))
+		return KW_ERR_UNSUPPORTED;
+	if (in == NULL)
+		return KW_OK;
+	n = wc_RsaPrivateDecrypt(in, (word32)in_len, out, (word32)*out_len,
+	    &sk->rsa);
+	if (n < 0)
+		return KW_ERR_CRYPTO;
+	*out_len = (size_t)n;
+	return KW_OK;
+}
+
 static const struct kw_key_ops soft_ops = {
 	.name = "soft",
 	.public_key = soft_public_key,
@@ -157,6 +177,7 @@ static const struct kw_key_ops soft_ops = {
 	.describe = soft_describe,
 	.close = soft_close,
 	.supports = soft_supports,
+	.decrypt = soft_decrypt,
 };
 
 int

@@ -324,7 +324,7 @@ static void
 test_acme_state(void **state)
 {
 	static const char *bad[] = {
-		"{\"version\": 1, \"protocol\": \"scep\", \"key\": \"tpm:/k\", "
+		"{\"version\": 1, \"protocol\": \"cmp\", \"key\": \"tpm:/k\", "
 		    "\"cert\": \"/c\", \"server\": \"https://e\", \"ca\": \"/ca\"}",
 		"{\"version\": 1, \"protocol\": \"acme\", \"key\": \"tpm:/k\", "
 		    "\"cert\": \"/c\", \"server\": \"https://e\", \"ca\": \"/ca\"}",
@@ -389,6 +389,45 @@ test_acme_state(void **state)
 	}
 }
 
+/* SCEP identities: the challenge file survives the state file, renewal
+ * keys are made sign+decrypt, a section may say protocol = scep. */
+static void
+test_scep_state(void **state)
+{
+	struct kw_identity_conf *c;
+	struct kw_identity *id, *back;
+	struct kw_keyref_opts o;
+	char p[256];
+
+	(void)state;
+	path_in(p, sizeof(p), "scep.state");
+	id = sample(p);
+	kw_identity_keyopts(id, &o);
+	assert_int_equal(o.usage, 0);
+	assert_int_equal(kw_identity_set(&id->protocol, "scep"), KW_OK);
+	assert_int_equal(kw_identity_set(&id->scep.challenge_file, "/etc/chal"),
+	    KW_OK);
+	assert_int_equal(kw_identity_save(id), KW_OK);
+	kw_identity_free(id);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_string_equal(back->protocol, "scep");
+	assert_string_equal(back->scep.challenge_file, "/etc/chal");
+	kw_identity_keyopts(back, &o);
+	assert_int_equal(o.usage, KW_USAGE_SIGN | KW_USAGE_DECRYPT);
+	kw_identity_free(back);
+
+	assert_int_equal(kw_identity_conf_new("s", &c), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "state", p, "f", 1), KW_OK);
+	assert_int_equal(kw_identity_conf_set(c, "protocol", "acme", "f", 2),
+	    KW_OK);
+	assert_int_equal(kw_identity_open(c, &id, NULL), KW_ERR_CONFIG);
+	assert_int_equal(kw_identity_conf_set(c, "protocol", "scep", "f", 3),
+	    KW_OK);
+	assert_int_equal(kw_identity_open(c, &id, NULL), KW_OK);
+	kw_identity_free(id);
+	kw_identity_conf_free(c);
+}
+
 static int
 setup(void **state)
 {
@@ -417,6 +456,7 @@ main(void)
 		cmocka_unit_test(test_recover_copy),
 		cmocka_unit_test(test_conf),
 		cmocka_unit_test(test_acme_state),
+		cmocka_unit_test(test_scep_state),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,10 @@
 /* Unit tests for tpm/ against a mocked ESAPI (-Wl,--wrap=Esys_...): the
  * error paths swtpm cannot produce on demand.  A wrong auth value or a
  * lockout is never retried; a dropped connection is reconnected once; a
- * TCTI that cannot start fails cleanly; every transient object is flushed. */
+ * TCTI that cannot start fails cleanly; every transient object is flushed;
+ * without a resource manager nothing stays loaded between signatures (the
+ * key's saved context is loaded for each), a TPM out of slots is waited
+ * for, a context the TPM no longer takes is replaced by a reload. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +30,10 @@
 static struct {
 	TSS2_RC tcti_rc, load_rc, createprimary_rc;
 	TSS2_RC sign_rc[4];	/* per Esys_Sign call; then success */
+	TSS2_RC ctxload_rc[4];	/* per Esys_ContextLoad call; then success */
+	int load_busy;		/* Esys_Load answers 0x902 this many times */
+	TPM2_HANDLE tpm_handle;	/* what the key's handle is (0: 0x80000000) */
+	int ctxsaves, ctxloads;
 	int tcti_inits, tcti_finals, esys_inits, esys_finals;
 	int signs, loads, primaries, flushes, live, sessions;
 	ESYS_TR last_sign_session;
@@ -86,6 +93,50 @@ TSS2_RC __wrap_Esys_Sign(ESYS_CONTEXT *ctx, ESYS_TR key, ESYS_TR s1,
     ESYS_TR s2, ESYS_TR s3, const TPM2B_DIGEST *digest,
     const TPMT_SIG_SCHEME *scheme, const TPMT_TK_HASHCHECK *check,
     TPMT_SIGNATURE **sig);
+TSS2_RC __wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h,
+    TPMS_CONTEXT **out);
+TSS2_RC __wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *c,
+    ESYS_TR *obj);
+TSS2_RC __wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h,
+    TPM2_HANDLE *out);
+
+TSS2_RC
+__wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h, TPMS_CONTEXT **out)
+{
+	(void)ctx;
+	(void)h;
+	mock.ctxsaves++;
+	*out = calloc(1, sizeof(**out));
+	(*out)->savedHandle = 0x80000000;
+	return TSS2_RC_SUCCESS;
+}
+
+TSS2_RC
+__wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *c,
+    ESYS_TR *obj)
+{
+	TSS2_RC rc;
+
+	(void)ctx;
+	assert_int_equal(c->savedHandle, 0x80000000);
+	rc = mock.ctxloads < 4 ? mock.ctxload_rc[mock.ctxloads] :
+	    TSS2_RC_SUCCESS;
+	mock.ctxloads++;
+	if (rc != TSS2_RC_SUCCESS)
+		return rc;
+	*obj = mock_next_tr++;
+	mock.live++;
+	return TSS2_RC_SUCCESS;
+}
+
+TSS2_RC
+__wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h, TPM2_HANDLE *out)
+{
+	(void)ctx;
+	(void)h;
+	*out = mock.tpm_handle ? mock.tpm_handle : 0x80000000;
+	return TSS2_RC_SUCCESS;
+}
 
 TSS2_RC
 __wrap_Tss2_TctiLdr_Initialize(const char *conf, TSS2_TCTI_CONTEXT **ctx)
@@ -163,6 +214,10 @@ __wrap_Esys_Load(ESYS_CONTEXT *ctx, ESYS_TR parent, ESYS_TR s1, ESYS_TR s2,
 	(void)ctx; (void)parent; (void)s1; (void)s2; (void)s3; (void)priv;
 	(void)pub;
 	mock.loads++;
+	if (mock.load_busy > 0) {
+		mock.load_busy--;
+		return TPM2_RC_OBJECT_MEMORY;
+	}
 	if (mock.load_rc != TSS2_RC_SUCCESS)
 		return mock.load_rc;
 	*obj = mock_next_tr++;
@@ -433,9 +488,11 @@ open_key(void)
 
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
 	assert_non_null(key);
-	/* the SRK was created and flushed; only the key is loaded */
+	/* the SRK was created and flushed; the key's context saved and the
+	 * key flushed: no slot held between signatures */
 	assert_int_equal(mock.primaries, 1);
-	assert_int_equal(mock.live, 1);
+	assert_int_equal(mock.ctxsaves, 1);
+	assert_int_equal(mock.live, 0);
 	return key;
 }
 
@@ -468,7 +525,10 @@ test_sign_ok_and_all_flushed(void **state)
 	assert_int_equal(sig[1], 0x11);
 	assert_int_equal(sig[32], 0x22);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
-	assert_int_equal(mock.loads, 1);	/* loaded once, kept */
+	/* loaded from the file once, from the saved context per use */
+	assert_int_equal(mock.loads, 1);
+	assert_int_equal(mock.ctxloads, 2);
+	assert_int_equal(mock.live, 0);
 	kw_key_close(key);
 	assert_int_equal(mock.live, 0);
 	assert_int_equal(mock.esys_finals, mock.esys_inits);
@@ -643,7 +703,7 @@ test_auth_value(void **state)
 	mock.sign_rc[1] = TPM2_RC_AUTH_FAIL | TPM2_RC_S | TPM2_RC_1;
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_PIN_INCORRECT);
 	assert_int_equal(mock.signs, 2);
-	assert_int_equal(mock.live, 1);		/* session flushed */
+	assert_int_equal(mock.live, 0);		/* session flushed */
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	assert_int_equal(mock.sessions, 2);
 	kw_key_close(key);
@@ -731,7 +791,7 @@ test_pss_salt_probe(void **state)
 	assert_int_equal(kw_key_supports(key, KW_SIG_RSA_PSS, KW_HASH_SHA256),
 	    KW_OK);
 	assert_int_equal(mock.signs, 1);
-	assert_int_equal(mock.live, 1);		/* public copy flushed */
+	assert_int_equal(mock.live, 0);		/* public copy flushed */
 	assert_int_equal(kw_key_supports(key, KW_SIG_RSA_PKCS1,
 	    KW_HASH_SHA256), KW_OK);
 	assert_int_equal(kw_key_supports(key, KW_SIG_ECDSA, KW_HASH_SHA256),
@@ -793,6 +853,76 @@ test_persistent_key_replaced(void **state)
 	assert_int_equal(mock.esys_finals, mock.esys_inits);
 }
 
+/* Behind a resource manager (virtual handles) the key stays loaded. */
+static void
+test_rm_keeps_key_loaded(void **state)
+{
+	struct tpm_opts o = { "mock:", NULL, 0 };
+	struct kw_key *key = NULL;
+	uint8_t sig[KW_MAX_SIG];
+	size_t len;
+
+	(void)state;
+	mock.tpm_handle = 0x80fffffe;	/* /dev/tpmrm0 numbering */
+	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
+	assert_int_equal(mock.live, 1);
+	assert_int_equal(sign_once(key, sig, &len), KW_OK);
+	assert_int_equal(sign_once(key, sig, &len), KW_OK);
+	assert_int_equal(mock.ctxsaves, 0);
+	assert_int_equal(mock.ctxloads, 0);
+	assert_int_equal(mock.loads, 1);
+	kw_key_close(key);
+	assert_int_equal(mock.live, 0);
+}
+
+/* A TPM out of slots (0x902) is waited for, at load and at each use. */
+static void
+test_out_of_slots_waits(void **state)
+{
+	struct kw_key *key;
+	uint8_t sig[KW_MAX_SIG];
+	size_t len;
+
+	(void)state;
+	mock.load_busy = 3;
+	key = open_key();
+	assert_int_equal(mock.loads, 4);
+	mock.ctxload_rc[0] = TPM2_RC_OBJECT_MEMORY;
+	mock.ctxload_rc[1] = TPM2_RC_OBJECT_MEMORY;
+	assert_int_equal(sign_once(key, sig, &len), KW_OK);
+	assert_int_equal(mock.ctxloads, 3);
+	assert_int_equal(mock.signs, 1);
+	assert_int_equal(mock.tcti_inits, 1);	/* no reconnect */
+	kw_key_close(key);
+	assert_int_equal(mock.live, 0);
+}
+
+/* A saved context the TPM refuses (it was reset): the key file is loaded
+ * again, once, and the signature made. */
+static void
+test_context_refused_reloads(void **state)
+{
+	struct kw_key *key;
+	uint8_t sig[KW_MAX_SIG];
+	size_t len;
+
+	(void)state;
+	key = open_key();
+	mock.ctxload_rc[0] = TPM2_RC_INTEGRITY;
+	assert_int_equal(sign_once(key, sig, &len), KW_OK);
+	assert_int_equal(mock.loads, 2);
+	assert_int_equal(mock.ctxsaves, 2);
+	assert_int_equal(mock.signs, 1);
+	/* refused again after the reload: a clear error, not a loop */
+	mock.ctxload_rc[2] = TPM2_RC_INTEGRITY;
+	mock.ctxload_rc[3] = TPM2_RC_INTEGRITY;
+	assert_int_equal(sign_once(key, sig, &len), KW_ERR_WRONG_TPM);
+	assert_int_equal(mock.loads, 3);
+	kw_key_close(key);
+	assert_int_equal(mock.live, 0);
+	assert_int_equal(mock.esys_finals, mock.esys_inits);
+}
+
 int
 main(void)
 {
@@ -810,6 +940,9 @@ main(void)
 		cmocka_unit_test_setup(test_ecdsa_digest_sizes, setup),
 		cmocka_unit_test_setup(test_tcti_choice, setup),
 		cmocka_unit_test_setup(test_pss_salt_probe, setup),
+		cmocka_unit_test_setup(test_rm_keeps_key_loaded, setup),
+		cmocka_unit_test_setup(test_out_of_slots_waits, setup),
+		cmocka_unit_test_setup(test_context_refused_reloads, setup),
 	};
 	int r;
 

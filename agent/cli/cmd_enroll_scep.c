@@ -1,0 +1,317 @@
+/* keyward enroll scep: get a certificate for a hardware key over SCEP
+ * (RFC 8894).  The key must be RSA and allowed to decrypt (the CA encrypts
+ * its answer to it; the token decrypts).  The issued certificate must
+ * carry the key's public key and chain to the CA, or nothing is stored. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kw_error.h"
+#include "kw_key.h"
+#include "kw_log.h"
+#include "kw_mem.h"
+#include "kw_wolf.h"
+#include "agent/cli/cli.h"
+#include "agent/identity/identity.h"
+#include "agent/keys/keyref.h"
+#include "enroll/est.h"
+#include "enroll/est_der.h"
+#include "enroll/est_sched.h"
+
+static const char kw_scep_help[] =
+"usage: keyward enroll scep --server URL (--ca FILE | --ca-fingerprint SHA256)\n"
+"           --key REF --subject DN [--san NAME...] --challenge-file FILE\n"
+"           --out CERTFILE [--chain-out FILE] [--state FILE]\n"
+"           [--renew-at PCT] [--same-key] [--timeout SECONDS] [--wait SECONDS]\n"
+"       keyward enroll scep --renew --state FILE [--force] [--same-key]\n"
+"       keyward enroll scep --watch --state FILE\n"
+"       keyward enroll scep --check --state FILE\n"
+"\n"
+"Enroll a hardware key for a certificate over SCEP (RFC 8894).  The key\n"
+"must be RSA and made with `keyward keygen --alg rsa2048 --usage\n"
+"sign,decrypt`: the request is signed by it (through a transient\n"
+"self-signed certificate) and the CA's answer is encrypted to it and\n"
+"decrypted inside the token.  The request's envelope uses AES and SHA-256\n"
+"when the CA's GetCACaps allows; weaker algorithms in the CA's answer are\n"
+"accepted with a warning because the issued certificate is checked on its\n"
+"own: it must carry the key's public key and chain to the CA, else nothing\n"
+"is stored.  Renewal sends a RenewalReq signed with the current\n"
+"certificate and key.\n"
+"\n"
+"  -s, --server URL         the SCEP URL, http:// or https://\n"
+"                           (e.g. http://ca.example:8080/scep)\n"
+"      --ca FILE            the CA certificate (PEM or DER)\n"
+"      --ca-fingerprint FP  or its SHA-256 (hex); checked against GetCACert\n"
+"                           and kept next to the certificate (CERTFILE.ca.pem)\n"
+"      --subject DN         CSR subject, e.g. CN=device-17,O=Example\n"
+"      --san NAME           dns:NAME, ip:ADDR, uri:URI, email:ADDR (repeatable)\n"
+"      --challenge-file FILE  the challenge password (first line; mode 0600)\n"
+"  -o, --out CERTFILE       issued certificate (PEM, 0644)\n"
+"      --chain-out FILE     the CA chain (PEM)\n"
+"      --state FILE         identity state for renewal (default CERTFILE.state)\n"
+"      --renew-at PCT       renew at this share of the lifetime (default 66%)\n"
+"      --same-key           renew without a new key (default: a new key each time)\n"
+"      --renew, --watch, --check  with --state: as for 'keyward enroll est'\n"
+"                           (the state file says which protocol to speak)\n"
+"      --timeout SECONDS    per request (default 30)\n"
+"      --wait SECONDS       how long to poll a PENDING request (default 300)\n"
+KW_KEY_HELP
+"\n"
+KW_EXIT_HELP;
+
+enum {
+	OPT_SAN = KW_OPT_FIRST_FREE,
+	OPT_CA,
+	OPT_CA_FP,
+	OPT_SUBJECT,
+	OPT_CHALLENGE,
+	OPT_CHAIN_OUT,
+	OPT_TIMEOUT,
+	OPT_WAIT,
+	OPT_STATE,
+	OPT_SAME_KEY,
+	OPT_RENEW_AT,
+	OPT_RENEW,
+};
+
+#define SCEP_MAX_SANS	16
+
+struct kw_scep_args {
+	struct kw_keyref_opts kopts;
+	const char *server, *ca, *ca_fp, *key, *subject, *challenge, *out;
+	const char *chain_out, *state;
+	const char *sans[SCEP_MAX_SANS];
+	size_t nsans;
+	int timeout_ms, same_key, renew;
+	unsigned wait_s, renew_at;
+};
+
+static int
+scep_parse_args(int argc, char **argv, struct kw_scep_args *a)
+{
+	static const struct option longopts[] = {
+		KW_KEY_LONGOPTS,
+		{ "server", required_argument, NULL, 's' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "san", required_argument, NULL, OPT_SAN },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "ca-fingerprint", required_argument, NULL, OPT_CA_FP },
+		{ "subject", required_argument, NULL, OPT_SUBJECT },
+		{ "challenge-file", required_argument, NULL, OPT_CHALLENGE },
+		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
+		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
+		{ "renew", no_argument, NULL, OPT_RENEW },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	unsigned long v;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->timeout_ms = 30000;
+	a->wait_s = 300;
+	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
+		if (kw_cli_keyopt(c, optarg, &a->kopts))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(kw_scep_help, stdout);
+			return 1;
+		case 'k': a->key = optarg; break;
+		case 's': a->server = optarg; break;
+		case 'o': a->out = optarg; break;
+		case OPT_CA: a->ca = optarg; break;
+		case OPT_CA_FP: a->ca_fp = optarg; break;
+		case OPT_SUBJECT: a->subject = optarg; break;
+		case OPT_CHALLENGE: a->challenge = optarg; break;
+		case OPT_CHAIN_OUT: a->chain_out = optarg; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_SAME_KEY: a->same_key = 1; break;
+		case OPT_RENEW: a->renew = 1; break;
+		case OPT_SAN:
+			if (a->nsans >= SCEP_MAX_SANS)
+				return kw_cli_usage_error("enroll scep",
+				    "at most %d --san", SCEP_MAX_SANS);
+			a->sans[a->nsans++] = optarg;
+			break;
+		case OPT_RENEW_AT:
+			if (est_sched_parse_pct(optarg, &a->renew_at) != 0)
+				return kw_cli_usage_error("enroll scep",
+				    "--renew-at takes a percentage 1..99");
+			break;
+		case OPT_TIMEOUT:
+		case OPT_WAIT:
+			v = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v > 86400 ||
+			    (v == 0 && c == OPT_TIMEOUT))
+				return kw_cli_usage_error("enroll scep",
+				    "%s takes %s..86400 seconds", c ==
+				    OPT_TIMEOUT ? "--timeout" : "--wait",
+				    c == OPT_TIMEOUT ? "1" : "0");
+			if (c == OPT_TIMEOUT)
+				a->timeout_ms = (int)(v * 1000);
+			else
+				a->wait_s = (unsigned)v;
+			break;
+		default:
+			return kw_cli_usage_error("enroll scep",
+			    "unknown option");
+		}
+	}
+	if (optind != argc)
+		return kw_cli_usage_error("enroll scep", "unexpected argument "
+		    "'%s'", argv[optind]);
+	if (a->renew)
+		return kw_cli_usage_error("enroll scep", "--renew goes with "
+		    "--state FILE (the identity the first enrollment wrote)");
+	if (a->server == NULL || a->key == NULL || a->out == NULL ||
+	    a->subject == NULL)
+		return kw_cli_usage_error("enroll scep", "--server, --key, "
+		    "--subject and --out are required");
+	if ((a->ca == NULL) == (a->ca_fp == NULL))
+		return kw_cli_usage_error("enroll scep", "give --ca FILE or "
+		    "--ca-fingerprint SHA256 (one of them)");
+	if (kw_keyref_has_pin(a->key))
+		return kw_cli_usage_error("enroll scep", "a key URI holds its "
+		    "PIN (pin-value), which would be written into the state "
+		    "file: put the PIN in a file (mode 0600) and use "
+		    "?pin-source=file:PATH");
+	return KW_OK;
+}
+
+/* The CA the identity trusts from now on: --ca, or what the pin proved,
+ * written next to the certificate. */
+static int
+scep_keep_ca(const struct kw_scep_args *a, const struct kw_enroll_res *res,
+    struct kw_identity *id)
+{
+	char path[PATH_MAX], *pem = NULL;
+	size_t len;
+	int r;
+
+	if (a->ca != NULL)
+		return kw_identity_set_path(&id->ca_file, a->ca);
+	snprintf(path, sizeof(path), "%s.ca.pem", a->out);
+	if ((r = est_certs_pem(&res->cacerts, 0, &pem, &len)) == KW_OK &&
+	    (r = kw_file_write_atomic(path, pem, len, 0644, 0)) == KW_OK)
+		r = kw_identity_set_path(&id->ca_file, path);
+	free(pem);
+	return r;
+}
+
+static int
+scep_enroll_first(const struct kw_scep_args *a)
+{
+	struct kw_identity *id = NULL;
+	struct kw_enroll_req req;
+	struct kw_enroll_res res;
+	struct kw_scep_id sc;
+	struct est_cert_info ci;
+	struct kw_key *key = NULL;
+	char state_path[PATH_MAX], when[40];
+	size_t i;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	snprintf(state_path, sizeof(state_path), "%s%s",
+	    a->state ? a->state : a->out, a->state ? "" : ".state");
+	if (access(state_path, F_OK) == 0) {
+		kw_err("%s already holds an enrolled identity: renew it with "
+		    "'keyward enroll scep --renew --state %s', or remove it to "
+		    "start over", state_path, state_path);
+		return KW_ERR_EXISTS;
+	}
+	sc.challenge_file = (char *)a->challenge;
+	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != KW_OK) {
+		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.protocol = "scep";
+	req.scep = &sc;
+	req.kopts = &a->kopts;
+	req.server = a->server;
+	req.ca_file = a->ca;
+	req.ca_fingerprint = a->ca_fp;
+	req.key = key;
+	req.subject = a->subject;
+	req.sans = a->sans;
+	req.nsans = a->nsans;
+	req.wait_s = a->wait_s;
+	req.timeout_ms = a->timeout_ms;
+	if ((r = kw_enroll_run(&req, &res)) == KW_ERR_PENDING)
+		kw_err("SCEP: the request is still PENDING at the CA after %u s: "
+		    "nothing stored; run the same command again later (same "
+		    "key, same transaction)", a->wait_s);
+	if (r != KW_OK ||
+	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK ||
+	    (r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) !=
+	    KW_OK)
+		goto out;
+	if ((r = kw_identity_new(&id)) != KW_OK)
+		goto out;
+	if ((r = kw_identity_set_path(&id->path, state_path)) != KW_OK ||
+	    (r = kw_identity_set(&id->protocol, "scep")) != KW_OK ||
+	    (r = kw_identity_set_path(&id->scep.challenge_file,
+	    a->challenge)) != KW_OK ||
+	    (r = kw_identity_set(&id->server, a->server)) != KW_OK ||
+	    (r = scep_keep_ca(a, &res, id)) != KW_OK ||
+	    (r = kw_identity_set_keyref(&id->key_ref, a->key)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_out, a->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_file, a->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->chain_file, a->chain_out)) !=
+	    KW_OK ||
+	    (r = kw_identity_set(&id->subject, a->subject)) != KW_OK ||
+	    (r = kw_identity_set(&id->tcti, a->kopts.tcti)) != KW_OK ||
+	    (r = kw_identity_set(&id->module, a->kopts.module)) != KW_OK ||
+	    (a->kopts.module != NULL && strchr(a->kopts.module, '/') != NULL &&
+	    (r = kw_identity_set_path(&id->module, a->kopts.module)) != KW_OK) ||
+	    (r = kw_identity_set_path(&id->auth_file, a->kopts.auth_file)) !=
+	    KW_OK)
+		goto out;
+	for (i = 0; i < a->nsans; i++)
+		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	id->allow_exportable = a->kopts.allow_exportable;
+	id->rekey = !a->same_key;
+	if (a->renew_at)
+		id->renew_at_pct = a->renew_at;
+	id->not_before = ci.not_before;
+	id->not_after = ci.not_after;
+	if ((r = kw_identity_save(id)) != KW_OK)
+		goto out;
+	kw_info("enrolled: certificate %s (valid until %s), state %s", a->out,
+	    kw_time_str(ci.not_after, when, sizeof(when)), state_path);
+out:
+	kw_enroll_res_clear(&res);
+	kw_identity_free(id);
+	kw_key_close(key);
+	return r;
+}
+
+int
+cmd_enroll_scep(int argc, char **argv)
+{
+	struct kw_scep_args a;
+	int r, wolf = 0;
+
+	if ((r = scep_parse_args(argc, argv, &a)) != KW_OK)
+		return r == 1 ? KW_EXIT_OK : r;
+	if ((r = kw_wolf_init()) != KW_OK)
+		goto out;
+	wolf = 1;
+	r = scep_enroll_first(&a);
+out:
+	kw_keyref_shutdown();
+	if (wolf)
+		kw_wolf_cleanup();
+	return kw_exit_code(r);
+}

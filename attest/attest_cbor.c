@@ -1,0 +1,497 @@
+/* The evidence message (keyward-attestation(7)): CBOR (RFC 8949) through
+ * libcbor.
+ *
+ *   { "fmt": "tpm",
+ *     "attStmt": { "ver": "2.0", "x5c": [EK cert, chain...], "akPub": bstr,
+ *                  ["alg": COSE alg, "sig": bstr, "certInfo": bstr,
+ *                   "pubArea": bstr] },
+ *     ["keyward-posture": { "v": 1, "time": uint, "quote": bstr,
+ *                           "sig": bstr, "pcrs": bstr,
+ *                           ["eventLog": bstr], ["os": {text: text}] }] }
+ *
+ * The decoder is strict: before libcbor builds anything, one pass over the
+ * bytes checks that they are exactly one well-formed item of definite
+ * lengths, without tags, nested at most ATTEST_CBOR_DEPTH deep; then every
+ * map must hold only known keys, each once, of the right type and size. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cbor.h>
+
+#include "kw_error.h"
+#include "kw_log.h"
+#include "attest/attest.h"
+
+#define ATTEST_CBOR_DEPTH	6
+#define ATTEST_CERT_MAX		4096
+#define ATTEST_TPM_MAX		2048
+#define ATTEST_LOG_MAX		(256u * 1024u)
+#define ATTEST_OS_KEY_MAX	64
+#define ATTEST_OS_VAL_MAX	256
+
+/* The pre-scan: one well-formed item, nothing after it. */
+static int
+attest_cbor_scan(const uint8_t *p, size_t len)
+{
+	uint64_t left[ATTEST_CBOR_DEPTH + 1], v;
+	size_t off = 0, n;
+	int depth = 0, mt, ai, k;
+
+	left[0] = 1;
+	while (depth >= 0) {
+		if (left[depth] == 0) {
+			depth--;
+			continue;
+		}
+		left[depth]--;
+		if (off >= len)
+			return KW_ERR_PARSE;
+		mt = p[off] >> 5;
+		ai = p[off] & 31;
+		off++;
+		if (ai < 24) {
+			v = (uint64_t)ai;
+		} else if (ai <= 27) {
+			n = (size_t)1 << (ai - 24);
+			if (len - off < n)
+				return KW_ERR_PARSE;
+			for (v = 0, k = 0; k < (int)n; k++)
+				v = v << 8 | p[off + (size_t)k];
+			off += n;
+		} else {
+			return KW_ERR_PARSE;	/* reserved or indefinite */
+		}
+		switch (mt) {
+		case 0:
+		case 1:
+		case 7:
+			break;
+		case 2:
+		case 3:
+			if (v > len - off)
+				return KW_ERR_PARSE;
+			off += (size_t)v;
+			break;
+		case 4:
+		case 5:
+			if (depth == ATTEST_CBOR_DEPTH || v > len)
+				return KW_ERR_PARSE;
+			left[++depth] = mt == 5 ? 2 * v : v;
+			break;
+		default:		/* tags */
+			return KW_ERR_PARSE;
+		}
+	}
+	return off == len ? KW_OK : KW_ERR_PARSE;
+}
+
+static int
+attest_key_is(const cbor_item_t *k, const char *name)
+{
+	return cbor_isa_string(k) && cbor_string_is_definite(k) &&
+	    cbor_string_length(k) == strlen(name) &&
+	    memcmp(cbor_string_handle(k), name, strlen(name)) == 0;
+}
+
+static int
+attest_bytes(const cbor_item_t *v, size_t max, struct kw_attest_bytes *out)
+{
+	if (!cbor_isa_bytestring(v) || !cbor_bytestring_is_definite(v) ||
+	    cbor_bytestring_length(v) == 0 || cbor_bytestring_length(v) > max)
+		return KW_ERR_PARSE;
+	out->p = cbor_bytestring_handle(v);
+	out->len = cbor_bytestring_length(v);
+	return KW_OK;
+}
+
+static int
+attest_text(const cbor_item_t *v, size_t max, struct kw_attest_bytes *out)
+{
+	if (!cbor_isa_string(v) || !cbor_string_is_definite(v) ||
+	    cbor_string_length(v) > max)
+		return KW_ERR_PARSE;
+	out->p = cbor_string_handle(v);
+	out->len = cbor_string_length(v);
+	return KW_OK;
+}
+
+static int
+attest_uint(const cbor_item_t *v, uint64_t *out)
+{
+	if (!cbor_isa_uint(v))
+		return KW_ERR_PARSE;
+	*out = cbor_get_int(v);
+	return KW_OK;
+}
+
+/* Which of names[] k is; -1 if none or seen before (seen: bit mask). */
+static int
+attest_which(const cbor_item_t *k, const char *const *names, int n,
+    unsigned int *seen)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (attest_key_is(k, names[i])) {
+			if (*seen & (1u << i))
+				return -1;
+			*seen |= 1u << i;
+			return i;
+		}
+	return -1;
+}
+
+static int
+attest_att_stmt(const cbor_item_t *m, struct kw_attest_evidence *ev)
+{
+	static const char *const names[] = { "ver", "x5c", "akPub", "alg",
+	    "sig", "certInfo", "pubArea" };
+	struct cbor_pair *pp;
+	struct kw_attest_bytes ver;
+	cbor_item_t **a;
+	unsigned int seen = 0, cert_bits = 0x78;
+	size_t i, j;
+	uint64_t u;
+	int r = KW_OK;
+
+	if (!cbor_isa_map(m))
+		return KW_ERR_PARSE;
+	pp = cbor_map_handle(m);
+	for (i = 0; i < cbor_map_size(m) && r == KW_OK; i++) {
+		switch (attest_which(pp[i].key, names, 7, &seen)) {
+		case 0:
+			r = attest_text(pp[i].value, 8, &ver);
+			if (r == KW_OK && (ver.len != 3 ||
+			    memcmp(ver.p, "2.0", 3) != 0))
+				r = KW_ERR_PARSE;
+			break;
+		case 1:
+			if (!cbor_isa_array(pp[i].value) ||
+			    cbor_array_size(pp[i].value) == 0 ||
+			    cbor_array_size(pp[i].value) > KW_ATTEST_X5C_MAX) {
+				r = KW_ERR_PARSE;
+				break;
+			}
+			a = cbor_array_handle(pp[i].value);
+			ev->nx5c = cbor_array_size(pp[i].value);
+			for (j = 0; j < ev->nx5c && r == KW_OK; j++)
+				r = attest_bytes(a[j], ATTEST_CERT_MAX,
+				    &ev->x5c[j]);
+			break;
+		case 2:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->ak_pub);
+			break;
+		case 3:
+			/* a COSE algorithm: a small negative integer */
+			if (cbor_isa_negint(pp[i].value)) {
+				u = cbor_get_int(pp[i].value);
+				if (u > 65535)
+					r = KW_ERR_PARSE;
+				else
+					ev->alg = -1 - (int64_t)u;
+			} else if (attest_uint(pp[i].value, &u) == KW_OK &&
+			    u <= 65535) {
+				ev->alg = (int64_t)u;
+			} else {
+				r = KW_ERR_PARSE;
+			}
+			break;
+		case 4:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->cert_sig);
+			break;
+		case 5:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->cert_info);
+			break;
+		case 6:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->pub_area);
+			break;
+		default:
+			r = KW_ERR_PARSE;
+			break;
+		}
+	}
+	/* ver, x5c and akPub always; the four certify fields all or none */
+	if (r == KW_OK && ((seen & 7) != 7 || ((seen & cert_bits) != 0 &&
+	    (seen & cert_bits) != cert_bits)))
+		r = KW_ERR_PARSE;
+	ev->has_certify = (seen & cert_bits) == cert_bits;
+	return r;
+}
+
+static int
+attest_posture(const cbor_item_t *m, struct kw_attest_evidence *ev)
+{
+	static const char *const names[] = { "v", "time", "quote", "sig",
+	    "pcrs", "eventLog", "os" };
+	struct cbor_pair *pp, *op;
+	unsigned int seen = 0;
+	size_t i, j, k;
+	uint64_t u;
+	int r = KW_OK;
+
+	if (!cbor_isa_map(m))
+		return KW_ERR_PARSE;
+	pp = cbor_map_handle(m);
+	for (i = 0; i < cbor_map_size(m) && r == KW_OK; i++) {
+		switch (attest_which(pp[i].key, names, 7, &seen)) {
+		case 0:
+			r = attest_uint(pp[i].value, &u);
+			if (r == KW_OK && u != 1)
+				r = KW_ERR_PARSE;	/* a later version */
+			break;
+		case 1:
+			r = attest_uint(pp[i].value, &ev->time);
+			break;
+		case 2:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->quote);
+			break;
+		case 3:
+			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
+			    &ev->quote_sig);
+			break;
+		case 4:
+			r = attest_bytes(pp[i].value, 24 * 32, &ev->pcr_values);
+			if (r == KW_OK && ev->pcr_values.len % 32 != 0)
+				r = KW_ERR_PARSE;
+			break;
+		case 5:
+			r = attest_bytes(pp[i].value, ATTEST_LOG_MAX,
+			    &ev->event_log);
+			break;
+		case 6:
+			if (!cbor_isa_map(pp[i].value) ||
+			    cbor_map_size(pp[i].value) > KW_ATTEST_OS_MAX) {
+				r = KW_ERR_PARSE;
+				break;
+			}
+			op = cbor_map_handle(pp[i].value);
+			ev->nos = cbor_map_size(pp[i].value);
+			for (j = 0; j < ev->nos && r == KW_OK; j++) {
+				r = attest_text(op[j].key, ATTEST_OS_KEY_MAX,
+				    &ev->os_key[j]);
+				if (r == KW_OK)
+					r = attest_text(op[j].value,
+					    ATTEST_OS_VAL_MAX, &ev->os_val[j]);
+				for (k = 0; k < j && r == KW_OK; k++)
+					if (ev->os_key[k].len ==
+					    ev->os_key[j].len &&
+					    memcmp(ev->os_key[k].p,
+					    ev->os_key[j].p,
+					    ev->os_key[j].len) == 0)
+						r = KW_ERR_PARSE;
+			}
+			break;
+		default:
+			r = KW_ERR_PARSE;
+			break;
+		}
+	}
+	if (r == KW_OK && (seen & 0x1f) != 0x1f)
+		r = KW_ERR_PARSE;
+	return r;
+}
+
+int
+kw_attest_evidence_decode(const uint8_t *buf, size_t len,
+    struct kw_attest_evidence *out)
+{
+	static const char *const names[] = { "fmt", "attStmt",
+	    "keyward-posture" };
+	struct cbor_load_result res;
+	struct kw_attest_bytes fmt;
+	struct cbor_pair *pp;
+	cbor_item_t *item = NULL;
+	unsigned int seen = 0;
+	size_t i;
+	int r = KW_ERR_PARSE;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || len > KW_ATTEST_EVIDENCE_MAX ||
+	    attest_cbor_scan(buf, len) != KW_OK)
+		goto out;
+	item = cbor_load(buf, len, &res);
+	if (item == NULL) {
+		r = res.error.code == CBOR_ERR_MEMERROR ? KW_ERR_NOMEM :
+		    KW_ERR_PARSE;
+		goto out;
+	}
+	if (res.read != len || !cbor_isa_map(item))
+		goto out;
+	out->priv = item;
+	pp = cbor_map_handle(item);
+	r = KW_OK;
+	for (i = 0; i < cbor_map_size(item) && r == KW_OK; i++) {
+		switch (attest_which(pp[i].key, names, 3, &seen)) {
+		case 0:
+			r = attest_text(pp[i].value, 8, &fmt);
+			if (r == KW_OK && (fmt.len != 3 ||
+			    memcmp(fmt.p, "tpm", 3) != 0))
+				r = KW_ERR_PARSE;
+			break;
+		case 1:
+			r = attest_att_stmt(pp[i].value, out);
+			break;
+		case 2:
+			r = attest_posture(pp[i].value, out);
+			out->has_posture = r == KW_OK;
+			break;
+		default:
+			r = KW_ERR_PARSE;
+			break;
+		}
+	}
+	if (r == KW_OK && (seen & 3) != 3)
+		r = KW_ERR_PARSE;
+out:
+	if (r != KW_OK) {
+		if (item != NULL)
+			cbor_decref(&item);
+		memset(out, 0, sizeof(*out));
+	}
+	return r;
+}
+
+void
+kw_attest_evidence_free(struct kw_attest_evidence *ev)
+{
+	cbor_item_t *item = ev->priv;
+
+	if (item != NULL)
+		cbor_decref(&item);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* Add key: value to map (value's reference moved in); 0 on failure. */
+static int
+attest_put(cbor_item_t *map, const char *key, cbor_item_t *value)
+{
+	cbor_item_t *k;
+	int ok;
+
+	if (value == NULL)
+		return 0;
+	if ((k = cbor_build_string(key)) == NULL) {
+		cbor_decref(&value);
+		return 0;
+	}
+	ok = cbor_map_add(map, (struct cbor_pair){ .key = k, .value = value });
+	cbor_decref(&k);
+	cbor_decref(&value);
+	return ok;
+}
+
+static cbor_item_t *
+attest_bstr(const struct kw_attest_bytes *b)
+{
+	return cbor_build_bytestring(b->p, b->len);
+}
+
+static cbor_item_t *
+attest_tstr(const struct kw_attest_bytes *b)
+{
+	return cbor_build_stringn((const char *)b->p, b->len);
+}
+
+int
+kw_attest_evidence_encode(const struct kw_attest_evidence *ev,
+    uint8_t **out, size_t *out_len)
+{
+	cbor_item_t *top = NULL, *st = NULL, *pm = NULL, *x5c = NULL,
+	    *os = NULL, *alg;
+	unsigned char *buf = NULL;
+	size_t i, cap = 0, n;
+	int ok;
+
+	*out = NULL;
+	*out_len = 0;
+	if (ev->nx5c == 0 || ev->nx5c > KW_ATTEST_X5C_MAX ||
+	    ev->nos > KW_ATTEST_OS_MAX || ev->ak_pub.len == 0)
+		return KW_ERR_ARG;
+	ok = (top = cbor_new_definite_map(ev->has_posture ? 3 : 2)) != NULL &&
+	    (st = cbor_new_definite_map(ev->has_certify ? 7 : 3)) != NULL &&
+	    (x5c = cbor_new_definite_array(ev->nx5c)) != NULL;
+	for (i = 0; ok && i < ev->nx5c; i++) {
+		cbor_item_t *c = attest_bstr(&ev->x5c[i]);
+
+		ok = c != NULL && cbor_array_push(x5c, c);
+		if (c != NULL)
+			cbor_decref(&c);
+	}
+	ok = ok && attest_put(top, "fmt", cbor_build_string("tpm")) &&
+	    attest_put(st, "ver", cbor_build_string("2.0"));
+	if (ok) {
+		ok = attest_put(st, "x5c", x5c);
+		x5c = NULL;
+	}
+	ok = ok && attest_put(st, "akPub", attest_bstr(&ev->ak_pub));
+	if (ok && ev->has_certify) {
+		alg = ev->alg < 0 ? cbor_build_negint16((uint16_t)(-1 - ev->alg)) :
+		    cbor_build_uint16((uint16_t)ev->alg);
+		ok = attest_put(st, "alg", alg) &&
+		    attest_put(st, "sig", attest_bstr(&ev->cert_sig)) &&
+		    attest_put(st, "certInfo", attest_bstr(&ev->cert_info)) &&
+		    attest_put(st, "pubArea", attest_bstr(&ev->pub_area));
+	}
+	if (ok) {
+		ok = attest_put(top, "attStmt", st);
+		st = NULL;
+	}
+	if (ok && ev->has_posture) {
+		n = 5 + (ev->event_log.len > 0) + (ev->nos > 0);
+		ok = (pm = cbor_new_definite_map(n)) != NULL &&
+		    attest_put(pm, "v", cbor_build_uint8(1)) &&
+		    attest_put(pm, "time", cbor_build_uint64(ev->time)) &&
+		    attest_put(pm, "quote", attest_bstr(&ev->quote)) &&
+		    attest_put(pm, "sig", attest_bstr(&ev->quote_sig)) &&
+		    attest_put(pm, "pcrs", attest_bstr(&ev->pcr_values));
+		if (ok && ev->event_log.len > 0)
+			ok = attest_put(pm, "eventLog",
+			    attest_bstr(&ev->event_log));
+		if (ok && ev->nos > 0) {
+			ok = (os = cbor_new_definite_map(ev->nos)) != NULL;
+			for (i = 0; ok && i < ev->nos; i++) {
+				cbor_item_t *k = attest_tstr(&ev->os_key[i]),
+				    *v = attest_tstr(&ev->os_val[i]);
+
+				ok = k != NULL && v != NULL &&
+				    cbor_map_add(os, (struct cbor_pair){
+				    .key = k, .value = v });
+				if (k != NULL)
+					cbor_decref(&k);
+				if (v != NULL)
+					cbor_decref(&v);
+			}
+			if (ok) {
+				ok = attest_put(pm, "os", os);
+				os = NULL;
+			}
+		}
+		if (ok) {
+			ok = attest_put(top, "keyward-posture", pm);
+			pm = NULL;
+		}
+	}
+	if (ok && (n = cbor_serialize_alloc(top, &buf, &cap)) > 0) {
+		*out = buf;
+		*out_len = n;
+	} else {
+		ok = 0;
+		free(buf);
+	}
+	if (os != NULL)
+		cbor_decref(&os);
+	if (pm != NULL)
+		cbor_decref(&pm);
+	if (x5c != NULL)
+		cbor_decref(&x5c);
+	if (st != NULL)
+		cbor_decref(&st);
+	if (top != NULL)
+		cbor_decref(&top);
+	return ok ? KW_OK : KW_ERR_NOMEM;
+}
