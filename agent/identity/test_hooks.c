@@ -23,6 +23,11 @@ kw_identity_crash_point(const char *name)
 
 	if (at != NULL && strcmp(at, name) == 0) {
 		kw_warn("test hook: killing myself at '%s'", name);
+		/* `keyward run`'s network process: the whole daemon dies (its
+		 * supervisor too, the signer by PDEATHSIG), as the crash tests
+		 * mean; a lone network process would just be restarted */
+		if (kw_keyref_signer() != NULL)
+			(void)kill(getppid(), SIGKILL);
 		(void)kill(getpid(), SIGKILL);
 	}
 }
