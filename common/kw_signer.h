@@ -13,6 +13,11 @@
  *   u16 data_len    then data_len bytes: a digest, signature, public key,
  *                   ciphertext, plaintext or certificate
  *
+ * An error reply carries only its status and, in str, what the key's
+ * backend said (at most KW_SGN_MAX_WHY bytes): the signer logs it at debug
+ * level, the network process as its own error, so a renewal that fails
+ * still says so in one line.
+ *
  * The layout is the same for every op; kw_sgn_decode also checks what
  * each op may carry (sizes, enum values), so both sides refuse anything
  * else.  Nothing in a message is a path, a module or a PIN the signer
@@ -35,6 +40,7 @@
 #define KW_SGN_MAX_DATA		12000	/* a certificate on a token */
 #define KW_SGN_HDR		21	/* op, status, handle, a, b, c */
 #define KW_SGN_REPLY		0x80u
+#define KW_SGN_MAX_WHY		512	/* an error reply's message */
 
 enum kw_sgn_op {
 	KW_SGN_OP_LIST = 1,	/* a = index -> str = reference (NOT_FOUND: end) */

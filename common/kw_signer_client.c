@@ -157,6 +157,9 @@ kw_signer_xchg(struct kw_signer *s, const struct kw_sgn_msg *req,
 		kw_signer_take_new(s);
 		return KW_ERR_TOKEN_ABSENT;
 	}
+	/* the backend's words, logged here as if it ran in this process */
+	if (rep->status != KW_OK && rep->str_len > 0)
+		kw_err("%.*s", (int)rep->str_len, rep->str);
 	return rep->status;
 }
 

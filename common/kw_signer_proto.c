@@ -97,17 +97,17 @@ static int
 kw_sgn_check_reply(const struct kw_sgn_msg *m)
 {
 	unsigned op = m->op & ~KW_SGN_REPLY;
-	int empty = m->handle == 0 && m->a == 0 && m->b == 0 && m->c == 0 &&
-	    m->str_len == 0 && m->data_len == 0;
 	int nodata = m->handle == 0 && m->a == 0 && m->b == 0 && m->c == 0;
+	int empty = nodata && m->str_len == 0 && m->data_len == 0;
 
 	if ((m->op & KW_SGN_REPLY) == 0 || op < KW_SGN_OP_LIST ||
 	    op > KW_SGN_OP_MAX)
 		return 0;
 	if (m->status > 0 || m->status < -1000)
 		return 0;
-	if (m->status != 0)
-		return empty;
+	if (m->status != 0)	/* an error: its message at most */
+		return nodata && m->data_len == 0 &&
+		    m->str_len <= KW_SGN_MAX_WHY;
 	switch (op) {
 	case KW_SGN_OP_LIST:
 		return nodata && m->str_len > 0 && m->data_len == 0;

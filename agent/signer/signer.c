@@ -63,6 +63,7 @@ struct kw_sgn_srv {
 	unsigned rate;
 	int clients[KW_SGN_MAX_CLIENTS];
 	int ctl;
+	char why[KW_SGN_MAX_WHY + 1];	/* a failed request's first error */
 };
 
 static void
@@ -492,6 +493,7 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 
 	memset(rep, 0, sizeof(*rep));
 	rep->op = q->op | KW_SGN_REPLY;
+	sv->why[0] = '\0';
 	memcpy(ref, q->str == NULL ? "" : q->str, q->str_len);
 	ref[q->str_len] = '\0';
 	if (q->handle != 0 && (s = kw_sgn_slot_by_handle(sv, q->handle)) ==
@@ -519,7 +521,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 				break;
 			}
 			kw_sgn_opts(e, &o);
-			if ((r = kw_keyref_open(ref, &o, &key)) != KW_OK ||
+			kw_log_hold(sv->why, sizeof(sv->why));
+			r = kw_keyref_open(ref, &o, &key);
+			(void)kw_log_unhold();
+			if (r != KW_OK ||
 			    (r = kw_sgn_slot_add(sv, ref, key, &s)) != KW_OK)
 				break;
 			kw_info("signer: opened %s", s->desc);
@@ -535,8 +540,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		}
 		kw_sgn_opts(e, &o);
 		o.usage = q->b;
-		if ((r = kw_keyref_generate(ref, (enum kw_key_alg)q->a, &o,
-		    &key)) != KW_OK ||
+		kw_log_hold(sv->why, sizeof(sv->why));
+		r = kw_keyref_generate(ref, (enum kw_key_alg)q->a, &o, &key);
+		(void)kw_log_unhold();
+		if (r != KW_OK ||
 		    (r = kw_sgn_slot_add(sv, ref, key, &s)) != KW_OK)
 			break;
 		kw_info("signer: generated %s", s->desc);
@@ -548,8 +555,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 			break;
 		}
 		kw_sgn_opts(e, &o);
+		kw_log_hold(sv->why, sizeof(sv->why));
 		rep->a = kw_sgn_slot_by_ref(sv, ref) != NULL ||
 		    kw_keyref_exists(ref, &o) == 1;
+		(void)kw_log_unhold();
 		break;
 	case KW_SGN_OP_DELETE:
 		if ((e = kw_sgn_lookup(sv, ref, 0, "delete")) == NULL) {
@@ -558,7 +567,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		}
 		kw_sgn_opts(e, &o);
 		kw_sgn_slot_drop(sv, ref);
-		if ((r = kw_keyref_delete(ref, &o)) == KW_OK)
+		kw_log_hold(sv->why, sizeof(sv->why));
+		r = kw_keyref_delete(ref, &o);
+		(void)kw_log_unhold();
+		if (r == KW_OK)
 			kw_info("signer: deleted key %s", ref);
 		break;
 	case KW_SGN_OP_STORE_CERT:
@@ -568,7 +580,9 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 			break;
 		}
 		kw_sgn_opts(e, &o);
+		kw_log_hold(sv->why, sizeof(sv->why));
 		r = kw_keyref_store_cert(ref, &o, q->data, q->data_len);
+		(void)kw_log_unhold();
 		break;
 	case KW_SGN_OP_CERT_LOAD:
 		if ((e = kw_sgn_lookup(sv, ref, 1, "read the certificate "
@@ -577,9 +591,12 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 			break;
 		}
 		kw_sgn_opts(e, &o);
-		if ((r = kw_keyref_cert_load(strcmp(e->ref, ref) == 0 &&
+		kw_log_hold(sv->why, sizeof(sv->why));
+		r = kw_keyref_cert_load(strcmp(e->ref, ref) == 0 &&
 		    kw_sgn_find(sv, ref, 0) == NULL ? ref : NULL, ref, &o,
-		    heap, &n)) != KW_OK)
+		    heap, &n);
+		(void)kw_log_unhold();
+		if (r != KW_OK)
 			break;
 		if (n > KW_SGN_MAX_DATA) {
 			kw_err("signer: the certificate of %s is larger than "
@@ -601,14 +618,18 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		rep->str_len = strlen(s->desc);
 		break;
 	case KW_SGN_OP_PRESENT:
+		kw_log_hold(sv->why, sizeof(sv->why));
 		r = kw_key_present(s->key);
+		(void)kw_log_unhold();
 		break;
 	case KW_SGN_OP_SIGN:
 		if ((r = kw_sgn_policy(sv, s)) != KW_OK)
 			break;
-		if ((r = kw_key_sign(s->key, (enum kw_sig_scheme)q->a,
-		    (enum kw_hash)q->b, q->data, q->data_len, dbuf, &n)) !=
-		    KW_OK)
+		kw_log_hold(sv->why, sizeof(sv->why));
+		r = kw_key_sign(s->key, (enum kw_sig_scheme)q->a,
+		    (enum kw_hash)q->b, q->data, q->data_len, dbuf, &n);
+		(void)kw_log_unhold();
+		if (r != KW_OK)
 			break;
 		memcpy(who, q->str == NULL ? "" : q->str, q->str_len);
 		who[q->str_len] = '\0';
@@ -617,8 +638,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		rep->data_len = n;
 		break;
 	case KW_SGN_OP_DECRYPT:
-		if ((r = kw_key_decrypt(s->key, q->data, q->data_len, dbuf,
-		    &n)) != KW_OK)
+		kw_log_hold(sv->why, sizeof(sv->why));
+		r = kw_key_decrypt(s->key, q->data, q->data_len, dbuf, &n);
+		(void)kw_log_unhold();
+		if (r != KW_OK)
 			break;
 		kw_info("signer: %s decrypted a message (SCEP)", s->desc);
 		rep->data = dbuf;
@@ -632,6 +655,14 @@ out:
 		memset(rep, 0, sizeof(*rep));
 		rep->op = q->op | KW_SGN_REPLY;
 		rep->status = r;
+		/* what the backend said, for the network process to log:
+		 * there it counts like its own (one line per renewal) */
+		for (n = 0; sv->why[n] != '\0'; n++)
+			if ((unsigned char)sv->why[n] < 0x20 ||
+			    sv->why[n] == 0x7f)
+				sv->why[n] = '?';
+		rep->str = sv->why;
+		rep->str_len = n > KW_SGN_MAX_WHY ? KW_SGN_MAX_WHY : n;
 	}
 }
 

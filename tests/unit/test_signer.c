@@ -131,6 +131,10 @@ test_replies(void **state)
 	m = req(KW_SGN_OP_SIGN | KW_SGN_REPLY);
 	m.status = KW_ERR_BUSY;
 	roundtrip(&m, 1);
+	m.status = KW_ERR_TPM;			/* with the backend's words */
+	m.str = "the TPM refused to sign";
+	m.str_len = strlen(m.str);
+	roundtrip(&m, 1);
 	m = req(KW_SGN_OP_EXISTS | KW_SGN_REPLY);
 	m.a = 1;
 	roundtrip(&m, 1);
@@ -179,7 +183,7 @@ test_refused(void **state)
 	m.data = big;
 	m.data_len = sizeof(big);		/* over the bound */
 	assert_int_equal(kw_sgn_encode(&m, buf, sizeof(buf), &n), KW_ERR_ARG);
-	m = req(KW_SGN_OP_SIGN | KW_SGN_REPLY);	/* an error carries nothing */
+	m = req(KW_SGN_OP_SIGN | KW_SGN_REPLY);	/* an error: no data */
 	m.status = KW_ERR_BUSY;
 	m.data = digest;
 	m.data_len = 4;
