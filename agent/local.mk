@@ -37,7 +37,7 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \
 	agent/cli/cmd_status.c agent/cli/cmd_enroll.c \
 	agent/cli/cmd_enroll_acme.c agent/cli/cmd_enroll_scep.c \
-	agent/cli/cmd_verify_attestation.c
+	agent/cli/cmd_verify_attestation.c agent/cli/cmd_attest.c
 # Everything but main() and the test hooks is built once, into a library
 # that both binaries link: the installed agent/keyward (no test hooks) and
 # the check-only agent/keyward-test (-DKW_TEST_HOOKS: crash points for the

@@ -51,3 +51,27 @@ tests_tpm_decrypt_probe_SOURCES = tests/tpm/decrypt_probe.c
 tests_tpm_decrypt_probe_CFLAGS = $(KW_AGENT_CFLAGS)
 tests_tpm_decrypt_probe_LDADD = $(KW_AGENT_LDADD)
 TESTS += tests/tpm/decrypt.sh
+
+# Attestation (issue 12): keyward attest against a swtpm with EK
+# certificates, cross-checked with tpm2-tools and openssl.
+check_PROGRAMS += tests/tpm/pcrs_serialize
+tests_tpm_pcrs_serialize_SOURCES = tests/tpm/pcrs_serialize.c
+tests_tpm_pcrs_serialize_CFLAGS = $(AM_CFLAGS) $(TSS2_CFLAGS)
+TESTS += tests/tpm/attest.sh
+
+# tpm_attest.c's paths swtpm cannot produce on demand (PCRs extended during
+# a quote), ESAPI mocked.
+check_PROGRAMS += tests/unit/test_tpm_attest
+TESTS += tests/unit/test_tpm_attest
+tests_unit_test_tpm_attest_SOURCES = tests/unit/test_tpm_attest.c
+tests_unit_test_tpm_attest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
+tests_unit_test_tpm_attest_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=Tss2_TctiLdr_Initialize -Wl,--wrap=Tss2_TctiLdr_Finalize \
+	-Wl,--wrap=Esys_Initialize -Wl,--wrap=Esys_Finalize \
+	-Wl,--wrap=Esys_GetCapability -Wl,--wrap=Esys_CreatePrimary \
+	-Wl,--wrap=Esys_Load -Wl,--wrap=Esys_FlushContext \
+	-Wl,--wrap=Esys_TR_Close -Wl,--wrap=Esys_TR_SetAuth \
+	-Wl,--wrap=Esys_PCR_Read -Wl,--wrap=Esys_Quote \
+	-Wl,--wrap=Esys_ContextSave -Wl,--wrap=Esys_ContextLoad \
+	-Wl,--wrap=Esys_TR_GetTpmHandle
+tests_unit_test_tpm_attest_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

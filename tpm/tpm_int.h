@@ -7,9 +7,13 @@
 #include <stdint.h>
 
 #include <tss2/tss2_common.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "kw_key.h"
+
+struct tpm_opts;
 
 /* OID 2.23.133.10.1.3: a TSS2 key file holding a loadable key. */
 #define TPM_KEYFILE_MAX		16384	/* a key file is < 2 KiB; refuse more */
@@ -79,5 +83,32 @@ int tpm_rc_is_busy(TSS2_RC rc);
  * crypto library rejects the padding.  A TPM really in failure mode fails
  * every command after this one too, and those say so. */
 int tpm_rc_is_undecryptable(TSS2_RC rc);
+
+/* tpm_key.c, for the other files of tpm/ (tpm_attest.c): a connection
+ * chosen and opened exactly as keys open theirs (--tcti, $TPM2TOOLS_TCTI,
+ * $TCTI, the tctildr default), and a key (file or persistent handle)
+ * loaded on it for one command. */
+struct tpm_conn {
+	char *tcti;			/* NULL: tctildr default */
+	TSS2_TCTI_CONTEXT *tcti_ctx;
+	ESYS_CONTEXT *esys;
+};
+int tpm_conn_open(const char *tcti, struct tpm_conn *out);
+void tpm_conn_close(struct tpm_conn *c);	/* a zeroed one is fine */
+
+struct tpm_loaded {
+	ESYS_TR tr;		/* ESYS_TR_NONE: nothing loaded */
+	int transient;		/* tr must be flushed (else closed) */
+	ESYS_TR sess;		/* the key's auth session: ESYS_TR_PASSWORD,
+				 * or an HMAC session to flush */
+	TPM2B_PUBLIC pub;
+};
+/* Load spec ("PATH" or "0x81XXXXXX") on c: the key file is read and
+ * loaded under its SRK (flushed again before this returns), or the
+ * persistent handle opened; auth from opts.  Any key type (the caller
+ * checks pub).  Release with tpm_key_unload on every path. */
+int tpm_key_load_on(struct tpm_conn *c, const char *spec,
+    const struct tpm_opts *opts, struct tpm_loaded *out);
+void tpm_key_unload(struct tpm_conn *c, struct tpm_loaded *l);
 
 #endif

@@ -1522,3 +1522,129 @@ out:
 	tpm_key_free(k);
 	return r;
 }
+
+/* For tpm_attest.c: a bare connection, chosen and opened like a key's. */
+int
+tpm_conn_open(const char *tcti, struct tpm_conn *out)
+{
+	struct tpm_opts o;
+	struct tpm_key *k = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&o, 0, sizeof(o));
+	o.tcti = tcti;
+	if ((r = tpm_key_new_state("-", &o, &k)) != KW_OK)
+		goto out;
+	free(k->obj);
+	if ((k->obj = strdup("the TPM")) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tpm_connect(k)) != KW_OK)
+		goto out;
+	out->tcti = k->tcti;
+	out->tcti_ctx = k->tcti_ctx;
+	out->esys = k->esys;
+	k->tcti = NULL;
+	k->tcti_ctx = NULL;
+	k->esys = NULL;
+out:
+	tpm_key_free(k);
+	return r;
+}
+
+void
+tpm_conn_close(struct tpm_conn *c)
+{
+	if (c->esys != NULL)
+		Esys_Finalize(&c->esys);
+	if (c->tcti_ctx != NULL)
+		Tss2_TctiLdr_Finalize(&c->tcti_ctx);
+	free(c->tcti);
+	memset(c, 0, sizeof(*c));
+}
+
+/* For tpm_attest.c: load a key on someone else's connection. */
+int
+tpm_key_load_on(struct tpm_conn *c, const char *spec,
+    const struct tpm_opts *opts, struct tpm_loaded *out)
+{
+	struct tpm_opts o;
+	struct tpm_key *k = NULL;
+	TSS2_RC rc;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->tr = ESYS_TR_NONE;
+	out->sess = ESYS_TR_PASSWORD;
+	if (spec == NULL || *spec == '\0')
+		return KW_ERR_ARG;
+	memset(&o, 0, sizeof(o));
+	if (opts != NULL)
+		o = *opts;
+	o.tcti = c->tcti;	/* for messages: the connection's */
+	if ((r = tpm_key_new_state(spec, &o, &k)) != KW_OK ||
+	    (r = tpm_check_spec(k)) != KW_OK)
+		goto out;
+	if (!k->persistent) {
+		if ((r = tpm_read_keyfile(k)) != KW_OK)
+			goto out;
+		if (!k->blob.empty_auth && k->auth.size == 0) {
+			kw_err("%s needs an auth value: pass --auth-file",
+			    k->obj);
+			r = KW_ERR_PIN_REQUIRED;
+			goto out;
+		}
+		k->pub = k->blob.pub;
+	}
+	k->esys = c->esys;		/* borrowed */
+	if ((r = tpm_load(k)) != KW_OK)
+		goto out;
+	/* Parked (no resource manager): in again for the caller's command. */
+	if ((rc = tpm_unpark(k)) != TSS2_RC_SUCCESS) {
+		r = tpm_rc(k, rc, "loading the key");
+		goto out;
+	}
+	out->tr = k->key;
+	out->transient = k->key_transient;
+	if (k->sess != ESYS_TR_NONE)
+		out->sess = k->sess;
+	out->pub = k->pub;
+	k->key = ESYS_TR_NONE;
+	k->sess = ESYS_TR_NONE;
+out:
+	if (k != NULL && k->esys != NULL) {
+		/* a failed load: release what it left */
+		if (k->key != ESYS_TR_NONE) {
+			if (k->key_transient)
+				Esys_FlushContext(k->esys, k->key);
+			else
+				Esys_TR_Close(k->esys, &k->key);
+		}
+		if (k->sess != ESYS_TR_NONE)
+			Esys_FlushContext(k->esys, k->sess);
+		k->key = ESYS_TR_NONE;
+		k->sess = ESYS_TR_NONE;
+		k->esys = NULL;		/* not ours to finalize */
+	}
+	tpm_key_free(k);
+	return r;
+}
+
+void
+tpm_key_unload(struct tpm_conn *c, struct tpm_loaded *l)
+{
+	if (c->esys != NULL && l->tr != ESYS_TR_NONE) {
+		if (l->transient)
+			Esys_FlushContext(c->esys, l->tr);
+		else
+			Esys_TR_Close(c->esys, &l->tr);
+	}
+	if (c->esys != NULL && l->sess != ESYS_TR_PASSWORD &&
+	    l->sess != ESYS_TR_NONE)
+		Esys_FlushContext(c->esys, l->sess);
+	l->tr = ESYS_TR_NONE;
+	l->sess = ESYS_TR_PASSWORD;
+	l->transient = 0;
+}

@@ -66,6 +66,7 @@ int cmd_signer(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_enroll_acme(int argc, char **argv);
+int cmd_attest(int argc, char **argv);
 int cmd_enroll_scep(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
 

@@ -20,6 +20,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
 	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
+	{ "attest", cmd_attest, "the TPM's attestation key, EK, quotes and certifications" },
 	{ "verify-attestation", cmd_verify_attestation,
 	    "verify a device's TPM evidence against a policy" },
 };

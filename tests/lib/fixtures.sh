@@ -210,7 +210,8 @@ kw_start_swtpm() {
 # intermediate made on first use), then started as kw_start_swtpm does:
 # kw_start_swtpm_ek [NAME (tpm)] [PORT].  Sets what kw_start_swtpm sets and
 # exports KW_EK_CA (PEM bundle: the local CA's intermediate and root, what
-# a verifier's ek-ca holds).  Two TPMs made with two names have two CAs.
+# a verifier's ek-ca holds), KW_EK_CA_ROOT and KW_EK_CA_INTERMEDIATE (each
+# alone).  Two TPMs made with two names have two CAs.
 kw_start_swtpm_ek() {
 	local name=${1:-tpm} port=${2:-} dir ca
 	kw_need swtpm swtpm_setup swtpm_localca certtool
@@ -236,7 +237,9 @@ kw_start_swtpm_ek() {
 			>"$ca/ek-ca.pem"
 	fi
 	KW_EK_CA="$ca/ek-ca.pem"
-	export KW_EK_CA
+	KW_EK_CA_ROOT="$ca/swtpm-localca-rootca-cert.pem"
+	KW_EK_CA_INTERMEDIATE="$ca/issuercert.pem"
+	export KW_EK_CA KW_EK_CA_ROOT KW_EK_CA_INTERMEDIATE
 	kw_start_swtpm "$name" "$port"
 }
 
