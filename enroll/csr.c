@@ -671,7 +671,7 @@ kw_csr_add_evidence(const uint8_t *cri, size_t cri_len, const uint8_t *ev,
 	struct kw_der set[KW_CSR_MAX_ATTRS + 1], t;
 	struct kw_der_w w, aw;
 	uint8_t *attr = NULL;
-	size_t m, m2, m3, m4, alen, nset = 0, i, j, cap = ev_len + 128;
+	size_t m, m2, m3, m4, m5, alen, nset = 0, i, j, cap = ev_len + 128;
 	int r;
 
 	if ((attr = malloc(cap)) == NULL)
@@ -683,14 +683,11 @@ kw_csr_add_evidence(const uint8_t *cri, size_t cri_len, const uint8_t *ev,
 	m2 = kw_der_open(&aw, 0x31);
 	m3 = kw_der_open(&aw, 0x30);		/* EvidenceBundle */
 	m4 = kw_der_open(&aw, 0x30);		/* evidences */
-	{
-		size_t m5 = kw_der_open(&aw, 0x30);	/* EvidenceStatement */
-
-		kw_der_put(&aw, 0x06, kw_oid_evidence_type,
-		    sizeof(kw_oid_evidence_type));
-		kw_der_put(&aw, 0x04, ev, ev_len);
-		kw_der_close(&aw, m5);
-	}
+	m5 = kw_der_open(&aw, 0x30);		/* EvidenceStatement */
+	kw_der_put(&aw, 0x06, kw_oid_evidence_type,
+	    sizeof(kw_oid_evidence_type));
+	kw_der_put(&aw, 0x04, ev, ev_len);	/* stmt: the CBOR message */
+	kw_der_close(&aw, m5);
 	kw_der_close(&aw, m4);
 	kw_der_close(&aw, m3);
 	kw_der_close(&aw, m2);
