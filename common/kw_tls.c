@@ -14,6 +14,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <arpa/inet.h>
@@ -22,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -960,6 +962,71 @@ kw_tls_ssl_free(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl)
 	if (ctx != NULL && wolfSSL_is_init_finished(ssl))
 		kw_tls_keep_session(ctx, ssl);
 	kw_tls_ssl_release(ssl);
+}
+
+/* Give the pages of the heap block p (from malloc) that hold only zeros
+ * back to the kernel: they read as zeros afterwards all the same, and a
+ * write maps a fresh page.  The block's contents do not change, so this
+ * is safe on a live object no other thread is writing. */
+static void
+kw_release_zero_pages(void *p)
+{
+	const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a, e, run = 0;
+	const uint64_t *w;
+	size_t i;
+
+	if (p == NULL || pg < 4096 || (pg & (pg - 1)) != 0)
+		return;
+	a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	e = ((uintptr_t)p + malloc_usable_size(p)) & ~(pg - 1);
+	for (; a < e; a += pg) {
+		w = (const uint64_t *)a;
+		for (i = 0; i < pg / sizeof(*w) && w[i] == 0; i++)
+			;
+		if (i == pg / sizeof(*w)) {
+			if (run == 0)
+				run = a;
+			continue;
+		}
+		if (run != 0)
+			(void)madvise((void *)run, a - run, MADV_DONTNEED);
+		run = 0;
+	}
+	if (run != 0)
+		(void)madvise((void *)run, e - run, MADV_DONTNEED);
+}
+
+void
+kw_tls_ssl_settle(struct WOLFSSL *ssl)
+{
+	struct kw_hello_scan *sc;
+
+	if (ssl == NULL || !wolfSSL_is_init_finished(ssl))
+		return;
+	/* the ServerHello watcher of a resumption is done */
+	if ((sc = wolfSSL_get_ex_data(ssl, KW_TLS_EX_SCAN)) != NULL) {
+		wolfSSL_SSLSetIORecv(ssl, EmbedReceive);
+		(void)wolfSSL_set_read_fd(ssl, sc->fd);
+		(void)wolfSSL_set_ex_data(ssl, KW_TLS_EX_SCAN, NULL);
+		free(sc);
+	}
+	/* the handshake's secrets and randoms (wolfSSL keeps them for
+	 * post-handshake authentication, which keyward never asks for) */
+	wolfSSL_FreeArrays(ssl);
+}
+
+void
+kw_tls_ssl_trim(struct WOLFSSL *ssl)
+{
+	if (ssl == NULL || !wolfSSL_is_init_finished(ssl))
+		return;
+#ifdef NO_SESSION_CACHE_REF
+	/* The session object (ssl->session here) has room for two peer
+	 * chains of nine 2 KiB certificates (SESSION_CERTS): mostly zeros. */
+	kw_release_zero_pages(wolfSSL_get_session(ssl));
+#endif
+	kw_release_zero_pages(ssl);
 }
 
 static const char *

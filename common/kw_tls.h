@@ -88,6 +88,19 @@ int kw_tls_ssl_resume(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl,
  * DNS or IP address, is checked during the handshake, in the verify
  * callback.) */
 int kw_tls_handshake_done(struct kw_tls_ctx *ctx, struct WOLFSSL *ssl);
+/* An established connection that from now on only carries data
+ * (tunnels): give back what wolfSSL keeps after the handshake and a record
+ * layer does not need (the handshake's secrets and randoms, the
+ * resumption watcher).  Key export and channel binding
+ * (kw_tls_channel_binding) do not work afterwards: call it once they are
+ * done.  No-op before the handshake is done. */
+void kw_tls_ssl_settle(struct WOLFSSL *ssl);
+/* A connection that stays open (idle): give the pages of the SSL and of
+ * its session object that hold only zeros back to the kernel (the session
+ * has room for two peer chains of nine 2 KiB certificates; most of it is
+ * never written).  Costs a scan and a system call now, and page faults
+ * when the memory is used again: not for short connections. */
+void kw_tls_ssl_trim(struct WOLFSSL *ssl);
 /* Translate a failed wolfSSL call (ret) on ssl into a KW_ERR_* and log one
  * line that says what went wrong ("server certificate not trusted by CA
  * FILE", "server name X does not match its certificate", ...).  peer names

@@ -23,6 +23,7 @@ TESTS += tests/lib/fixtures_test.sh
 # for the edit-compile-test loop.  A new test like that goes here too.
 KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/est_deadline.sh tests/tunnel/flood.sh tests/tls/strict.sh \
+	tests/tunnel/idle_memory.sh \
 	tests/tls/stall.sh tests/enroll/renew_ca_faults.sh \
 	tests/enroll/renew_disk_full.sh tests/enroll/renew_kill_loop.sh \
 	tests/enroll/scep_daemon.sh

@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -79,6 +80,40 @@ kw_peer_text(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "unix socket");
 }
 
+/* After a burst: each time the connections open fell to half their peak
+ * (of at least KW_TRIM_PEAK), and once more when the last is gone, the
+ * heap's free pages go back to the kernel a second later (malloc_trim),
+ * so that RSS follows the connections down instead of staying at the
+ * peak. */
+#define KW_TRIM_PEAK	256
+
+void
+tunnel_conn_gone(struct kw_tunnel *t)
+{
+	struct timeval tv = { 1, 0 };
+	uint64_t n = t->st.conns_active;
+
+	if (t->ev_trim == NULL || evtimer_pending(t->ev_trim, NULL))
+		return;
+	if ((t->peak >= KW_TRIM_PEAK && n <= t->peak / 2) ||
+	    (n == 0 && t->trim_more))
+		(void)evtimer_add(t->ev_trim, &tv);
+}
+
+static void
+tunnel_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kw_tunnel *t = arg;
+
+	(void)fd;
+	(void)what;
+	t->peak = t->st.conns_active;
+	t->trim_more = t->peak > 0;	/* and again when none is left */
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
 static void
 tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -119,7 +154,8 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (t->conns != NULL)
 		t->conns->prev = c;
 	t->conns = c;
-	t->st.conns_active++;
+	if (++t->st.conns_active > t->peak)
+		t->peak = t->st.conns_active;
 	t->st.conns_total++;
 	c->last_active_ms = tunnel_now_ms();
 	kw_peer_text(sa, c->peer, sizeof(c->peer));
@@ -263,7 +299,8 @@ kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
 	kw_tunnel_gen_ref(g);
 	if ((t->name = strdup(g->conf->name)) == NULL ||
 	    (t->ev_resume = evtimer_new(base, tunnel_resume_cb, t)) == NULL ||
-	    (t->ev_slots = evtimer_new(base, tunnel_slots_cb, t)) == NULL) {
+	    (t->ev_slots = evtimer_new(base, tunnel_slots_cb, t)) == NULL ||
+	    (t->ev_trim = evtimer_new(base, tunnel_trim_cb, t)) == NULL) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
@@ -384,6 +421,8 @@ kw_tunnel_free(struct kw_tunnel *t)
 		event_free(t->ev_resume);
 	if (t->ev_slots != NULL)
 		event_free(t->ev_slots);
+	if (t->ev_trim != NULL)
+		event_free(t->ev_trim);
 	kw_tunnel_gen_unref(t->gen);
 	free(t->name);
 	free(t);

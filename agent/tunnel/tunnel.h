@@ -3,10 +3,12 @@
  * A client tunnel accepts plaintext and carries it over mutual TLS to its
  * target; a server tunnel terminates mutual TLS (client certificate
  * required, checked against the CA and the allow-list) and forwards the
- * plaintext.  Each connection has two fixed 16 KiB buffers, one per
- * direction; a full buffer stops reading on the side that fills it
- * (backpressure), half-closes are passed on (FIN <-> close_notify), and
- * connect, handshake and idle timeouts apply.
+ * plaintext.  Each connection has two 16 KiB buffers, one per direction,
+ * held only while they hold data; a full buffer stops reading on the side
+ * that fills it (backpressure), half-closes are passed on (FIN <->
+ * close_notify), and connect, handshake and idle timeouts apply.  Once
+ * the handshake is done a connection gives back what only the handshake
+ * needed (an idle one costs about 20-30 KiB, see README.md).
  *
  * A server tunnel holds a new connection's ClientHello in a buffer of
  * its size (at most 6 KiB) and makes its TLS state only when the

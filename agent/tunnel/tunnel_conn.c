@@ -78,6 +78,19 @@ conn_set_timer(struct kw_conn *c, uint64_t ms)
 	(void)event_add(c->ev_timer, &tv);
 }
 
+/* A relaying connection's timer: its idle timeout, but first the trim
+ * (conn_relay_start) when that comes sooner. */
+static void
+conn_arm_idle(struct kw_conn *c)
+{
+	uint64_t idle_ms = (uint64_t)c->g->conf->idle_timeout_s * 1000;
+
+	if (c->trim_pending && (idle_ms == 0 || idle_ms > KW_TRIM_MS))
+		conn_set_timer(c, KW_TRIM_MS);
+	else
+		conn_set_timer(c, idle_ms);
+}
+
 void
 conn_free(struct kw_conn *c)
 {
@@ -104,7 +117,7 @@ conn_free(struct kw_conn *c)
 	if (c->ev_tw) event_free(c->ev_tw);
 	if (c->ev_timer) event_free(c->ev_timer);
 	if (c->ssl != NULL) {
-		conn_give_session(c);
+		conn_give_session(c, 1);
 		kw_tls_ssl_free(c->g->tls, c->ssl);
 	}
 	if (c->sess != NULL)
@@ -122,6 +135,7 @@ conn_free(struct kw_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	t->st.conns_active--;
+	tunnel_conn_gone(t);
 	kw_tunnel_gen_unref(c->g);
 	free(c);
 }
@@ -200,8 +214,7 @@ conn_connected(struct kw_conn *c)
 		c->plain_ready = 1;
 		c->pr_rdy = 1;
 		c->relaying = 1;
-		conn_set_timer(c, tc->idle_timeout_s ?
-		    (uint64_t)tc->idle_timeout_s * 1000 : 0);
+		conn_arm_idle(c);
 	}
 	return 0;
 }
@@ -284,6 +297,37 @@ conn_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	c->dns = NULL;
 	if (conn_dns_done(c, result, res) == 0)
 		(void)conn_pump(c);
+}
+
+/* The handshake is done and the peer accepted: from here on the
+ * connection carries data.  What only the handshake needed goes back to
+ * the allocator first, and a connection still open KW_TRIM_MS later gives
+ * its zero pages back to the kernel too (an idle connection keeps little
+ * more than its record layer; a short one is not worth the page faults).
+ * Then the client relays, the server connects to its target.  Returns 1
+ * when c was closed. */
+int
+conn_relay_start(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+
+	kw_tls_ssl_settle(c->ssl);
+	c->trim_pending = 1;
+	if (c->sess != NULL) {	/* offered, and the handshake is over */
+		wolfSSL_SESSION_free(c->sess);
+		c->sess = NULL;
+	}
+	if (tc->mode == KW_TUNNEL_CLIENT && tc->resume) {
+		/* the ticket it resumed with is not a new one */
+		c->ticket_id = wolfSSL_session_reused(c->ssl) ?
+		    conn_ticket_id(c->ssl) : 0;
+		conn_give_session(c, 0);
+	}
+	if (tc->mode == KW_TUNNEL_SERVER)
+		return conn_start_connect(c);
+	c->relaying = 1;
+	conn_arm_idle(c);
+	return 0;
 }
 
 /* Returns 1 when c was closed. */
@@ -447,6 +491,8 @@ pump_tls_in(struct kw_conn *c, struct kw_pump *p)
 		return 0;
 	}
 	n = wolfSSL_read(c->ssl, c->dn + c->dn_off + c->dn_len, (int)room);
+	if (!c->sess_given)	/* a ticket may have come with the data */
+		conn_give_session(c, 0);
 	if (n > 0) {
 		c->dn_len += (size_t)n;
 		c->t->st.bytes_down += (uint64_t)n;
@@ -608,6 +654,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, "TLS handshake timed out after %u ms",
 		    tc->handshake_timeout_ms);
 		return;
+	}
+	if (c->trim_pending) {
+		c->trim_pending = 0;
+		kw_tls_ssl_trim(c->ssl);
 	}
 	if (tc->idle_timeout_s == 0)
 		return;

@@ -70,23 +70,73 @@ conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return 1;
 }
 
-/* Client: a closing connection gives its session (if resumable: a TLS
- * 1.3 one only once its ticket arrived) to the pool for the next. */
+/* Which session ticket ssl holds now: a hash of its bytes (0: none). */
+uint64_t
+conn_ticket_id(WOLFSSL *ssl)
+{
+	unsigned char small[2048], *buf = small, *big = NULL;
+	word32 len = sizeof(small), i;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (!wolfSSL_SESSION_has_ticket(wolfSSL_get_session(ssl)))
+		return 0;
+	if (wolfSSL_get_SessionTicket(ssl, buf, &len) != WOLFSSL_SUCCESS)
+		return 1;
+	if (len == 0) {
+		/* a ticket longer than most: up to the protocol's limit */
+		if ((big = malloc(65535)) == NULL)
+			return 1;
+		buf = big;
+		len = 65535;
+		if (wolfSSL_get_SessionTicket(ssl, buf, &len) !=
+		    WOLFSSL_SUCCESS)
+			len = 0;
+	}
+	for (i = 0; i < len; i++) {
+		h ^= buf[i];
+		h *= 0x100000001b3ULL;
+	}
+	free(big);
+	return h != 0 ? h : 1;
+}
+
+/* Client: the session goes to the pool for the next connection as soon
+ * as it can be resumed, so that connections opened while this one lasts
+ * resume too (a TLS 1.3 one once a ticket it did not offer arrives, TLS
+ * 1.2 at the handshake), else when it closes; and, closing, once more if
+ * a newer ticket came since.  The pool holds a reference to the session
+ * this connection goes on using (a newer ticket lands in it); a connection
+ * that takes it makes its own copy (wolfSSL_set_session), and takes it
+ * alone, so each TLS 1.3 ticket is offered once (RFC 8446, C.4).  The
+ * loop thread only. */
 void
-conn_give_session(struct kw_conn *c)
+conn_give_session(struct kw_conn *c, int closing)
 {
 	struct kw_tunnel_gen *g = c->g;
 	WOLFSSL_SESSION *s;
+	uint64_t id = 0;
+	size_t i;
 
 	if (g->conf->mode != KW_TUNNEL_CLIENT || !g->conf->resume ||
-	    c->ssl == NULL || !c->tls_ready ||
-	    (s = wolfSSL_get1_session(c->ssl)) == NULL)
+	    c->ssl == NULL || !c->tls_ready)
 		return;
-	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION &&
-	    !wolfSSL_SESSION_has_ticket(s)) {
-		wolfSSL_SESSION_free(s);
+	if (!closing && g->nsessions >= KW_SESSION_POOL)
+		return;		/* early only into a pool with room */
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
+		if ((id = conn_ticket_id(c->ssl)) == 0 || id == c->ticket_id)
+			return;
+	} else if (c->sess_given)
 		return;
-	}
+	if ((s = wolfSSL_get1_session(c->ssl)) == NULL)
+		return;
+	c->ticket_id = id;
+	c->sess_given = 1;
+	for (i = 0; i < g->nsessions; i++)
+		if (g->sessions[i] == s) {
+			/* given early and not taken: it has the newer ticket */
+			wolfSSL_SESSION_free(s);
+			return;
+		}
 	if (g->nsessions == KW_SESSION_POOL) {
 		wolfSSL_SESSION_free(g->sessions[0]);
 		memmove(g->sessions, g->sessions + 1,
@@ -137,6 +187,41 @@ conn_sign_stats(struct kw_conn *c)
 	c->hs.sign_usec = 0;
 }
 
+/* The handshake succeeded: the peer is checked and counted, and the
+ * connection goes on to carry data.  Returns 1 when c was closed. */
+static int
+conn_hs_done(struct kw_conn *c)
+{
+	const struct kw_tunnel_conf *tc = c->g->conf;
+	int r;
+
+	if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
+		c->t->st.refused++;
+		conn_close(c, "%s %s refused: %s",
+		    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
+		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
+		    c->peer, kw_strerror(r));
+		return 1;
+	}
+	c->tls_ready = 1;
+	c->tr_rdy = 1;
+	if (wolfSSL_session_reused(c->ssl))
+		c->t->st.hs_resumed++;
+	else
+		c->t->st.hs_full++;
+	kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
+	    wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+	    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
+	    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) : c->peer,
+	    c->hs.who[0] ? ": " : "", c->hs.who);
+	if (tc->mode == KW_TUNNEL_SERVER)
+		conn_slot_release(c);	/* the client proved its certificate */
+	/* Between "handshake done" and "relay starts": a check of the peer
+	 * that needs the TLS channel (channel binding) goes here, before
+	 * conn_relay_start lets wolfSSL give back the handshake's state. */
+	return conn_relay_start(c);
+}
+
 /* What the last handshake step came to (loop thread).  Returns 1 when
  * the connection was closed. */
 static int
@@ -147,36 +232,8 @@ conn_hs_result(struct kw_conn *c)
 
 	conn_sign_stats(c);
 	conn_key_slot_release(c);
-	if (w == WOLFSSL_SUCCESS) {
-		if ((r = kw_tls_handshake_done(c->g->tls, c->ssl)) != KW_OK) {
-			c->t->st.refused++;
-			conn_close(c, "%s %s refused: %s",
-			    tc->mode == KW_TUNNEL_CLIENT ? "server" : "client",
-			    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
-			    c->peer, kw_strerror(r));
-			return 1;
-		}
-		c->tls_ready = 1;
-		c->tr_rdy = 1;
-		if (wolfSSL_session_reused(c->ssl))
-			c->t->st.hs_resumed++;
-		else
-			c->t->st.hs_full++;
-		kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
-		    wolfSSL_get_version(c->ssl),
-		    wolfSSL_get_cipher_name(c->ssl),
-		    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
-		    tc->mode == KW_TUNNEL_CLIENT ? conn_target_text(c) :
-		    c->peer, c->hs.who[0] ? ": " : "", c->hs.who);
-		if (tc->mode == KW_TUNNEL_CLIENT) {
-			c->relaying = 1;
-			conn_set_timer(c, tc->idle_timeout_s ?
-			    (uint64_t)tc->idle_timeout_s * 1000 : 0);
-			return 0;
-		}
-		conn_slot_release(c);	/* the client proved its certificate */
-		return conn_start_connect(c);
-	}
+	if (w == WOLFSSL_SUCCESS)
+		return conn_hs_done(c);
 	if (c->expired) {
 		conn_close(c, "TLS handshake timed out after %u ms",
 		    tc->handshake_timeout_ms);

@@ -73,6 +73,10 @@ enum kw_hs_state {
 	KW_HS_SLOT,		/* TLS state made, handshake under way */
 };
 
+/* A connection still open this long after its handshake gives its TLS
+ * state's zero pages back (kw_tls_ssl_trim). */
+#define KW_TRIM_MS		1000
+
 #define KW_SRC_BUCKETS		1024
 
 /* One source address (IPv6: its /64) of a server tunnel's clients. */
@@ -127,6 +131,8 @@ struct kw_conn {
 	unsigned hs_want_r : 1;		/* the handshake waits to read */
 	unsigned hs_want_w : 1;		/* ... to write */
 	unsigned key_slot : 1;		/* holds one of its key's slots */
+	unsigned trim_pending : 1;	/* kw_tls_ssl_trim once relaying */
+	unsigned sess_given : 1;	/* client: its session is in the pool */
 	enum kw_hs_state hs_state;
 	struct kw_src *src;		/* server: its source address */
 	struct kw_conn *q_prev, *q_next;	/* in hello_q or wait_q */
@@ -138,7 +144,10 @@ struct kw_conn {
 	struct kw_hs_out hs;
 	struct kw_hs_pool *pool;	/* the pool that has it (in_worker) */
 	struct kw_conn *hs_next;	/* handshake pool queues */
-	WOLFSSL_SESSION *sess;		/* client: taken from the pool */
+	WOLFSSL_SESSION *sess;		/* client: taken from the pool, for
+					 * the handshake */
+	uint64_t ticket_id;		/* client: the ticket offered or last
+					 * given to the pool (conn_give_session) */
 	struct evutil_addrinfo *dns_res;
 	int tls_wr_pending;		/* length of a WANT_WRITE retry */
 	size_t up_off, up_len;		/* plaintext -> TLS */
@@ -159,6 +168,10 @@ struct kw_tunnel {
 	struct evconnlistener *lis;
 	struct event *ev_resume;	/* re-enable accept after EMFILE */
 	struct event *ev_slots;		/* hand out free handshake slots */
+	struct event *ev_trim;		/* heap pages back after a burst */
+	uint64_t peak;			/* most connections since the last
+					 * trim */
+	int trim_more;			/* trimmed with connections left */
 	char *unix_path;		/* our listening socket file */
 	struct kw_conn *conns;
 	struct kw_conn_q hello_q;	/* KW_HS_HELLO, oldest first */
@@ -202,6 +215,7 @@ uint64_t tunnel_now_ms(void);
 void tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void kw_peer_text(const struct sockaddr *sa, char *buf, size_t len);
+void tunnel_conn_gone(struct kw_tunnel *t);
 
 /* tunnel_conn.c */
 void conn_set_timer(struct kw_conn *c, uint64_t ms);
@@ -212,12 +226,14 @@ int conn_events_for(struct kw_conn *c, int fd, struct event **r,
     struct event **w);
 const char *conn_target_text(const struct kw_conn *c);
 int conn_start_connect(struct kw_conn *c);
+int conn_relay_start(struct kw_conn *c);
 int conn_pump(struct kw_conn *c);
 void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 
 /* tunnel_hs.c */
 int conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
-void conn_give_session(struct kw_conn *c);
+uint64_t conn_ticket_id(WOLFSSL *ssl);
+void conn_give_session(struct kw_conn *c, int closing);
 void hs_pool_back(struct kw_conn *c);
 int hs_pool_cancel(struct kw_hs_pool *pool, struct kw_conn *c);
 void hs_pool_free(struct kw_hs_pool *pool, struct kw_conn **todo,

@@ -466,6 +466,7 @@ kw_talk() {
 
 # nginx in the foreground in $KW_T/NAME: kw_nginx NAME HTTP-BODY (server
 # blocks; kw_nginx_mtls writes the usual one).  Sets KW_NGINX_PID.
+# KW_NGINX_CONNS: its connection and file limit (default 8192).
 kw_nginx() {
 	local d="$KW_T/$1"
 	kw_need nginx
@@ -473,9 +474,9 @@ kw_nginx() {
 	cat >"$d/nginx.conf" <<EOF
 user root;
 worker_processes 1;
-worker_rlimit_nofile 8192;
+worker_rlimit_nofile ${KW_NGINX_CONNS:-8192};
 error_log $d/error.log info;
-events { worker_connections 8192; }
+events { worker_connections ${KW_NGINX_CONNS:-8192}; }
 http {
 	access_log $d/access.log;
 	client_body_temp_path $d/tmp/body;
