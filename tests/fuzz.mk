@@ -11,9 +11,14 @@
 # tests/tpm/fuzz_keyfile) are listed with their areas; fuzz-build builds
 # them too.
 check_PROGRAMS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_posture tests/fuzz/fuzz_signer
 TESTS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
-	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep
+	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
+	tests/fuzz/fuzz_posture tests/fuzz/fuzz_signer
+tests_fuzz_fuzz_posture_SOURCES = tests/fuzz/fuzz_posture.c \
+	tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_posture_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_http_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS)
 tests_fuzz_fuzz_acme_SOURCES = tests/fuzz/fuzz_acme.c tests/fuzz/fuzz_main.h
@@ -28,6 +33,8 @@ tests_fuzz_fuzz_p11uri_LDADD = $(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBS)
 tests_fuzz_fuzz_hello_SOURCES = tests/fuzz/fuzz_hello.c \
 	tests/fuzz/fuzz_main.h agent/tunnel/tunnel_hello.c
 tests_fuzz_fuzz_hello_LDADD = $(KW_COMMON_LIBS)
+tests_fuzz_fuzz_signer_SOURCES = tests/fuzz/fuzz_signer.c tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_signer_LDADD = $(KW_COMMON_LIBS)
 
 # libFuzzer binaries: tests/fuzz/lf/NAME.
 FUZZ_CC = clang
@@ -36,7 +43,8 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
-FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep
+FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep \
+	eventlog policy posture signer
 fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
@@ -64,6 +72,15 @@ fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(
 		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/attest
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_scep.c \
 		$(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/scep
+	$(FUZZ_LINK) $(CBOR_CFLAGS) $(top_srcdir)/tests/fuzz/fuzz_posture.c \
+		$(top_srcdir)/attest/posture_msg.c \
+		$(KW_COMMON_LIBS) $(CBOR_LIBS) -o tests/fuzz/lf/posture
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_eventlog.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/eventlog
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_policy.c \
+		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/policy
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_signer.c \
+		$(KW_COMMON_LIBS) -o tests/fuzz/lf/signer
 .PHONY: fuzz-build
 clean-local: clean-fuzz
 clean-fuzz:

@@ -26,7 +26,8 @@ KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/tunnel/idle_memory.sh \
 	tests/tls/stall.sh tests/enroll/renew_ca_faults.sh \
 	tests/enroll/renew_disk_full.sh tests/enroll/renew_kill_loop.sh \
-	tests/enroll/scep_daemon.sh
+	tests/enroll/scep_daemon.sh \
+	tests/tunnel/posture.sh tests/daemon/signer.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \
@@ -38,6 +39,7 @@ EXTRA_DIST += tests/lib
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
 include $(srcdir)/tests/attest.mk
+include $(srcdir)/tests/eventlog.mk
 include $(srcdir)/tests/pkcs11.mk
 include $(srcdir)/tests/tls.mk
 include $(srcdir)/tests/enroll.mk

@@ -44,4 +44,5 @@ EXTRA_DIST += tests/tunnel tests/fuzz
 # Integration: nginx, openssl s_server, stunnel, curl as peers; the daemon
 # (reload under load, status, metrics, sd_notify, 1000 connections).
 TESTS += tests/tunnel/peers.sh tests/tunnel/daemon.sh tests/tunnel/flood.sh \
-	tests/tunnel/hs_reload.sh tests/tunnel/idle_memory.sh
+	tests/tunnel/hs_reload.sh tests/tunnel/idle_memory.sh \
+	tests/tunnel/posture.sh

@@ -61,11 +61,14 @@ int cmd_connect(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 int cmd_tunnel(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_signer(int argc, char **argv);
+int cmd_signer(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_enroll_acme(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_enroll_scep(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
+int cmd_posture(int argc, char **argv);
 
 #endif

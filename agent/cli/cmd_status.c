@@ -69,6 +69,37 @@ print_expiry(long long na)
 }
 
 static void
+print_posture(json_t *p)
+{
+	json_t *refused, *c, *v;
+	const char *k;
+	size_t i;
+
+	if (p == NULL)
+		return;
+	if (*js(p, "ak")) {
+		printf("  posture      AK %s: %lld answers, %lld TPM commands "
+		    "(%.1f ms)\n", js(p, "ak"), ji(p, "answers"),
+		    ji(p, "tpm_commands"),
+		    json_real_value(json_object_get(p, "tpm_ms")));
+		return;
+	}
+	printf("  posture      policy %s: ok %lld, cached %lld", js(p, "policy"),
+	    ji(p, "ok"), ji(p, "cached"));
+	refused = json_object_get(p, "refused");
+	json_object_foreach(refused, k, v)
+		printf(", refused %s %lld", k, (long long)json_integer_value(v));
+	printf("\n");
+	json_array_foreach(json_object_get(p, "clients"), i, c)
+		printf("    %s  %s%s%s%s%s%s  %s\n", js(c, "time"),
+		    js(c, "verdict"),
+		    json_is_true(json_object_get(c, "cached")) ? " (cached)" : "",
+		    *js(c, "reason_kind") ? " " : "", js(c, "reason_kind"),
+		    *js(c, "reason") ? ": " : "", js(c, "reason"),
+		    js(c, "client"));
+}
+
+static void
 print_text(json_t *root)
 {
 	json_t *arr, *t, *sig;
@@ -81,6 +112,10 @@ print_text(json_t *root)
 	    ji(root, "reload_failures"),
 	    *js(root, "last_reload_error") ? ", last failure: " : "",
 	    js(root, "last_reload_error"));
+	if ((sig = json_object_get(root, "signer")) != NULL)
+		printf("signer %s, %lld signatures refused by sign-rate, "
+		    "%lld restarts\n", json_is_true(json_object_get(sig, "up"))
+		    ? "up" : "DOWN", ji(sig, "refused"), ji(sig, "restarts"));
 	arr = json_object_get(root, "tunnels");
 	json_array_foreach(arr, i, t) {
 		sig = json_object_get(t, "signatures");
@@ -107,6 +142,7 @@ print_text(json_t *root)
 		if (*js(t, "last_error"))
 			printf("  last error   %s (%s)\n", js(t, "last_error"),
 			    js(t, "last_error_time"));
+		print_posture(json_object_get(t, "posture"));
 	}
 	arr = json_object_get(root, "identities");
 	json_array_foreach(arr, i, t) {

@@ -14,8 +14,10 @@
 static const char kw_tunnel_help[] =
 "usage: keyward tunnel client --listen ADDR --target HOST:PORT --key REF\n"
 "                             [--cert FILE|URI] --ca FILE [--servername NAME]\n"
+"                             [--ak tpm:PATH [--event-log FILE]]\n"
 "       keyward tunnel server --listen ADDR --target ADDR --key REF\n"
 "                             [--cert FILE|URI] --ca FILE --allow-... [...]\n"
+"                             [--require-posture POLICYFILE]\n"
 "\n"
 "client: accept plaintext on ADDR and carry it over mutual TLS to\n"
 "HOST:PORT, signing with the hardware key; the server's certificate must\n"
@@ -46,6 +48,14 @@ static const char kw_tunnel_help[] =
 "      --allow-san-uri URI  server: admit this URI SAN, e.g. a SPIFFE ID\n"
 "      --allow-ou NAME      server: admit this subject OU (repeatable)\n"
 "      --allow-all          server: admit every client the CA vouches for\n"
+"      --ak tpm:PATH        client: answer posture requests with this\n"
+"                           attestation key (`keyward attest init`; same\n"
+"                           TPM as --key); offers ALPN keyward-posture/1\n"
+"      --event-log FILE     client: the UEFI event log sent with the quote\n"
+"                           (default: the firmware's)\n"
+"      --require-posture FILE  server: relay only for clients whose TPM\n"
+"                           posture meets this policy (keyward.conf(5));\n"
+"                           refuses clients that offer none\n"
 "      --connect-timeout S  connecting to the target (default 10)\n"
 "      --idle-timeout S     close idle connections (default 3600, 0 never)\n"
 "      --max-connections N  at most N at once (default 10000)\n"
@@ -79,6 +89,9 @@ enum {
 	KW_OPT_HS_THREADS,
 	KW_OPT_STATUS_SOCKET,
 	KW_OPT_METRICS,
+	KW_OPT_AK,
+	KW_OPT_EVENT_LOG,
+	KW_OPT_REQUIRE_POSTURE,
 };
 
 /* Option -> config key (same validation as the config file). */
@@ -112,6 +125,9 @@ static const struct {
 	{ KW_OPT_MODULE, "module", NULL },
 	{ KW_OPT_AUTH_FILE, "auth-file", NULL },
 	{ KW_OPT_ALLOW_EXPORTABLE, "allow-exportable-key", "yes" },
+	{ KW_OPT_AK, "ak", NULL },
+	{ KW_OPT_EVENT_LOG, "event-log", NULL },
+	{ KW_OPT_REQUIRE_POSTURE, "require-posture", NULL },
 };
 
 int
@@ -145,6 +161,10 @@ cmd_tunnel(int argc, char **argv)
 		{ "status-socket", required_argument, NULL,
 		    KW_OPT_STATUS_SOCKET },
 		{ "metrics", required_argument, NULL, KW_OPT_METRICS },
+		{ "ak", required_argument, NULL, KW_OPT_AK },
+		{ "event-log", required_argument, NULL, KW_OPT_EVENT_LOG },
+		{ "require-posture", required_argument, NULL,
+		    KW_OPT_REQUIRE_POSTURE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_daemon_opts opts;

@@ -10,6 +10,7 @@
 #include "kw_mem.h"
 #include "agent/cli/cli.h"
 #include "attest/attest.h"
+#include "attest/policy.h"
 
 static const char kw_va_help[] =
 "usage: keyward verify-attestation (--policy FILE | --ek-ca FILE) [OPTIONS]\n"
@@ -158,6 +159,7 @@ cmd_verify_attestation(int argc, char **argv)
 	};
 	enum kw_attest_reason reason = KW_ATTEST_OK;
 	struct kw_attest_policy *pol = NULL;
+	int pol_loaded = 0;
 	struct kw_attest_request req;
 	struct kw_attest_claims claims;
 	uint8_t nonce[64], exporter[64], *ev = NULL, *kbuf = NULL,
@@ -259,11 +261,22 @@ cmd_verify_attestation(int argc, char **argv)
 		goto out;
 	}
 	if (policy_file != NULL) {
-		/* the policy file parser is attest/policy.c (issue 12) */
-		rc = kw_cli_usage_error("verify-attestation", "--policy %s: "
-		    "policy files are not supported by this build; give "
-		    "--ek-ca and --pcr", policy_file);
-		goto out;
+		uint32_t cli_max_age = pol->max_age;
+
+		if (pol->ek_ca != NULL || pol->npcr > 0) {
+			rc = kw_cli_usage_error("verify-attestation", "--policy "
+			    "%s gives ek-ca and pcr: not with --ek-ca or --pcr",
+			    policy_file);
+			goto out;
+		}
+		/* file:line errors are logged by the parser */
+		if (kw_attest_policy_load(policy_file, pol) != KW_OK) {
+			rc = KW_EXIT_USAGE;
+			goto out;
+		}
+		pol_loaded = 1;
+		if (cli_max_age != 0)
+			pol->max_age = cli_max_age;	/* the option wins */
 	}
 	if (pol->ek_ca == NULL) {
 		rc = kw_cli_usage_error("verify-attestation",
@@ -310,6 +323,8 @@ out:
 	free(kbuf);
 	free(spki);
 	explicit_bzero(nonce, sizeof(nonce));
+	if (pol_loaded)
+		kw_attest_policy_clear(pol);	/* its ek_ca is the file's */
 	free(pol);
 	return rc;
 }

@@ -21,6 +21,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
 	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
 	{ "attest", cmd_attest, "the TPM's attestation key, EK, quotes and certifications" },
+	{ "posture", cmd_posture, "boot claims from the event log, OS facts, policy check" },
 	{ "verify-attestation", cmd_verify_attestation,
 	    "verify a device's TPM evidence against a policy" },
 };
@@ -114,6 +115,8 @@ main(int argc, char **argv)
 		printf("keyward %s\n", PACKAGE_VERSION);
 		return KW_EXIT_OK;
 	}
+	if (strcmp(argv[1], "__signer") == 0)	/* hidden: see cmd_run.c */
+		return cmd_signer(argc - 1, argv + 1);
 	for (i = 0; i < KW_NCMDS; i++)
 		if (strcmp(argv[1], kw_cmds[i].name) == 0)
 			return kw_cmds[i].run(argc - 1, argv + 1);

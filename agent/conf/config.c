@@ -93,6 +93,9 @@ static const struct kw_conf_key kw_tunnel_keys[] = {
 	{ "allow-san-uri", KW_CT_LIST, T(allow_san_uri), 0 },
 	{ "allow-ou", KW_CT_LIST, T(allow_ou), 0 },
 	{ "allow-all", KW_CT_BOOL, T(allow_all), 0 },
+	{ "ak", KW_CT_STR, T(ak), 0 },
+	{ "event-log", KW_CT_STR, T(event_log), 0 },
+	{ "require-posture", KW_CT_STR, T(require_posture), 0 },
 };
 
 static const struct kw_conf_key kw_global_keys[] = {
@@ -104,6 +107,8 @@ static const struct kw_conf_key kw_global_keys[] = {
 	{ "tcti", KW_CT_STR, G(tcti), 0 },
 	{ "module", KW_CT_STR, G(module), 0 },
 	{ "auth-file", KW_CT_STR, G(auth_file), 0 },
+	{ "sign-rate", KW_CT_UINT, G(sign_rate), 10000000 },
+	{ "sandbox", KW_CT_BOOL, G(sandbox), 0 },
 };
 
 #undef T
@@ -544,6 +549,9 @@ kw_tunnel_conf_free(struct kw_tunnel_conf *t)
 	free(t->tcti);
 	free(t->module);
 	free(t->auth_file);
+	free(t->ak);
+	free(t->event_log);
+	free(t->require_posture);
 	kw_list_free(&t->allow_cn);
 	kw_list_free(&t->allow_san_dns);
 	kw_list_free(&t->allow_san_uri);
@@ -577,7 +585,7 @@ kw_tunnel_conf_dup(const struct kw_tunnel_conf *t,
 	*d = *t;
 	d->name = d->servername = d->identity = d->key = d->cert = NULL;
 	d->ca = d->crl = d->ciphers = d->tcti = d->module = NULL;
-	d->auth_file = NULL;
+	d->auth_file = d->ak = d->event_log = d->require_posture = NULL;
 	memset(&d->allow_cn, 0, sizeof(d->allow_cn));
 	memset(&d->allow_san_dns, 0, sizeof(d->allow_san_dns));
 	memset(&d->allow_san_uri, 0, sizeof(d->allow_san_uri));
@@ -585,7 +593,7 @@ kw_tunnel_conf_dup(const struct kw_tunnel_conf *t,
 #define DUP(f) if (t->f != NULL && (d->f = strdup(t->f)) == NULL) goto out
 	DUP(name); DUP(servername); DUP(identity); DUP(key); DUP(cert);
 	DUP(ca); DUP(crl); DUP(ciphers); DUP(tcti); DUP(module);
-	DUP(auth_file);
+	DUP(auth_file); DUP(ak); DUP(event_log); DUP(require_posture);
 #undef DUP
 	if ((r = kw_list_dup(&t->allow_cn, &d->allow_cn)) != KW_OK ||
 	    (r = kw_list_dup(&t->allow_san_dns, &d->allow_san_dns)) != KW_OK ||
@@ -661,11 +669,33 @@ kw_tunnel_conf_check(const struct kw_tunnel_conf *t, const char *file)
 			    "name instead)", n);
 			bad = 1;
 		}
+		if (t->require_posture != NULL) {
+			kw_conf_err(file, line, "tunnel '%s': "
+			    "'require-posture' is for server tunnels (a client "
+			    "answers with 'ak')", n);
+			bad = 1;
+		}
+		if (t->ak != NULL && strncmp(t->ak, "tpm:", 4) != 0) {
+			kw_conf_err(file, line, "tunnel '%s': 'ak' must be "
+			    "tpm:PATH (made by `keyward attest init`)", n);
+			bad = 1;
+		}
+		if (t->event_log != NULL && t->ak == NULL) {
+			kw_conf_err(file, line, "tunnel '%s': 'event-log' "
+			    "goes with 'ak'", n);
+			bad = 1;
+		}
 	}
 	if (t->mode == KW_TUNNEL_SERVER) {
 		if (t->servername != NULL) {
 			kw_conf_err(file, line, "tunnel '%s': 'servername' is "
 			    "for client tunnels", n);
+			bad = 1;
+		}
+		if (t->ak != NULL || t->event_log != NULL) {
+			kw_conf_err(file, line, "tunnel '%s': 'ak' and "
+			    "'event-log' are for client tunnels (a server "
+			    "asks with 'require-posture')", n);
 			bad = 1;
 		}
 		if (!t->allow_all && t->allow_cn.n == 0 &&
@@ -1028,6 +1058,8 @@ kw_config_parse(const char *text, size_t len, const char *file,
 		return KW_ERR_NOMEM;
 	c->log_level = -1;
 	c->watch_interval_s = KW_DEF_WATCH_INTERVAL_S;
+	c->sign_rate = KW_DEF_SIGN_RATE;
+	c->sandbox = 1;
 	if ((c->file = strdup(file)) == NULL) {
 		free(c);
 		return KW_ERR_NOMEM;

@@ -77,6 +77,12 @@ struct kw_tunnel_conf {
 	struct kw_strlist allow_san_uri;
 	struct kw_strlist allow_ou;
 	int allow_all;
+	/* posture (issue 12): client: the AK that answers posture requests
+	 * (tpm:PATH) and the event log sent with them; server: the policy
+	 * file a client's posture must meet */
+	char *ak;
+	char *event_log;
+	char *require_posture;
 };
 
 struct kw_config {
@@ -93,6 +99,9 @@ struct kw_config {
 	char *tcti;
 	char *module;
 	char *auth_file;
+	unsigned sign_rate;		/* signatures/s per key in the signer;
+					 * 0: no limit */
+	int sandbox;			/* signer + seccomp (default 1) */
 	struct kw_tunnel_conf **tunnels;
 	size_t ntunnels;
 	struct kw_identity_conf **ids;
@@ -108,6 +117,7 @@ struct kw_config {
 #define KW_DEF_MAX_SIGNING_PER_SOURCE	4
 #define KW_DEF_MAX_SIGNING		32
 #define KW_DEF_WATCH_INTERVAL_S		5
+#define KW_DEF_SIGN_RATE		20000	/* per key, per second */
 
 /* Parse text (len bytes, need not be NUL-terminated) named file in
  * messages.  KW_OK or KW_ERR_CONFIG after logging every problem found as

@@ -31,6 +31,7 @@
 #include "agent/daemon/metrics.h"
 #include "agent/identity/renew.h"
 #include "agent/tunnel/tunnel.h"
+#include "agent/signer/signer.h"
 
 int
 kw_control_default_path(char *buf, unsigned len)
@@ -119,6 +120,31 @@ daemon_set_log_level(const struct kw_config *conf)
 		    journal != NULL && *journal != '\0');
 }
 
+/* A client tunnel of an [identity] with `ak` (and no `ak` of its own)
+ * answers posture with the identity's AK and event log. */
+static int
+daemon_identity_posture(const struct kw_config *conf, struct kw_tunnel_conf *tc)
+{
+	const char *ak, *log;
+	size_t i;
+
+	if (tc->identity == NULL || tc->mode != KW_TUNNEL_CLIENT ||
+	    tc->ak != NULL)
+		return KW_OK;
+	for (i = 0; i < conf->nids; i++) {
+		if (strcmp(kw_identity_conf_name(conf->ids[i]), tc->identity) != 0)
+			continue;
+		ak = kw_identity_conf_ak(conf->ids[i]);
+		log = kw_identity_conf_event_log(conf->ids[i]);
+		if ((ak != NULL && (tc->ak = strdup(ak)) == NULL) ||
+		    (ak != NULL && log != NULL && tc->event_log == NULL &&
+		    (tc->event_log = strdup(log)) == NULL))
+			return KW_ERR_NOMEM;
+		break;
+	}
+	return KW_OK;
+}
+
 /* A generation for tunnel conf tc (copied), key and certificate from its
  * identity in rn when it names one. */
 static int
@@ -153,6 +179,10 @@ daemon_gen_for(struct kw_daemon *d, const struct kw_config *conf,
 	}
 	if ((r = kw_tunnel_conf_dup(tc, &copy)) != KW_OK)
 		goto out;
+	if ((r = daemon_identity_posture(conf, copy)) != KW_OK) {
+		kw_tunnel_conf_free(copy);
+		goto out;
+	}
 	r = kw_tunnel_gen_new(copy, key, cert, chain, conf->tcti, conf->module,
 	    conf->auth_file, d->kc, out);
 out:
@@ -593,6 +623,11 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	if (d->conf->has_metrics && (r = kw_metrics_new(d->base,
 	    &d->conf->metrics, kw_daemon_metrics_text, d, &d->met)) != KW_OK)
 		goto out;
+	if (opts->sandbox) {
+		if ((r = kw_sandbox_network()) != KW_OK)
+			goto out;
+		kw_test_sandbox_probe();
+	}
 	sd_notifyf(0, "READY=1\nSTATUS=%zu tunnels", d->ntunnels);
 	kw_info("running: %zu tunnels", d->ntunnels);
 	event_base_dispatch(d->base);

@@ -10,9 +10,11 @@
 
 #include "kw_error.h"
 #include "kw_secret.h"
+#include "kw_signer.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
 #include "agent/identity/renew.h"
+#include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel.h"
 
 static void
@@ -25,6 +27,62 @@ kw_iso_time(time_t t, char *buf, size_t len)
 		return;
 	}
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+#define KW_STATUS_POSTURE_MAX	64	/* clients shown per tunnel */
+
+/* Posture: a server's verdicts and each client's last one; a client's
+ * answers and their TPM cost.  NULL when the tunnel has none. */
+static json_t *
+posture_json(struct kw_tunnel *t, const struct kw_tunnel_conf *tc,
+    const struct kw_tunnel_stats *st)
+{
+	struct kw_posture_seen *seen;
+	json_t *o, *refused, *clients, *c;
+	char when[32];
+	size_t i, n;
+
+	if (tc->mode == KW_TUNNEL_CLIENT) {
+		if (tc->ak == NULL)
+			return NULL;
+		return json_pack("{s:s, s:s, s:I, s:I, s:f}", "ak", tc->ak,
+		    "event_log", tc->event_log ? tc->event_log : "",
+		    "answers", (json_int_t)st->posture_answers,
+		    "tpm_commands", (json_int_t)st->posture_tpm_cmds,
+		    "tpm_ms", (double)st->posture_usec / 1000.0);
+	}
+	if (tc->require_posture == NULL)
+		return NULL;
+	if ((o = json_pack("{s:s, s:I, s:I}", "policy", tc->require_posture,
+	    "ok", (json_int_t)st->posture_ok, "cached",
+	    (json_int_t)st->posture_cached)) == NULL)
+		return NULL;
+	refused = json_object();
+	clients = json_array();
+	seen = calloc(KW_STATUS_POSTURE_MAX, sizeof(*seen));
+	if (refused == NULL || clients == NULL || seen == NULL)
+		goto out;
+	for (i = 0; i < KW_PR_COUNT; i++)
+		if (st->posture_refused[i] > 0)
+			json_object_set_new(refused, kw_posture_reason_name(
+			    (enum kw_posture_reason)i),
+			    json_integer((json_int_t)st->posture_refused[i]));
+	n = kw_tunnel_posture_seen(t, seen, KW_STATUS_POSTURE_MAX);
+	for (i = 0; i < n; i++) {
+		kw_iso_time(seen[i].time, when, sizeof(when));
+		c = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s}", "client",
+		    seen[i].who, "time", when, "verdict", seen[i].ok ? "ok" :
+		    "refused", "cached", seen[i].cached, "reason",
+		    seen[i].reason, "reason_kind", seen[i].ok ? "" :
+		    kw_posture_reason_name(seen[i].why));
+		if (c != NULL)
+			json_array_append_new(clients, c);
+	}
+out:
+	free(seen);
+	json_object_set_new(o, "refused", refused ? refused : json_object());
+	json_object_set_new(o, "clients", clients ? clients : json_array());
+	return o;
 }
 
 static json_t *
@@ -78,8 +136,13 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	    "reloads", (json_int_t)st.reloads,
 	    "token", token,
 	    "last_error", st.last_error);
-	if (o != NULL)
+	if (o != NULL) {
 		json_object_set_new(o, "last_error_time", json_string(le));
+		json_t *p = posture_json(t, tc, &st);
+
+		if (p != NULL)
+			json_object_set_new(o, "posture", p);
+	}
 	return o;
 }
 
@@ -128,6 +191,12 @@ kw_daemon_status_json(struct kw_daemon *d)
 	}
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
+	if (kw_keyref_signer() != NULL)
+		json_object_set_new(root, "signer", json_pack(
+		    "{s:b, s:I, s:I}", "up", kw_signer_up(kw_keyref_signer()),
+		    "refused", (json_int_t)kw_signer_refused(
+		    kw_keyref_signer()), "restarts", (json_int_t)
+		    kw_signer_restarts(kw_keyref_signer())));
 	s = json_dumps(root, JSON_INDENT(2));
 	if (s != NULL) {
 		/* key URIs: never a pin-value (room for the markers) */
@@ -259,10 +328,55 @@ kw_daemon_metrics_text(void *arg)
 		    kw_tunnel_name(all[i]), (unsigned long long)st[i].bytes_up,
 		    kw_tunnel_name(all[i]),
 		    (unsigned long long)st[i].bytes_down);
+	metric_head(f, "keyward_tunnel_posture_total", "counter",
+	    "Server tunnels with require-posture: clients admitted, from "
+	    "evidence or from the verdict cache.");
+	for (i = 0; i < n; i++)
+		if (kw_tunnel_gen_conf(kw_tunnel_gen(all[i]))->require_posture)
+			fprintf(f, "keyward_tunnel_posture_total{tunnel=\"%s\","
+			    "verdict=\"ok\"} %llu\nkeyward_tunnel_posture_total{"
+			    "tunnel=\"%s\",verdict=\"cached\"} %llu\n",
+			    kw_tunnel_name(all[i]),
+			    (unsigned long long)st[i].posture_ok,
+			    kw_tunnel_name(all[i]),
+			    (unsigned long long)st[i].posture_cached);
+	metric_head(f, "keyward_tunnel_posture_refused_total", "counter",
+	    "Clients refused by require-posture, by the failing claim.");
+	for (i = 0; i < n; i++)
+		for (b = 0; b < KW_PR_COUNT; b++)
+			if (kw_tunnel_gen_conf(kw_tunnel_gen(all[i]))->
+			    require_posture)
+				fprintf(f, "keyward_tunnel_posture_refused_total{"
+				    "tunnel=\"%s\",reason=\"%s\"} %llu\n",
+				    kw_tunnel_name(all[i]),
+				    kw_posture_reason_name(
+				    (enum kw_posture_reason)b),
+				    (unsigned long long)st[i].posture_refused[b]);
+	EACH("keyward_tunnel_posture_answers_total", "counter",
+	    "Client tunnels: posture requests answered with fresh evidence.",
+	    st[i].posture_answers);
+	EACH("keyward_tunnel_posture_tpm_commands_total", "counter",
+	    "Client tunnels: TPM commands sent for posture evidence.",
+	    st[i].posture_tpm_cmds);
 	EACH("keyward_tunnel_certificate_not_after_seconds", "gauge",
 	    "Expiry of the tunnel's certificate (Unix time).",
 	    kw_tunnel_gen_not_after(kw_tunnel_gen(all[i])));
 #undef EACH
+	if (kw_keyref_signer() != NULL) {
+		metric_head(f, "keyward_signer_up", "gauge",
+		    "1 while the signer process answers.");
+		fprintf(f, "keyward_signer_up %d\n",
+		    kw_signer_up(kw_keyref_signer()));
+		metric_head(f, "keyward_signer_refused_total", "counter",
+		    "Signatures the signer refused by its sign-rate.");
+		fprintf(f, "keyward_signer_refused_total %llu\n",
+		    (unsigned long long)kw_signer_refused(kw_keyref_signer()));
+		metric_head(f, "keyward_signer_restarts_total", "counter",
+		    "Times the signer process came back after dying.");
+		fprintf(f, "keyward_signer_restarts_total %llu\n",
+		    (unsigned long long)kw_signer_restarts(
+		    kw_keyref_signer()));
+	}
 	metric_head(f, "keyward_reloads_total", "counter",
 	    "Successful reloads.");
 	fprintf(f, "keyward_reloads_total %llu\n",

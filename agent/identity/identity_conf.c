@@ -20,7 +20,15 @@ struct kw_identity_conf {
 	long grace;			/* -1: as in the state */
 	unsigned wait_s;
 	char *protocol;			/* NULL: whatever the state says */
+	char *ak;			/* posture: AK for its tunnels */
+	char *event_log;
 };
+
+const char *
+kw_identity_conf_state(const struct kw_identity_conf *c)
+{
+	return c->state;
+}
 
 int
 kw_identity_conf_new(const char *name, struct kw_identity_conf **out)
@@ -49,6 +57,8 @@ kw_identity_conf_free(struct kw_identity_conf *c)
 	free(c->name);
 	free(c->state);
 	free(c->protocol);
+	free(c->ak);
+	free(c->event_log);
 	free(c);
 }
 
@@ -56,6 +66,18 @@ const char *
 kw_identity_conf_name(const struct kw_identity_conf *c)
 {
 	return c->name;
+}
+
+const char *
+kw_identity_conf_ak(const struct kw_identity_conf *c)
+{
+	return c->ak;
+}
+
+const char *
+kw_identity_conf_event_log(const struct kw_identity_conf *c)
+{
+	return c->event_log;
 }
 
 static int
@@ -144,6 +166,16 @@ kw_identity_conf_set(struct kw_identity_conf *c, const char *key,
 			goto bad;
 		}
 		c->grace = n;
+	} else if (strcmp(key, "ak") == 0) {
+		if (strncmp(value, "tpm:", 4) != 0 || value[4] == '\0') {
+			what = "ak takes tpm:PATH (made by `keyward attest init`)";
+			goto bad;
+		}
+		if (kw_identity_set(&c->ak, value) != 0)
+			return KW_ERR_NOMEM;
+	} else if (strcmp(key, "event-log") == 0) {
+		if (kw_identity_set(&c->event_log, value) != 0)
+			return KW_ERR_NOMEM;
 	} else if (strcmp(key, "wait") == 0) {
 		if (kw_conf_seconds(value, 86400, &n) != 0) {
 			what = "wait takes a duration up to 1d";
@@ -152,7 +184,8 @@ kw_identity_conf_set(struct kw_identity_conf *c, const char *key,
 		c->wait_s = (unsigned)n;
 	} else {
 		kw_err("%s:%d: [identity %s]: unknown key '%s' (known: state, "
-		    "protocol, renew-at, alarm-at, rekey, grace, wait)", file, line,
+		    "protocol, renew-at, alarm-at, rekey, grace, wait, ak, "
+		    "event-log)", file, line,
 		    c->name, key);
 		return KW_ERR_CONFIG;
 	}

@@ -75,6 +75,17 @@ struct kw_identity_conf;
 int kw_identity_conf_new(const char *name, struct kw_identity_conf **out);
 void kw_identity_conf_free(struct kw_identity_conf *conf);
 const char *kw_identity_conf_name(const struct kw_identity_conf *conf);
+/* Posture (issue 12): the AK (tpm:PATH) and event log the identity's
+ * client tunnels answer posture requests with (a tunnel's own `ak`
+ * wins); NULL when not set. */
+const char *kw_identity_conf_ak(const struct kw_identity_conf *conf);
+const char *kw_identity_conf_event_log(const struct kw_identity_conf *conf);
+const char *kw_identity_conf_state(const struct kw_identity_conf *conf);
+/* Test hook (agent/keyward-test only, test_hooks.c): once sandboxed, the
+ * network process opens the key KEYWARD_TEST_OPEN_REF names (through the
+ * signer) and, with KEYWARD_TEST_EXEC_PROBE=1, tries execve; it logs what
+ * happened.  Empty in the product. */
+void kw_test_sandbox_probe(void);
 /* KW_OK, or KW_ERR_CONFIG after logging "file:line: what is wrong". */
 int kw_identity_conf_set(struct kw_identity_conf *conf, const char *key,
     const char *value, const char *file, int line);

@@ -38,6 +38,7 @@
 #include "kw_tls.h"
 #include "agent/tunnel/tunnel_hello.h"
 #include "agent/tunnel/tunnel_int.h"
+#include "agent/tunnel/tunnel_posture.h"
 
 uint64_t
 tunnel_now_ms(void)
@@ -283,6 +284,17 @@ out:
 	return r;
 }
 
+/* Threads for a tunnel: handshake-threads, and at least one for the
+ * posture exchange's TPM and verifier work, never made in the loop. */
+static unsigned
+tunnel_threads(const struct kw_tunnel_conf *tc)
+{
+	if (tc->handshake_threads == 0 && (tc->ak != NULL ||
+	    tc->require_posture != NULL))
+		return 1;
+	return tc->handshake_threads;
+}
+
 int
 kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
     struct kw_tunnel_gen *g, struct kw_tunnel **out)
@@ -307,8 +319,9 @@ kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
 	if (getrandom(&t->src_seed, sizeof(t->src_seed), 0) !=
 	    (ssize_t)sizeof(t->src_seed))
 		t->src_seed = (uint64_t)tunnel_now_ms() ^ (uint64_t)(uintptr_t)t;
-	if (g->conf->handshake_threads > 0 && (r = hs_pool_new(base, t->name,
-	    g->conf->handshake_threads, &t->pool)) != KW_OK)
+	t->hs_inline = g->conf->handshake_threads == 0;
+	if (tunnel_threads(g->conf) > 0 && (r = hs_pool_new(base, t->name,
+	    tunnel_threads(g->conf), &t->pool)) != KW_OK)
 		goto out;
 	if ((r = tunnel_listen(t)) != KW_OK)
 		goto out;
@@ -366,7 +379,10 @@ kw_tunnel_set_gen(struct kw_tunnel *t, struct kw_tunnel_gen *g)
 	kw_tunnel_gen_unref(t->gen);
 	t->gen = g;
 	t->st.reloads++;
-	tunnel_set_threads(t, g->conf->handshake_threads);
+	if (t->posture != NULL)
+		kw_posture_srv_new_policy(t->posture);
+	t->hs_inline = g->conf->handshake_threads == 0;
+	tunnel_set_threads(t, tunnel_threads(g->conf));
 }
 
 struct kw_tunnel_gen *
@@ -417,6 +433,7 @@ kw_tunnel_free(struct kw_tunnel *t)
 	while (t->conns != NULL)
 		conn_free(t->conns);
 	kw_tunnel_stop_listening(t);
+	kw_posture_srv_free(t->posture);
 	if (t->ev_resume != NULL)
 		event_free(t->ev_resume);
 	if (t->ev_slots != NULL)

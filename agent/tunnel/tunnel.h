@@ -37,6 +37,39 @@ struct kw_keycache;
 #define KW_TUNNEL_BUF		16384
 #define KW_SIGN_BUCKETS		12	/* sign latency histogram */
 
+/* Why a server tunnel refused a client's posture (require-posture): the
+ * metrics' reason label (kw_posture_reason_name). */
+enum kw_posture_reason {
+	KW_PR_NO_POSTURE = 0,	/* offered no keyward-posture/1 */
+	KW_PR_SECURE_BOOT,	/* the log says Secure Boot is off */
+	KW_PR_PCR,		/* a PCR value the policy does not list */
+	KW_PR_LOG,		/* the event log does not replay to the quote */
+	KW_PR_EK,		/* EK certificate not from a trusted CA */
+	KW_PR_AK,		/* AK not bound to that EK (activation) */
+	KW_PR_QUOTE,		/* quote or certify signature, attributes */
+	KW_PR_SESSION,		/* qualifying data: another nonce or session */
+	KW_PR_KEY,		/* certified key is not the certificate's */
+	KW_PR_AGE,		/* evidence older than max-age */
+	KW_PR_PROTOCOL,		/* malformed or unexpected message */
+	KW_PR_TIMEOUT,		/* not done within handshake-timeout */
+	KW_PR_ERROR,		/* our own failure (memory, policy file) */
+	KW_PR_COUNT
+};
+
+/* "no-posture", "secure-boot", ... */
+const char *kw_posture_reason_name(enum kw_posture_reason r);
+
+/* A server tunnel's last posture check of one client (certificate). */
+struct kw_posture_seen {
+	char who[160];			/* "CN=..., SAN ..." */
+	uint8_t cert_sha256[32];
+	time_t time;			/* of the last check */
+	int ok;
+	int cached;			/* answered from the cache */
+	char reason[160];		/* the failing claim, "" when ok */
+	enum kw_posture_reason why;	/* its kind, when !ok */
+};
+
 /* Upper bounds of the sign latency buckets, microseconds (the last one
  * is +Inf). */
 extern const uint64_t kw_sign_bucket_usec[KW_SIGN_BUCKETS];
@@ -62,6 +95,14 @@ struct kw_tunnel_stats {
 	uint64_t sign_unauth;		/* signatures for clients that never
 					 * proved their certificate */
 	uint64_t src_refused;		/* max-pending-per-source */
+	/* posture: server tunnels with require-posture */
+	uint64_t posture_ok;		/* verified from evidence */
+	uint64_t posture_cached;	/* admitted from the cache */
+	uint64_t posture_refused[KW_PR_COUNT];
+	/* posture: client tunnels with an AK */
+	uint64_t posture_answers;	/* evidence sent */
+	uint64_t posture_tpm_cmds;	/* TPM commands for it */
+	uint64_t posture_usec;		/* time in that TPM work */
 	time_t last_error_time;
 	char last_error[256];
 };
@@ -102,6 +143,10 @@ const char *kw_tunnel_name(const struct kw_tunnel *t);
 void kw_tunnel_stop_listening(struct kw_tunnel *t);
 uint64_t kw_tunnel_active(const struct kw_tunnel *t);
 void kw_tunnel_stats(const struct kw_tunnel *t, struct kw_tunnel_stats *st);
+/* Server tunnels with require-posture: the last posture of up to max
+ * clients (newest first) into out; returns how many. */
+size_t kw_tunnel_posture_seen(const struct kw_tunnel *t,
+    struct kw_posture_seen *out, size_t max);
 /* Close every connection and the listener. */
 void kw_tunnel_free(struct kw_tunnel *t);
 

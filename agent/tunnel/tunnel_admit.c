@@ -331,6 +331,10 @@ conn_slot_take(struct kw_conn *c)
 		conn_close(c, "TLS setup failed: %s", kw_strerror(r));
 		return 1;
 	}
+	if (kw_tunnel_gen_posture_alpn(c->g, c->ssl) != KW_OK) {
+		conn_close(c, "cannot accept ALPN keyward-posture/1");
+		return 1;
+	}
 	wolfSSL_set_verify(c->ssl, WOLFSSL_VERIFY_PEER |
 	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, conn_verify_cb);
 	wolfSSL_SetCertCbCtx(c->ssl, c);

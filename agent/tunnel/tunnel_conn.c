@@ -42,6 +42,7 @@
 #include "kw_tls.h"
 #include "agent/tunnel/tunnel_hello.h"
 #include "agent/tunnel/tunnel_int.h"
+#include "agent/tunnel/tunnel_posture.h"
 
 static unsigned
 conn_ev(struct event *ev, int want, unsigned on)
@@ -122,6 +123,7 @@ conn_free(struct kw_conn *c)
 	}
 	if (c->sess != NULL)
 		wolfSSL_SESSION_free(c->sess);
+	kw_posture_conn_free(c->posture);
 	free(c->up);
 	free(c->dn);
 	if (c->plain_fd >= 0)
@@ -194,6 +196,10 @@ conn_connected(struct kw_conn *c)
 		if ((r = kw_tls_ssl_new(c->g->tls, c->tls_fd, sni, &c->ssl))
 		    != KW_OK) {
 			conn_close(c, "TLS setup failed: %s", kw_strerror(r));
+			return 1;
+		}
+		if (kw_tunnel_gen_posture_alpn(c->g, c->ssl) != KW_OK) {
+			conn_close(c, "cannot offer ALPN %s", KW_POSTURE_ALPN);
 			return 1;
 		}
 		if (tc->ocsp_stapling != KW_OCSP_OFF &&
@@ -424,7 +430,7 @@ pump_tls_out(struct kw_conn *c, struct kw_pump *p)
 {
 	int n, e, len;
 
-	if (!c->tls_ready || c->up_len == 0)
+	if (!c->tls_ready || c->posture != NULL || c->up_len == 0)
 		return 0;
 	len = c->tls_wr_pending ? c->tls_wr_pending : (int)c->up_len;
 	n = wolfSSL_write(c->ssl, c->up + c->up_off, len);
@@ -455,8 +461,8 @@ pump_notify(struct kw_conn *c, struct kw_pump *p)
 {
 	int n, e;
 
-	if (!c->tls_ready || !c->plain_eof || c->up_len > 0 ||
-	    c->notify_sent)
+	if (!c->tls_ready || c->posture != NULL || !c->plain_eof ||
+	    c->up_len > 0 || c->notify_sent)
 		return;
 	n = wolfSSL_shutdown(c->ssl);
 	e = n == WOLFSSL_SUCCESS || n == WOLFSSL_SHUTDOWN_NOT_DONE ? 0 :
@@ -477,7 +483,7 @@ pump_tls_in(struct kw_conn *c, struct kw_pump *p)
 	ssize_t room;
 	int n, e;
 
-	if (!c->tls_ready || c->tls_eof)
+	if (!c->tls_ready || c->posture != NULL || c->tls_eof)
 		return 0;
 	room = pump_buf_room(&c->dn, &c->dn_off, c->dn_len, 0);
 	if (room < 0) {
@@ -575,8 +581,8 @@ conn_pump(struct kw_conn *c)
 
 	do {
 		memset(&p, 0, sizeof(p));
-		if (pump_handshake(c, &p) || pump_plain_in(c, &p) ||
-		    pump_tls_out(c, &p))
+		if (pump_handshake(c, &p) || pump_posture(c, &p) ||
+		    pump_plain_in(c, &p) || pump_tls_out(c, &p))
 			return 1;
 		pump_notify(c, &p);
 		if (pump_tls_in(c, &p) || pump_plain_out(c, &p))
@@ -653,6 +659,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (!c->tls_ready) {
 		conn_close(c, "TLS handshake timed out after %u ms",
 		    tc->handshake_timeout_ms);
+		return;
+	}
+	if (c->posture != NULL) {
+		conn_posture_expired(c);
 		return;
 	}
 	if (c->trim_pending) {

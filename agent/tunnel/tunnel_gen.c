@@ -20,6 +20,7 @@
 #include "kw_tls.h"
 #include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel_int.h"
+#include "agent/tunnel/tunnel_posture.h"
 
 struct kw_keyent {
 	struct kw_keycache *kc;
@@ -320,6 +321,18 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 		kw_err("tunnel %s: cannot set up TLS", conf->name);
 		goto out;
 	}
+	g->posture_ops = kw_posture_ops();
+	if (conf->require_posture != NULL && (r = g->posture_ops->policy_load(
+	    conf->require_posture, &g->posture_pol, &g->posture_recheck)) !=
+	    KW_OK) {
+		kw_err("tunnel %s: cannot use the posture policy %s",
+		    conf->name, conf->require_posture);
+		goto out;
+	}
+	if (conf->ak != NULL && ((r = kw_dup0(ko.tcti, &g->posture_tcti)) !=
+	    KW_OK || (r = kw_dup0(ko.auth_file, &g->posture_auth_file)) !=
+	    KW_OK))
+		goto out;
 	wctx = kw_tls_ctx_wolf(g->tls);
 	if (conf->mode == KW_TUNNEL_SERVER) {
 		/* No stateful session cache (it is process-wide in wolfSSL,
@@ -377,6 +390,21 @@ kw_tunnel_gen_ref(struct kw_tunnel_gen *g)
 	g->refs++;
 }
 
+int
+kw_tunnel_gen_posture_alpn(const struct kw_tunnel_gen *g, WOLFSSL *ssl)
+{
+	char proto[] = KW_POSTURE_ALPN;
+
+	if ((g->conf->mode == KW_TUNNEL_CLIENT && (g->conf->ak == NULL ||
+	    g->posture_alpn_off)) ||
+	    (g->conf->mode == KW_TUNNEL_SERVER && g->posture_pol == NULL))
+		return KW_OK;
+	if (wolfSSL_UseALPN(ssl, proto, (unsigned)strlen(proto),
+	    WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS)
+		return KW_ERR_TLS;
+	return KW_OK;
+}
+
 void
 kw_tunnel_gen_key_lock(struct kw_tunnel_gen *g)
 {
@@ -402,6 +430,10 @@ kw_tunnel_gen_unref(struct kw_tunnel_gen *g)
 		return;
 	while (g->nsessions > 0)
 		wolfSSL_SESSION_free(g->sessions[--g->nsessions]);
+	if (g->posture_pol != NULL)
+		g->posture_ops->policy_free(g->posture_pol);
+	free(g->posture_tcti);
+	free(g->posture_auth_file);
 	kw_tls_ctx_free(g->tls);
 	kw_keyent_unref(g->kent);
 	kw_tunnel_conf_free(g->conf);

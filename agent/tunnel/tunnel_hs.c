@@ -153,7 +153,11 @@ conn_hs_step(struct kw_conn *c)
 {
 	struct kw_key *key = c->g->key;
 	uint64_t n0, f0, u0;
+	char who[128];
 
+	/* for the signer's audit log */
+	snprintf(who, sizeof(who), "tunnel %s, peer %s", c->t->name, c->peer);
+	kw_key_purpose_set(KW_PURPOSE_HANDSHAKE, who);
 	kw_tunnel_gen_key_lock(c->g);
 	n0 = kw_key_sign_count(key);
 	f0 = kw_key_sign_failures(key);
@@ -216,9 +220,15 @@ conn_hs_done(struct kw_conn *c)
 	    c->hs.who[0] ? ": " : "", c->hs.who);
 	if (tc->mode == KW_TUNNEL_SERVER)
 		conn_slot_release(c);	/* the client proved its certificate */
-	/* Between "handshake done" and "relay starts": a check of the peer
-	 * that needs the TLS channel (channel binding) goes here, before
-	 * conn_relay_start lets wolfSSL give back the handshake's state. */
+	/* Between "handshake done" and "relay starts": the posture exchange
+	 * (tunnel_posture_conn.c) needs the TLS channel (its exporter binds
+	 * the evidence to this session), so it runs before conn_relay_start
+	 * lets wolfSSL give back the handshake's state; its "ok" calls
+	 * conn_relay_start. */
+	if (tc->mode == KW_TUNNEL_CLIENT && tc->ak != NULL)
+		return conn_posture_client(c);
+	if (tc->mode == KW_TUNNEL_SERVER && c->g->posture_pol != NULL)
+		return conn_posture_server(c);
 	return conn_relay_start(c);
 }
 
@@ -261,6 +271,16 @@ conn_hs_result(struct kw_conn *c)
 		    conn_target_text(c));
 		return 1;
 	}
+	if (tc->mode == KW_TUNNEL_CLIENT && tc->ak != NULL &&
+	    !c->g->posture_alpn_off && conn_alpn_refused(c->ssl)) {
+		/* a server with a strict ALPN list (nginx's http) does not
+		 * know keyward-posture/1: this target gets none from now on */
+		c->g->posture_alpn_off = 1;
+		kw_warn("tunnel %s: server %s refuses ALPN keyward-posture/1 "
+		    "(alert no_application_protocol): not offering it there "
+		    "again", c->t->name, conn_target_text(c));
+		return conn_reconnect(c);
+	}
 	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
 	    conn_target_text(c) : c->peer);
 	if (r == KW_ERR_TOKEN_ABSENT &&
@@ -301,7 +321,10 @@ hs_pool_main(void *arg)
 		if ((pool->todo = c->hs_next) == NULL)
 			pool->todo_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
-		conn_hs_step(c);
+		if (c->job == KW_JOB_POSTURE)
+			conn_posture_work(c);
+		else
+			conn_hs_step(c);
 		pthread_mutex_lock(&pool->lock);
 		c->hs_next = NULL;
 		if (pool->done_tail != NULL)
@@ -329,7 +352,13 @@ hs_pool_back(struct kw_conn *c)
 	c->pool = NULL;
 	if (c->free_pending)
 		conn_free(c);
-	else if (conn_hs_result(c) == 0)
+	else if (c->job == KW_JOB_POSTURE) {
+		c->job = KW_JOB_HANDSHAKE;
+		if (c->expired)
+			conn_posture_expired(c);
+		else
+			(void)conn_pump(c);
+	} else if (conn_hs_result(c) == 0)
 		(void)conn_pump(c);
 }
 
@@ -355,7 +384,7 @@ hs_pool_done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Last in the queue: first come, first served. */
-static void
+void
 hs_pool_submit(struct kw_hs_pool *pool, struct kw_conn *c)
 {
 	c->in_worker = 1;
@@ -495,7 +524,7 @@ out:
 static int
 conn_handshake(struct kw_conn *c)
 {
-	if (c->t->pool != NULL) {
+	if (c->t->pool != NULL && !c->t->hs_inline) {
 		hs_pool_submit(c->t->pool, c);
 		return 0;
 	}
@@ -521,7 +550,9 @@ pump_handshake(struct kw_conn *c, struct kw_pump *p)
 	/* a step only once the socket is ready for it */
 	if (!c->hs_want_r && !c->hs_want_w && conn_handshake(c))
 		return 1;
-	if (c->tls_ready)
+	if (c->connecting)	/* connecting again (conn_reconnect) */
+		p->tw = 1;
+	else if (c->tls_ready)
 		p->progress = 1;
 	else if (!c->in_worker) {
 		p->tr |= c->hs_want_r;

@@ -40,6 +40,14 @@ struct kw_tunnel_gen {
 	int target_resolved;
 	struct sockaddr_storage target_sa;
 	socklen_t target_salen;
+	/* posture (tunnel_posture.h): server, the require-posture policy
+	 * (NULL: none) and its recheck; client, the TPM's TCTI for the AK */
+	const struct kw_posture_ops *posture_ops;
+	void *posture_pol;
+	unsigned posture_recheck;
+	char *posture_tcti;
+	char *posture_auth_file;	/* client: the key's auth value file */
+	int posture_alpn_off;		/* client: the target refused it */
 };
 
 /* Allow-list check of a client certificate (server tunnels).  KW_OK or
@@ -58,6 +66,9 @@ void kw_tunnel_gen_key_unlock(struct kw_tunnel_gen *g);
  * way on the generation's key, counted over every tunnel that shares it
  * (max-signing; event loop thread only). */
 unsigned *kw_tunnel_gen_key_slots(struct kw_tunnel_gen *g);
+/* Offer (client with an AK) or accept (server with require-posture)
+ * ALPN keyward-posture/1 on a new connection. */
+int kw_tunnel_gen_posture_alpn(const struct kw_tunnel_gen *g, WOLFSSL *ssl);
 
 /* A server connection's way to its handshake: the ClientHello is read
  * into a small buffer (no TLS state yet); then the connection waits for a
@@ -148,6 +159,11 @@ struct kw_conn {
 					 * the handshake */
 	uint64_t ticket_id;		/* client: the ticket offered or last
 					 * given to the pool (conn_give_session) */
+	/* the posture exchange after the handshake (tunnel_posture.c):
+	 * no relaying while it is there; job: what a handshake thread
+	 * runs for c (set by the loop before it hands c over) */
+	struct kw_posture_conn *posture;
+	int job;
 	struct evutil_addrinfo *dns_res;
 	int tls_wr_pending;		/* length of a WANT_WRITE retry */
 	size_t up_off, up_len;		/* plaintext -> TLS */
@@ -181,7 +197,14 @@ struct kw_tunnel {
 	time_t last_full_log, last_src_log;
 	struct kw_hs_pool *pool;	/* NULL: handshakes in the loop */
 	uint64_t src_seed;		/* keys the source hash */
+	struct kw_posture_srv *posture;	/* require-posture: verdicts */
+	/* handshake-threads = 0: handshake steps in the loop, even when
+	 * the pool is there for the posture work */
+	int hs_inline;
 };
+
+#define KW_JOB_HANDSHAKE	0
+#define KW_JOB_POSTURE		1
 
 /* Handshake threads (handshake-threads = N): a handshake step that
  * signs may wait for a slow token (a smart card signs in 100+ ms); on a
@@ -241,6 +264,16 @@ void hs_pool_free(struct kw_hs_pool *pool, struct kw_conn **todo,
 int hs_pool_new(struct event_base *base, const char *name, unsigned n,
     struct kw_hs_pool **out);
 int pump_handshake(struct kw_conn *c, struct kw_pump *p);
+void hs_pool_submit(struct kw_hs_pool *pool, struct kw_conn *c);
+
+/* tunnel_posture_conn.c: the posture exchange's hooks */
+void conn_posture_work(struct kw_conn *c);
+void conn_posture_expired(struct kw_conn *c);
+int conn_posture_client(struct kw_conn *c);
+int conn_posture_server(struct kw_conn *c);
+int pump_posture(struct kw_conn *c, struct kw_pump *p);
+int conn_alpn_refused(WOLFSSL *ssl);
+int conn_reconnect(struct kw_conn *c);
 
 /* tunnel_admit.c */
 void conn_q_add(struct kw_conn_q *q, struct kw_conn *c);

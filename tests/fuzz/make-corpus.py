@@ -43,6 +43,49 @@ def tlv(tag, body):
     return bytes([tag]) + der_len(len(body)) + body
 
 
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    if n < 256:
+        return bytes([major << 5 | 24, n])
+    if n < 65536:
+        return bytes([major << 5 | 25]) + struct.pack(">H", n)
+    return bytes([major << 5 | 26]) + struct.pack(">I", n)
+
+
+def cbor(v):
+    """The CBOR of ints, text, bytes and dicts (definite lengths)."""
+    if isinstance(v, int):
+        return cbor_head(0, v)
+    if isinstance(v, str):
+        return cbor_head(3, len(v.encode())) + v.encode()
+    if isinstance(v, bytes):
+        return cbor_head(2, len(v)) + v
+    return cbor_head(5, len(v)) + b"".join(cbor(k) + cbor(x)
+                                           for k, x in v.items())
+
+
+def posture():
+    """The posture messages (attest/posture_msg.c), framed."""
+    msgs = {
+        "req": {"v": 1, "t": "req", "nonce": bytes(range(32))},
+        "ev": {"v": 1, "t": "ev", "evidence": cbor({"fmt": "tpm",
+                                                    "x": b"\1" * 90})},
+        "act": {"v": 1, "t": "act", "blob": b"\2" * 68,
+                "secret": b"\3" * 256},
+        "actd": {"v": 1, "t": "actd", "secret": b"\4" * 32},
+        "ok": {"v": 1, "t": "ok"},
+        "no": {"t": "no", "v": 1, "reason": "secure boot off"},
+    }
+    for name, m in msgs.items():
+        b = cbor(m)
+        put("posture", name, struct.pack(">I", len(b)) + b)
+    # libcbor 0.8 allocates what an array head declares before reading
+    # its items: 0x6e313737 elements in 9 bytes (found under ASan)
+    put("posture", "regress-huge-array",
+        struct.pack(">I", 5) + bytes.fromhex("9a6e313737"))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kwcorpus.")
     try:
@@ -199,7 +242,37 @@ def main():
     put("hello", "client-split", b"\x00" + client_hello[:5] +
         client_hello[5:60] + client_hello[60:])
 
+    # ---- signer: selector byte (even request, odd reply) + frame body:
+    # op, status, handle, a, b, c, u16 string, u16 data (kw_signer.h) ----
+    def sgn(op, status=0, handle=0, a=0, b=0, c=0, s=b"", d=b""):
+        return (struct.pack(">BiIIII", op, status, handle, a, b, c) +
+                struct.pack(">H", len(s)) + s + struct.pack(">H", len(d)) + d)
+    for name, sel, b in [
+            ("req-list", 0, sgn(1)),
+            ("req-open-tpm", 0, sgn(2, s=b"tpm:/var/lib/keyward/k.pem")),
+            ("req-open-p11", 0, sgn(2, s=b"pkcs11:token=t;object=k?"
+                                      b"pin-source=file:/etc/keyward/pin")),
+            ("req-sign", 0, sgn(5, handle=1, a=1, b=1, c=1,
+                                s=b"tunnel web, peer 127.0.0.1:4433",
+                                d=bytes(range(32)))),
+            ("req-decrypt", 0, sgn(6, handle=3, d=bytes(256))),
+            ("req-generate", 0, sgn(8, s=b"tpm:/var/lib/keyward/k.2.pem",
+                                    a=3, b=3)),
+            ("req-store-cert", 0, sgn(11, s=b"pkcs11:token=t;object=k",
+                                      d=b"\x30\x82\x01\x00" + bytes(256))),
+            ("req-present", 0, sgn(7, handle=9)),
+            ("rep-open", 1, sgn(0x82, handle=1, a=1, b=2, c=1,
+                                s=b"tpm: k.pem, ec-p256",
+                                d=b"\x30\x59" + bytes(89))),
+            ("rep-sign", 1, sgn(0x85, d=bytes(64))),
+            ("rep-error", 1, sgn(0x85, status=-34)),
+            ("rep-exists", 1, sgn(0x89, a=1)),
+            ("rep-cert", 1, sgn(0x8c, d=b"\x30\x82" + bytes(500)))]:
+        put("signer", name, bytes([sel]) + b)
+
     scep_corpus()
+    posture()
+    eventlog_policy()
     return 0
 
 
@@ -238,6 +311,34 @@ def scep_corpus():
     put("scep", "pending", pre + sh.certrep(ca, key, "TID1", nonce, 3))
     put("scep", "envelope", env)
     put("scep", "caps", "AES\nDES3\nSHA-256\nPOSTPKIOperation\nRenewal\n")
+
+
+def eventlog_policy():
+    """eventlog: UEFI event logs from tests/tpm/make_eventlog.py;
+    policy: posture policy files."""
+    mk = top.parent.parent / "tpm" / "make_eventlog.py"
+    tmp = tempfile.mkdtemp(prefix="kwcorpus.")
+    try:
+        for name, args in (("default", []), ("sb-off", ["--secure-boot", "0"]),
+                           ("no-sb", ["--secure-boot", "none"]),
+                           ("locality3", ["--locality", "3"]),
+                           ("unknown-alg", ["--unknown-alg", "0x7777:48"]),
+                           ("two-apps", ["--app", "shim", "--app", "grub"]),
+                           ("forged-sb", ["--forge-secure-boot"])):
+            out = os.path.join(tmp, name)
+            subprocess.run([sys.executable, str(mk), out, *args], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(out, "rb") as f:
+                put("eventlog", name, f.read())
+    finally:
+        shutil.rmtree(tmp)
+    h = "ab" * 32
+    put("policy", "full", "# posture\nek-ca = ek-roots.pem\n"
+        "secure-boot = required\npcr = 7:%s\npcr = 7:0x%s\npcr = 0:%s\n"
+        "recheck = 600\nmax-age = 300\n" % (h, h.upper(), h))
+    put("policy", "minimal", "ek-ca = /etc/keyward/ek.pem\n")
+    put("policy", "errors", "[policy]\nek-ca = a\n  x = 1\nsecure-boot: no\n"
+        "pcr = 24:00\nrecheck = 99999999999\nek-ca = b\r\n")
 
 
 if __name__ == "__main__":
