@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kw_cancel.h"
 #include "kw_key.h"
@@ -68,6 +69,35 @@ int acme_key_change(struct acme_client *c, struct kw_key *new_key);
 
 /* Deactivate the account (RFC 8555 7.3.6). */
 int acme_deactivate(struct acme_client *c);
+
+/* ---- Renewal Information (RFC 9773; acme_ari.c, acme_client.c) ---------- */
+
+/* 1 when the directory names renewalInfo (after acme_account). */
+int acme_has_ari(const struct acme_client *c);
+/* GET renewalInfo/CERTID (unauthenticated).  KW_OK: the suggested window
+ * (end > start) and the Retry-After in seconds (0: none);
+ * KW_ERR_UNSUPPORTED: the server offers no ARI; anything else (a failed
+ * exchange, a malformed answer): logged in one warning. */
+int acme_renewal_info(struct acme_client *c, const char *certid,
+    time_t *start, time_t *end, unsigned *retry_after);
+/* The next acme_order is a renewal of the certificate CERTID (RFC 9773
+ * "replaces"; sent only when the server offers ARI; NULL: none).  If the
+ * server refuses the order over it, the order is sent once without. */
+int acme_set_replaces(struct acme_client *c, const char *certid);
+/* CertID: base64url(AKI keyIdentifier) "." base64url(serial's DER
+ * content bytes); *out malloc'd.  KW_ERR_UNSUPPORTED: no AKI. */
+int acme_ari_certid(const uint8_t *der, size_t len, char **out);
+int acme_ari_certid_raw(const uint8_t *aki, size_t aki_len,
+    const uint8_t *serial, size_t serial_len, char **out);
+/* RFC 3339 date-time to time_t. */
+int acme_ari_time(const char *s, time_t *out);
+/* A renewalInfo answer (JSON) read strictly: suggestedWindow.start and
+ * .end both RFC 3339, end > start; else KW_ERR_PARSE. */
+int acme_ari_window(const char *json, size_t len, time_t *start,
+    time_t *end);
+/* A time uniformly inside [start, end) not before now; now when the
+ * window has passed (rnd: any 32-bit random). */
+time_t acme_ari_pick(time_t start, time_t end, time_t now, uint32_t rnd);
 
 /* ---- JWS and JWK (acme_jws.c) ------------------------------------------ */
 

@@ -32,6 +32,8 @@ struct acme_client {
 	struct kw_key *key;
 	char *dir_url;
 	char *new_nonce, *new_account, *new_order, *key_change;
+	char *renewal_info;		/* RFC 9773 (optional) */
+	char *replaces;			/* CertID the next order renews */
 	int eab_required;
 	char *kid;			/* account URL */
 	char *nonce;
@@ -411,7 +413,9 @@ acme_directory(struct acme_client *c)
 	if ((rc = acme_dup_url(r.json, "newNonce", 1, &c->new_nonce)) != 0 ||
 	    (rc = acme_dup_url(r.json, "newAccount", 1, &c->new_account)) ||
 	    (rc = acme_dup_url(r.json, "newOrder", 1, &c->new_order)) != 0 ||
-	    (rc = acme_dup_url(r.json, "keyChange", 0, &c->key_change)) != 0)
+	    (rc = acme_dup_url(r.json, "keyChange", 0, &c->key_change)) != 0 ||
+	    (rc = acme_dup_url(r.json, "renewalInfo", 0, &c->renewal_info)) !=
+	    0)
 		goto out;
 	meta = json_object_get(r.json, "meta");
 	c->eab_required = json_is_true(json_object_get(meta,
@@ -492,6 +496,8 @@ acme_client_free(struct acme_client *c)
 	free(c->new_account);
 	free(c->new_order);
 	free(c->key_change);
+	free(c->renewal_info);
+	free(c->replaces);
 	free(c->kid);
 	free(c->nonce);
 	free(c->eab_kid);
@@ -792,7 +798,8 @@ out:
 }
 
 static int
-acme_order_payload(const char *const *idents, size_t n, char **out)
+acme_order_payload(const char *const *idents, size_t n, const char *replaces,
+    char **out)
 {
 	json_t *p, *arr;
 	size_t i;
@@ -819,6 +826,9 @@ acme_order_payload(const char *const *idents, size_t n, char **out)
 		    type, "value", strchr(v, ':') + 1)) != 0)
 			goto out;
 	}
+	if (replaces != NULL && json_object_set_new(p, "replaces",
+	    json_string(replaces)) != 0)
+		goto out;
 	if ((*out = json_dumps(p, JSON_COMPACT)) != NULL)
 		r = KW_OK;
 out:
@@ -878,7 +888,7 @@ acme_order(struct acme_client *c, const char *const *idents, size_t n,
 {
 	struct acme_resp o, cr;
 	const json_t *authz, *x;
-	const char *fin, *st;
+	const char *fin, *st, *replaces;
 	char *payload = NULL, *order_url = NULL, *cert_url = NULL;
 	size_t i;
 	int rc;
@@ -888,10 +898,23 @@ acme_order(struct acme_client *c, const char *const *idents, size_t n,
 	est_certs_clear(certs);
 	if (c->kid == NULL && (rc = acme_account(c)) != KW_OK)
 		return rc;
-	if ((rc = acme_order_payload(idents, n, &payload)) != KW_OK)
+	replaces = c->renewal_info != NULL ? c->replaces : NULL;
+	if ((rc = acme_order_payload(idents, n, replaces, &payload)) != KW_OK)
 		return rc;
-	if ((rc = acme_post(c, c->new_order, payload, 0, "new order", &o)) !=
-	    KW_OK)
+	rc = acme_post(c, c->new_order, payload, 0, "new order", &o);
+	if (rc == KW_ERR_PROTOCOL && replaces != NULL) {
+		/* a server may refuse the renewal link (already replaced,
+		 * unknown certificate): the order stands on its own */
+		kw_warn("ACME: retrying the new order without \"replaces\": "
+		    "%s", replaces);
+		free(payload);
+		payload = NULL;
+		if ((rc = acme_order_payload(idents, n, NULL, &payload)) !=
+		    KW_OK)
+			return rc;
+		rc = acme_post(c, c->new_order, payload, 0, "new order", &o);
+	}
+	if (rc != KW_OK)
 		goto out;
 	authz = json_object_get(o.json, "authorizations");
 	fin = json_string_value(json_object_get(o.json, "finalize"));
@@ -934,6 +957,69 @@ out:
 	free(payload);
 	free(order_url);
 	free(cert_url);
+	return rc;
+}
+
+/* ---- Renewal Information (RFC 9773) ----------------------------------- */
+
+int
+acme_has_ari(const struct acme_client *c)
+{
+	return c->renewal_info != NULL;
+}
+
+int
+acme_set_replaces(struct acme_client *c, const char *certid)
+{
+	free(c->replaces);
+	c->replaces = NULL;
+	if (certid != NULL && (c->replaces = strdup(certid)) == NULL)
+		return KW_ERR_NOMEM;
+	return KW_OK;
+}
+
+int
+acme_renewal_info(struct acme_client *c, const char *certid, time_t *start,
+    time_t *end, unsigned *retry_after)
+{
+	struct acme_resp r;
+	char *url = NULL;
+	size_t n;
+	int rc;
+
+	*start = *end = 0;
+	*retry_after = 0;
+	memset(&r, 0, sizeof(r));
+	if ((rc = acme_directory(c)) != KW_OK)
+		return rc;
+	if (c->renewal_info == NULL)
+		return KW_ERR_UNSUPPORTED;
+	n = strlen(c->renewal_info) + strlen(certid) + 2;
+	if ((url = malloc(n)) == NULL)
+		return KW_ERR_NOMEM;
+	/* the base may or may not end in '/' (RFC 9773 4.1) */
+	snprintf(url, n, "%s%s%s", c->renewal_info,
+	    c->renewal_info[strlen(c->renewal_info) - 1] == '/' ? "" : "/",
+	    certid);
+	if ((rc = acme_http(c, "GET", url, NULL, &r)) != KW_OK) {
+		kw_warn("ACME renewal information %s: %s; renewing on the "
+		    "lifetime schedule", url, kw_strerror(rc));
+		goto out;
+	}
+	*retry_after = r.retry_after;
+	if (r.status != 200) {
+		kw_warn("ACME renewal information %s: HTTP %d; renewing on the "
+		    "lifetime schedule", url, r.status);
+		rc = KW_ERR_PROTOCOL;
+	} else if (acme_ari_window(r.body, r.body_len, start, end) != KW_OK) {
+		kw_warn("ACME renewal information %s: no valid suggestedWindow "
+		    "(start and end RFC 3339, end after start); renewing on "
+		    "the lifetime schedule", url);
+		rc = KW_ERR_PROTOCOL;
+	}
+out:
+	acme_resp_clear(&r);
+	free(url);
 	return rc;
 }
 

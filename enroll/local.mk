@@ -12,7 +12,7 @@
 noinst_LIBRARIES += enroll/libkwenroll.a
 enroll_libkwenroll_a_SOURCES = \
 	enroll/csr.c enroll/csr.h \
-	enroll/acme.h enroll/acme_client.c enroll/acme_jws.c \
+	enroll/acme.h enroll/acme_client.c enroll/acme_jws.c enroll/acme_ari.c \
 	enroll/acme_http01.c enroll/acme_tlsalpn.c enroll/acme_srv.c \
 	enroll/est.h enroll/est_client.c \
 	enroll/est_der.c enroll/est_der.h \

@@ -5,8 +5,12 @@ KW_EST_UNIT_LDADD = $(KW_ENROLL_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 KW_EST_UNIT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(CMOCKA_CFLAGS)
 
 check_PROGRAMS += tests/unit/test_pkcs7 tests/unit/test_http \
-	tests/unit/test_est_sched
-TESTS += tests/unit/test_pkcs7 tests/unit/test_http tests/unit/test_est_sched
+	tests/unit/test_est_sched tests/unit/test_acme_ari
+TESTS += tests/unit/test_pkcs7 tests/unit/test_http tests/unit/test_est_sched \
+	tests/unit/test_acme_ari
+tests_unit_test_acme_ari_SOURCES = tests/unit/test_acme_ari.c
+tests_unit_test_acme_ari_CFLAGS = $(KW_EST_UNIT_CFLAGS)
+tests_unit_test_acme_ari_LDADD = $(KW_EST_UNIT_LDADD)
 tests_unit_test_pkcs7_SOURCES = tests/unit/test_pkcs7.c tests/enroll/vectors.h
 tests_unit_test_pkcs7_CFLAGS = $(KW_EST_UNIT_CFLAGS)
 tests_unit_test_pkcs7_LDADD = $(KW_EST_UNIT_LDADD)
