@@ -34,7 +34,9 @@ struct acme_responder {
 struct acme_conf {
 	const char *directory_url;	/* https://.../directory */
 	const char *ca_file;		/* trust for the ACME server's TLS */
-	struct kw_key *account_key;	/* signs every JWS */
+	struct kw_key *account_key;	/* signs every JWS (NULL: a client
+					 * for unauthenticated GETs only,
+					 * e.g. acme_renewal_info) */
 	const char *const *contacts;	/* "mailto:..." (optional) */
 	size_t ncontacts;
 	/* External Account Binding (both or neither). */

@@ -341,6 +341,8 @@ acme_post(struct acme_client *c, const char *url, const char *payload,
 	int r, tries;
 
 	memset(out, 0, sizeof(*out));
+	if (c->key == NULL)		/* a client for unauthenticated GETs */
+		return KW_ERR_ARG;
 	for (tries = 0; tries <= ACME_NONCE_RETRIES; tries++) {
 		if ((r = acme_get_nonce(c)) != KW_OK)
 			return r;
@@ -435,10 +437,10 @@ acme_client_new(const struct acme_conf *conf, struct acme_client **out)
 
 	*out = NULL;
 	if (conf->directory_url == NULL || conf->ca_file == NULL ||
-	    conf->account_key == NULL ||
 	    (conf->eab_kid == NULL) != (conf->eab_hmac == NULL))
 		return KW_ERR_ARG;
-	if (acme_jws_alg(conf->account_key) == NULL) {
+	if (conf->account_key != NULL &&
+	    acme_jws_alg(conf->account_key) == NULL) {
 		kw_err("the ACME account key's algorithm has no JWS form");
 		return KW_ERR_UNSUPPORTED;
 	}

@@ -736,6 +736,7 @@ kw_enroll_renew_state(struct kw_enroll_args *a)
 
 	if ((r = kw_identity_load(a->state, &id)) != 0)
 		goto out;
+	(void)kw_renew_ari_refresh(id, now, a->timeout_ms, NULL);
 	due = kw_renew_due(id, now);
 	if (!a->force && (due == 0 || due > now)) {
 		(void)kw_identity_status(id, now, line, sizeof(line));
@@ -859,6 +860,7 @@ kw_enroll_check(struct kw_enroll_args *a)
 		r = KW_ERR_CERT;
 		goto out;
 	}
+	(void)kw_renew_ari_refresh(id, now, a->timeout_ms, NULL);
 	(void)kw_identity_status(id, now, line, sizeof(line));
 	kw_redact_text(line, sizeof(line));
 	printf("%s: usable: %s\n", a->state, line);

@@ -395,6 +395,13 @@ kw_identity_save(const struct kw_identity *id)
 	e |= kw_js_set_int(o, "failures", id->failures);
 	e |= kw_js_set_int(o, "last_failure", id->last_failure);
 	e |= kw_js_set_str(o, "last_error", id->last_error);
+	if (id->ari_checked != 0) {
+		e |= kw_js_set_int(o, "ari_start", id->ari_start);
+		e |= kw_js_set_int(o, "ari_end", id->ari_end);
+		e |= kw_js_set_int(o, "ari_at", id->ari_at);
+		e |= kw_js_set_int(o, "ari_checked", id->ari_checked);
+		e |= kw_js_set_int(o, "ari_next", id->ari_next);
+	}
 	if (id->pending_csr != NULL) {
 		if ((pend = json_object()) == NULL)
 			goto out;
@@ -462,6 +469,28 @@ kw_js_get_int(json_t *o, const char *k, long long lo, long long hi,
 	    json_integer_value(v) > hi)
 		return KW_ERR_PARSE;
 	*out = json_integer_value(v);
+	return KW_OK;
+}
+
+/* The ARI record (absent in older state files: none). */
+static int
+kw_ari_load(json_t *o, struct kw_identity *id)
+{
+	static const char *const k[] = { "ari_start", "ari_end", "ari_at",
+	    "ari_checked", "ari_next" };
+	time_t *f[] = { &id->ari_start, &id->ari_end, &id->ari_at,
+	    &id->ari_checked, &id->ari_next };
+	long long n;
+	size_t i;
+
+	for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		n = 0;
+		if (kw_js_get_int(o, k[i], 0, 1LL << 40, &n) != KW_OK)
+			return KW_ERR_PARSE;
+		*f[i] = (time_t)n;
+	}
+	if (id->ari_end != 0 && id->ari_end <= id->ari_start)
+		return KW_ERR_PARSE;
 	return KW_OK;
 }
 
@@ -596,6 +625,8 @@ kw_identity_read(const char *path, struct kw_identity **out)
 	if (kw_js_get_int(o, "last_failure", 0, 1LL << 40, &n))
 		goto bad;
 	id->last_failure = (time_t)n;
+	if (kw_ari_load(o, id) != KW_OK)
+		goto bad;
 	if ((v = json_object_get(o, "sans")) != NULL) {
 		if (!json_is_array(v) || json_array_size(v) > KW_ID_MAX_SANS)
 			goto bad;

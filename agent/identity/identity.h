@@ -71,6 +71,11 @@ struct kw_identity {
 	unsigned failures;
 	time_t last_failure;
 	char *last_error;
+	/* ACME Renewal Information (RFC 9773) for the current certificate:
+	 * the suggested window (0: none, the lifetime share rules), the
+	 * renewal time picked inside it, when it was checked and when to
+	 * check again */
+	time_t ari_start, ari_end, ari_at, ari_checked, ari_next;
 	/* first enrollment awaiting approval (202) */
 	char *pending_csr;		/* base64 DER */
 	time_t pending_since;

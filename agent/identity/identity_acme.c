@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_secret.h"
 #include "agent/identity/identity.h"
+#include "agent/identity/renew.h"
 #include "enroll/acme.h"
 #include "enroll/csr.h"
 #include "enroll/est.h"
@@ -107,6 +109,91 @@ acme_check_chain(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	return r;
 }
 
+/* The CertID (RFC 9773) of the first certificate in a PEM file; NULL
+ * when the file has none or it carries no AKI. */
+static char *
+acme_file_certid(const char *path)
+{
+	struct est_certs certs;
+	char *id = NULL;
+
+	memset(&certs, 0, sizeof(certs));
+	if (path != NULL && est_certs_from_file(path, &certs) == KW_OK &&
+	    certs.n > 0)
+		(void)acme_ari_certid(certs.c[0].der, certs.c[0].len, &id);
+	est_certs_clear(&certs);
+	return id;
+}
+
+#define ARI_RETRY_MIN	3600
+#define ARI_RETRY_MAX	86400
+#define ARI_RETRY_DEF	(6 * 3600)
+
+int
+kw_renew_ari_refresh(struct kw_identity *id, time_t now, int timeout_ms,
+    const struct kw_cancel *cancel)
+{
+	struct acme_conf conf;
+	struct acme_client *c = NULL;
+	char *certid = NULL;
+	time_t start = 0, end = 0;
+	unsigned ra = 0;
+	uint32_t rnd = 0;
+	int r;
+
+	if (id->protocol == NULL || strcmp(id->protocol, "acme") != 0 ||
+	    id->server == NULL || id->ca_file == NULL ||
+	    (id->ari_checked != 0 && now < id->ari_next))
+		return KW_OK;
+	if ((certid = acme_file_certid(id->cert_file)) == NULL) {
+		kw_debug("identity %s: no CertID for %s (no AKI?): no ARI",
+		    id->path, id->cert_file);
+		id->ari_checked = now;
+		id->ari_next = now + ARI_RETRY_MAX;
+		id->ari_start = id->ari_end = id->ari_at = 0;
+		goto save;
+	}
+	memset(&conf, 0, sizeof(conf));
+	conf.directory_url = id->server;
+	conf.ca_file = id->ca_file;
+	conf.timeout_ms = timeout_ms;
+	conf.cancel = cancel;
+	if ((r = acme_client_new(&conf, &c)) == KW_OK)
+		r = acme_renewal_info(c, certid, &start, &end, &ra);
+	if (r == KW_ERR_CANCELLED)
+		goto out;
+	id->ari_checked = now;
+	if (r == KW_OK) {
+		if (id->ari_start != start || id->ari_end != end ||
+		    id->ari_at == 0) {
+			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+				rnd = (uint32_t)now;
+			id->ari_at = acme_ari_pick(start, end, now, rnd);
+		}
+		id->ari_start = start;
+		id->ari_end = end;
+		kw_info("identity %s: ACME renewal window %+lds..%+lds, "
+		    "renewing in %lds", id->path, (long)(start - now),
+		    (long)(end - now), (long)(id->ari_at - now));
+	} else
+		id->ari_start = id->ari_end = id->ari_at = 0;
+	if (ra == 0)
+		ra = r == KW_OK || r == KW_ERR_UNSUPPORTED ? ARI_RETRY_DEF :
+		    ARI_RETRY_MIN;
+	if (r == KW_ERR_UNSUPPORTED)
+		ra = ARI_RETRY_MAX;
+	id->ari_next = now + (ra < ARI_RETRY_MIN ? ARI_RETRY_MIN :
+	    ra > ARI_RETRY_MAX ? ARI_RETRY_MAX : ra);
+save:
+	if ((r = kw_identity_save(id)) != KW_OK)
+		kw_warn("identity %s: cannot record the renewal information: "
+		    "%s", id->path, kw_strerror(r));
+out:
+	acme_client_free(c);
+	free(certid);
+	return r;
+}
+
 /* Start the responder named by "TYPE ADDR". */
 static int
 acme_responder_start(const char *spec, struct kw_key *key,
@@ -142,6 +229,7 @@ kw_enroll_run_acme(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	const char *contacts[1];
 	char subject[300];
 	uint8_t *mac = NULL, *csr = NULL;
+	char *certid = NULL;
 	size_t mac_len = 0, csr_len = 0, b64l;
 	int r;
 
@@ -177,6 +265,11 @@ kw_enroll_run_acme(const struct kw_enroll_req *req, struct kw_enroll_res *res)
 	if ((r = acme_client_new(&conf, &c)) != KW_OK ||
 	    (r = acme_account(c)) != KW_OK)
 		goto out;
+	/* a renewal names the certificate it replaces (RFC 9773 5) */
+	if (req->reenroll && acme_has_ari(c) &&
+	    (certid = acme_file_certid(req->auth_cert)) != NULL &&
+	    (r = acme_set_replaces(c, certid)) != KW_OK)
+		goto out;
 	if (req->subject != NULL)
 		snprintf(subject, sizeof(subject), "%s", req->subject);
 	else
@@ -209,5 +302,6 @@ out:
 	if (mac != NULL)
 		kw_freezero(mac, mac_len);
 	free(csr);
+	free(certid);
 	return r;
 }

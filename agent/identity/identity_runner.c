@@ -83,6 +83,11 @@ kw_runner_main(void *arg)
 		next = now + 60;
 		for (i = 0; i < rn->n && !rn->stop; i++) {
 			ri = &rn->ids[i];
+			/* ACME renewal information: a GET at most hourly */
+			pthread_mutex_unlock(&rn->lock);
+			(void)kw_renew_ari_refresh(ri->id, now,
+			    ri->ro.timeout_ms, ri->ro.cancel);
+			pthread_mutex_lock(&rn->lock);
 			due = kw_renew_due(ri->id, now);
 			if (due != 0 && due <= now) {
 				/* the identity is only touched by this thread;

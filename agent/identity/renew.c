@@ -62,6 +62,15 @@ kw_renew_due(const struct kw_identity *id, time_t now)
 	(void)now;
 	if (id->server == NULL || id->not_after == 0)
 		return 0;
+	/* the CA's suggested window (RFC 9773) moves the first attempt,
+	 * inside the certificate's validity; after a failure the backoff
+	 * runs from the failure as without it */
+	if (id->failures == 0 && id->ari_end != 0 && id->ari_at != 0) {
+		if (id->ari_at >= id->not_after)
+			return id->not_after - 1;
+		return id->ari_at > id->not_before ? id->ari_at :
+		    id->not_before;
+	}
 	kw_renew_sched(id, &s);
 	return est_sched_next(&s, kw_renew_jitter(id));
 }
@@ -311,6 +320,9 @@ kw_renew_switch(struct kw_renew_job *j)
 	free(old_ref);
 	id->not_before = j->ci.not_before;
 	id->not_after = j->ci.not_after;
+	/* ARI spoke of the old certificate: ask again for the new one */
+	id->ari_start = id->ari_end = id->ari_at = 0;
+	id->ari_checked = id->ari_next = 0;
 	id->failures = 0;
 	id->last_failure = 0;
 	free(id->last_error);
@@ -429,7 +441,7 @@ kw_identity_status(const struct kw_identity *id, time_t now, char *buf,
     size_t len)
 {
 	time_t due = kw_renew_due(id, now);
-	char when[48];
+	char when[48], ari[96] = "";
 	int n;
 
 	if (due == 0)
@@ -438,9 +450,12 @@ kw_identity_status(const struct kw_identity *id, time_t now, char *buf,
 		snprintf(when, sizeof(when), "due now");
 	else
 		snprintf(when, sizeof(when), "in %lds", (long)(due - now));
+	if (id->ari_end != 0)
+		snprintf(ari, sizeof(ari), " (ARI window %+lds..%+lds)",
+		    (long)(id->ari_start - now), (long)(id->ari_end - now));
 	n = snprintf(buf, len, "key %s, certificate %s, expires in %lds, "
-	    "renewal %s%s%s%s%s", id->key_ref, id->cert_file,
-	    (long)(id->not_after - now), when,
+	    "renewal %s%s%s%s%s%s", id->key_ref, id->cert_file,
+	    (long)(id->not_after - now), when, ari,
 	    id->phase == KW_PHASE_PENDING ? ", pending approval" : "",
 	    id->failures ? ", failing: " : "",
 	    id->failures && id->last_error ? id->last_error : "",

@@ -53,6 +53,15 @@ struct kw_renew_opts {
  * caller reloads the files the state now names. */
 int kw_renew_run_opts(struct kw_identity *id, time_t now,
     const struct kw_renew_opts *opts);
+/* ACME identities whose server offers Renewal Information (RFC 9773):
+ * when the last check is older than its Retry-After (1 h .. 1 day; 6 h
+ * without one), GET the suggested window for the current certificate,
+ * pick the renewal time inside it and record both in the state file
+ * (kw_renew_due then follows it).  A malformed or failed answer: one
+ * warning, the window dropped (the lifetime share rules).  Other
+ * identities: nothing.  Returns KW_OK unless the state cannot be saved. */
+int kw_renew_ari_refresh(struct kw_identity *id, time_t now,
+    int timeout_ms, const struct kw_cancel *cancel);
 /* One line for `keyward status` / logs: key, cert, expiry, next renewal,
  * failures, "ALARM" when kw_renew_alarm. */
 int kw_identity_status(const struct kw_identity *id, time_t now, char *buf,
