@@ -65,7 +65,7 @@ TESTS += tests/enroll/est_attest.sh
 
 # ACME against pebble.
 TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \
-	tests/enroll/acme_hostile.sh
+	tests/enroll/acme_hostile.sh tests/enroll/acme_ari.sh
 
 # SCEP against micromdm's scepserver and a hostile server (private network
 # namespace: scepserver binds every address).

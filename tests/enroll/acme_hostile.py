@@ -14,6 +14,16 @@ checked against pebble).  Modes (--mode):
   huge        the certificate download never ends (chunked)
   badnonce    every POST is refused with badNonce
   trickle     the directory arrives one byte every 0.5 s (never whole)
+Renewal information (RFC 9773): with --ari-file, the file's first word,
+read at each request, chooses what renewalInfo/CERTID answers:
+  none (or no file)  the directory offers no renewalInfo
+  past      a window that has ended        future    a window 2..3 days ahead
+  reversed  end before start               garbage   not JSON
+  error     HTTP 500                       refuse-replaces  past, and a
+            newOrder carrying "replaces" is refused (malformed)
+With --log, every renewalInfo GET and newOrder payload is one JSON line.
+Issued certificates carry an authorityKeyIdentifier when --ari-file is
+given.
 """
 import argparse
 import base64
@@ -26,21 +36,27 @@ import subprocess
 import tempfile
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 
 def b64url_dec(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def sign(csr_der, ca, workdir):
+def sign(csr_der, ca, workdir, aki=False):
     csr = os.path.join(workdir, "req.der")
     out = os.path.join(workdir, "leaf.pem")
     with open(csr, "wb") as f:
         f.write(csr_der)
-    subprocess.run(["openssl", "x509", "-req", "-inform", "DER", "-in", csr,
-                    "-CA", ca + "/ca.pem", "-CAkey", ca + "/ca.key",
-                    "-CAcreateserial", "-days", "7", "-out", out],
-                   check=True, capture_output=True)
+    cmd = ["openssl", "x509", "-req", "-inform", "DER", "-in", csr,
+           "-CA", ca + "/ca.pem", "-CAkey", ca + "/ca.key",
+           "-CAcreateserial", "-days", "7", "-out", out]
+    if aki:
+        ext = os.path.join(workdir, "aki.cnf")
+        with open(ext, "w") as f:
+            f.write("authorityKeyIdentifier=keyid:always\n")
+        cmd += ["-extfile", ext]
+    subprocess.run(cmd, check=True, capture_output=True)
     with open(out) as f:
         return f.read()
 
@@ -66,6 +82,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def url(self, p):
         return "https://localhost:%d%s" % (self.server.server_address[1], p)
 
+    def ari_mode(self):
+        try:
+            with open(self.server.ari_file) as f:
+                return (f.read().split() or ["none"])[0]
+        except (OSError, TypeError):
+            return "none"
+
+    def log(self, **kw):
+        if self.server.log:
+            with open(self.server.log, "a") as f:
+                f.write(json.dumps(kw) + "\n")
+
+    def ari(self, certid):
+        mode = self.ari_mode()
+        self.log(ari=certid, mode=mode)
+        now = datetime.now(timezone.utc)
+
+        def t(d):
+            return (now + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if mode == "error":
+            return self.send(500, "oops", "text/plain")
+        if mode == "garbage":
+            return self.send(200, "{suggestedWindow: soon", "text/plain")
+        win = {"past": (-3, -2), "refuse-replaces": (-3, -2),
+               "future": (2, 3), "reversed": (3, 2)}[mode]
+        return self.send(200, json.dumps({"suggestedWindow": {
+            "start": t(win[0]), "end": t(win[1])}}),
+            extra={"Retry-After": "7200"})
+
     def do_GET(self):
         if self.path == "/dir" and self.server.mode == "trickle":
             self.send_response(200)
@@ -81,10 +126,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             return
         if self.path == "/dir":
-            self.send(200, json.dumps({
-                "newNonce": self.url("/nonce"),
-                "newAccount": self.url("/acct"),
-                "newOrder": self.url("/order")}))
+            d = {"newNonce": self.url("/nonce"),
+                 "newAccount": self.url("/acct"),
+                 "newOrder": self.url("/order")}
+            if self.ari_mode() != "none":
+                d["renewalInfo"] = self.url("/ari/")
+            self.send(200, json.dumps(d))
+        elif self.path.startswith("/ari/"):
+            self.ari(self.path[5:])
         else:
             self.send(204, ctype="text/plain")
 
@@ -101,6 +150,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(201, json.dumps({"status": "valid"}),
                              extra={"Location": self.url("/acct/1")})
         if self.path == "/order":
+            order = json.loads(payload)
+            self.log(order=order)
+            if "replaces" in order and self.ari_mode() == "refuse-replaces":
+                return self.send(400, json.dumps({
+                    "type": "urn:ietf:params:acme:error:malformed",
+                    "detail": "replaces: no such certificate"}),
+                    "application/problem+json")
             if mode == "badjson":
                 return self.send(201, "{not json", extra={
                     "Location": self.url("/order/1")})
@@ -131,7 +187,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     check=True, capture_output=True).stdout
             ca = self.server.other_ca if mode == "wrongchain" else \
                 self.server.ca
-            self.server.pem = sign(csr, ca, self.server.workdir)
+            self.server.pem = sign(csr, ca, self.server.workdir,
+                                   self.server.ari_file is not None)
             return self.send(200, json.dumps({"status": "processing"}))
         if self.path == "/order/1":
             return self.send(200, json.dumps({
@@ -171,9 +228,12 @@ def main():
     ap.add_argument("--ca", required=True, help="issuing CA dir")
     ap.add_argument("--other-ca", required=True)
     ap.add_argument("--mode", default="ok")
+    ap.add_argument("--ari-file")
+    ap.add_argument("--log")
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.mode, srv.ca, srv.other_ca = a.mode, a.ca, a.other_ca
+    srv.ari_file, srv.log = a.ari_file, a.log
     srv.workdir = tempfile.mkdtemp(dir=os.path.dirname(a.cert))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
