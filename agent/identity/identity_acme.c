@@ -129,6 +129,48 @@ acme_file_certid(const char *path)
 #define ARI_RETRY_MAX	86400
 #define ARI_RETRY_DEF	(6 * 3600)
 
+/* Record what the check found: under the identity's lock, on the state
+ * as it is on disk now, and only if it still names the certificate that
+ * was asked about (another process may have renewed meanwhile). */
+static int
+acme_ari_record(struct kw_identity *id, time_t now, time_t asked_na,
+    time_t start, time_t end, time_t next)
+{
+	uint32_t rnd = 0;
+	int fd = -1, r;
+
+	if ((r = kw_identity_lock(id, &fd)) != KW_OK)
+		return r;
+	if ((r = kw_identity_reload(id, now)) != KW_OK ||
+	    id->not_after != asked_na)
+		goto out;
+	if (end != 0 && (id->ari_start != start || id->ari_end != end ||
+	    id->ari_at == 0)) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)now;
+		id->ari_at = acme_ari_pick(start, end, now, rnd);
+	} else if (end == 0)
+		id->ari_at = 0;
+	id->ari_start = start;
+	id->ari_end = end;
+	id->ari_checked = now;
+	id->ari_next = next;
+	if (end != 0)
+		kw_info("identity %s: ACME renewal window %+lds..%+lds, "
+		    "renewing in %lds", id->path, (long)(start - now),
+		    (long)(end - now), (long)(id->ari_at - now));
+	if ((r = kw_identity_save(id)) != KW_OK)
+		kw_warn("identity %s: cannot record the renewal information: "
+		    "%s", id->path, kw_strerror(r));
+out:
+	kw_identity_unlock(fd);
+	return r;
+}
+
+#define ARI_RETRY_MIN	3600
+#define ARI_RETRY_MAX	86400
+#define ARI_RETRY_DEF	(6 * 3600)
+
 int
 kw_renew_ari_refresh(struct kw_identity *id, time_t now, int timeout_ms,
     const struct kw_cancel *cancel)
@@ -138,7 +180,6 @@ kw_renew_ari_refresh(struct kw_identity *id, time_t now, int timeout_ms,
 	char *certid = NULL;
 	time_t start = 0, end = 0;
 	unsigned ra = 0;
-	uint32_t rnd = 0;
 	int r;
 
 	if (id->protocol == NULL || strcmp(id->protocol, "acme") != 0 ||
@@ -148,10 +189,9 @@ kw_renew_ari_refresh(struct kw_identity *id, time_t now, int timeout_ms,
 	if ((certid = acme_file_certid(id->cert_file)) == NULL) {
 		kw_debug("identity %s: no CertID for %s (no AKI?): no ARI",
 		    id->path, id->cert_file);
-		id->ari_checked = now;
-		id->ari_next = now + ARI_RETRY_MAX;
-		id->ari_start = id->ari_end = id->ari_at = 0;
-		goto save;
+		r = acme_ari_record(id, now, id->not_after, 0, 0,
+		    now + ARI_RETRY_MAX);
+		goto out;
 	}
 	memset(&conf, 0, sizeof(conf));
 	conf.directory_url = id->server;
@@ -162,32 +202,15 @@ kw_renew_ari_refresh(struct kw_identity *id, time_t now, int timeout_ms,
 		r = acme_renewal_info(c, certid, &start, &end, &ra);
 	if (r == KW_ERR_CANCELLED)
 		goto out;
-	id->ari_checked = now;
-	if (r == KW_OK) {
-		if (id->ari_start != start || id->ari_end != end ||
-		    id->ari_at == 0) {
-			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-				rnd = (uint32_t)now;
-			id->ari_at = acme_ari_pick(start, end, now, rnd);
-		}
-		id->ari_start = start;
-		id->ari_end = end;
-		kw_info("identity %s: ACME renewal window %+lds..%+lds, "
-		    "renewing in %lds", id->path, (long)(start - now),
-		    (long)(end - now), (long)(id->ari_at - now));
-	} else
-		id->ari_start = id->ari_end = id->ari_at = 0;
+	if (r != KW_OK)
+		start = end = 0;
 	if (ra == 0)
-		ra = r == KW_OK || r == KW_ERR_UNSUPPORTED ? ARI_RETRY_DEF :
-		    ARI_RETRY_MIN;
+		ra = r == KW_OK ? ARI_RETRY_DEF : ARI_RETRY_MIN;
 	if (r == KW_ERR_UNSUPPORTED)
 		ra = ARI_RETRY_MAX;
-	id->ari_next = now + (ra < ARI_RETRY_MIN ? ARI_RETRY_MIN :
-	    ra > ARI_RETRY_MAX ? ARI_RETRY_MAX : ra);
-save:
-	if ((r = kw_identity_save(id)) != KW_OK)
-		kw_warn("identity %s: cannot record the renewal information: "
-		    "%s", id->path, kw_strerror(r));
+	r = acme_ari_record(id, now, id->not_after, start, end,
+	    now + (ra < ARI_RETRY_MIN ? ARI_RETRY_MIN :
+	    ra > ARI_RETRY_MAX ? ARI_RETRY_MAX : ra));
 out:
 	acme_client_free(c);
 	free(certid);
