@@ -489,8 +489,9 @@ kw_ari_load(json_t *o, struct kw_identity *id)
 			return KW_ERR_PARSE;
 		*f[i] = (time_t)n;
 	}
+	/* a window that ends before it starts: forgotten (asked again) */
 	if (id->ari_end != 0 && id->ari_end <= id->ari_start)
-		return KW_ERR_PARSE;
+		id->ari_start = id->ari_end = id->ari_at = id->ari_next = 0;
 	return KW_OK;
 }
 

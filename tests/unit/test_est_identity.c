@@ -334,6 +334,7 @@ test_acme_state(void **state)
 	};
 	struct kw_identity_conf *c;
 	struct kw_identity *id, *back;
+	time_t lifetime;
 	char p[256];
 	size_t i;
 	FILE *f;
@@ -356,6 +357,39 @@ test_acme_state(void **state)
 	assert_string_equal(back->acme.challenge, "tls-alpn-01 127.0.0.1:443");
 	assert_string_equal(back->acme.eab_kid, "kid-1");
 	assert_null(back->acme.issuer_ca);
+	/* ACME renewal information: the window and the time picked in it
+	 * survive the state file and move the renewal, never past expiry;
+	 * after a failure the backoff rules; no window: the lifetime share */
+	assert_int_equal(back->ari_checked, 0);
+	lifetime = kw_renew_due(back, 0);
+	back->ari_start = 5000;
+	back->ari_end = 6000;
+	back->ari_at = 5500;
+	back->ari_checked = 4000;
+	back->ari_next = 7600;
+	assert_int_equal(kw_identity_save(back), KW_OK);
+	kw_identity_free(back);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_int_equal(back->ari_start, 5000);
+	assert_int_equal(back->ari_end, 6000);
+	assert_int_equal(back->ari_next, 7600);
+	assert_int_equal(kw_renew_due(back, 0), 5500);
+	back->ari_at = back->not_after + 10;
+	assert_int_equal(kw_renew_due(back, 0), back->not_after - 1);
+	back->failures = 1;
+	back->last_failure = 5600;
+	assert_true(kw_renew_due(back, 0) >= lifetime);
+	back->failures = 0;
+	back->ari_end = 0;
+	assert_int_equal(kw_renew_due(back, 0), lifetime);
+	/* a window that ends before it starts is forgotten (asked again) */
+	back->ari_end = 4000;
+	assert_int_equal(kw_identity_save(back), KW_OK);
+	kw_identity_free(back);
+	assert_int_equal(kw_identity_read(p, &back), KW_OK);
+	assert_int_equal(back->ari_end, 0);
+	assert_int_equal(back->ari_next, 0);
+	assert_int_equal(kw_renew_due(back, 0), lifetime);
 	kw_identity_free(back);
 
 	assert_int_equal(kw_identity_conf_new("a", &c), KW_OK);
