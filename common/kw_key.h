@@ -86,6 +86,10 @@ struct kw_key_ops {
 int kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
     struct kw_key **out);
 
+/* The backend state of key if it was made with ops, else NULL (a backend
+ * reaching its own key, e.g. tpm/ lending the key's TPM connection). */
+void *kw_key_impl(const struct kw_key *key, const struct kw_key_ops *ops);
+
 int kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len);
 /* Every call is counted (kw_key_sign_count), successful or not. */
 int kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme,

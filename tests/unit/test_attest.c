@@ -765,11 +765,20 @@ test_verify(void **state)
 	    KW_ERR_ATTEST);
 	assert_int_equal(reason, KW_ATTEST_MISSING);
 	req.require_certify = 0;
-	/* Secure Boot required: fails closed until the event log is wired */
+	/* Secure Boot required: the sample's event log ("log") does not
+	 * parse, so it cannot replay to the quote */
 	pol.secure_boot = KW_ATTEST_SB_REQUIRED;
 	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
 	    KW_ERR_ATTEST);
+	assert_int_equal(reason, KW_ATTEST_EVENT_LOG);
+	free(buf);
+	/* ... and without any event log Secure Boot is not measured */
+	ev.event_log.len = 0;
+	assert_int_equal(kw_attest_evidence_encode(&ev, &buf, &len), KW_OK);
+	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
+	    KW_ERR_ATTEST);
 	assert_int_equal(reason, KW_ATTEST_SECURE_BOOT);
+	assert_non_null(strstr(claims.why, "no event log"));
 	pol.secure_boot = KW_ATTEST_SB_IGNORE;
 	/* an unbound AK */
 	snprintf(store, sizeof(store), "%s/no-store", tmpdir);
