@@ -30,15 +30,22 @@ get || kw_fail "no answer through the tunnel: $(cat tun.log)"
 ( ok=0 bad=0
   while [ ! -e stop ]; do
 	if get; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-	echo "$ok $bad" >loop.count
+	echo "$ok $bad" >loop.count.new && mv loop.count.new loop.count
   done ) &
 LOOP=$!
 kw_track $LOOP
 sleep 1
 lines0=$(wc -l <tun.log)
 mv "$KW_T/softhsm" "$KW_T/softhsm.away"
-sleep 3
-read -r ok1 bad1 <loop.count
+# (loop.count is replaced whole, never read half-written; a loaded
+# machine may take a while for the first failed handshake)
+n=0
+while :; do
+	sleep 0.5; n=$((n + 1))
+	read -r ok1 bad1 <loop.count
+	[ "$bad1" -gt 0 ] && [ $n -ge 6 ] && break
+	[ $n -lt 40 ] || break
+done
 kill -0 "$TUN" || kw_fail "the daemon died with the token: $(cat tun.log)"
 [ "$bad1" -gt 0 ] || kw_fail "no handshake failed while the token was gone: $(tail -5 tun.log)"
 mv "$KW_T/softhsm.away" "$KW_T/softhsm"
