@@ -1,14 +1,15 @@
 # agent/: the keyward binary, in rooms by job.  Lower rooms never include
-# higher ones:  keys  <-  identity  <-  conf  <-  tunnel  <-  daemon  <-  cli
+# higher ones:  keys  <-  identity  <-  conf  <-  signer, tunnel  <-  daemon  <-  cli
 #   keys/      key references (tpm:, pkcs11:) and PIN entry
 #   identity/  identity state files, enrollment, renewal ([identity] sections)
 #   conf/      the daemon's config file (keyward.conf(5))
+#   signer/    keyward run's signer process, its supervisor and seccomp
 #   tunnel/    the mTLS tunnel engine (libevent + wolfSSL)
 #   daemon/    keyward run: the loop, reload, control socket, status, metrics
 #   cli/       main() and one cmd_*.c per subcommand
 # Each room's README.md says what it owns and what it may include.
 EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
-	agent/conf/README.md agent/tunnel/README.md agent/daemon/README.md \
+	agent/conf/README.md agent/signer/README.md agent/tunnel/README.md agent/daemon/README.md \
 	agent/cli/README.md
 
 bin_PROGRAMS += agent/keyward
@@ -21,6 +22,8 @@ KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/identity_runner.c \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
+KW_AGENT_SIGNER_SRC = agent/signer/signer.c agent/signer/signer.h \
+	agent/signer/supervise.c agent/signer/sandbox.c
 KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_conn.c \
 	agent/tunnel/tunnel_hs.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_gen.c \
 	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
@@ -44,14 +47,15 @@ KW_AGENT_CLI_SRC = agent/cli/cli.h \
 # crash tests), so no test hook ever reaches the product.
 noinst_LIBRARIES += agent/libkwagent.a
 agent_libkwagent_a_SOURCES = $(KW_AGENT_KEYS_SRC) $(KW_AGENT_IDENTITY_SRC) \
-	$(KW_AGENT_CONF_SRC) $(KW_AGENT_TUNNEL_SRC) $(KW_AGENT_DAEMON_SRC) \
+	$(KW_AGENT_CONF_SRC) $(KW_AGENT_SIGNER_SRC) $(KW_AGENT_TUNNEL_SRC) $(KW_AGENT_DAEMON_SRC) \
 	$(KW_AGENT_CLI_SRC)
 KW_AGENT_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
-	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS) $(CBOR_CFLAGS)
+	$(INIH_CFLAGS) $(SYSTEMD_CFLAGS) $(JANSSON_CFLAGS) $(CBOR_CFLAGS) \
+	$(SECCOMP_CFLAGS)
 KW_AGENT_LDADD = agent/libkwagent.a $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) \
 	$(KW_TPM_LIBS) \
 	$(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBEVENT_LIBS) $(INIH_LIBS) \
-	$(SYSTEMD_LIBS) $(JANSSON_LIBS) $(LIBS)
+	$(SYSTEMD_LIBS) $(JANSSON_LIBS) $(SECCOMP_LIBS) $(LIBS)
 agent_libkwagent_a_CFLAGS = $(KW_AGENT_CFLAGS)
 agent_keyward_SOURCES = agent/cli/main.c agent/identity/test_hooks.c \
 	agent/tunnel/posture_test_ops.c

@@ -25,6 +25,31 @@ struct kw_key {
 	atomic_uint_fast64_t absent_streak;
 };
 
+static _Thread_local enum kw_key_purpose kw_key_tl_purpose;
+static _Thread_local char kw_key_tl_who[201];
+
+void
+kw_key_purpose_set(enum kw_key_purpose purpose, const char *who)
+{
+	size_t i;
+
+	kw_key_tl_purpose = purpose;
+	kw_key_tl_who[0] = '\0';
+	if (who == NULL)
+		return;
+	for (i = 0; who[i] != '\0' && i < sizeof(kw_key_tl_who) - 1; i++)
+		kw_key_tl_who[i] = (unsigned char)who[i] < 0x20 ||
+		    who[i] == 0x7f ? '?' : who[i];
+	kw_key_tl_who[i] = '\0';
+}
+
+void
+kw_key_purpose_get(enum kw_key_purpose *purpose, const char **who)
+{
+	*purpose = kw_key_tl_purpose;
+	*who = kw_key_tl_who;
+}
+
 int
 kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
     struct kw_key **out)

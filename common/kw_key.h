@@ -82,6 +82,21 @@ struct kw_key_ops {
 	    uint8_t *out, size_t *out_len);
 };
 
+/* Why this thread's next signatures are made, for the signer's audit log
+ * (common/kw_signer.h): set by the code that starts a handshake, a CSR, a
+ * JWS.  who (tunnel, peer; may be NULL) is copied, at most 200 bytes,
+ * control characters replaced.  Thread-local: it never crosses threads. */
+enum kw_key_purpose {
+	KW_PURPOSE_UNKNOWN = 0,
+	KW_PURPOSE_HANDSHAKE,
+	KW_PURPOSE_CSR,
+	KW_PURPOSE_JWS,
+	KW_PURPOSE_SCEP,
+	KW_PURPOSE_MAX = KW_PURPOSE_SCEP,
+};
+void kw_key_purpose_set(enum kw_key_purpose purpose, const char *who);
+void kw_key_purpose_get(enum kw_key_purpose *purpose, const char **who);
+
 /* Wrap backend state.  On failure (NOMEM) ops->close(impl) has been called. */
 int kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
     struct kw_key **out);

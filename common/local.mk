@@ -18,6 +18,8 @@
 #   kw_tls     TLS contexts (verification, versions, sigalgs) for clients,
 #              tunnels and the EST client; kw_tls_name (RFC 6125 names)
 #              and kw_tls_hello (the ServerHello watcher) on their own
+#   kw_signer  the signer protocol (codec, frames) and the "signer" key
+#              backend: keys held by the signer process (agent/signer/)
 # May include: system headers, wolfSSL, libsystemd.  Nothing else of
 # keyward: every other folder includes common/, never the other way round.
 #
@@ -37,6 +39,7 @@ common_libkwcommon_a_SOURCES = \
 	common/kw_tls.c common/kw_tls.h \
 	common/kw_cancel.c common/kw_cancel.h \
 	common/kw_tls_name.c common/kw_tls_name.h \
-	common/kw_tls_hello.c common/kw_tls_hello.h
+	common/kw_tls_hello.c common/kw_tls_hello.h \
+	common/kw_signer.h common/kw_signer_proto.c common/kw_signer_client.c
 common_libkwcommon_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(SYSTEMD_CFLAGS)
 KW_COMMON_LIBS = common/libkwcommon.a $(WOLFSSL_LIBS) $(SYSTEMD_LIBS)

@@ -334,6 +334,7 @@ acme_jws(struct kw_key *key, const char *kid, const char *nonce,
 		    dig) == 0 ? KW_OK : KW_ERR_CRYPTO;
 	if (r != KW_OK)
 		goto out;
+	kw_key_purpose_set(KW_PURPOSE_JWS, "ACME");
 	if ((r = kw_key_sign(key, kw_alg_is_rsa(kw_key_alg(key)) ?
 	    KW_SIG_RSA_PKCS1 : KW_SIG_ECDSA, hash, dig, kw_hash_len(hash), sig,
 	    &sig_len)) != KW_OK) {

@@ -654,6 +654,7 @@ kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
 	cert->version = 0;		/* PKCS#10 v1 */
 	if ((r = kw_csr_fill(req, cert)) != KW_OK)
 		goto out;
+	kw_key_purpose_set(KW_PURPOSE_CSR, req->subject);
 	if ((r = kw_signer_open(key, "csr", &s)) != KW_OK)
 		goto out;
 	opened = 1;

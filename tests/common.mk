@@ -48,3 +48,10 @@ TESTS += tests/unit/test_cancel
 tests_unit_test_cancel_SOURCES = tests/unit/test_cancel.c
 tests_unit_test_cancel_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_cancel_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
+
+# The signer protocol's codec (issue 13).
+check_PROGRAMS += tests/unit/test_signer
+TESTS += tests/unit/test_signer
+tests_unit_test_signer_SOURCES = tests/unit/test_signer.c
+tests_unit_test_signer_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_signer_LDADD = $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

@@ -12,10 +12,10 @@
 # them too.
 check_PROGRAMS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
 	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
-	tests/fuzz/fuzz_posture
+	tests/fuzz/fuzz_posture tests/fuzz/fuzz_signer
 TESTS += tests/fuzz/fuzz_http tests/fuzz/fuzz_acme \
 	tests/fuzz/fuzz_p11uri tests/fuzz/fuzz_hello tests/fuzz/fuzz_scep \
-	tests/fuzz/fuzz_posture
+	tests/fuzz/fuzz_posture tests/fuzz/fuzz_signer
 tests_fuzz_fuzz_posture_SOURCES = tests/fuzz/fuzz_posture.c \
 	tests/fuzz/fuzz_main.h
 tests_fuzz_fuzz_posture_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS)
@@ -33,6 +33,8 @@ tests_fuzz_fuzz_p11uri_LDADD = $(KW_P11_LIBS) $(KW_COMMON_LIBS) $(LIBS)
 tests_fuzz_fuzz_hello_SOURCES = tests/fuzz/fuzz_hello.c \
 	tests/fuzz/fuzz_main.h agent/tunnel/tunnel_hello.c
 tests_fuzz_fuzz_hello_LDADD = $(KW_COMMON_LIBS)
+tests_fuzz_fuzz_signer_SOURCES = tests/fuzz/fuzz_signer.c tests/fuzz/fuzz_main.h
+tests_fuzz_fuzz_signer_LDADD = $(KW_COMMON_LIBS)
 
 # libFuzzer binaries: tests/fuzz/lf/NAME.
 FUZZ_CC = clang
@@ -42,7 +44,7 @@ FUZZ_CPP = -DKW_LIBFUZZER $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	$(WOLFSSL_CFLAGS) $(TSS2_CFLAGS) $(INIH_CFLAGS) $(P11KIT_CFLAGS)
 FUZZ_LINK = $(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_CPP)
 FUZZ_TARGETS = der config est keyfile http acme p11uri hello attest scep \
-	eventlog policy posture
+	eventlog policy posture signer
 fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(KW_COMMON_LIBS)
 	@mkdir -p tests/fuzz/lf
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_der.c \
@@ -77,6 +79,8 @@ fuzz-build: $(KW_ATTEST_LIBS) $(KW_ENROLL_LIBS) $(KW_TPM_LIBS) $(KW_P11_LIBS) $(
 		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/eventlog
 	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_policy.c \
 		$(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) -o tests/fuzz/lf/policy
+	$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz_signer.c \
+		$(KW_COMMON_LIBS) -o tests/fuzz/lf/signer
 .PHONY: fuzz-build
 clean-local: clean-fuzz
 clean-fuzz:

@@ -61,6 +61,8 @@ int cmd_connect(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 int cmd_tunnel(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_signer(int argc, char **argv);
+int cmd_signer(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_enroll_acme(int argc, char **argv);

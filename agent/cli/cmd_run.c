@@ -1,14 +1,20 @@
 /* keyward run: the daemon, tunnels (and identity renewal) from a config
  * file (keyward.conf(5)). */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kw_error.h"
 #include "kw_log.h"
 #include "agent/cli/cli.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon.h"
+#include "agent/keys/keyref.h"
+#include "agent/signer/signer.h"
+#include "kw_signer.h"
 
 static const char kw_run_help[] =
 "usage: keyward run --config FILE [--check] [--socket PATH] [--verbose]\n"
@@ -27,11 +33,75 @@ static const char kw_run_help[] =
 "                           /run/keyward/control for root,\n"
 "                           $XDG_RUNTIME_DIR/keyward/control)\n"
 "      --verbose            log debug detail (never secrets)\n"
+"      --no-sandbox         one process holding keys and network (no signer\n"
+"                           process, no seccomp): for debugging only\n"
 "  -h, --help               this help\n"
+"\n"
+"Keys live in a separate signer process; the process that talks to the\n"
+"network holds no key, PIN or module and runs under seccomp.  A crashed\n"
+"process is restarted (the signer keeps tokens logged in).\n"
 "\n"
 KW_EXIT_HELP;
 
-enum { KW_OPT_CHECK = KW_OPT_FIRST_FREE, KW_OPT_SOCKET };
+enum { KW_OPT_CHECK = KW_OPT_FIRST_FREE, KW_OPT_SOCKET, KW_OPT_NO_SANDBOX };
+
+struct kw_run_net {
+	const char *path;
+	struct kw_daemon_opts *opts;
+};
+
+/* The network process (forked by the supervisor): the config read
+ * again (a restart picks up what changed), keys through the signer. */
+static int
+kw_run_network(void *arg, int signer_fd, int ctl_fd)
+{
+	struct kw_run_net *n = arg;
+	struct kw_config *conf = NULL;
+	struct kw_signer *s = NULL;
+	int r;
+
+	if ((r = kw_config_load(n->path, &conf)) != KW_OK)
+		return KW_EXIT_USAGE;
+	if ((r = kw_signer_new(signer_fd, ctl_fd, &s)) != KW_OK) {
+		kw_config_free(conf);
+		return kw_exit_code(r);
+	}
+	kw_keyref_use_signer(s);
+	n->opts->sandbox = 1;
+	r = kw_daemon_run(conf, n->opts);
+	kw_keyref_use_signer(NULL);
+	kw_signer_free(s);
+	return kw_exit_code(r);
+}
+
+/* keyward __signer --config FILE [--verbose]: the signer process, started
+ * by `keyward run` with its sockets on fds 3 (the network process) and 4
+ * (the supervisor).  Not for people: not in the command list. */
+int
+cmd_signer(int argc, char **argv)
+{
+	const char *path = NULL;
+	int i, r;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--verbose") == 0)
+			kw_log_setup(KW_LOG_DEBUG, 0);
+		else
+			break;
+	}
+	if (i != argc || path == NULL || fcntl(3, F_GETFD) < 0 ||
+	    fcntl(4, F_GETFD) < 0) {
+		fprintf(stderr, "keyward __signer: started by `keyward run` "
+		    "only\n");
+		return KW_EXIT_USAGE;
+	}
+	(void)fcntl(3, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(4, F_SETFD, FD_CLOEXEC);
+	r = kw_signer_serve(path, 3, 4, 1);
+	return kw_exit_code(r);
+}
 
 int
 cmd_run(int argc, char **argv)
@@ -41,13 +111,16 @@ cmd_run(int argc, char **argv)
 		{ "check", no_argument, NULL, KW_OPT_CHECK },
 		{ "socket", required_argument, NULL, KW_OPT_SOCKET },
 		{ "verbose", no_argument, NULL, KW_OPT_VERBOSE },
+		{ "no-sandbox", no_argument, NULL, KW_OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_daemon_opts opts;
 	struct kw_config *conf = NULL;
 	const char *path = NULL;
-	int c, check = 0, r;
+	struct kw_supervise_opts so;
+	struct kw_run_net net;
+	int c, check = 0, r, verbose = 0, sandbox = 1;
 
 	memset(&opts, 0, sizeof(opts));
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -63,6 +136,10 @@ cmd_run(int argc, char **argv)
 			break;
 		case KW_OPT_VERBOSE:
 			kw_log_setup(KW_LOG_DEBUG, 0);
+			verbose = 1;
+			break;
+		case KW_OPT_NO_SANDBOX:
+			sandbox = 0;
 			break;
 		case 'h':
 			fputs(kw_run_help, stdout);
@@ -89,6 +166,22 @@ cmd_run(int argc, char **argv)
 		return KW_EXIT_OK;
 	}
 	opts.config_path = path;
-	r = kw_daemon_run(conf, &opts);
-	return kw_exit_code(r);
+	if (!sandbox || !conf->sandbox) {
+		kw_warn("WARNING: running WITHOUT the sandbox (%s): keys, "
+		    "PINs and the network share one process and nothing "
+		    "limits its system calls; for debugging only",
+		    sandbox ? "sandbox = no in the config" : "--no-sandbox");
+		r = kw_daemon_run(conf, &opts);
+		return kw_exit_code(r);
+	}
+	kw_config_free(conf);
+	memset(&net, 0, sizeof(net));
+	net.path = path;
+	net.opts = &opts;
+	memset(&so, 0, sizeof(so));
+	so.config_path = path;
+	so.verbose = verbose;
+	so.network = kw_run_network;
+	so.arg = &net;
+	return kw_supervise(&so);
 }

@@ -112,6 +112,10 @@ print_text(json_t *root)
 	    ji(root, "reload_failures"),
 	    *js(root, "last_reload_error") ? ", last failure: " : "",
 	    js(root, "last_reload_error"));
+	if ((sig = json_object_get(root, "signer")) != NULL)
+		printf("signer %s, %lld signatures refused by sign-rate, "
+		    "%lld restarts\n", json_is_true(json_object_get(sig, "up"))
+		    ? "up" : "DOWN", ji(sig, "refused"), ji(sig, "restarts"));
 	arr = json_object_get(root, "tunnels");
 	json_array_foreach(arr, i, t) {
 		sig = json_object_get(t, "signatures");

@@ -115,6 +115,8 @@ main(int argc, char **argv)
 		printf("keyward %s\n", PACKAGE_VERSION);
 		return KW_EXIT_OK;
 	}
+	if (strcmp(argv[1], "__signer") == 0)	/* hidden: see cmd_run.c */
+		return cmd_signer(argc - 1, argv + 1);
 	for (i = 0; i < KW_NCMDS; i++)
 		if (strcmp(argv[1], kw_cmds[i].name) == 0)
 			return kw_cmds[i].run(argc - 1, argv + 1);

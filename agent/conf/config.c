@@ -107,6 +107,8 @@ static const struct kw_conf_key kw_global_keys[] = {
 	{ "tcti", KW_CT_STR, G(tcti), 0 },
 	{ "module", KW_CT_STR, G(module), 0 },
 	{ "auth-file", KW_CT_STR, G(auth_file), 0 },
+	{ "sign-rate", KW_CT_UINT, G(sign_rate), 10000000 },
+	{ "sandbox", KW_CT_BOOL, G(sandbox), 0 },
 };
 
 #undef T
@@ -1056,6 +1058,8 @@ kw_config_parse(const char *text, size_t len, const char *file,
 		return KW_ERR_NOMEM;
 	c->log_level = -1;
 	c->watch_interval_s = KW_DEF_WATCH_INTERVAL_S;
+	c->sign_rate = KW_DEF_SIGN_RATE;
+	c->sandbox = 1;
 	if ((c->file = strdup(file)) == NULL) {
 		free(c);
 		return KW_ERR_NOMEM;

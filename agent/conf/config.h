@@ -99,6 +99,9 @@ struct kw_config {
 	char *tcti;
 	char *module;
 	char *auth_file;
+	unsigned sign_rate;		/* signatures/s per key in the signer;
+					 * 0: no limit */
+	int sandbox;			/* signer + seccomp (default 1) */
 	struct kw_tunnel_conf **tunnels;
 	size_t ntunnels;
 	struct kw_identity_conf **ids;
@@ -114,6 +117,7 @@ struct kw_config {
 #define KW_DEF_MAX_SIGNING_PER_SOURCE	4
 #define KW_DEF_MAX_SIGNING		32
 #define KW_DEF_WATCH_INTERVAL_S		5
+#define KW_DEF_SIGN_RATE		20000	/* per key, per second */
 
 /* Parse text (len bytes, need not be NUL-terminated) named file in
  * messages.  KW_OK or KW_ERR_CONFIG after logging every problem found as

@@ -31,6 +31,7 @@
 #include "agent/daemon/metrics.h"
 #include "agent/identity/renew.h"
 #include "agent/tunnel/tunnel.h"
+#include "agent/signer/signer.h"
 
 int
 kw_control_default_path(char *buf, unsigned len)
@@ -622,6 +623,11 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	if (d->conf->has_metrics && (r = kw_metrics_new(d->base,
 	    &d->conf->metrics, kw_daemon_metrics_text, d, &d->met)) != KW_OK)
 		goto out;
+	if (opts->sandbox) {
+		if ((r = kw_sandbox_network()) != KW_OK)
+			goto out;
+		kw_test_sandbox_probe();
+	}
 	sd_notifyf(0, "READY=1\nSTATUS=%zu tunnels", d->ntunnels);
 	kw_info("running: %zu tunnels", d->ntunnels);
 	event_base_dispatch(d->base);

@@ -12,6 +12,8 @@ struct kw_daemon_opts {
 	const char *config_path;	/* NULL: conf came from the CLI */
 	const char *control_socket;	/* overrides the config; NULL: its */
 	int no_control;			/* no control socket at all */
+	int sandbox;			/* seccomp before serving (the
+					 * network process of the signer) */
 };
 
 /* Run until SIGTERM/SIGINT.  conf is taken over.  Returns KW_OK after a

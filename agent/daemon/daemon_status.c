@@ -10,9 +10,11 @@
 
 #include "kw_error.h"
 #include "kw_secret.h"
+#include "kw_signer.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
 #include "agent/identity/renew.h"
+#include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel.h"
 
 static void
@@ -189,6 +191,12 @@ kw_daemon_status_json(struct kw_daemon *d)
 	}
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
+	if (kw_keyref_signer() != NULL)
+		json_object_set_new(root, "signer", json_pack(
+		    "{s:b, s:I, s:I}", "up", kw_signer_up(kw_keyref_signer()),
+		    "refused", (json_int_t)kw_signer_refused(
+		    kw_keyref_signer()), "restarts", (json_int_t)
+		    kw_signer_restarts(kw_keyref_signer())));
 	s = json_dumps(root, JSON_INDENT(2));
 	if (s != NULL) {
 		/* key URIs: never a pin-value (room for the markers) */
@@ -354,6 +362,21 @@ kw_daemon_metrics_text(void *arg)
 	    "Expiry of the tunnel's certificate (Unix time).",
 	    kw_tunnel_gen_not_after(kw_tunnel_gen(all[i])));
 #undef EACH
+	if (kw_keyref_signer() != NULL) {
+		metric_head(f, "keyward_signer_up", "gauge",
+		    "1 while the signer process answers.");
+		fprintf(f, "keyward_signer_up %d\n",
+		    kw_signer_up(kw_keyref_signer()));
+		metric_head(f, "keyward_signer_refused_total", "counter",
+		    "Signatures the signer refused by its sign-rate.");
+		fprintf(f, "keyward_signer_refused_total %llu\n",
+		    (unsigned long long)kw_signer_refused(kw_keyref_signer()));
+		metric_head(f, "keyward_signer_restarts_total", "counter",
+		    "Times the signer process came back after dying.");
+		fprintf(f, "keyward_signer_restarts_total %llu\n",
+		    (unsigned long long)kw_signer_restarts(
+		    kw_keyref_signer()));
+	}
 	metric_head(f, "keyward_reloads_total", "counter",
 	    "Successful reloads.");
 	fprintf(f, "keyward_reloads_total %llu\n",

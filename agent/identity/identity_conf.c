@@ -24,6 +24,12 @@ struct kw_identity_conf {
 	char *event_log;
 };
 
+const char *
+kw_identity_conf_state(const struct kw_identity_conf *c)
+{
+	return c->state;
+}
+
 int
 kw_identity_conf_new(const char *name, struct kw_identity_conf **out)
 {

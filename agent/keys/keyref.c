@@ -7,6 +7,7 @@
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_secret.h"
+#include "kw_signer.h"
 #include "kw_tls.h"
 #include "agent/keys/keyref.h"
 #include "agent/keys/pin.h"
@@ -14,6 +15,21 @@
 #include "pkcs11/p11_key.h"
 
 enum kw_ref_kind { KW_REF_BAD, KW_REF_TPM, KW_REF_PKCS11 };
+
+/* See kw_keyref_use_signer: set once before threads start. */
+static struct kw_signer *kw_keyref_signer_g;
+
+void
+kw_keyref_use_signer(struct kw_signer *s)
+{
+	kw_keyref_signer_g = s;
+}
+
+struct kw_signer *
+kw_keyref_signer(void)
+{
+	return kw_keyref_signer_g;
+}
 
 static enum kw_ref_kind
 kw_ref_kind(const char *ref, const char **rest)
@@ -104,6 +120,9 @@ kw_keyref_open(const char *ref, const struct kw_keyref_opts *opts,
 	int r;
 
 	*out = NULL;
+	if (kw_keyref_signer_g != NULL)
+		return kw_ref_kind(ref, &rest) == KW_REF_BAD ? KW_ERR_ARG :
+		    kw_signer_open(kw_keyref_signer_g, ref, out);
 	switch (kw_ref_kind(ref, &rest)) {
 	case KW_REF_TPM:
 		if ((r = kw_tpm_opts(opts, &t, &auth)) == KW_OK)
@@ -131,6 +150,10 @@ kw_keyref_generate(const char *ref, enum kw_key_alg alg,
 	int r;
 
 	*out = NULL;
+	if (kw_keyref_signer_g != NULL)
+		return kw_ref_kind(ref, &rest) == KW_REF_BAD ? KW_ERR_ARG :
+		    kw_signer_generate(kw_keyref_signer_g, ref, alg, opts ? opts->usage : 0,
+		    out);
 	switch (kw_ref_kind(ref, &rest)) {
 	case KW_REF_TPM:
 		if ((r = kw_tpm_opts(opts, &t, &auth)) == KW_OK)
@@ -156,6 +179,9 @@ kw_keyref_delete(const char *ref, const struct kw_keyref_opts *opts)
 	char *auth = NULL, dir[4096];
 	int r;
 
+	if (kw_keyref_signer_g != NULL)
+		return kw_ref_kind(ref, &rest) == KW_REF_BAD ? KW_ERR_ARG :
+		    kw_signer_delete(kw_keyref_signer_g, ref);
 	switch (kw_ref_kind(ref, &rest)) {
 	case KW_REF_TPM:
 		if ((r = kw_tpm_opts(opts, &t, &auth)) == KW_OK)
@@ -286,6 +312,8 @@ kw_keyref_exists(const char *ref, const struct kw_keyref_opts *opts)
 	if (kw_ref_kind(ref, &rest) == KW_REF_TPM &&
 	    strncmp(rest, "0x", 2) != 0 && strncmp(rest, "0X", 2) != 0)
 		return access(rest, F_OK) == 0;
+	if (kw_keyref_signer_g != NULL)
+		return kw_signer_exists(kw_keyref_signer_g, ref) == 1;
 	if (kw_keyref_open(ref, opts, &k) != KW_OK)
 		return 0;
 	kw_key_close(k);
@@ -328,6 +356,8 @@ kw_keyref_store_cert(const char *ref, const struct kw_keyref_opts *opts,
 		    "PKCS#11 tokens hold certificates", ref);
 		return KW_ERR_UNSUPPORTED;
 	}
+	if (kw_keyref_signer_g != NULL)
+		return kw_signer_store_cert(kw_keyref_signer_g, ref, der, der_len);
 	kw_p11_opts(opts, &p, dir, sizeof(dir));
 	return p11_cert_store(rest, &p, der, der_len);
 }
@@ -351,7 +381,11 @@ kw_keyref_cert_load(const char *cert, const char *key_ref,
 	*der = NULL;
 	*der_len = 0;
 	kw_p11_opts(opts, &p, dir, sizeof(dir));
-	if (cert != NULL && strncmp(cert, "pkcs11:", 7) == 0)
+	if (kw_keyref_signer_g != NULL &&
+	    kw_keyref_cert_on_token(cert, key_ref) && key_ref != NULL)
+		r = kw_signer_cert_load(kw_keyref_signer_g, cert ? cert : key_ref,
+		    der, der_len);
+	else if (cert != NULL && strncmp(cert, "pkcs11:", 7) == 0)
 		r = p11_cert_find(cert, &p, der, der_len);
 	else if (cert == NULL && kw_keyref_cert_on_token(NULL, key_ref))
 		r = p11_cert_read(key_ref, &p, der, der_len);
@@ -368,5 +402,7 @@ kw_keyref_cert_load(const char *cert, const char *key_ref,
 void
 kw_keyref_shutdown(void)
 {
+	if (kw_keyref_signer_g != NULL)
+		return;
 	p11_shutdown();
 }

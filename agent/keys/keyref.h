@@ -11,6 +11,8 @@
 
 #include "kw_key.h"
 
+struct kw_signer;
+
 struct kw_keyref_opts {
 	const char *tcti;		/* TPM: --tcti */
 	const char *auth_file;		/* TPM: key auth value file */
@@ -57,6 +59,17 @@ int kw_keyref_cert_load(const char *cert, const char *key_ref,
     const struct kw_keyref_opts *opts, uint8_t **der, size_t *der_len);
 /* 1 when that certificate comes from a token (not a file). */
 int kw_keyref_cert_on_token(const char *cert, const char *key_ref);
+
+/* `keyward run`'s network process: from now on every key operation of
+ * this process goes to the signer process (common/kw_signer.h), which
+ * takes TCTI, module and auth file from its own configuration and
+ * ignores those of kw_keyref_opts.  Called once, before any thread
+ * starts: a process mode like the log level, the one mutable global of
+ * this room (threading a handle through identities, renewal and tunnel
+ * generations would change every caller for no gain: a process has one
+ * signer or none). */
+void kw_keyref_use_signer(struct kw_signer *s);
+struct kw_signer *kw_keyref_signer(void);
 
 /* Release process-wide backend state (PKCS#11 modules) at exit. */
 void kw_keyref_shutdown(void);

@@ -153,7 +153,11 @@ conn_hs_step(struct kw_conn *c)
 {
 	struct kw_key *key = c->g->key;
 	uint64_t n0, f0, u0;
+	char who[128];
 
+	/* for the signer's audit log */
+	snprintf(who, sizeof(who), "tunnel %s, peer %s", c->t->name, c->peer);
+	kw_key_purpose_set(KW_PURPOSE_HANDSHAKE, who);
 	kw_tunnel_gen_key_lock(c->g);
 	n0 = kw_key_sign_count(key);
 	f0 = kw_key_sign_failures(key);

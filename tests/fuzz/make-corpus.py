@@ -242,6 +242,34 @@ def main():
     put("hello", "client-split", b"\x00" + client_hello[:5] +
         client_hello[5:60] + client_hello[60:])
 
+    # ---- signer: selector byte (even request, odd reply) + frame body:
+    # op, status, handle, a, b, c, u16 string, u16 data (kw_signer.h) ----
+    def sgn(op, status=0, handle=0, a=0, b=0, c=0, s=b"", d=b""):
+        return (struct.pack(">BiIIII", op, status, handle, a, b, c) +
+                struct.pack(">H", len(s)) + s + struct.pack(">H", len(d)) + d)
+    for name, sel, b in [
+            ("req-list", 0, sgn(1)),
+            ("req-open-tpm", 0, sgn(2, s=b"tpm:/var/lib/keyward/k.pem")),
+            ("req-open-p11", 0, sgn(2, s=b"pkcs11:token=t;object=k?"
+                                      b"pin-source=file:/etc/keyward/pin")),
+            ("req-sign", 0, sgn(5, handle=1, a=1, b=1, c=1,
+                                s=b"tunnel web, peer 127.0.0.1:4433",
+                                d=bytes(range(32)))),
+            ("req-decrypt", 0, sgn(6, handle=3, d=bytes(256))),
+            ("req-generate", 0, sgn(8, s=b"tpm:/var/lib/keyward/k.2.pem",
+                                    a=3, b=3)),
+            ("req-store-cert", 0, sgn(11, s=b"pkcs11:token=t;object=k",
+                                      d=b"\x30\x82\x01\x00" + bytes(256))),
+            ("req-present", 0, sgn(7, handle=9)),
+            ("rep-open", 1, sgn(0x82, handle=1, a=1, b=2, c=1,
+                                s=b"tpm: k.pem, ec-p256",
+                                d=b"\x30\x59" + bytes(89))),
+            ("rep-sign", 1, sgn(0x85, d=bytes(64))),
+            ("rep-error", 1, sgn(0x85, status=-34)),
+            ("rep-exists", 1, sgn(0x89, a=1)),
+            ("rep-cert", 1, sgn(0x8c, d=b"\x30\x82" + bytes(500)))]:
+        put("signer", name, bytes([sel]) + b)
+
     scep_corpus()
     posture()
     eventlog_policy()

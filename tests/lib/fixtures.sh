@@ -584,6 +584,14 @@ kw_start_keyward() {
 	kw_track "$KPID"
 }
 
+# The network process of `keyward run` PID (its child that is not the
+# signer; PID itself under --no-sandbox): kw_net_pid PID.
+kw_net_pid() {
+	local c
+	c=$(ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '!/__signer/ { print $1 }' | head -1)
+	echo "${c:-$1}"
+}
+
 # A counter from `keyward status --json`: kw_status_get SOCKET TUNNEL PATH,
 # e.g. kw_status_get ctl web handshakes.full
 kw_status_get() {

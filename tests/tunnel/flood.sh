@@ -72,7 +72,7 @@ metric() {
 	curl -sS --max-time 5 "http://127.0.0.1:$MP/metrics" |
 		awk -v m="$1{tunnel=\"front\"${2:-}}" '$1 == m { print $2 }'
 }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(kw_net_pid "$DPID")/status"; }
 py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$2"; }
 
 client warm-up

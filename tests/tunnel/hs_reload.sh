@@ -37,7 +37,7 @@ handshake-timeout = 3
 $1
 EOF2
 }
-threads() { cat /proc/"$DPID"/task/*/comm | grep -c '^kw-handshake$'; }
+threads() { cat /proc/"$(kw_net_pid "$DPID")"/task/*/comm | grep -c '^kw-handshake$'; }
 client() {
 	$FLOOD client "$S" 127.0.0.2 ca/ca.pem alice.pem alice.key >client.out ||
 		kw_fail "$1: client not served: $(cat client.out); $(tail -3 daemon.log)"

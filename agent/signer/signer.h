@@ -1,0 +1,36 @@
+/* The signer process of `keyward run` (issue 13): the only process of the
+ * daemon that opens keys.  See agent/signer/README.md. */
+#ifndef KW_SIGNER_SERVE_H
+#define KW_SIGNER_SERVE_H
+
+/* Serve the protocol of common/kw_signer.h on client (a socketpair end)
+ * and on every further end that arrives on ctl (SCM_RIGHTS from the
+ * supervisor) until SIGTERM or until ctl closes.  Keys are those that
+ * the config at config_path names (re-read when asked for one it does
+ * not know).  sandbox: no network sockets (seccomp).  Returns KW_OK or
+ * the error that kept it from starting. */
+int kw_signer_serve(const char *config_path, int client, int ctl,
+    int sandbox);
+
+/* The supervisor: `keyward run` itself.  It starts the signer (this
+ * binary re-executed: `keyward __signer`, the socket ends on fds 3 and 4)
+ * and the network process (fork; network() runs there with its end of
+ * the signer socket and the socket a new end arrives on after a signer
+ * restart), restarts either when it dies, forwards SIGHUP and SIGTERM.
+ * Returns the network process's exit code once it exits by itself. */
+struct kw_supervise_opts {
+	const char *config_path;
+	int verbose;
+	int (*network)(void *arg, int signer_fd, int ctl_fd);
+	void *arg;
+};
+int kw_supervise(const struct kw_supervise_opts *o);
+
+/* Seccomp (libseccomp).  The network process: a syscall allow-list
+ * without exec, ptrace, mount, module or key-ring calls.  The signer:
+ * no listening or accepting sockets, no sockets but AF_UNIX unless a
+ * TPM simulator is reached over TCP (inet).  KW_OK or KW_ERR_PERM. */
+int kw_sandbox_network(void);
+int kw_sandbox_signer(int inet);
+
+#endif
