@@ -1,8 +1,9 @@
 /* The posture seam's real implementation: the client's TPM work
- * (tpm/tpm_attest: Certify + Quote + the EK certificate, and
+ * (agent/keys/posture_tpm: Certify + Quote + the EK certificate, and
  * ActivateCredential, all over the TLS key's own TPM connection, under
  * its lock: one connection per process on a TPM without a resource
- * manager) and the server's verifier (attest/: the policy file,
+ * manager; in keyward run's network process the signer does it for the
+ * key, with the AK its configuration names) and the server's verifier (attest/: the policy file,
  * kw_attest_verify, MakeCredential, the binding store in the state
  * directory). */
 #include <wolfssl/options.h>
@@ -19,91 +20,13 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
-#include "kw_secret.h"
+#include "kw_signer.h"
 #include "attest/attest.h"
 #include "attest/eventlog.h"
 #include "attest/policy.h"
-#include "tpm/tpm_attest.h"
-#include "tpm/tpm_key.h"
+#include "agent/keys/posture_tpm.h"
 #include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel_posture.h"
-
-/* "tpm:PATH" -> "PATH" (tpm_attest takes the bare spec). */
-static const char *
-real_tpm_spec(const char *ref)
-{
-	if (ref == NULL)
-		return NULL;
-	return strncmp(ref, "tpm:", 4) == 0 ? ref + 4 : NULL;
-}
-
-/* The COSE alg of a marshalled TPMT_SIGNATURE (sigAlg, hashAlg). */
-static int64_t
-real_cose_alg(const uint8_t *sig, size_t len)
-{
-	unsigned alg, hash;
-
-	if (len < 4)
-		return 0;
-	alg = (unsigned)sig[0] << 8 | sig[1];
-	hash = (unsigned)sig[2] << 8 | sig[3];
-	if (alg == 0x0018 && hash == 0x000b)
-		return -7;	/* ES256 */
-	if (alg == 0x0018 && hash == 0x000c)
-		return -35;	/* ES384 */
-	if (alg == 0x0014 && hash == 0x000b)
-		return -257;	/* RS256 */
-	if (alg == 0x0016 && hash == 0x000b)
-		return -37;	/* PS256 */
-	return 0;
-}
-
-/* One evidence production on the TLS key's TPM connection. */
-struct real_ev {
-	const struct kw_posture_client_in *in;
-	const char *ak, *key;
-	struct tpm_opts kopts;
-	struct tpm_ek_cert *ek;
-	size_t nek;
-	uint8_t ak_pub[TPM_ATTEST_PUB_MAX];
-	size_t ak_pub_len;
-	struct tpm_evidence cert, quote;
-	uint64_t cmds;
-	/* activation */
-	const uint8_t *blob, *secret;
-	size_t blob_len, secret_len;
-	uint8_t *cred;
-	size_t *cred_len;
-};
-
-static int
-real_ev_tpm(struct tpm_attest *a, void *arg)
-{
-	struct real_ev *x = arg;
-	uint64_t c0 = tpm_attest_cmds(a);
-	int r;
-
-	x->ak_pub_len = sizeof(x->ak_pub);
-	if ((r = tpm_attest_ek_certs(a, &x->ek, &x->nek)) != KW_OK)
-		goto out;
-	if (x->nek == 0) {
-		kw_err("posture: the TPM holds no EK certificate: a gateway "
-		    "cannot tell it is a TPM (provision one, see "
-		    "keyward-attestation(7))");
-		r = KW_ERR_NOT_FOUND;
-		goto out;
-	}
-	if ((r = tpm_attest_ak_public(a, x->ak, x->ak_pub, &x->ak_pub_len,
-	    NULL, NULL, NULL, NULL)) != KW_OK ||
-	    (r = tpm_attest_certify(a, x->ak, x->key, &x->kopts, x->in->qd,
-	    KW_POSTURE_QD_LEN, &x->cert)) != KW_OK ||
-	    (r = tpm_attest_quote(a, x->ak, TPM_PCR_DEFAULT_MASK, x->in->qd,
-	    KW_POSTURE_QD_LEN, &x->quote)) != KW_OK)
-		goto out;
-out:
-	x->cmds = tpm_attest_cmds(a) - c0;
-	return r;
-}
 
 /* The event log to send: the configured file, else the firmware's if
  * there is one (none: the gateway decides whether it needs it). */
@@ -127,126 +50,78 @@ real_event_log(const char *path, uint8_t **log, size_t *len)
 	return r;
 }
 
+/* Evidence the signer made (no event log: it stays out of the signer's
+ * frames) with the log added here. */
 static int
-real_prepare(const struct kw_posture_client_in *in, struct real_ev *x,
-    char **auth)
+real_add_log(uint8_t **ev, size_t *ev_len, const uint8_t *log,
+    size_t log_len)
 {
+	struct kw_attest_evidence e;
+	uint8_t *out = NULL;
+	size_t out_len = 0;
 	int r;
 
-	memset(x, 0, sizeof(*x));
-	*auth = NULL;
-	x->in = in;
-	x->ak = real_tpm_spec(in->ak_ref);
-	x->key = real_tpm_spec(in->tls_key_ref);
-	if (x->ak == NULL) {
-		kw_err("posture: the attestation key %s is not a TPM key "
-		    "(tpm:PATH)", in->ak_ref != NULL ? in->ak_ref : "(none)");
-		return KW_ERR_ARG;
+	if (log_len == 0)
+		return KW_OK;
+	if ((r = kw_attest_evidence_decode(*ev, *ev_len, &e)) != KW_OK)
+		return r;
+	e.event_log.p = log;
+	e.event_log.len = log_len;
+	r = kw_attest_evidence_encode(&e, &out, &out_len);
+	e.event_log.p = NULL;
+	e.event_log.len = 0;
+	kw_attest_evidence_free(&e);
+	if (r == KW_OK) {
+		free(*ev);
+		*ev = out;
+		*ev_len = out_len;
 	}
-	if (x->key == NULL || in->tls_key == NULL) {
-		kw_err("posture: the tunnel's key %s is not a TPM key: only "
-		    "a TPM-held key can be attested", in->tls_key_ref != NULL ?
-		    in->tls_key_ref : "(none)");
-		return KW_ERR_UNSUPPORTED;
-	}
-	x->kopts.tcti = in->tcti;
-	if (in->auth_file != NULL) {
-		if ((r = kw_secret_file_read(in->auth_file, "auth-value file",
-		    auth)) != KW_OK)
-			return r;
-		x->kopts.auth = *auth;
-	}
-	return KW_OK;
+	return r;
 }
 
 static int
 real_evidence(const struct kw_posture_client_in *in, uint8_t **ev,
     size_t *ev_len, unsigned *tpm_cmds)
 {
-	struct kw_attest_evidence e;
-	struct real_ev *x = NULL;
-	uint8_t *log = NULL, *vals = NULL;
-	size_t log_len = 0, nv = 0, i;
-	char *auth = NULL;
+	const char *ak = kw_posture_tpm_spec(in->ak_ref);
+	const char *key = kw_posture_tpm_spec(in->tls_key_ref);
+	uint8_t *log = NULL;
+	size_t log_len = 0;
 	int r;
 
 	*ev = NULL;
 	*ev_len = 0;
 	*tpm_cmds = 0;
-	if ((x = calloc(1, sizeof(*x))) == NULL)
-		return KW_ERR_NOMEM;
-	if ((r = real_prepare(in, x, &auth)) != KW_OK ||
-	    (r = real_event_log(in->event_log, &log, &log_len)) != KW_OK)
-		goto out;
-	r = tpm_attest_with_key(in->tls_key, real_ev_tpm, x);
-	*tpm_cmds = (unsigned)x->cmds;
-	if (r != KW_OK)
-		goto out;
-	if ((vals = malloc(TPM_PCR_COUNT * 32)) == NULL) {
-		r = KW_ERR_NOMEM;
-		goto out;
+	if (ak == NULL) {
+		kw_err("posture: the attestation key %s is not a TPM key "
+		    "(tpm:PATH)", in->ak_ref != NULL ? in->ak_ref : "(none)");
+		return KW_ERR_ARG;
 	}
-	for (i = 0; i < TPM_PCR_COUNT; i++)
-		if (x->quote.pcr_mask & (1u << i))
-			memcpy(vals + 32 * nv++, x->quote.pcr[i], 32);
-	memset(&e, 0, sizeof(e));
-	e.x5c[0].p = x->ek[0].der;
-	e.x5c[0].len = x->ek[0].der_len;
-	e.nx5c = 1;
-	e.ak_pub.p = x->ak_pub;
-	e.ak_pub.len = x->ak_pub_len;
-	e.has_certify = 1;
-	e.alg = real_cose_alg(x->cert.sig, x->cert.sig_len);
-	e.cert_info.p = x->cert.attest;
-	e.cert_info.len = x->cert.attest_len;
-	e.cert_sig.p = x->cert.sig;
-	e.cert_sig.len = x->cert.sig_len;
-	e.pub_area.p = x->cert.pub;
-	e.pub_area.len = x->cert.pub_len;
-	e.has_posture = 1;
-	e.time = (uint64_t)time(NULL);
-	e.quote.p = x->quote.attest;
-	e.quote.len = x->quote.attest_len;
-	e.quote_sig.p = x->quote.sig;
-	e.quote_sig.len = x->quote.sig_len;
-	e.pcr_values.p = vals;
-	e.pcr_values.len = 32 * nv;
-	e.event_log.p = log;
-	e.event_log.len = log_len;
-	r = kw_attest_evidence_encode(&e, ev, ev_len);
+	if (key == NULL || in->tls_key == NULL) {
+		kw_err("posture: the tunnel's key %s is not a TPM key: only "
+		    "a TPM-held key can be attested", in->tls_key_ref != NULL ?
+		    in->tls_key_ref : "(none)");
+		return KW_ERR_UNSUPPORTED;
+	}
+	if ((r = real_event_log(in->event_log, &log, &log_len)) != KW_OK)
+		goto out;
+	if (kw_signer_is_key(in->tls_key)) {
+		/* keyward run: the signer holds the TPM and knows the AK */
+		if ((r = kw_signer_key_posture(in->tls_key, in->qd,
+		    KW_POSTURE_QD_LEN, ev, ev_len, tpm_cmds)) == KW_OK)
+			r = real_add_log(ev, ev_len, log, log_len);
+	} else
+		r = kw_posture_tpm_evidence(in->tls_key, ak, key,
+		    in->auth_file, in->tcti, in->qd, KW_POSTURE_QD_LEN, log,
+		    log_len, ev, ev_len, tpm_cmds);
+	if (r != KW_OK) {
+		free(*ev);
+		*ev = NULL;
+		*ev_len = 0;
+	}
 out:
-	tpm_attest_ek_certs_free(x->ek, x->nek);
-	kw_free_secret(auth);
-	free(x);
-	free(vals);
 	free(log);
 	return r;
-}
-
-static int
-real_act_tpm(struct tpm_attest *a, void *arg)
-{
-	struct real_ev *x = arg;
-	uint64_t c0 = tpm_attest_cmds(a);
-	int r;
-
-	r = tpm_attest_activate(a, x->ak, 0, x->blob, x->blob_len, x->secret,
-	    x->secret_len, x->cred, x->cred_len);
-	x->cmds = tpm_attest_cmds(a) - c0;
-	return r;
-}
-
-/* A TPM2B on the wire (size first, as keyward-attestation(7) says):
- * its contents, which TPM2_ActivateCredential's caller passes. */
-static int
-real_tpm2b(const uint8_t *p, size_t len, const uint8_t **body,
-    size_t *body_len)
-{
-	if (len < 2 || ((size_t)p[0] << 8 | p[1]) != len - 2)
-		return KW_ERR_PARSE;
-	*body = p + 2;
-	*body_len = len - 2;
-	return KW_OK;
 }
 
 static int
@@ -254,33 +129,18 @@ real_activate(const struct kw_posture_client_in *in, const uint8_t *blob,
     size_t blob_len, const uint8_t *secret, size_t secret_len,
     uint8_t *cred, size_t *cred_len, unsigned *tpm_cmds)
 {
-	struct real_ev *x = NULL;
-	char *auth = NULL;
-	int r;
+	const char *ak = kw_posture_tpm_spec(in->ak_ref);
 
 	*tpm_cmds = 0;
-	if ((x = calloc(1, sizeof(*x))) == NULL)
-		return KW_ERR_NOMEM;
-	if ((r = real_prepare(in, x, &auth)) != KW_OK)
-		goto out;
-	if (real_tpm2b(blob, blob_len, &x->blob, &x->blob_len) != KW_OK ||
-	    real_tpm2b(secret, secret_len, &x->secret, &x->secret_len) !=
-	    KW_OK) {
-		kw_err("posture: the gateway's credential is not two TPM2B "
-		    "structures (%zu + %zu bytes)", blob_len, secret_len);
-		r = KW_ERR_PARSE;
-		goto out;
-	}
-	x->cred = cred;
-	x->cred_len = cred_len;
-	r = tpm_attest_with_key(in->tls_key, real_act_tpm, x);
-	*tpm_cmds = (unsigned)x->cmds;
-out:
-	if (r != KW_OK)
+	if (ak == NULL || in->tls_key == NULL) {
 		*cred_len = 0;
-	kw_free_secret(auth);
-	free(x);
-	return r;
+		return KW_ERR_ARG;
+	}
+	if (kw_signer_is_key(in->tls_key))
+		return kw_signer_key_activate(in->tls_key, blob, blob_len,
+		    secret, secret_len, cred, cred_len, tpm_cmds);
+	return kw_posture_tpm_activate(in->tls_key, ak, blob, blob_len,
+	    secret, secret_len, cred, cred_len, tpm_cmds);
 }
 
 /* The policy file (attest/policy.h): recheck from it. */

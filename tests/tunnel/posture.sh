@@ -17,7 +17,8 @@
 #   evidence), a malformed answer, a Secure Boot off log (played into the
 #   TPM: it matches its PCRs) vs secure-boot = required; `keyward status`
 #   shows each client's last posture; keyward run: a client tunnel of an
-#   [identity] with `ak` answers posture, a client silent after the
+#   [identity] with `ak` answers posture (the signer process makes the
+#   evidence with the AK its configuration names), a client silent after the
 #   handshake is closed at handshake-timeout and counted as "timeout".
 #
 # keyward-test's tap (KEYWARD_TEST_POSTURE=tap, posture_test_ops.c) saves
@@ -278,7 +279,11 @@ curl -sS --max-time 10 "http://127.0.0.1:$DC/" | grep -q "plain hello" ||
 [ "$(metric "$DM" 'keyward_tunnel_posture_total{tunnel="gate",verdict="ok"}')" = 1 ] &&
 [ "$(metric "$DM" 'keyward_tunnel_posture_answers_total{tunnel="laptop"}')" = 1 ] ||
 	kw_fail "identity's AK: $(curl -sS "http://127.0.0.1:$DM/metrics" | grep posture)"
-echo "ok a client tunnel of an [identity] with ak answers posture"
+# the network process holds no TPM: the signer made the evidence with the
+# identity's AK, and activated its credential
+grep -q "signer: .*posture evidence with AK tpm:$KW_T/ak.tpmkey" daemon.log ||
+	kw_fail "evidence not made by the signer: $(cat daemon.log)"
+echo "ok a client tunnel of an [identity] with ak answers posture (evidence by the signer process)"
 t0=$(date +%s)
 out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" hang "$D" \
 	alice.pem alice.key ca/ca.pem 2>&1)
