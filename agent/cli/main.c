@@ -1,5 +1,4 @@
 /* keyward: hardware-held keys, enrollment and mutual-TLS tunnels. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,6 @@
 
 #include "kw_error.h"
 #include "kw_log.h"
-#include "kw_secret.h"
 #include "agent/cli/cli.h"
 
 static const struct kw_cmd kw_cmds[] = {
@@ -19,7 +17,7 @@ static const struct kw_cmd kw_cmds[] = {
 	{ "tunnel", cmd_tunnel, "run one mTLS tunnel (client or server side)" },
 	{ "run", cmd_run, "run the daemon: tunnels and renewal from a config file" },
 	{ "status", cmd_status, "show the daemon's tunnels, counters and identities" },
-	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME)" },
+	{ "enroll", cmd_enroll, "get a certificate for a hardware key (EST, ACME, SCEP)" },
 	{ "attest", cmd_attest, "the TPM's attestation key, EK, quotes and certifications" },
 	{ "posture", cmd_posture, "boot claims from the event log, OS facts, policy check" },
 	{ "verify-attestation", cmd_verify_attestation,
@@ -27,45 +25,6 @@ static const struct kw_cmd kw_cmds[] = {
 };
 
 #define KW_NCMDS (sizeof(kw_cmds) / sizeof(kw_cmds[0]))
-
-int
-kw_cli_keyopt(int c, const char *arg, struct kw_keyref_opts *opts)
-{
-	switch (c) {
-	case KW_OPT_TCTI:
-		opts->tcti = arg;
-		return 1;
-	case KW_OPT_MODULE:
-		opts->module = arg;
-		return 1;
-	case KW_OPT_AUTH_FILE:
-		opts->auth_file = arg;
-		return 1;
-	case KW_OPT_ALLOW_EXPORTABLE:
-		opts->allow_exportable = 1;
-		return 1;
-	case KW_OPT_VERBOSE:
-		kw_log_setup(KW_LOG_DEBUG, 0);
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-int
-kw_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	kw_redact_text(msg, sizeof(msg));	/* an argument may be a URI */
-	fprintf(stderr, "keyward %s: %s (see 'keyward %s --help')\n", cmd,
-	    msg, cmd);
-	return KW_EXIT_USAGE;
-}
 
 static void
 kw_usage(FILE *f)
