@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "attest/policy.h"
@@ -46,18 +47,6 @@ kw_policy_err(struct kw_policy_parse *p, const char *fmt, ...)
 	if (p->errors <= KW_POLICY_MAX_ERRORS)
 		kw_err("%s:%d: %s", p->file, p->line, msg);
 	p->errors++;
-}
-
-static int
-kw_policy_hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 int
@@ -98,8 +87,8 @@ kw_attest_pcr_parse(const char *s, unsigned *index,
 		return KW_ERR_PARSE;
 	}
 	for (i = 0; i < KW_SHA256_LEN; i++) {
-		hi = kw_policy_hexval((unsigned char)h[2 * i]);
-		lo = kw_policy_hexval((unsigned char)h[2 * i + 1]);
+		hi = kw_hex_digit((unsigned char)h[2 * i]);
+		lo = kw_hex_digit((unsigned char)h[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			memset(value, 0, KW_SHA256_LEN);
 			snprintf(why, why_len, "PCR %lu: '%.64s' is not hex",

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "agent/cli/cli.h"
@@ -202,7 +203,7 @@ kw_posture_json(const struct kw_posture *ps)
 			if (!(c->extended & (1u << i)))
 				continue;
 			snprintf(key, sizeof(key), "%u", i);
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			json_object_set_new(bank, key, json_string(hex));
 		}
 		a = json_object();
@@ -212,7 +213,7 @@ kw_posture_json(const struct kw_posture *ps)
 		for (j = 0; j < c->n_comp; j++) {
 			json_t *e = json_object();
 
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			json_object_set_new(e, "pcr",
 			    json_integer(c->comp[j].pcr));
 			json_object_set_new(e, "type", json_string(
@@ -295,12 +296,12 @@ kw_posture_text(const struct kw_posture *ps)
 		for (i = 0; i < KW_PCR_COUNT; i++) {
 			if (!(c->extended & (1u << i)))
 				continue;
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			printf("  PCR %-2u sha256:     %s\n", i, hex);
 		}
 		printf("  Boot components:   %zu\n", c->n_comp);
 		for (j = 0; j < c->n_comp; j++) {
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			printf("    PCR %-2u %-34s %s\n", c->comp[j].pcr,
 			    kw_evlog_type_name(c->comp[j].type, tb,
 			    sizeof(tb)), hex);
