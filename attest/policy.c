@@ -226,35 +226,22 @@ static char *
 kw_policy_reader(char *str, int num, void *stream)
 {
 	struct kw_policy_parse *p = stream;
-	const char *nl, *s;
-	size_t n, take;
-	char *t, *e, *eq, *colon;
+	char *t, *eq, *colon;
+	int r;
 
 	if (p->pos >= p->len || num < 3)
 		return NULL;
-	s = p->text + p->pos;
-	nl = memchr(s, '\n', p->len - p->pos);
-	n = nl ? (size_t)(nl - s) : p->len - p->pos;
-	p->pos += n + (nl ? 1 : 0);
+	r = kw_text_line(p->text, p->len, &p->pos, KW_POLICY_MAX_LINE, str,
+	    (size_t)num, &t);
 	p->line++;
-	take = n;
-	if (take > 0 && s[take - 1] == '\r')
-		take--;
-	if (memchr(s, '\0', take) != NULL) {
+	if (r == KW_ERR_PARSE) {
 		kw_policy_err(p, "NUL byte in line");
 		goto comment;
 	}
-	if (take > KW_POLICY_MAX_LINE || take + 2 > (size_t)num) {
+	if (r != KW_OK) {
 		kw_policy_err(p, "line too long");
 		goto comment;
 	}
-	memcpy(str, s, take);
-	str[take] = '\0';
-	for (t = str; isspace((unsigned char)*t); t++)
-		;
-	for (e = t + strlen(t); e > t && isspace((unsigned char)e[-1]); e--)
-		;
-	*e = '\0';
 	if (*t == '\0' || *t == ';' || *t == '#')
 		goto comment;
 	if (*t == '[') {
