@@ -2,6 +2,8 @@
 #ifndef KW_HS_LIB_H
 #define KW_HS_LIB_H
 
+#include <wolfssl/options.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
