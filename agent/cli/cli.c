@@ -11,6 +11,7 @@
 #include "kw_log.h"
 #include "kw_redact.h"
 #include "agent/cli/cli.h"
+#include "agent/identity/identity.h"
 #include "enroll/est_sched.h"
 
 int
@@ -111,4 +112,36 @@ kw_cli_enroll_opt(const char *cmd, unsigned wait_min, int c,
 		return -1;
 	}
 	return KW_EXIT_OK;
+}
+
+int
+kw_cli_enroll_identity(const struct kw_cli_enroll *e, const char *subject,
+    struct kw_identity *id)
+{
+	const char *module = e->kopts.module;
+	size_t i;
+	int r;
+
+	if ((r = kw_identity_set(&id->server, e->server)) != KW_OK ||
+	    (r = kw_identity_set_keyref(&id->key_ref, e->key)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_out, e->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->cert_file, e->out)) != KW_OK ||
+	    (r = kw_identity_set_path(&id->chain_file, e->chain_out)) !=
+	    KW_OK ||
+	    (r = kw_identity_set(&id->subject, subject)) != KW_OK ||
+	    (r = kw_identity_set(&id->tcti, e->kopts.tcti)) != KW_OK ||
+	    (r = kw_identity_set(&id->module, module)) != KW_OK ||
+	    (module != NULL && strchr(module, '/') != NULL &&
+	    (r = kw_identity_set_path(&id->module, module)) != KW_OK) ||
+	    (r = kw_identity_set_path(&id->auth_file, e->kopts.auth_file)) !=
+	    KW_OK)
+		return r;
+	for (i = 0; i < e->nsans; i++)
+		if ((id->sans[id->nsans++] = strdup(e->sans[i])) == NULL)
+			return KW_ERR_NOMEM;
+	id->allow_exportable = e->kopts.allow_exportable;
+	id->rekey = !e->same_key;
+	if (e->renew_at)
+		id->renew_at_pct = e->renew_at;
+	return KW_OK;
 }

@@ -92,6 +92,13 @@ void kw_cli_enroll_init(struct kw_cli_enroll *e);
 int kw_cli_enroll_opt(const char *cmd, unsigned wait_min, int c,
     const char *arg, struct kw_cli_enroll *e);
 
+/* Into a new identity: what the shared options say (server, key, out,
+ * chain-out, SANs, key options, same-key, renew-at; paths absolute) and
+ * subject. */
+struct kw_identity;
+int kw_cli_enroll_identity(const struct kw_cli_enroll *e, const char *subject,
+    struct kw_identity *id);
+
 /* Print "keyward CMD: msg" style usage error and return KW_EXIT_USAGE. */
 int kw_cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -161,7 +161,6 @@ scep_enroll_first(const struct kw_scep_args *a)
 	struct est_cert_info ci;
 	struct kw_key *key = NULL;
 	char state_path[PATH_MAX], when[40];
-	size_t i;
 	int r;
 
 	memset(&res, 0, sizeof(res));
@@ -206,30 +205,9 @@ scep_enroll_first(const struct kw_scep_args *a)
 	    (r = kw_identity_set(&id->protocol, "scep")) != KW_OK ||
 	    (r = kw_identity_set_path(&id->scep.challenge_file,
 	    a->challenge)) != KW_OK ||
-	    (r = kw_identity_set(&id->server, a->e.server)) != KW_OK ||
 	    (r = scep_keep_ca(a, &res, id)) != KW_OK ||
-	    (r = kw_identity_set_keyref(&id->key_ref, a->e.key)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_out, a->e.out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_file, a->e.out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->chain_file, a->e.chain_out)) !=
-	    KW_OK ||
-	    (r = kw_identity_set(&id->subject, a->subject)) != KW_OK ||
-	    (r = kw_identity_set(&id->tcti, a->e.kopts.tcti)) != KW_OK ||
-	    (r = kw_identity_set(&id->module, a->e.kopts.module)) != KW_OK ||
-	    (a->e.kopts.module != NULL && strchr(a->e.kopts.module, '/') != NULL &&
-	    (r = kw_identity_set_path(&id->module, a->e.kopts.module)) != KW_OK) ||
-	    (r = kw_identity_set_path(&id->auth_file, a->e.kopts.auth_file)) !=
-	    KW_OK)
+	    (r = kw_cli_enroll_identity(&a->e, a->subject, id)) != KW_OK)
 		goto out;
-	for (i = 0; i < a->e.nsans; i++)
-		if ((id->sans[id->nsans++] = strdup(a->e.sans[i])) == NULL) {
-			r = KW_ERR_NOMEM;
-			goto out;
-		}
-	id->allow_exportable = a->e.kopts.allow_exportable;
-	id->rekey = !a->e.same_key;
-	if (a->e.renew_at)
-		id->renew_at_pct = a->e.renew_at;
 	id->not_before = ci.not_before;
 	id->not_after = ci.not_after;
 	if ((r = kw_identity_save(id)) != KW_OK)
