@@ -476,6 +476,85 @@ kw_signer_list(struct kw_signer *s, unsigned i, char *buf, size_t len)
 }
 
 int
+kw_signer_is_key(const struct kw_key *key)
+{
+	return kw_key_impl(key, &kw_sgn_ops) != NULL;
+}
+
+int
+kw_signer_key_posture(struct kw_key *key, const uint8_t *qd, size_t qd_len,
+    uint8_t **ev, size_t *ev_len, unsigned *tpm_cmds)
+{
+	struct kw_sgn_key *k = kw_key_impl(key, &kw_sgn_ops);
+	struct kw_sgn_msg req, rep;
+	uint8_t *buf = NULL;
+	int r;
+
+	*ev = NULL;
+	*ev_len = 0;
+	*tpm_cmds = 0;
+	if (k == NULL)
+		return KW_ERR_UNSUPPORTED;
+	if ((buf = malloc(KW_SGN_MAX_FRAME)) == NULL)
+		return KW_ERR_NOMEM;
+	memset(&req, 0, sizeof(req));
+	req.op = KW_SGN_OP_POSTURE_EV;
+	req.data = qd;
+	req.data_len = qd_len;
+	pthread_mutex_lock(&k->s->lock);
+	r = kw_sgn_key_xchg(k, &req, buf, KW_SGN_MAX_FRAME, &rep);
+	if (r == KW_OK) {
+		*tpm_cmds = rep.a;
+		if ((*ev = malloc(rep.data_len)) == NULL)
+			r = KW_ERR_NOMEM;
+		else {
+			memcpy(*ev, rep.data, rep.data_len);
+			*ev_len = rep.data_len;
+		}
+	}
+	pthread_mutex_unlock(&k->s->lock);
+	free(buf);
+	return r;
+}
+
+int
+kw_signer_key_activate(struct kw_key *key, const uint8_t *blob,
+    size_t blob_len, const uint8_t *secret, size_t secret_len,
+    uint8_t *cred, size_t *cred_len, unsigned *tpm_cmds)
+{
+	struct kw_sgn_key *k = kw_key_impl(key, &kw_sgn_ops);
+	struct kw_sgn_msg req, rep;
+	uint8_t in[4096], buf[4200];
+	int r;
+
+	*tpm_cmds = 0;
+	if (k == NULL || blob_len + secret_len > sizeof(in)) {
+		*cred_len = 0;
+		return k == NULL ? KW_ERR_UNSUPPORTED : KW_ERR_SPACE;
+	}
+	memcpy(in, blob, blob_len);
+	memcpy(in + blob_len, secret, secret_len);
+	memset(&req, 0, sizeof(req));
+	req.op = KW_SGN_OP_POSTURE_ACT;
+	req.a = (uint32_t)blob_len;
+	req.data = in;
+	req.data_len = blob_len + secret_len;
+	pthread_mutex_lock(&k->s->lock);
+	r = kw_sgn_key_xchg(k, &req, buf, sizeof(buf), &rep);
+	if (r == KW_OK && rep.data_len > *cred_len)
+		r = KW_ERR_SPACE;
+	if (r == KW_OK) {
+		*tpm_cmds = rep.a;
+		memcpy(cred, rep.data, rep.data_len);
+		*cred_len = rep.data_len;
+	} else
+		*cred_len = 0;
+	explicit_bzero(buf, sizeof(buf));
+	pthread_mutex_unlock(&k->s->lock);
+	return r;
+}
+
+int
 kw_signer_up(struct kw_signer *s)
 {
 	int up;

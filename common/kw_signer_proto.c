@@ -88,6 +88,13 @@ kw_sgn_check_request(const struct kw_sgn_msg *m)
 	case KW_SGN_OP_STORE_CERT:
 		return ref && kw_in((uint32_t)m->data_len, 1,
 		    KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_EV:
+		return m->handle != 0 && m->a == 0 && m->b == 0 &&
+		    m->c == 0 && noref && m->data_len == 32;
+	case KW_SGN_OP_POSTURE_ACT:
+		return m->handle != 0 && m->b == 0 && m->c == 0 && noref &&
+		    m->a >= 2 && m->data_len >= 4 &&
+		    m->a <= m->data_len - 2 && m->data_len <= 4096;
 	default:
 		return 0;
 	}
@@ -134,6 +141,13 @@ kw_sgn_check_reply(const struct kw_sgn_msg *m)
 	case KW_SGN_OP_CERT_LOAD:
 		return nodata && m->str_len == 0 &&
 		    kw_in((uint32_t)m->data_len, 1, KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_EV:
+		return m->handle == 0 && m->b == 0 && m->c == 0 &&
+		    m->str_len == 0 &&
+		    kw_in((uint32_t)m->data_len, 1, KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_ACT:
+		return m->handle == 0 && m->b == 0 && m->c == 0 &&
+		    m->str_len == 0 && kw_in((uint32_t)m->data_len, 1, 64);
 	default:	/* PRESENT, DELETE, STORE_CERT */
 		return empty;
 	}
@@ -226,7 +240,8 @@ kw_sgn_op_name(unsigned op)
 {
 	static const char *const names[] = { "?", "list", "open", "pubkey",
 	    "describe", "sign", "decrypt", "present", "generate", "exists",
-	    "delete", "store-cert", "cert-load" };
+	    "delete", "store-cert", "cert-load", "posture-evidence",
+	    "posture-activate" };
 
 	op &= ~KW_SGN_REPLY;
 	return op <= KW_SGN_OP_MAX ? names[op] : "?";

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kw_der.h"
 #include "kw_error.h"
 #include "kw_hex.h"
 #include "kw_log.h"
@@ -618,21 +619,150 @@ kw_signer_sign(struct kw_signer *s, const char *what, uint8_t *buf,
 	return KW_OK;
 }
 
+/* ---- the evidence attribute (draft-ietf-lamps-csr-attestation) ---------- */
+
+/* id-aa-evidence and keyward's statement type (csr.h), DER contents. */
+static const uint8_t kw_oid_evidence[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7,
+    0x0d, 0x01, 0x09, 0x10, 0x02, 0x3b };
+static const uint8_t kw_oid_evidence_type[] = { 0x69, 0x81, 0xa6, 0xba,
+    0xfa, 0x85, 0xd3, 0x8c, 0xea, 0x98, 0xdd, 0xb8, 0xb8, 0xcf, 0xab, 0xc5,
+    0xd5, 0xb3, 0xba, 0x6d };
+
+#define KW_CSR_MAX_ATTRS	16
+
+/* DER order of SET OF (X.690 11.6): as octet strings, the shorter one
+ * padded with zeros. */
+static int
+kw_der_set_cmp(const struct kw_der *a, const struct kw_der *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len, i;
+	int c = memcmp(a->p, b->p, n);
+
+	if (c != 0)
+		return c;
+	for (i = n; i < a->len; i++)
+		if (a->p[i] != 0)
+			return 1;
+	for (i = n; i < b->len; i++)
+		if (b->p[i] != 0)
+			return -1;
+	return 0;
+}
+
+/* The CertificationRequestInfo wolfSSL made (cri, cri_len) with the
+ * evidence attribute added to its attributes, into out (*out_len: room on
+ * entry).  The attributes stay a DER SET OF (sorted). */
+static int
+kw_csr_add_evidence(const uint8_t *cri, size_t cri_len, const uint8_t *ev,
+    size_t ev_len, uint8_t *out, size_t *out_len)
+{
+	struct kw_der d, body, ver, name, spki, attrs, a;
+	struct kw_der set[KW_CSR_MAX_ATTRS + 1], t;
+	struct kw_der_w w, aw;
+	uint8_t *attr = NULL;
+	size_t m, m2, m3, m4, m5, alen, nset = 0, i, j, cap = ev_len + 128;
+	int r;
+
+	if ((attr = malloc(cap)) == NULL)
+		return KW_ERR_NOMEM;
+	/* Attribute ::= SEQUENCE { type, values SET { EvidenceBundle } } */
+	kw_der_w_init(&aw, attr, cap);
+	m = kw_der_open(&aw, 0x30);
+	kw_der_put(&aw, 0x06, kw_oid_evidence, sizeof(kw_oid_evidence));
+	m2 = kw_der_open(&aw, 0x31);
+	m3 = kw_der_open(&aw, 0x30);		/* EvidenceBundle */
+	m4 = kw_der_open(&aw, 0x30);		/* evidences */
+	m5 = kw_der_open(&aw, 0x30);		/* EvidenceStatement */
+	kw_der_put(&aw, 0x06, kw_oid_evidence_type,
+	    sizeof(kw_oid_evidence_type));
+	kw_der_put(&aw, 0x04, ev, ev_len);	/* stmt: the CBOR message */
+	kw_der_close(&aw, m5);
+	kw_der_close(&aw, m4);
+	kw_der_close(&aw, m3);
+	kw_der_close(&aw, m2);
+	kw_der_close(&aw, m);
+	if ((r = kw_der_w_end(&aw, &alen)) != KW_OK)
+		goto out;
+
+	/* CertificationRequestInfo ::= SEQUENCE { version, subject,
+	 * subjectPKInfo, attributes [0] IMPLICIT SET OF Attribute } */
+	if ((r = kw_der_only(cri, cri_len, 0x30, &body)) != KW_OK ||
+	    (r = kw_der_get(&body, 0x02, NULL, &ver)) != KW_OK ||
+	    (r = kw_der_get(&body, 0x30, NULL, &name)) != KW_OK ||
+	    (r = kw_der_get(&body, 0x30, NULL, &spki)) != KW_OK)
+		goto out;
+	attrs.p = NULL;
+	attrs.len = 0;
+	if (body.len > 0 && (r = kw_der_get(&body, 0xa0, &attrs, NULL)) !=
+	    KW_OK)
+		goto out;
+	if (body.len != 0) {
+		r = KW_ERR_PARSE;
+		goto out;
+	}
+	d = attrs;
+	while (d.len > 0) {
+		if (nset >= KW_CSR_MAX_ATTRS) {
+			r = KW_ERR_SPACE;
+			goto out;
+		}
+		if ((r = kw_der_get(&d, 0x30, NULL, &a)) != KW_OK)
+			goto out;
+		set[nset++] = a;
+	}
+	set[nset].p = attr;
+	set[nset++].len = alen;
+	for (i = 1; i < nset; i++)
+		for (j = i; j > 0 && kw_der_set_cmp(&set[j - 1], &set[j]) > 0;
+		    j--) {
+			t = set[j];
+			set[j] = set[j - 1];
+			set[j - 1] = t;
+		}
+	kw_der_w_init(&w, out, *out_len);
+	m = kw_der_open(&w, 0x30);
+	kw_der_put_raw(&w, ver.p, ver.len);
+	kw_der_put_raw(&w, name.p, name.len);
+	kw_der_put_raw(&w, spki.p, spki.len);
+	m2 = kw_der_open(&w, 0xa0);
+	for (i = 0; i < nset; i++)
+		kw_der_put_raw(&w, set[i].p, set[i].len);
+	kw_der_close(&w, m2);
+	kw_der_close(&w, m);
+	r = kw_der_w_end(&w, out_len);
+out:
+	if (r == KW_ERR_PARSE)
+		kw_err("csr: cannot add the evidence attribute: the request "
+		    "wolfSSL encoded is not as expected");
+	free(attr);
+	return r;
+}
+
 int
 kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
     size_t *der_len)
 {
 	struct kw_signer s;
 	Cert *cert = NULL;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *ebuf = NULL;
+	size_t buf_size = KW_CSR_MAX, body_len;
 	int w, r, opened = 0;
 
 	*der = NULL;
 	*der_len = 0;
 	if (key == NULL || req == NULL)
 		return KW_ERR_ARG;
+	if (req->evidence != NULL && (req->evidence_len == 0 ||
+	    req->evidence_len > KW_CSR_EVIDENCE_MAX)) {
+		kw_err("csr: attestation evidence of %zu bytes (at most %u)",
+		    req->evidence_len, KW_CSR_EVIDENCE_MAX);
+		return KW_ERR_ARG;
+	}
+	if (req->evidence != NULL)
+		buf_size += req->evidence_len + 256;
 	if ((cert = calloc(1, sizeof(*cert))) == NULL ||
-	    (buf = malloc(KW_CSR_MAX)) == NULL) {
+	    (buf = malloc(buf_size)) == NULL ||
+	    (req->evidence != NULL && (ebuf = malloc(buf_size)) == NULL)) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
@@ -648,12 +778,23 @@ kw_csr_make(struct kw_key *key, const struct kw_csr_req *req, uint8_t **der,
 		goto out;
 	opened = 1;
 	cert->sigType = s.sig_type;
-	if ((w = wc_MakeCertReq_ex(cert, buf, KW_CSR_MAX, s.type, s.k)) <= 0) {
+	if ((w = wc_MakeCertReq_ex(cert, buf, (word32)buf_size, s.type,
+	    s.k)) <= 0) {
 		r = kw_wolf_err(w, "encoding the request");
 		kw_err("csr: cannot encode the request");
 		goto out;
 	}
-	if ((r = kw_signer_sign(&s, "csr", buf, cert->bodySz, KW_CSR_MAX,
+	body_len = (size_t)cert->bodySz;
+	if (req->evidence != NULL) {
+		/* the attribute goes in before the token signs */
+		body_len = buf_size;
+		if ((r = kw_csr_add_evidence(buf, (size_t)cert->bodySz,
+		    req->evidence, req->evidence_len, ebuf, &body_len)) !=
+		    KW_OK)
+			goto out;
+		memcpy(buf, ebuf, body_len);
+	}
+	if ((r = kw_signer_sign(&s, "csr", buf, (int)body_len, buf_size,
 	    der_len)) != KW_OK)
 		goto out;
 	*der = buf;
@@ -663,6 +804,7 @@ out:
 		kw_signer_close(&s);
 	free(cert);
 	free(buf);
+	free(ebuf);
 	return r;
 }
 

@@ -15,7 +15,30 @@ struct kw_csr_req {
 	 * channel binding for proof-of-possession linking (RFC 7030 3.5);
 	 * NULL: none. */
 	const char *challenge;
+	/* Key-attestation evidence (a keyward-attestation(7) CBOR message)
+	 * carried in the id-aa-evidence attribute of
+	 * draft-ietf-lamps-csr-attestation; NULL: none. */
+	const uint8_t *evidence;
+	size_t evidence_len;
 };
+
+/* draft-ietf-lamps-csr-attestation (the draft's current values, not yet
+ * assigned by IANA): the PKCS#10 attribute id-aa-evidence
+ * { id-aa 59 } = 1.2.840.113549.1.9.16.2.59, early-allocated by the draft,
+ * whose value is an EvidenceBundle:
+ *   EvidenceBundle ::= SEQUENCE {
+ *     evidences SEQUENCE SIZE (1..MAX) OF EvidenceStatement,
+ *     certs SEQUENCE SIZE (1..MAX) OF CertificateChoices OPTIONAL }
+ *   EvidenceStatement ::= SEQUENCE {
+ *     type OBJECT IDENTIFIER, stmt ANY DEFINED BY type,
+ *     hint UTF8String OPTIONAL }
+ * keyward sends one statement, no certs (the EK chain is inside the CBOR
+ * message), type KW_CSR_EVIDENCE_TYPE and stmt an OCTET STRING holding the
+ * CBOR evidence.  No registry names the WebAuthn-shaped TPM statement, so
+ * the type is keyward's own OID in the 2.25 (UUID, ITU-T X.667) arc. */
+#define KW_CSR_OID_EVIDENCE	"1.2.840.113549.1.9.16.2.59"
+#define KW_CSR_EVIDENCE_TYPE	"2.25.110632027566195786488229574112644488557"
+#define KW_CSR_EVIDENCE_MAX	(16u * 1024u)
 
 /* Subject syntax: comma-separated ATTR=VALUE, ATTR one of CN, O, OU, C, L,
  * ST (case-insensitive, each at most once), VALUE 1..63 bytes of UTF-8, C

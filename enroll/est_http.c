@@ -555,9 +555,35 @@ out:
 	return r;
 }
 
+/* The first line of a text/plain error body, printable ASCII only (the
+ * rest as '?'), at most len - 1 bytes: what the server says went wrong,
+ * e.g. a CA policy's refusal.  "" when there is none. */
+static void
+est_http_reason_text(const struct est_http_resp *r, char *out, size_t len)
+{
+	char mt[96];
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	if (r->body == NULL || r->body_len == 0 ||
+	    est_http_media_type(r, mt, sizeof(mt)) != 0 ||
+	    strcmp(mt, "text/plain") != 0)
+		return;
+	for (i = 0; i < r->body_len && n + 1 < len; i++) {
+		uint8_t c = r->body[i];
+
+		if (c == '\n' || c == '\r')
+			break;
+		out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
 int
 est_http_status_err(const struct est_http_resp *r, const char *what)
 {
+	char text[201];
+
 	switch (r->status) {
 	case 200:
 		return KW_OK;
@@ -569,7 +595,9 @@ est_http_status_err(const struct est_http_resp *r, const char *what)
 		    r->status_line);
 		return KW_ERR_AUTH;
 	default:
-		kw_err("%s: the EST server answered %s", what, r->status_line);
+		est_http_reason_text(r, text, sizeof(text));
+		kw_err("%s: the EST server answered %s%s%s", what,
+		    r->status_line, text[0] != '\0' ? ": " : "", text);
 		return KW_ERR_PROTOCOL;
 	}
 }

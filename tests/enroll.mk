@@ -56,6 +56,8 @@ TESTS += tests/enroll/renew_kill_loop.sh
 # paths in identity state files (issue 9: 21-23).
 TESTS += tests/enroll/est_pop.sh tests/enroll/est_reenroll_auth.sh \
 	tests/enroll/est_paths.sh
+# Key attestation in the CSR (issue 12, at enrollment).
+TESTS += tests/enroll/est_attest.sh
 
 # ACME against pebble.
 TESTS += tests/enroll/acme_pebble.sh tests/enroll/acme_http01.sh \

@@ -237,14 +237,13 @@ tpm_disconnect(struct tpm_key *k)
 	if (k->esys != NULL)
 		Esys_Finalize(&k->esys);
 	k->esys = NULL;
-	if (k->tcti_ctx != NULL)
-		Tss2_TctiLdr_Finalize(&k->tcti_ctx);
-	k->tcti_ctx = NULL;
+	tpm_tcti_count_free(&k->tcti_ctx);
 }
 
 static int
 tpm_connect(struct tpm_key *k)
 {
+	TSS2_TCTI_CONTEXT *inner = NULL;
 	TSS2_RC rc;
 	int r;
 
@@ -253,14 +252,18 @@ tpm_connect(struct tpm_key *k)
 	 * asked for debug output. */
 	if (kw_log_get_level() < KW_LOG_DEBUG)
 		setenv("TSS2_LOG", "all+NONE", 0);
-	if ((rc = Tss2_TctiLdr_Initialize(k->tcti, &k->tcti_ctx)) !=
+	if ((rc = Tss2_TctiLdr_Initialize(k->tcti, &inner)) !=
 	    TSS2_RC_SUCCESS) {
-		k->tcti_ctx = NULL;
 		r = tpm_rc(k, rc, "opening the TCTI");
 		/* The loader cannot tell "no such TCTI" from "not there":
 		 * either way the TPM cannot be reached. */
 		if (r != KW_ERR_CONFIG && r != KW_ERR_NOMEM)
 			r = KW_ERR_TOKEN_ABSENT;
+		goto out;
+	}
+	/* counted: the TPM commands a posture check costs */
+	if ((r = tpm_tcti_count_wrap(inner, &k->tcti_ctx)) != KW_OK) {
+		Tss2_TctiLdr_Finalize(&inner);
 		goto out;
 	}
 	if ((rc = Esys_Initialize(&k->esys, k->tcti_ctx, NULL)) !=
@@ -1559,8 +1562,7 @@ tpm_conn_close(struct tpm_conn *c)
 {
 	if (c->esys != NULL)
 		Esys_Finalize(&c->esys);
-	if (c->tcti_ctx != NULL)
-		Tss2_TctiLdr_Finalize(&c->tcti_ctx);
+	tpm_tcti_count_free(&c->tcti_ctx);
 	free(c->tcti);
 	memset(c, 0, sizeof(*c));
 }
@@ -1647,4 +1649,27 @@ tpm_key_unload(struct tpm_conn *c, struct tpm_loaded *l)
 	l->tr = ESYS_TR_NONE;
 	l->sess = ESYS_TR_PASSWORD;
 	l->transient = 0;
+}
+
+int
+tpm_key_with_conn(struct kw_key *key,
+    int (*fn)(struct tpm_conn *c, void *arg), void *arg)
+{
+	struct tpm_key *k = kw_key_impl(key, &tpm_key_ops);
+	struct tpm_conn c;
+	int r;
+
+	if (k == NULL)
+		return KW_ERR_UNSUPPORTED;
+	pthread_mutex_lock(&k->lock);
+	if (k->esys == NULL && (r = tpm_connect(k)) != KW_OK)
+		goto out;
+	memset(&c, 0, sizeof(c));
+	c.tcti = k->tcti;
+	c.tcti_ctx = k->tcti_ctx;
+	c.esys = k->esys;
+	r = fn(&c, arg);
+out:
+	pthread_mutex_unlock(&k->lock);
+	return r;
 }

@@ -1,6 +1,8 @@
 /* keyward enroll est: get (and renew) a certificate for a hardware key
  * over EST (RFC 7030). */
 #include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,9 @@
 #include "enroll/est.h"
 #include "enroll/est_der.h"
 #include "enroll/est_sched.h"
+#include "attest/attest.h"
+#include "tpm/tpm_attest.h"
+#include "tpm/tpm_key.h"
 
 static const char kw_enroll_help[] =
 "usage: keyward enroll est --server URL --key REF --subject DN [--san NAME]...\n"
@@ -59,6 +64,11 @@ static const char kw_enroll_help[] =
 "                           the server asks for it on top of the certificate)\n"
 "      --password-file FILE Basic password, first line, a file only its owner\n"
 "                           can read (else asked on the TTY)\n"
+"      --attest             add key-attestation evidence to the CSR (draft-ietf-\n"
+"                           lamps-csr-attestation): TPM2_Certify of the key by\n"
+"                           the AK over SHA-256 of the key's SubjectPublicKey-\n"
+"                           Info, the EK certificate and the AK (TPM keys only)\n"
+"      --ak tpm:PATH        the attestation key (keyward attest init)\n"
 "      --pop-linking        always link the CSR to the TLS session (RFC 7030\n"
 "                           3.5; done anyway when the server's csrattrs ask)\n"
 "      --bootstrap-cert FILE  client certificate for /simpleenroll (e.g. a\n"
@@ -116,6 +126,8 @@ enum {
 	OPT_CERT,
 	OPT_WATCH,
 	OPT_POP_LINKING,
+	OPT_ATTEST,
+	OPT_AK,
 };
 
 struct kw_enroll_args {
@@ -129,7 +141,8 @@ struct kw_enroll_args {
 	long grace;
 	int timeout_ms;
 	int store_on_token, same_key, resume, renew, force, check, show_ca;
-	int watch, pop_linking;
+	int watch, pop_linking, attest;
+	const char *ak;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -506,6 +519,138 @@ kw_enroll_keep_issued(const struct kw_enroll_args *a, struct kw_identity *id,
 	return KW_OK;
 }
 
+/* ---- key attestation (draft-ietf-lamps-csr-attestation) ---------------- */
+
+/* "tpm:SPEC" -> SPEC, else NULL. */
+static const char *
+kw_enroll_tpm_spec(const char *ref)
+{
+	if (ref == NULL || strncmp(ref, "tpm:", 4) != 0 || ref[4] == '\0')
+		return NULL;
+	return ref + 4;
+}
+
+/* The COSE algorithm naming a marshalled TPMT_SIGNATURE's scheme. */
+static int64_t
+kw_enroll_cose_alg(const uint8_t *sig, size_t len)
+{
+	unsigned int alg, hash;
+
+	if (len < 4)
+		return 0;
+	alg = (unsigned int)sig[0] << 8 | sig[1];
+	hash = (unsigned int)sig[2] << 8 | sig[3];
+	if (alg == 0x0018)		/* TPM2_ALG_ECDSA */
+		return hash == 0x000c ? -35 : -7;	/* SHA384 */
+	if (alg == 0x0014)		/* TPM2_ALG_RSASSA */
+		return -257;
+	if (alg == 0x0016)		/* TPM2_ALG_RSAPSS */
+		return -37;
+	return 0;
+}
+
+/* The evidence for the CSR of the TPM key a->key: TPM2_Certify of it by
+ * the AK over SHA-256(its SubjectPublicKeyInfo) (EST has no nonce round
+ * trip: the CA's own policy says how old a request may be), with the EK
+ * certificate and the AK's public area, as a keyward-attestation(7) CBOR
+ * message; *out malloc'd.  Done before the key is opened for the CSR: a
+ * TPM without a resource manager takes one connection at a time. */
+static int
+kw_enroll_evidence(const struct kw_enroll_args *a, uint8_t **out,
+    size_t *out_len)
+{
+	struct kw_attest_evidence ev;
+	struct tpm_evidence *te = NULL;
+	struct tpm_ek_cert *ek = NULL;
+	struct tpm_attest *ta = NULL;
+	struct tpm_opts topts, kopts;
+	struct kw_key *key = NULL;
+	uint8_t spki[KW_MAX_PUBKEY_DER], qual[WC_SHA256_DIGEST_SIZE];
+	uint8_t akpub[TPM_ATTEST_PUB_MAX];
+	size_t spki_len = sizeof(spki), akpub_len = sizeof(akpub), nek = 0;
+	char *auth = NULL;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	memset(&ev, 0, sizeof(ev));
+	memset(&topts, 0, sizeof(topts));
+	memset(&kopts, 0, sizeof(kopts));
+	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != KW_OK) {
+		kw_err("--attest: cannot open key %s: %s", a->key,
+		    kw_strerror(r));
+		goto out;
+	}
+	r = kw_key_public_der(key, spki, &spki_len);
+	kw_key_close(key);
+	key = NULL;
+	if (r != KW_OK) {
+		kw_err("--attest: cannot read the public key of %s: %s",
+		    a->key, kw_strerror(r));
+		goto out;
+	}
+	if (wc_Sha256Hash(spki, (word32)spki_len, qual) != 0) {
+		r = KW_ERR_CRYPTO;
+		goto out;
+	}
+	if (a->kopts.auth_file != NULL) {
+		if ((r = kw_secret_file_read(a->kopts.auth_file,
+		    "auth-value file", &auth)) != KW_OK)
+			goto out;
+		kopts.auth = auth;
+	}
+	kopts.tcti = a->kopts.tcti;
+	topts.tcti = a->kopts.tcti;
+	if ((te = calloc(1, sizeof(*te))) == NULL) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tpm_attest_open(&topts, &ta)) != KW_OK ||
+	    (r = tpm_attest_ek_certs(ta, &ek, &nek)) != KW_OK)
+		goto out;
+	if (nek == 0) {
+		kw_err("--attest: the TPM holds no EK certificate, without "
+		    "which a CA cannot trust its evidence; ask the TPM's "
+		    "maker for one or enroll without --attest");
+		r = KW_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((r = tpm_attest_ak_public(ta, kw_enroll_tpm_spec(a->ak), akpub,
+	    &akpub_len, NULL, NULL, NULL, NULL)) != KW_OK ||
+	    (r = tpm_attest_certify(ta, kw_enroll_tpm_spec(a->ak),
+	    kw_enroll_tpm_spec(a->key), &kopts, qual, sizeof(qual), te)) !=
+	    KW_OK)
+		goto out;
+	ev.x5c[0].p = ek[0].der;
+	ev.x5c[0].len = ek[0].der_len;
+	ev.nx5c = 1;
+	ev.ak_pub.p = akpub;
+	ev.ak_pub.len = akpub_len;
+	ev.has_certify = 1;
+	ev.alg = kw_enroll_cose_alg(te->sig, te->sig_len);
+	ev.cert_info.p = te->attest;
+	ev.cert_info.len = te->attest_len;
+	ev.cert_sig.p = te->sig;
+	ev.cert_sig.len = te->sig_len;
+	ev.pub_area.p = te->pub;
+	ev.pub_area.len = te->pub_len;
+	if ((r = kw_attest_evidence_encode(&ev, out, out_len)) != KW_OK)
+		kw_err("--attest: cannot encode the evidence: %s",
+		    kw_strerror(r));
+	else
+		kw_info("attest: key %s certified by the AK %s (EK "
+		    "certificate NV 0x%08x, %s)", a->key, a->ak,
+		    ek[0].nv_index, ek[0].profile);
+out:
+	tpm_attest_close(ta);
+	tpm_attest_ek_certs_free(ek, nek);
+	free(te);
+	kw_free_secret(auth);
+	return r;
+}
+
+/* ---- first enrollment ---------------------------------------------------- */
+
 static int
 kw_enroll_first(struct kw_enroll_args *a)
 {
@@ -518,6 +663,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	char *password = NULL, fp[65] = "";
 	char state_path[PATH_MAX], ca_out[PATH_MAX];
 	const char *ca_fp;
+	uint8_t *evidence = NULL;
+	size_t evidence_len = 0;
 	int r, er;
 
 	memset(&res, 0, sizeof(res));
@@ -525,6 +672,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	    (r = kw_enroll_previous(a, state_path, &prev)) != 0 ||
 	    (r = kw_enroll_trust(a, prev, fp, &ca_fp)) != 0 ||
 	    (r = kw_enroll_password(a, &password)) != 0 ||
+	    (a->attest && (r = kw_enroll_evidence(a, &evidence,
+	    &evidence_len)) != 0) ||
 	    (r = kw_enroll_open_keys(a, &key, &boot)) != 0)
 		goto out;
 	/* the bootstrap certificate may stay on its token */
@@ -550,6 +699,8 @@ kw_enroll_first(struct kw_enroll_args *a)
 	req.pop_linking = a->pop_linking;
 	req.wait_s = a->wait_s;
 	req.timeout_ms = a->timeout_ms;
+	req.evidence = evidence;
+	req.evidence_len = evidence_len;
 	if ((er = kw_enroll_run(&req, &res)) != KW_OK && er != KW_ERR_PENDING) {
 		r = er;
 		goto out;
@@ -563,6 +714,7 @@ kw_enroll_first(struct kw_enroll_args *a)
 out:
 	kw_enroll_res_clear(&res);
 	kw_free_secret(password);
+	free(evidence);
 	free(boot_der);
 	kw_key_close(boot);
 	kw_key_close(key);
@@ -809,6 +961,8 @@ static const struct option kw_enroll_longopts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "watch", no_argument, NULL, OPT_WATCH },
 	{ "pop-linking", no_argument, NULL, OPT_POP_LINKING },
+	{ "attest", no_argument, NULL, OPT_ATTEST },
+	{ "ak", required_argument, NULL, OPT_AK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -866,6 +1020,7 @@ kw_enroll_opt_str(int c, struct kw_enroll_args *a)
 	case OPT_CA_OUT:	return &a->ca_out;
 	case OPT_STATE:		return &a->state;
 	case OPT_CERT:		return &a->cert;
+	case OPT_AK:		return &a->ak;
 	default:		return NULL;
 	}
 }
@@ -884,6 +1039,7 @@ kw_enroll_opt_flag(int c, struct kw_enroll_args *a)
 	case OPT_SHOW_CA:		return &a->show_ca;
 	case OPT_WATCH:			return &a->watch;
 	case OPT_POP_LINKING:		return &a->pop_linking;
+	case OPT_ATTEST:		return &a->attest;
 	default:			return NULL;
 	}
 }
@@ -939,6 +1095,25 @@ kw_enroll_check_args(const struct kw_enroll_args *a)
 	if (a->password_file != NULL && a->user == NULL)
 		return kw_cli_usage_error("enroll est", "--password-file needs "
 		    "--user");
+	if (a->ak != NULL && !a->attest)
+		return kw_cli_usage_error("enroll est", "--ak goes with "
+		    "--attest");
+	if (a->attest) {
+		if (a->renew || a->show_ca || a->watch || a->check ||
+		    a->resume)
+			return kw_cli_usage_error("enroll est", "--attest is for "
+			    "a first enrollment (--server, --key, --subject, "
+			    "--out)");
+		if (a->ak == NULL || kw_enroll_tpm_spec(a->ak) == NULL)
+			return kw_cli_usage_error("enroll est", "--attest needs "
+			    "--ak tpm:PATH (the attestation key made by "
+			    "keyward attest init)");
+		if (a->key != NULL && kw_enroll_tpm_spec(a->key) == NULL)
+			return kw_cli_usage_error("enroll est", "--attest: %s "
+			    "is not a TPM key; only a TPM can prove (TPM2_"
+			    "Certify) that it holds a key, a PKCS#11 token "
+			    "gives no evidence a CA can check", a->key);
+	}
 	if (a->show_ca) {
 		if (a->server == NULL)
 			return kw_cli_usage_error("enroll est", "--show-ca needs "

@@ -160,6 +160,10 @@ struct kw_enroll_req {
 	/* SCEP: the challenge password file; with reenroll, auth_key and
 	 * auth_cert (or auth_cert_der) sign a RenewalReq */
 	const struct kw_scep_id *scep;
+	/* EST: key-attestation evidence (CBOR) for the CSR's id-aa-evidence
+	 * attribute (draft-ietf-lamps-csr-attestation); NULL: none */
+	const uint8_t *evidence;
+	size_t evidence_len;
 };
 
 struct kw_enroll_res {

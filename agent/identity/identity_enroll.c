@@ -102,6 +102,8 @@ kw_enroll_prepare(struct est_client *c, const struct kw_enroll_req *req,
 		job->sans[job->creq.nsans++] = req->sans[i];
 	job->creq.subject = req->subject;
 	job->creq.sans = job->sans;
+	job->creq.evidence = req->evidence;
+	job->creq.evidence_len = req->evidence_len;
 	/* Advisory (RFC 7030 4.5): an answer that cannot be read does not
 	 * stop enrollment. */
 	if ((r = est_fetch_csrattrs(c, attrs, &found)) == KW_ERR_PROTOCOL) {

@@ -43,6 +43,18 @@ Python's ssl has no keying-material exporter, so for tls-exporter the
 server calls OpenSSL's SSL_export_keying_material on the connection's SSL
 object through ctypes, in the very libssl the ssl module uses, after
 checking that it found the right object (see tls_exporter()).
+
+Key attestation (--attest-policy EK_CA): a CA that issues only to keys held
+in a TPM.  The CSR must carry the id-aa-evidence attribute of
+draft-ietf-lamps-csr-attestation (an EvidenceBundle whose statement is
+keyward's TPM evidence, see enroll/csr.h); the server runs
+`keyward verify-attestation --ek-ca EK_CA --nonce SHA256(CSR's SPKI)
+--key-spki CSR --require-certify [--binding-store FILE]` on it (--keyward
+BIN, --attest-binding-store FILE: AKs bound to their EK beforehand by
+credential activation, which EST has no round trip for) and refuses the
+request (400, the verifier's reason as the body) when it fails or the
+attribute is missing.  The DER is walked here by hand, independently of
+keyward's encoder.
 """
 import argparse
 import base64
@@ -165,6 +177,117 @@ def csr_challenge(der):
         return None
     n = der[j + 3]
     return der[j + 4:j + 4 + n].decode("utf-8", "replace")
+
+
+# id-aa-evidence (draft-ietf-lamps-csr-attestation, early-allocated value)
+OID_EVIDENCE = "1.2.840.113549.1.9.16.2.59"
+# keyward's TPM evidence statement type (enroll/csr.h)
+OID_KW_EVIDENCE = "2.25.110632027566195786488229574112644488557"
+
+
+def der_next(buf, i):
+    """(tag, content start, end) of the DER element at buf[i]."""
+    tag, n = buf[i], buf[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7f
+        if k == 0 or k > 4:
+            raise ValueError("bad DER length")
+        n = int.from_bytes(buf[i:i + k], "big")
+        i += k
+    if i + n > len(buf):
+        raise ValueError("DER element runs past its end")
+    return tag, i, i + n
+
+
+def der_children(buf, start, end):
+    out = []
+    while start < end:
+        t, s, e = der_next(buf, start)
+        out.append((t, s, e, buf[start:e]))
+        start = e
+    return out
+
+
+def oid_str(b):
+    arcs, v = [], 0
+    for c in b:
+        v = v << 7 | (c & 0x7f)
+        if not c & 0x80:
+            arcs.append(v)
+            v = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(x) for x in [first, arcs[0] - 40 * first] + arcs[1:])
+
+
+def csr_evidence(der):
+    """(SPKI DER, [evidence attribute values]) of a DER CSR."""
+    _, s, e = der_next(der, 0)
+    cri = der_children(der, s, e)[0]
+    items = der_children(der, cri[1], cri[2])
+    spki = items[2][3]
+    found = []
+    for t, s, e, _ in items[3:]:
+        if t != 0xa0:
+            continue
+        for _, as_, ae, _ in der_children(der, s, e):
+            attr = der_children(der, as_, ae)
+            if attr[0][0] == 0x06 and \
+                    oid_str(der[attr[0][1]:attr[0][2]]) == OID_EVIDENCE:
+                found += [v[3] for v in der_children(der, attr[1][1],
+                                                     attr[1][2])]
+    return spki, found
+
+
+def bundle_statement(bundle):
+    """The CBOR of keyward's statement in an EvidenceBundle, or None."""
+    _, s, e = der_next(bundle, 0)
+    parts = der_children(bundle, s, e)
+    for _, ss, se, _ in der_children(bundle, parts[0][1], parts[0][2]):
+        st = der_children(bundle, ss, se)
+        if st[0][0] == 0x06 and len(st) >= 2 and st[1][0] == 0x04 and \
+                oid_str(bundle[st[0][1]:st[0][2]]) == OID_KW_EVIDENCE:
+            return bundle[st[1][1]:st[1][2]]
+    return None
+
+
+def attest_check(args, csr_der):
+    """None if the CSR's evidence verifies, else the reason (one line)."""
+    import hashlib
+    try:
+        spki, values = csr_evidence(csr_der)
+    except (ValueError, IndexError) as e:
+        return "attestation: cannot read the CSR: %s" % e
+    if not values:
+        return "attestation required: the CSR carries no id-aa-evidence " \
+            "attribute (enroll with --attest)"
+    if len(values) != 1:
+        return "attestation: id-aa-evidence with %d values" % len(values)
+    try:
+        cbor = bundle_statement(values[0])
+    except (ValueError, IndexError) as e:
+        return "attestation: bad EvidenceBundle: %s" % e
+    if cbor is None:
+        return "attestation: no keyward TPM evidence statement"
+    with tempfile.TemporaryDirectory(dir=args.workdir) as d:
+        ev, csr = os.path.join(d, "ev.cbor"), os.path.join(d, "csr.der")
+        with open(ev, "wb") as f:
+            f.write(cbor)
+        with open(csr, "wb") as f:
+            f.write(csr_der)
+        p = subprocess.run([args.keyward, "verify-attestation", "--ek-ca",
+                            args.attest_policy, "--nonce",
+                            hashlib.sha256(spki).hexdigest(), "--key-spki",
+                            csr, "--require-certify", ev] +
+                           (["--binding-store", args.attest_binding_store]
+                            if args.attest_binding_store else []),
+                           capture_output=True, text=True)
+    if p.returncode != 0:
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        why = lines[-1] if lines else "exit %d" % p.returncode
+        # "keyward verify-attestation: FILE refused: REASON": the reason
+        return "attestation refused: " + why.split(" refused: ", 1)[-1]
+    return None
 
 
 def _ssl_ptr(sock):
@@ -407,6 +530,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(400, ("challengePassword %s: the CSR must carry "
                                    "the %s channel binding\n" %
                                    (pop, cb_type)).encode(), "text/plain")
+        if a.attest_policy:
+            why = attest_check(a, csr_der)
+            if why is not None:
+                self.record(400, why=why, attest="refused")
+                return self.send(400, (why + "\n").encode(), "text/plain")
         if mode in ("pending", "pending-forever"):
             # linked CSRs differ per connection: the same key is the same
             # request
@@ -508,6 +636,14 @@ def main():
                     help="validity of issued certs in minutes (0: 30 days)")
     ap.add_argument("--log", default=os.devnull)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--attest-policy", metavar="EK_CA",
+                    help="require key-attestation evidence in the CSR, "
+                    "verified against this EK CA bundle (PEM)")
+    ap.add_argument("--attest-binding-store", metavar="FILE",
+                    help="with --attest-policy: the AK must be bound to the "
+                    "EK here (credential activation done beforehand)")
+    ap.add_argument("--keyward", default=os.environ.get("KEYWARD", "keyward"),
+                    help="the keyward binary that verifies the evidence")
     args = ap.parse_args()
 
     srv = Server(("127.0.0.1", args.port), Handler)
