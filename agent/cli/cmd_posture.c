@@ -281,14 +281,14 @@ kw_posture_tpm(const struct kw_posture *ps)
 		json_object_set_new(e, "reason",
 		    json_string(kw_attest_reason_str(ps->ek_why)));
 	json_object_set_new(o, "ek", e);
-	kw_evlog_hex(ps->ak_name, ps->ak_name_len, hex);
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
 	json_object_set_new(o, "ak_name", json_string(hex));
 	q = json_object();
 	json_object_set_new(q, "verified", json_boolean(ps->quote_ok));
 	if (!ps->quote_ok)
 		json_object_set_new(q, "reason",
 		    json_string(kw_attest_reason_str(ps->quote_why)));
-	kw_evlog_hex(ps->nonce, sizeof(ps->nonce), hex);
+	kw_hex_encode(ps->nonce, sizeof(ps->nonce), hex);
 	json_object_set_new(q, "nonce", json_string(hex));
 	json_object_set_new(q, "pcr_mask", json_integer(TPM_PCR_DEFAULT_MASK));
 	json_object_set_new(o, "quote", q);
@@ -321,7 +321,7 @@ kw_posture_tpm_text(const struct kw_posture *ps)
 		    ps->id.vendor[0] ? ps->id.vendor : "unknown",
 		    ps->id.manufacturer, ps->id.model[0] ? ps->id.model : "?",
 		    ps->id.firmware[0] ? ps->id.firmware : "?");
-	kw_evlog_hex(ps->ak_name, ps->ak_name_len, hex);
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
 	printf("  AK name:           %s\n", hex);
 	if (ps->quote_ok)
 		printf("  Quote:             PCRs 0-7, fresh nonce: verified\n");
