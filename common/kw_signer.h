@@ -104,6 +104,15 @@ int kw_sgn_write_frame(int fd, const uint8_t *buf, size_t len);
 int kw_sgn_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms,
     size_t *len);
 
+/* Descriptor passing on a unix socket (SCM_RIGHTS with one byte of data),
+ * how the supervisor hands socketpair ends to the signer and the network
+ * process.  kw_sgn_send_fd: the caller keeps its own copy of fd.
+ * kw_sgn_recv_fd takes one (close-on-exec) into *fd; flags go to recvmsg
+ * (MSG_DONTWAIT).  KW_ERR_IO: closed, broken or nothing waiting;
+ * KW_ERR_PROTOCOL: a message without exactly one descriptor (dropped). */
+int kw_sgn_send_fd(int sock, int fd);
+int kw_sgn_recv_fd(int sock, int flags, int *fd);
+
 /* ---- the client: the network process's end ---- */
 struct kw_signer;
 

@@ -77,38 +77,13 @@ kw_signer_free(struct kw_signer *s)
 static void
 kw_signer_take_new(struct kw_signer *s)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b;
-	ssize_t n;
-	int fd;
+	int fd, r;
 
 	if (s->ctl < 0)
 		return;
-	for (;;) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &b;
-		iov.iov_len = 1;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(s->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
+	while ((r = kw_sgn_recv_fd(s->ctl, MSG_DONTWAIT, &fd)) != KW_ERR_IO) {
+		if (r != KW_OK)
 			continue;
-		if (n <= 0)
-			return;
-		c = CMSG_FIRSTHDR(&mh);
-		if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-		    c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len != CMSG_LEN(sizeof(int)))
-			continue;
-		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
 		if (s->fd >= 0)
 			close(s->fd);
 		s->fd = fd;

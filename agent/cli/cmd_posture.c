@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "agent/cli/cli.h"
@@ -280,14 +281,14 @@ kw_posture_tpm(const struct kw_posture *ps)
 		json_object_set_new(e, "reason",
 		    json_string(kw_attest_reason_str(ps->ek_why)));
 	json_object_set_new(o, "ek", e);
-	kw_evlog_hex(ps->ak_name, ps->ak_name_len, hex);
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
 	json_object_set_new(o, "ak_name", json_string(hex));
 	q = json_object();
 	json_object_set_new(q, "verified", json_boolean(ps->quote_ok));
 	if (!ps->quote_ok)
 		json_object_set_new(q, "reason",
 		    json_string(kw_attest_reason_str(ps->quote_why)));
-	kw_evlog_hex(ps->nonce, sizeof(ps->nonce), hex);
+	kw_hex_encode(ps->nonce, sizeof(ps->nonce), hex);
 	json_object_set_new(q, "nonce", json_string(hex));
 	json_object_set_new(q, "pcr_mask", json_integer(TPM_PCR_DEFAULT_MASK));
 	json_object_set_new(o, "quote", q);
@@ -320,7 +321,7 @@ kw_posture_tpm_text(const struct kw_posture *ps)
 		    ps->id.vendor[0] ? ps->id.vendor : "unknown",
 		    ps->id.manufacturer, ps->id.model[0] ? ps->id.model : "?",
 		    ps->id.firmware[0] ? ps->id.firmware : "?");
-	kw_evlog_hex(ps->ak_name, ps->ak_name_len, hex);
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
 	printf("  AK name:           %s\n", hex);
 	if (ps->quote_ok)
 		printf("  Quote:             PCRs 0-7, fresh nonce: verified\n");
@@ -385,7 +386,7 @@ kw_posture_json(const struct kw_posture *ps)
 			if (!(c->extended & (1u << i)))
 				continue;
 			snprintf(key, sizeof(key), "%u", i);
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			json_object_set_new(bank, key, json_string(hex));
 		}
 		a = json_object();
@@ -395,7 +396,7 @@ kw_posture_json(const struct kw_posture *ps)
 		for (j = 0; j < c->n_comp; j++) {
 			json_t *e = json_object();
 
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			json_object_set_new(e, "pcr",
 			    json_integer(c->comp[j].pcr));
 			json_object_set_new(e, "type", json_string(
@@ -479,12 +480,12 @@ kw_posture_text(const struct kw_posture *ps)
 		for (i = 0; i < KW_PCR_COUNT; i++) {
 			if (!(c->extended & (1u << i)))
 				continue;
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			printf("  PCR %-2u sha256:     %s\n", i, hex);
 		}
 		printf("  Boot components:   %zu\n", c->n_comp);
 		for (j = 0; j < c->n_comp; j++) {
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			printf("    PCR %-2u %-34s %s\n", c->comp[j].pcr,
 			    kw_evlog_type_name(c->comp[j].type, tb,
 			    sizeof(tb)), hex);

@@ -812,35 +812,11 @@ out:
 static int
 kw_sgn_take_client(struct kw_sgn_srv *sv)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b;
-	ssize_t n;
 	size_t i;
-	int fd;
+	int fd, r;
 
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	n = recvmsg(sv->ctl, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0 && errno == EINTR)
-		return 1;
-	if (n <= 0)
-		return 0;
-	c = CMSG_FIRSTHDR(&mh);
-	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return 1;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	if ((r = kw_sgn_recv_fd(sv->ctl, 0, &fd)) != KW_OK)
+		return r != KW_ERR_IO;
 	for (i = 0; i < KW_SGN_MAX_CLIENTS; i++)
 		if (sv->clients[i] < 0) {
 			sv->clients[i] = fd;
