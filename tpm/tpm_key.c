@@ -92,8 +92,9 @@ tpm_rc(const struct tpm_key *k, TSS2_RC rc, const char *what)
 
 /* Waiting for a TPM whose slots other programs hold (0x902): at most
  * TPM_BUSY_TRIES waits, each twice as long as the one before up to
- * TPM_BUSY_MAX_MS (about 3 s in all). */
-#define TPM_BUSY_TRIES	24
+ * TPM_BUSY_MAX_MS (about 10 s in all: another process may hold its slots
+ * for a while on a loaded machine). */
+#define TPM_BUSY_TRIES	58
 #define TPM_BUSY_MAX_MS	200
 
 /* 1 (after sleeping a while) if rc says the TPM is out of object or session
@@ -1325,7 +1326,7 @@ tpm_create(struct tpm_key *k, enum kw_key_alg alg, ESYS_TR srk,
 	TPM2B_DATA outside;
 	TPML_PCR_SELECTION pcrs;
 	TSS2_RC rc;
-	int r;
+	int r, tries = 0;
 
 	*priv = NULL;
 	*pub = NULL;
@@ -1341,9 +1342,14 @@ tpm_create(struct tpm_key *k, enum kw_key_alg alg, ESYS_TR srk,
 	sens.sensitive.userAuth = k->auth;
 	/* With an auth value, the session encrypts inSensitive: the value is
 	 * not sent in the clear. */
-	if ((rc = Esys_Create(k->esys, srk, tpm_auth_session(k),
-	    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, priv,
-	    pub, NULL, NULL, NULL)) != TSS2_RC_SUCCESS) {
+	/* TPM2_Create needs a free object slot of its own while it works:
+	 * wait for one like a load does. */
+	do
+		rc = Esys_Create(k->esys, srk, tpm_auth_session(k),
+		    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs,
+		    priv, pub, NULL, NULL, NULL);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS) {
 		*priv = NULL;
 		*pub = NULL;
 		r = tpm_rc(k, rc, "creating the key");
