@@ -14,7 +14,8 @@ EXTRA_DIST += agent/keys/README.md agent/identity/README.md \
 
 bin_PROGRAMS += agent/keyward
 KW_AGENT_KEYS_SRC = agent/keys/keyref.c agent/keys/keyref.h \
-	agent/keys/pin.c agent/keys/pin.h
+	agent/keys/pin.c agent/keys/pin.h \
+	agent/keys/posture_tpm.c agent/keys/posture_tpm.h
 KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/identity_enroll.c agent/identity/identity_acme.c \
 	agent/identity/identity_scep.c \

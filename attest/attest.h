@@ -257,6 +257,12 @@ struct kw_attest_claims {
 		char val[256 + 1];
 	} os[KW_ATTEST_OS_MAX];
 	size_t nos;
+	/* the event log, replayed and matched to the quote (0: none sent) */
+	int event_log;
+	int secure_boot;		/* enum kw_secure_boot of the log */
+	/* a refusal's failing claim in one line ("secure boot off"), when
+	 * there is more to say than kw_attest_reason_str */
+	char why[160];
 };
 /* Verify evidence against req: KW_OK and claims filled when every check
  * passed; KW_ERR_ATTEST with *reason the first failing check; another

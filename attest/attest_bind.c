@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "attest/attest_int.h"
@@ -26,19 +27,6 @@ attest_ek_key_id(const uint8_t *spki, size_t len, uint8_t out[32])
 	    KW_ERR_CRYPTO;
 }
 
-static void
-attest_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* "EKID AKNAME" for this pair (NUL-terminated, no newline). */
 static int
 attest_bind_line(const uint8_t *ek_spki, size_t ek_len, const uint8_t *ak_name,
@@ -51,9 +39,9 @@ attest_bind_line(const uint8_t *ek_spki, size_t ek_len, const uint8_t *ak_name,
 		return KW_ERR_ARG;
 	if ((r = attest_ek_key_id(ek_spki, ek_len, id)) != KW_OK)
 		return r;
-	attest_hex(id, sizeof(id), line);
+	kw_hex_encode(id, sizeof(id), line);
 	line[64] = ' ';
-	attest_hex(ak_name, ak_len, line + 65);
+	kw_hex_encode(ak_name, ak_len, line + 65);
 	return KW_OK;
 }
 

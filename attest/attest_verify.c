@@ -1,5 +1,6 @@
 /* The verifier's one entry point: evidence against a policy -> verdict,
  * claims and the first failing check. */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -7,6 +8,8 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "attest/attest_int.h"
+#include "attest/eventlog.h"
+#include "attest/policy.h"
 
 /* Evidence dated this far in the future is refused (clock skew). */
 #define ATTEST_SKEW	300
@@ -141,6 +144,46 @@ attest_pcr_policy(const struct kw_attest_policy *pol,
 	return KW_OK;
 }
 
+/* Replay the evidence's event log and hold its claims against the
+ * quote and the policy: the log must replay to every quoted PCR
+ * (KW_ATTEST_EVENT_LOG), then kw_attest_policy_check_claims. */
+static int
+attest_log(const struct kw_attest_policy *pol,
+    const struct kw_attest_evidence *ev, struct kw_attest_claims *claims,
+    enum kw_attest_reason *reason)
+{
+	struct kw_evlog_claims log;
+	uint32_t matched;
+	int first, r;
+
+	if ((r = kw_evlog_parse(ev->event_log.p, ev->event_log.len,
+	    claims->why, sizeof(claims->why), &log)) != KW_OK) {
+		if (r == KW_ERR_PARSE) {
+			*reason = KW_ATTEST_EVENT_LOG;
+			r = KW_ERR_ATTEST;
+		}
+		return r;
+	}
+	claims->event_log = 1;
+	claims->secure_boot = (int)log.secure_boot;
+	if (kw_evlog_match(&log, &claims->pcrs, &matched, &first) != KW_OK) {
+		snprintf(claims->why, sizeof(claims->why), "event log does not "
+		    "match the quote at PCR %d", first);
+		*reason = KW_ATTEST_EVENT_LOG;
+		r = KW_ERR_ATTEST;
+		goto out;
+	}
+	if ((r = kw_attest_policy_check_claims(pol, &log, &claims->pcrs,
+	    claims->why, sizeof(claims->why))) == KW_ERR_ATTEST)
+		*reason = pol->secure_boot == KW_ATTEST_SB_REQUIRED &&
+		    (!(claims->pcrs.mask & (1u << 7)) ||
+		    log.secure_boot != KW_SB_ON) ? KW_ATTEST_SECURE_BOOT :
+		    KW_ATTEST_PCR_VALUE;
+out:
+	kw_evlog_claims_clear(&log);
+	return r;
+}
+
 int
 kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
     size_t len, struct kw_attest_claims *claims,
@@ -251,9 +294,14 @@ kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
 		}
 		claims->nos = ev.nos;
 	}
-	/* Secure Boot comes from the replayed event log (attest/eventlog.c);
-	 * until that is wired in here, a policy requiring it fails closed. */
-	if (pol->secure_boot == KW_ATTEST_SB_REQUIRED) {
+	/* the event log: replayed, matched to the quoted PCRs, then its
+	 * claims (Secure Boot through PCR 7, pcr rules) against the policy */
+	if (ev.has_posture && ev.event_log.len > 0) {
+		if ((r = attest_log(pol, &ev, claims, reason)) != KW_OK)
+			goto out;
+	} else if (pol->secure_boot == KW_ATTEST_SB_REQUIRED) {
+		snprintf(claims->why, sizeof(claims->why), "secure boot not "
+		    "measured (no event log in the evidence)");
 		*reason = KW_ATTEST_SECURE_BOOT;
 		r = KW_ERR_ATTEST;
 		goto out;
@@ -262,7 +310,8 @@ kw_attest_verify(const struct kw_attest_request *req, const uint8_t *buf,
 out:
 	kw_attest_evidence_free(&ev);
 	if (r == KW_ERR_ATTEST)
-		kw_debug("attestation refused: %s",
-		    kw_attest_reason_str(*reason));
+		kw_debug("attestation refused: %s%s%s",
+		    kw_attest_reason_str(*reason), claims->why[0] ? ": " : "",
+		    claims->why);
 	return r;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "attest/eventlog.h"
@@ -114,19 +115,6 @@ kw_evlog_type_name(uint32_t type, char *buf, size_t len)
 			return kw_evlog_types[i].name;
 	snprintf(buf, len, "0x%08x", type);
 	return buf;
-}
-
-void
-kw_evlog_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
 }
 
 /* Refuse: "offset N: ..." into rd->why.  Returns KW_ERR_PARSE. */

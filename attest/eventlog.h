@@ -89,7 +89,4 @@ int kw_pcr_digest(const struct kw_attest_pcrs *v, uint32_t mask,
 /* "EV_EFI_BOOT_SERVICES_APPLICATION", or "0x%08x" into buf. */
 const char *kw_evlog_type_name(uint32_t type, char *buf, size_t len);
 
-/* Lowercase hex of n bytes into out (2n+1 bytes). */
-void kw_evlog_hex(const uint8_t *p, size_t n, char *out);
-
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "attest/policy.h"
@@ -46,18 +47,6 @@ kw_policy_err(struct kw_policy_parse *p, const char *fmt, ...)
 	if (p->errors <= KW_POLICY_MAX_ERRORS)
 		kw_err("%s:%d: %s", p->file, p->line, msg);
 	p->errors++;
-}
-
-static int
-kw_policy_hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 int
@@ -98,8 +87,8 @@ kw_attest_pcr_parse(const char *s, unsigned *index,
 		return KW_ERR_PARSE;
 	}
 	for (i = 0; i < KW_SHA256_LEN; i++) {
-		hi = kw_policy_hexval((unsigned char)h[2 * i]);
-		lo = kw_policy_hexval((unsigned char)h[2 * i + 1]);
+		hi = kw_hex_digit((unsigned char)h[2 * i]);
+		lo = kw_hex_digit((unsigned char)h[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			memset(value, 0, KW_SHA256_LEN);
 			snprintf(why, why_len, "PCR %lu: '%.64s' is not hex",
@@ -237,35 +226,22 @@ static char *
 kw_policy_reader(char *str, int num, void *stream)
 {
 	struct kw_policy_parse *p = stream;
-	const char *nl, *s;
-	size_t n, take;
-	char *t, *e, *eq, *colon;
+	char *t, *eq, *colon;
+	int r;
 
 	if (p->pos >= p->len || num < 3)
 		return NULL;
-	s = p->text + p->pos;
-	nl = memchr(s, '\n', p->len - p->pos);
-	n = nl ? (size_t)(nl - s) : p->len - p->pos;
-	p->pos += n + (nl ? 1 : 0);
+	r = kw_text_line(p->text, p->len, &p->pos, KW_POLICY_MAX_LINE, str,
+	    (size_t)num, &t);
 	p->line++;
-	take = n;
-	if (take > 0 && s[take - 1] == '\r')
-		take--;
-	if (memchr(s, '\0', take) != NULL) {
+	if (r == KW_ERR_PARSE) {
 		kw_policy_err(p, "NUL byte in line");
 		goto comment;
 	}
-	if (take > KW_POLICY_MAX_LINE || take + 2 > (size_t)num) {
+	if (r != KW_OK) {
 		kw_policy_err(p, "line too long");
 		goto comment;
 	}
-	memcpy(str, s, take);
-	str[take] = '\0';
-	for (t = str; isspace((unsigned char)*t); t++)
-		;
-	for (e = t + strlen(t); e > t && isspace((unsigned char)e[-1]); e--)
-		;
-	*e = '\0';
 	if (*t == '\0' || *t == ';' || *t == '#')
 		goto comment;
 	if (*t == '[') {

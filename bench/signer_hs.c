@@ -31,102 +31,8 @@
 #include "agent/conf/config.h"
 #include "agent/keys/keyref.h"
 #include "agent/signer/signer.h"
+#include "tests/tls/hs_lib.h"
 #include "tests/unit/soft_key.h"
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "signer_hs: %s\n", what);
-	exit(1);
-}
-
-static int
-cert_for(struct kw_key *key, struct soft_key *ca, const uint8_t *ca_der,
-    int ca_len, uint8_t *out, size_t size)
-{
-	uint8_t pub[KW_MAX_PUBKEY_DER];
-	size_t pub_len = sizeof(pub);
-	word32 idx = 0;
-	ecc_key ecc;
-	Cert c;
-	int n;
-
-	if (kw_key_public_der(key, pub, &pub_len) != KW_OK ||
-	    kw_alg_is_rsa(kw_key_alg(key)))
-		die("an EC client key is needed");
-	wc_InitCert(&c);
-	snprintf(c.subject.commonName, CTC_NAME_SIZE, "localhost");
-	c.daysValid = 2;
-	c.isCA = ca_der == NULL;
-	c.sigType = CTC_SHA256wECDSA;
-	if (ca_der != NULL)
-		wc_SetIssuerBuffer(&c, ca_der, ca_len);
-	wc_ecc_init(&ecc);
-	wc_EccPublicKeyDecode(pub, &idx, &ecc, (word32)pub_len);
-	n = wc_MakeCert_ex(&c, out, (word32)size, ECC_TYPE, &ecc,
-	    soft_key_rng(ca));
-	wc_ecc_free(&ecc);
-	if (n <= 0)
-		die("cannot make a certificate");
-	return wc_SignCert_ex(c.bodySz, c.sigType, out, (word32)size, ECC_TYPE,
-	    soft_key_ecc(ca), soft_key_rng(ca));
-}
-
-static struct kw_tls_ctx *
-ctx_for(enum kw_tls_side side, struct kw_key *key, struct soft_key *ca,
-    const uint8_t *ca_der, int ca_len, const char *ca_file)
-{
-	struct kw_tls_conf conf;
-	struct kw_tls_ctx *ctx;
-	uint8_t der[4096];
-	int n = cert_for(key, ca, ca_der, ca_len, der, sizeof(der));
-
-	memset(&conf, 0, sizeof(conf));
-	conf.side = side;
-	conf.key = key;
-	conf.cert_der = der;
-	conf.cert_der_len = (size_t)n;
-	conf.ca_file = ca_file;
-	conf.min_version = 13;
-	conf.max_version = 13;
-	conf.require_client_cert = 1;
-	if (kw_tls_ctx_new(&conf, &ctx) != KW_OK)
-		die("cannot make a TLS context");
-	return ctx;
-}
-
-static void
-handshake(struct kw_tls_ctx *cctx, struct kw_tls_ctx *sctx)
-{
-	WOLFSSL *c, *s;
-	int fds[2], cd = 0, sd = 0, w, i;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
-		die("socketpair");
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	fcntl(fds[1], F_SETFL, O_NONBLOCK);
-	if (kw_tls_ssl_new(cctx, fds[0], "localhost", &c) != KW_OK ||
-	    kw_tls_ssl_new(sctx, fds[1], NULL, &s) != KW_OK)
-		die("ssl_new");
-	for (i = 0; i < 1000 && (!cd || !sd); i++) {
-		if (!cd && (w = wolfSSL_connect(c)) == WOLFSSL_SUCCESS)
-			cd = kw_tls_handshake_done(cctx, c) == KW_OK ? 1 : -1;
-		else if (!cd && (w = wolfSSL_get_error(c, w)) !=
-		    WOLFSSL_ERROR_WANT_READ && w != WOLFSSL_ERROR_WANT_WRITE)
-			die("client handshake failed");
-		if (!sd && (w = wolfSSL_accept(s)) == WOLFSSL_SUCCESS)
-			sd = kw_tls_handshake_done(sctx, s) == KW_OK ? 1 : -1;
-		else if (!sd && (w = wolfSSL_get_error(s, w)) !=
-		    WOLFSSL_ERROR_WANT_READ && w != WOLFSSL_ERROR_WANT_WRITE)
-			die("server handshake failed");
-	}
-	if (cd != 1 || sd != 1)
-		die("handshake did not finish");
-	wolfSSL_free(c);
-	wolfSSL_free(s);
-	close(fds[0]);
-	close(fds[1]);
-}
 
 static double
 rate(struct kw_tls_ctx *cctx, struct kw_tls_ctx *sctx, int count)
@@ -136,7 +42,7 @@ rate(struct kw_tls_ctx *cctx, struct kw_tls_ctx *sctx, int count)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < count; i++)
-		handshake(cctx, sctx);
+		hs_handshake(cctx, sctx);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return count / ((double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -166,18 +72,18 @@ main(int argc, char **argv)
 	pid_t pid;
 
 	if (argc < 3)
-		die("usage: signer_hs CONFIG REF [COUNT] [ROUNDS]");
+		hs_die("usage: signer_hs CONFIG REF [COUNT] [ROUNDS]");
 	count = argc > 3 ? atoi(argv[3]) : 150;
 	rounds = argc > 4 ? atoi(argv[4]) : 15;
 	if (rounds < 1 || rounds > 64 || count < 1)
-		die("bad COUNT or ROUNDS");
+		hs_die("bad COUNT or ROUNDS");
 	if (kw_config_load(argv[1], &conf) != KW_OK || conf->ntunnels == 0)
-		die("cannot read CONFIG (a [tunnel] naming REF)");
+		hs_die("cannot read CONFIG (a [tunnel] naming REF)");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) != 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0)
-		die("socketpair");
+		hs_die("socketpair");
 	if ((pid = fork()) < 0)
-		die("fork");
+		hs_die("fork");
 	if (pid == 0) {
 		close(data[1]);
 		close(ctl[0]);
@@ -188,28 +94,31 @@ main(int argc, char **argv)
 	close(ctl[1]);
 	if (kw_signer_new(data[1], ctl[0], &sg) != KW_OK ||
 	    kw_signer_open(sg, argv[2], &sg_key) != KW_OK)
-		die("the signer could not open REF");
+		hs_die("the signer could not open REF");
 	memset(&ko, 0, sizeof(ko));
 	ko.tcti = conf->tunnels[0]->tcti ? conf->tunnels[0]->tcti : conf->tcti;
 	ko.module = conf->tunnels[0]->module ? conf->tunnels[0]->module :
 	    conf->module;
 	if (kw_keyref_open(argv[2], &ko, &in_key) != KW_OK)
-		die("cannot open REF in this process");
+		hs_die("cannot open REF in this process");
 	if (kw_wolf_init() != KW_OK)
-		die("wolfSSL init");
+		hs_die("wolfSSL init");
 	if (soft_key_new(KW_ALG_EC_P256, &ca_key, &ca) != KW_OK ||
 	    soft_key_new(KW_ALG_EC_P256, &srv_key, &srv) != KW_OK)
-		die("soft keys");
-	ca_len = cert_for(ca_key, ca, NULL, 0, ca_der, sizeof(ca_der));
+		hs_die("soft keys");
+	ca_len = hs_cert_for(ca_key, ca, NULL, 0, ca_der, sizeof(ca_der));
 	n = wc_DerToPem(ca_der, (word32)ca_len, pem, sizeof(pem), CERT_TYPE);
 	if ((fd = mkstemp(ca_file)) < 0 || write(fd, pem, (size_t)n) != n)
-		die("CA file");
+		hs_die("CA file");
 	close(fd);
-	in_c = ctx_for(KW_TLS_CLIENT, in_key, ca, ca_der, ca_len, ca_file);
-	sg_c = ctx_for(KW_TLS_CLIENT, sg_key, ca, ca_der, ca_len, ca_file);
-	sctx = ctx_for(KW_TLS_SERVER, srv_key, ca, ca_der, ca_len, ca_file);
-	handshake(in_c, sctx);	/* warm-up */
-	handshake(sg_c, sctx);
+	in_c = hs_ctx_for(KW_TLS_CLIENT, in_key, ca, ca_der, ca_len,
+	    ca_file, 13, 13);
+	sg_c = hs_ctx_for(KW_TLS_CLIENT, sg_key, ca, ca_der, ca_len,
+	    ca_file, 13, 13);
+	sctx = hs_ctx_for(KW_TLS_SERVER, srv_key, ca, ca_der, ca_len,
+	    ca_file, 13, 13);
+	hs_handshake(in_c, sctx);	/* warm-up */
+	hs_handshake(sg_c, sctx);
 	/* the bare round trip: PRESENT asks the token's slot */
 	{
 		struct timespec t0, t1;

@@ -74,6 +74,12 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
 	return KW_OK;
 }
 
+void *
+kw_key_impl(const struct kw_key *key, const struct kw_key_ops *ops)
+{
+	return key != NULL && key->ops == ops ? key->impl : NULL;
+}
+
 int
 kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len)
 {

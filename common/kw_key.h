@@ -101,6 +101,10 @@ void kw_key_purpose_get(enum kw_key_purpose *purpose, const char **who);
 int kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
     struct kw_key **out);
 
+/* The backend state of key if it was made with ops, else NULL (a backend
+ * reaching its own key, e.g. tpm/ lending the key's TPM connection). */
+void *kw_key_impl(const struct kw_key *key, const struct kw_key_ops *ops);
+
 int kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len);
 /* Every call is counted (kw_key_sign_count), successful or not. */
 int kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme,

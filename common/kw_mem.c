@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -170,4 +171,34 @@ out:
 	}
 	free(dcopy);
 	return r;
+}
+
+int
+kw_text_line(const char *text, size_t len, size_t *pos, size_t max,
+    char *str, size_t cap, char **t)
+{
+	const char *s = text + *pos, *nl;
+	size_t n, take;
+	char *b, *e;
+
+	*t = NULL;
+	nl = memchr(s, '\n', len - *pos);
+	n = nl ? (size_t)(nl - s) : len - *pos;
+	*pos += n + (nl ? 1 : 0);
+	take = n;
+	if (take > 0 && s[take - 1] == '\r')
+		take--;
+	if (memchr(s, '\0', take) != NULL)
+		return KW_ERR_PARSE;
+	if (take > max || take + 2 > cap)
+		return KW_ERR_SPACE;
+	memcpy(str, s, take);
+	str[take] = '\0';
+	for (b = str; isspace((unsigned char)*b); b++)
+		;
+	for (e = b + strlen(b); e > b && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	*t = b;
+	return KW_OK;
 }

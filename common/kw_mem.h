@@ -27,4 +27,12 @@ int kw_file_write_atomic(const char *path, const void *data, size_t len,
  * the same checks of the file's owner and mode. */
 int kw_secret_from_file(const char *path, char **out);
 
+/* The next line of text[*pos..len) for an inih reader over a file held
+ * in memory (*pos < len): *pos moves past its newline, a CR before it is
+ * dropped.  The line is copied into str (cap bytes) and *t points at it
+ * inside str, the white space around it removed.  KW_ERR_PARSE: a NUL
+ * byte in the line; KW_ERR_SPACE: longer than max or than cap - 2. */
+int kw_text_line(const char *text, size_t len, size_t *pos, size_t max,
+    char *str, size_t cap, char **t);
+
 #endif

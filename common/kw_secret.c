@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "kw_secret.h"
@@ -141,37 +142,6 @@ kw_secret_hmac(const uint8_t *key, size_t key_len, const void *a,
 	return r;
 }
 
-static void
-kw_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char x[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = x[p[i] >> 4];
-		out[2 * i + 1] = x[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-kw_unhex(const char *s, uint8_t *out, size_t n)
-{
-	size_t i;
-	unsigned v;
-
-	if (strlen(s) != 2 * n)
-		return KW_ERR_PARSE;
-	for (i = 0; i < n; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !isxdigit((unsigned char)s[2 * i]) ||
-		    !isxdigit((unsigned char)s[2 * i + 1]))
-			return KW_ERR_PARSE;
-		out[i] = (uint8_t)v;
-	}
-	return KW_OK;
-}
-
 /* mkdir -p with mode 0700 for what is created. */
 static int
 kw_mkdirs(const char *dir)
@@ -215,6 +185,7 @@ kw_failmem_key(const char *dir, int create, uint8_t key[32])
 {
 	char path[4200], hex[65], *s = NULL;
 	uint8_t fresh[32];
+	size_t n;
 	int r;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, KW_FAILMEM_KEY) >=
@@ -227,7 +198,7 @@ kw_failmem_key(const char *dir, int create, uint8_t key[32])
 		}
 		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
 			return KW_ERR_CRYPTO;
-		kw_hex(fresh, sizeof(fresh), hex);
+		kw_hex_encode(fresh, sizeof(fresh), hex);
 		explicit_bzero(fresh, sizeof(fresh));
 		r = kw_file_write_atomic(path, hex, 64, 0600, 1);
 		explicit_bzero(hex, sizeof(hex));
@@ -236,7 +207,8 @@ kw_failmem_key(const char *dir, int create, uint8_t key[32])
 	}
 	if ((r = kw_secret_file_read(path, "key file", &s)) != KW_OK)
 		return r;
-	r = kw_unhex(s, key, 32);
+	if ((r = kw_hex_decode(s, key, 32, &n)) == KW_OK && n != 32)
+		r = KW_ERR_PARSE;
 	if (r != KW_OK)
 		kw_err("%s is not 64 hex digits: delete it (keyward makes a "
 		    "new one)", path);
@@ -254,7 +226,7 @@ kw_failmem_digest(const char *dir, int create, const char *bind,
 	if ((r = kw_failmem_key(dir, create, key)) == KW_OK &&
 	    (r = kw_secret_hmac(key, sizeof(key), bind, strlen(bind), secret,
 	    strlen(secret), d)) == KW_OK)
-		kw_hex(d, sizeof(d), hex);
+		kw_hex_encode(d, sizeof(d), hex);
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(d, sizeof(d));
 	return r;

@@ -58,7 +58,13 @@ enum kw_sgn_op {
 	KW_SGN_OP_DELETE,	/* str = ref -> status */
 	KW_SGN_OP_STORE_CERT,	/* str = ref, data = DER -> status */
 	KW_SGN_OP_CERT_LOAD,	/* str = ref -> data = DER */
-	KW_SGN_OP_MAX = KW_SGN_OP_CERT_LOAD,
+	/* posture (issue 12), with the AK the signer's configuration gives
+	 * the key (`ak =` of its tunnel or identity); a = TPM commands sent */
+	KW_SGN_OP_POSTURE_EV,	/* handle, data = qualifying data (32) ->
+				 * data = CBOR evidence without event log */
+	KW_SGN_OP_POSTURE_ACT,	/* handle, a = blob length, data = blob ||
+				 * secret (TPM2Bs) -> data = credential */
+	KW_SGN_OP_MAX = KW_SGN_OP_POSTURE_ACT,
 };
 
 /* OPEN/GENERATE reply flags (c). */
@@ -98,6 +104,15 @@ int kw_sgn_write_frame(int fd, const uint8_t *buf, size_t len);
 int kw_sgn_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms,
     size_t *len);
 
+/* Descriptor passing on a unix socket (SCM_RIGHTS with one byte of data),
+ * how the supervisor hands socketpair ends to the signer and the network
+ * process.  kw_sgn_send_fd: the caller keeps its own copy of fd.
+ * kw_sgn_recv_fd takes one (close-on-exec) into *fd; flags go to recvmsg
+ * (MSG_DONTWAIT).  KW_ERR_IO: closed, broken or nothing waiting;
+ * KW_ERR_PROTOCOL: a message without exactly one descriptor (dropped). */
+int kw_sgn_send_fd(int sock, int fd);
+int kw_sgn_recv_fd(int sock, int flags, int *fd);
+
 /* ---- the client: the network process's end ---- */
 struct kw_signer;
 
@@ -119,6 +134,14 @@ int kw_signer_cert_load(struct kw_signer *s, const char *ref, uint8_t **der,
     size_t *der_len);
 /* The i-th key reference the signer knows (KW_ERR_NOT_FOUND past the end). */
 int kw_signer_list(struct kw_signer *s, unsigned i, char *buf, size_t len);
+/* 1 if key is a signer key (kw_signer_open). */
+int kw_signer_is_key(const struct kw_key *key);
+/* Posture through the signer (see KW_SGN_OP_POSTURE_*): *ev malloc'd. */
+int kw_signer_key_posture(struct kw_key *key, const uint8_t *qd,
+    size_t qd_len, uint8_t **ev, size_t *ev_len, unsigned *tpm_cmds);
+int kw_signer_key_activate(struct kw_key *key, const uint8_t *blob,
+    size_t blob_len, const uint8_t *secret, size_t secret_len,
+    uint8_t *cred, size_t *cred_len, unsigned *tpm_cmds);
 /* 1 while connected to a live signer. */
 int kw_signer_up(struct kw_signer *s);
 /* Signatures the signer refused by its rate limit (KW_ERR_BUSY). */

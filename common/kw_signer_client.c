@@ -77,38 +77,13 @@ kw_signer_free(struct kw_signer *s)
 static void
 kw_signer_take_new(struct kw_signer *s)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b;
-	ssize_t n;
-	int fd;
+	int fd, r;
 
 	if (s->ctl < 0)
 		return;
-	for (;;) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &b;
-		iov.iov_len = 1;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(s->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
+	while ((r = kw_sgn_recv_fd(s->ctl, MSG_DONTWAIT, &fd)) != KW_ERR_IO) {
+		if (r != KW_OK)
 			continue;
-		if (n <= 0)
-			return;
-		c = CMSG_FIRSTHDR(&mh);
-		if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-		    c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len != CMSG_LEN(sizeof(int)))
-			continue;
-		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
 		if (s->fd >= 0)
 			close(s->fd);
 		s->fd = fd;
@@ -497,6 +472,85 @@ kw_signer_list(struct kw_signer *s, unsigned i, char *buf, size_t len)
 	if (r == KW_OK)
 		snprintf(buf, len, "%.*s", (int)rep.str_len, rep.str);
 	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int
+kw_signer_is_key(const struct kw_key *key)
+{
+	return kw_key_impl(key, &kw_sgn_ops) != NULL;
+}
+
+int
+kw_signer_key_posture(struct kw_key *key, const uint8_t *qd, size_t qd_len,
+    uint8_t **ev, size_t *ev_len, unsigned *tpm_cmds)
+{
+	struct kw_sgn_key *k = kw_key_impl(key, &kw_sgn_ops);
+	struct kw_sgn_msg req, rep;
+	uint8_t *buf = NULL;
+	int r;
+
+	*ev = NULL;
+	*ev_len = 0;
+	*tpm_cmds = 0;
+	if (k == NULL)
+		return KW_ERR_UNSUPPORTED;
+	if ((buf = malloc(KW_SGN_MAX_FRAME)) == NULL)
+		return KW_ERR_NOMEM;
+	memset(&req, 0, sizeof(req));
+	req.op = KW_SGN_OP_POSTURE_EV;
+	req.data = qd;
+	req.data_len = qd_len;
+	pthread_mutex_lock(&k->s->lock);
+	r = kw_sgn_key_xchg(k, &req, buf, KW_SGN_MAX_FRAME, &rep);
+	if (r == KW_OK) {
+		*tpm_cmds = rep.a;
+		if ((*ev = malloc(rep.data_len)) == NULL)
+			r = KW_ERR_NOMEM;
+		else {
+			memcpy(*ev, rep.data, rep.data_len);
+			*ev_len = rep.data_len;
+		}
+	}
+	pthread_mutex_unlock(&k->s->lock);
+	free(buf);
+	return r;
+}
+
+int
+kw_signer_key_activate(struct kw_key *key, const uint8_t *blob,
+    size_t blob_len, const uint8_t *secret, size_t secret_len,
+    uint8_t *cred, size_t *cred_len, unsigned *tpm_cmds)
+{
+	struct kw_sgn_key *k = kw_key_impl(key, &kw_sgn_ops);
+	struct kw_sgn_msg req, rep;
+	uint8_t in[4096], buf[4200];
+	int r;
+
+	*tpm_cmds = 0;
+	if (k == NULL || blob_len + secret_len > sizeof(in)) {
+		*cred_len = 0;
+		return k == NULL ? KW_ERR_UNSUPPORTED : KW_ERR_SPACE;
+	}
+	memcpy(in, blob, blob_len);
+	memcpy(in + blob_len, secret, secret_len);
+	memset(&req, 0, sizeof(req));
+	req.op = KW_SGN_OP_POSTURE_ACT;
+	req.a = (uint32_t)blob_len;
+	req.data = in;
+	req.data_len = blob_len + secret_len;
+	pthread_mutex_lock(&k->s->lock);
+	r = kw_sgn_key_xchg(k, &req, buf, sizeof(buf), &rep);
+	if (r == KW_OK && rep.data_len > *cred_len)
+		r = KW_ERR_SPACE;
+	if (r == KW_OK) {
+		*tpm_cmds = rep.a;
+		memcpy(cred, rep.data, rep.data_len);
+		*cred_len = rep.data_len;
+	} else
+		*cred_len = 0;
+	explicit_bzero(buf, sizeof(buf));
+	pthread_mutex_unlock(&k->s->lock);
 	return r;
 }
 

@@ -88,6 +88,13 @@ kw_sgn_check_request(const struct kw_sgn_msg *m)
 	case KW_SGN_OP_STORE_CERT:
 		return ref && kw_in((uint32_t)m->data_len, 1,
 		    KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_EV:
+		return m->handle != 0 && m->a == 0 && m->b == 0 &&
+		    m->c == 0 && noref && m->data_len == 32;
+	case KW_SGN_OP_POSTURE_ACT:
+		return m->handle != 0 && m->b == 0 && m->c == 0 && noref &&
+		    m->a >= 2 && m->data_len >= 4 &&
+		    m->a <= m->data_len - 2 && m->data_len <= 4096;
 	default:
 		return 0;
 	}
@@ -134,6 +141,13 @@ kw_sgn_check_reply(const struct kw_sgn_msg *m)
 	case KW_SGN_OP_CERT_LOAD:
 		return nodata && m->str_len == 0 &&
 		    kw_in((uint32_t)m->data_len, 1, KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_EV:
+		return m->handle == 0 && m->b == 0 && m->c == 0 &&
+		    m->str_len == 0 &&
+		    kw_in((uint32_t)m->data_len, 1, KW_SGN_MAX_DATA);
+	case KW_SGN_OP_POSTURE_ACT:
+		return m->handle == 0 && m->b == 0 && m->c == 0 &&
+		    m->str_len == 0 && kw_in((uint32_t)m->data_len, 1, 64);
 	default:	/* PRESENT, DELETE, STORE_CERT */
 		return empty;
 	}
@@ -226,7 +240,8 @@ kw_sgn_op_name(unsigned op)
 {
 	static const char *const names[] = { "?", "list", "open", "pubkey",
 	    "describe", "sign", "decrypt", "present", "generate", "exists",
-	    "delete", "store-cert", "cert-load" };
+	    "delete", "store-cert", "cert-load", "posture-evidence",
+	    "posture-activate" };
 
 	op &= ~KW_SGN_REPLY;
 	return op <= KW_SGN_OP_MAX ? names[op] : "?";
@@ -315,5 +330,67 @@ kw_sgn_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms,
 	    timeout_ms)) != KW_OK)
 		return r == KW_ERR_TIMEOUT ? KW_ERR_PROTOCOL : r;
 	*len = n;
+	return KW_OK;
+}
+
+/* The control message buffer for one descriptor, aligned for cmsghdr. */
+union kw_sgn_fdbuf {
+	struct cmsghdr h;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+static void
+kw_sgn_fdmsg(struct msghdr *mh, struct iovec *iov, char *b,
+    union kw_sgn_fdbuf *cm)
+{
+	memset(mh, 0, sizeof(*mh));
+	memset(cm, 0, sizeof(*cm));
+	iov->iov_base = b;
+	iov->iov_len = 1;
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+}
+
+int
+kw_sgn_send_fd(int sock, int fd)
+{
+	union kw_sgn_fdbuf cm;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
+	char b = 'F';
+
+	kw_sgn_fdmsg(&mh, &iov, &b, &cm);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? KW_OK : KW_ERR_IO;
+}
+
+int
+kw_sgn_recv_fd(int sock, int flags, int *fd)
+{
+	union kw_sgn_fdbuf cm;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
+	ssize_t n;
+	char b;
+
+	do {
+		kw_sgn_fdmsg(&mh, &iov, &b, &cm);
+		n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return KW_ERR_IO;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return KW_ERR_PROTOCOL;
+	memcpy(fd, CMSG_DATA(c), sizeof(*fd));
 	return KW_OK;
 }

@@ -11,6 +11,7 @@
 #              key, sign a digest, describe, close); all a backend exports
 #   kw_der     the one DER toolkit: strict reader, writer, SPKI, base64,
 #              X.509 times and certificate fields (wolfSSL's parser)
+#   kw_hex     hex digits: bytes to hex and back
 #   kw_cancel  cancellation and monotonic deadlines for blocking work
 #   kw_wolf    the wolfSSL crypto-callback device that signs through kw_key,
 #              and kw_wolf_check, the start-up check that headers and
@@ -40,6 +41,7 @@ common_libkwcommon_a_SOURCES = \
 	common/kw_cancel.c common/kw_cancel.h \
 	common/kw_tls_name.c common/kw_tls_name.h \
 	common/kw_tls_hello.c common/kw_tls_hello.h \
+	common/kw_hex.c common/kw_hex.h \
 	common/kw_signer.h common/kw_signer_proto.c common/kw_signer_client.c
 common_libkwcommon_a_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(SYSTEMD_CFLAGS)
 KW_COMMON_LIBS = common/libkwcommon.a $(WOLFSSL_LIBS) $(SYSTEMD_LIBS)

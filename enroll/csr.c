@@ -19,6 +19,7 @@
 
 #include "kw_der.h"
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_tls.h"
 #include "kw_wolf.h"
@@ -39,18 +40,6 @@ struct kw_subject {
 	int set[KW_A_N];
 };
 
-static int
-kw_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse one value starting at *p up to an unescaped ',' or the end. */
 static int
 kw_subject_value(const char **pp, const char *attr, char *out, size_t outsz)
@@ -64,8 +53,8 @@ kw_subject_value(const char **pp, const char *attr, char *out, size_t outsz)
 			p++;
 			if (*p != '\0' && strchr(",+=\"\\<>;# ", *p) != NULL)
 				c = (unsigned char)*p++;
-			else if ((hi = kw_hexval(p[0])) >= 0 &&
-			    (lo = kw_hexval(p[1])) >= 0) {
+			else if ((hi = kw_hex_digit(p[0])) >= 0 &&
+			    (lo = kw_hex_digit(p[1])) >= 0) {
 				c = hi * 16 + lo;
 				p += 2;
 			} else {

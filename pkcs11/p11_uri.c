@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_mem.h"
 #include "p11_uri.h"
 
@@ -91,18 +92,6 @@ p11_perr(struct p11_parse *p, const char *fmt, ...)
 	return KW_ERR_PARSE;
 }
 
-static int
-p11_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..n) into a fresh buffer (NUL-terminated, *out_len
  * excludes the NUL), checking every raw character against the class. */
 static int
@@ -122,8 +111,8 @@ p11_decode(struct p11_parse *p, const char *name, const char *s, size_t n,
 
 		if (c == '%') {
 			if (i + 2 >= n ||
-			    (hi = p11_hexval(s[i + 1])) < 0 ||
-			    (lo = p11_hexval(s[i + 2])) < 0) {
+			    (hi = kw_hex_digit(s[i + 1])) < 0 ||
+			    (lo = kw_hex_digit(s[i + 2])) < 0) {
 				kw_freezero(buf, n + 1);
 				return p11_perr(p, "PKCS#11 URI attribute '%s': "
 				    "bad percent-encoding at '%.3s' (use %%XX "

@@ -7,6 +7,7 @@ TESTS += tests/daemon/control_leak.sh tests/daemon/check_warnings.sh \
 # Benchmark (built by make check, not run as a test): bench/signer.
 check_PROGRAMS += bench/signer_hs
 bench_signer_hs_SOURCES = bench/signer_hs.c agent/identity/test_hooks.c \
+	tests/tls/hs_lib.c tests/tls/hs_lib.h \
 	tests/unit/soft_key.c tests/unit/soft_key.h
 bench_signer_hs_CFLAGS = $(KW_AGENT_CFLAGS)
 bench_signer_hs_LDADD = $(KW_AGENT_LDADD)

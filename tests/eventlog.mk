@@ -11,6 +11,8 @@ tests_unit_test_eventlog_LDADD = $(KW_ATTEST_LIBS) $(KW_COMMON_LIBS) \
 	$(CMOCKA_LIBS)
 
 TESTS += tests/tpm/eventlog_swtpm.sh
+# keyward posture --ak: EK identity, a checked quote, the log against it
+TESTS += tests/tpm/posture_tpm.sh
 
 # The parsers' fuzz harnesses: corpus + mutation runners under make check,
 # libFuzzer binaries with `make fuzz-build` (tests/fuzz.mk).

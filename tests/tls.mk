@@ -37,6 +37,7 @@ TESTS += tests/tls/connect.sh
 # tests/tls/bench.sh.
 check_PROGRAMS += tests/tls/hs_bench
 tests_tls_hs_bench_SOURCES = tests/tls/hs_bench.c \
+	tests/tls/hs_lib.c tests/tls/hs_lib.h \
 	tests/unit/soft_key.c tests/unit/soft_key.h
 tests_tls_hs_bench_CFLAGS = $(AM_CFLAGS) $(WOLFSSL_CFLAGS) $(TSS2_CFLAGS)
 tests_tls_hs_bench_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS)

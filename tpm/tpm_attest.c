@@ -127,6 +127,38 @@ tpm_attest_close(struct tpm_attest *a)
 	free(a);
 }
 
+struct tpm_att_borrow {
+	int (*fn)(struct tpm_attest *a, void *arg);
+	void *arg;
+};
+
+static int
+tpm_att_borrowed(struct tpm_conn *c, void *arg)
+{
+	const struct tpm_att_borrow *b = arg;
+	struct tpm_attest a;
+
+	a.c = *c;	/* not ours: never closed here */
+	return b->fn(&a, b->arg);
+}
+
+int
+tpm_attest_with_key(struct kw_key *key,
+    int (*fn)(struct tpm_attest *a, void *arg), void *arg)
+{
+	struct tpm_att_borrow b;
+
+	b.fn = fn;
+	b.arg = arg;
+	return tpm_key_with_conn(key, tpm_att_borrowed, &b);
+}
+
+uint64_t
+tpm_attest_cmds(const struct tpm_attest *a)
+{
+	return tpm_tcti_count_sent(a->c.tcti_ctx);
+}
+
 /* TPM properties first..first+n-1 (fixed ones): vals[i] = 0 if absent. */
 static int
 tpm_att_props(struct tpm_attest *a, uint32_t first, uint32_t n,

@@ -71,6 +71,19 @@ struct tpm_evidence {
 int tpm_attest_open(const struct tpm_opts *opts, struct tpm_attest **out);
 void tpm_attest_close(struct tpm_attest *a);	/* NULL is fine */
 
+/* Run fn with a struct tpm_attest on the TPM connection of key (a TPM
+ * kw_key, e.g. a tunnel's TLS key), under the key's lock: for a process
+ * that already holds the TPM's one connection (swtpm, /dev/tpm0 without
+ * a resource manager serve one at a time; a second would block).  a is
+ * valid only inside fn; do not close it.  KW_ERR_UNSUPPORTED if key is
+ * not a TPM key. */
+int tpm_attest_with_key(struct kw_key *key,
+    int (*fn)(struct tpm_attest *a, void *arg), void *arg);
+
+/* TPM commands sent on a's connection so far (for the posture metric:
+ * read before and after). */
+uint64_t tpm_attest_cmds(const struct tpm_attest *a);
+
 /* "IBM 'SW   TPM' firmware 8217.4131.22.13878 (spec 1.59)": the TPM's
  * manufacturer, vendor strings and firmware version, for a describe line. */
 int tpm_attest_describe(struct tpm_attest *a, char *buf, size_t len);

@@ -111,4 +111,21 @@ int tpm_key_load_on(struct tpm_conn *c, const char *spec,
     const struct tpm_opts *opts, struct tpm_loaded *out);
 void tpm_key_unload(struct tpm_conn *c, struct tpm_loaded *l);
 
+/* tpm_tcti_count.c: a TCTI in front of the loader's that counts the
+ * commands sent (tpm_key.c opens every connection through it).  wrap
+ * takes inner over (freed by tpm_tcti_count_free, also for a context that
+ * is not a wrapper: then the loader's own). */
+int tpm_tcti_count_wrap(TSS2_TCTI_CONTEXT *inner, TSS2_TCTI_CONTEXT **out);
+uint64_t tpm_tcti_count_sent(TSS2_TCTI_CONTEXT *ctx);
+void tpm_tcti_count_free(TSS2_TCTI_CONTEXT **ctx);
+
+/* Run fn on the TPM connection of key (a TPM kw_key), under the key's
+ * lock, connecting first if the key lost its connection: a TPM without
+ * a resource manager serves one connection at a time, so attestation
+ * work for the key's own process goes over the key's.  The key itself
+ * holds no object slot between its uses without a resource manager.
+ * KW_ERR_UNSUPPORTED if key is not a TPM key. */
+int tpm_key_with_conn(struct kw_key *key,
+    int (*fn)(struct tpm_conn *c, void *arg), void *arg);
+
 #endif

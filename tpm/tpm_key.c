@@ -92,8 +92,9 @@ tpm_rc(const struct tpm_key *k, TSS2_RC rc, const char *what)
 
 /* Waiting for a TPM whose slots other programs hold (0x902): at most
  * TPM_BUSY_TRIES waits, each twice as long as the one before up to
- * TPM_BUSY_MAX_MS (about 3 s in all). */
-#define TPM_BUSY_TRIES	24
+ * TPM_BUSY_MAX_MS (about 10 s in all: another process may hold its slots
+ * for a while on a loaded machine). */
+#define TPM_BUSY_TRIES	58
 #define TPM_BUSY_MAX_MS	200
 
 /* 1 (after sleeping a while) if rc says the TPM is out of object or session
@@ -237,14 +238,13 @@ tpm_disconnect(struct tpm_key *k)
 	if (k->esys != NULL)
 		Esys_Finalize(&k->esys);
 	k->esys = NULL;
-	if (k->tcti_ctx != NULL)
-		Tss2_TctiLdr_Finalize(&k->tcti_ctx);
-	k->tcti_ctx = NULL;
+	tpm_tcti_count_free(&k->tcti_ctx);
 }
 
 static int
 tpm_connect(struct tpm_key *k)
 {
+	TSS2_TCTI_CONTEXT *inner = NULL;
 	TSS2_RC rc;
 	int r;
 
@@ -253,14 +253,18 @@ tpm_connect(struct tpm_key *k)
 	 * asked for debug output. */
 	if (kw_log_get_level() < KW_LOG_DEBUG)
 		setenv("TSS2_LOG", "all+NONE", 0);
-	if ((rc = Tss2_TctiLdr_Initialize(k->tcti, &k->tcti_ctx)) !=
+	if ((rc = Tss2_TctiLdr_Initialize(k->tcti, &inner)) !=
 	    TSS2_RC_SUCCESS) {
-		k->tcti_ctx = NULL;
 		r = tpm_rc(k, rc, "opening the TCTI");
 		/* The loader cannot tell "no such TCTI" from "not there":
 		 * either way the TPM cannot be reached. */
 		if (r != KW_ERR_CONFIG && r != KW_ERR_NOMEM)
 			r = KW_ERR_TOKEN_ABSENT;
+		goto out;
+	}
+	/* counted: the TPM commands a posture check costs */
+	if ((r = tpm_tcti_count_wrap(inner, &k->tcti_ctx)) != KW_OK) {
+		Tss2_TctiLdr_Finalize(&inner);
 		goto out;
 	}
 	if ((rc = Esys_Initialize(&k->esys, k->tcti_ctx, NULL)) !=
@@ -1322,7 +1326,7 @@ tpm_create(struct tpm_key *k, enum kw_key_alg alg, ESYS_TR srk,
 	TPM2B_DATA outside;
 	TPML_PCR_SELECTION pcrs;
 	TSS2_RC rc;
-	int r;
+	int r, tries = 0;
 
 	*priv = NULL;
 	*pub = NULL;
@@ -1338,9 +1342,14 @@ tpm_create(struct tpm_key *k, enum kw_key_alg alg, ESYS_TR srk,
 	sens.sensitive.userAuth = k->auth;
 	/* With an auth value, the session encrypts inSensitive: the value is
 	 * not sent in the clear. */
-	if ((rc = Esys_Create(k->esys, srk, tpm_auth_session(k),
-	    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, priv,
-	    pub, NULL, NULL, NULL)) != TSS2_RC_SUCCESS) {
+	/* TPM2_Create needs a free object slot of its own while it works:
+	 * wait for one like a load does. */
+	do
+		rc = Esys_Create(k->esys, srk, tpm_auth_session(k),
+		    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs,
+		    priv, pub, NULL, NULL, NULL);
+	while (tpm_busy_wait(rc, tries++));
+	if (rc != TSS2_RC_SUCCESS) {
 		*priv = NULL;
 		*pub = NULL;
 		r = tpm_rc(k, rc, "creating the key");
@@ -1559,8 +1568,7 @@ tpm_conn_close(struct tpm_conn *c)
 {
 	if (c->esys != NULL)
 		Esys_Finalize(&c->esys);
-	if (c->tcti_ctx != NULL)
-		Tss2_TctiLdr_Finalize(&c->tcti_ctx);
+	tpm_tcti_count_free(&c->tcti_ctx);
 	free(c->tcti);
 	memset(c, 0, sizeof(*c));
 }
@@ -1647,4 +1655,27 @@ tpm_key_unload(struct tpm_conn *c, struct tpm_loaded *l)
 	l->tr = ESYS_TR_NONE;
 	l->sess = ESYS_TR_PASSWORD;
 	l->transient = 0;
+}
+
+int
+tpm_key_with_conn(struct kw_key *key,
+    int (*fn)(struct tpm_conn *c, void *arg), void *arg)
+{
+	struct tpm_key *k = kw_key_impl(key, &tpm_key_ops);
+	struct tpm_conn c;
+	int r;
+
+	if (k == NULL)
+		return KW_ERR_UNSUPPORTED;
+	pthread_mutex_lock(&k->lock);
+	if (k->esys == NULL && (r = tpm_connect(k)) != KW_OK)
+		goto out;
+	memset(&c, 0, sizeof(c));
+	c.tcti = k->tcti;
+	c.tcti_ctx = k->tcti_ctx;
+	c.esys = k->esys;
+	r = fn(&c, arg);
+out:
+	pthread_mutex_unlock(&k->lock);
+	return r;
 }

@@ -20,6 +20,15 @@ enum {
 	KW_OPT_AUTH_FILE,
 	KW_OPT_ALLOW_EXPORTABLE,
 	KW_OPT_VERBOSE,
+	/* kw_cli_enroll_opt's */
+	KW_OPT_SAN = 0x120,
+	KW_OPT_CHAIN_OUT,
+	KW_OPT_TIMEOUT,
+	KW_OPT_WAIT,
+	KW_OPT_STATE,
+	KW_OPT_SAME_KEY,
+	KW_OPT_RENEW_AT,
+	KW_OPT_RENEW,
 	KW_OPT_FIRST_FREE = 0x140,	/* subcommands number theirs from here */
 };
 
@@ -49,6 +58,46 @@ enum {
 /* Handle one of the KW_KEY_LONGOPTS (except --key and --help).
  * Returns 1 when c was one of them. */
 int kw_cli_keyopt(int c, const char *arg, struct kw_keyref_opts *opts);
+
+/* The options `enroll acme` and `enroll scep` share (their longopts:
+ * KW_KEY_LONGOPTS, KW_ENROLL_LONGOPTS; --renew where it is offered). */
+#define KW_CLI_MAX_SANS	16
+
+#define KW_ENROLL_LONGOPTS \
+	{ "server", required_argument, NULL, 's' }, \
+	{ "out", required_argument, NULL, 'o' }, \
+	{ "san", required_argument, NULL, KW_OPT_SAN }, \
+	{ "chain-out", required_argument, NULL, KW_OPT_CHAIN_OUT }, \
+	{ "timeout", required_argument, NULL, KW_OPT_TIMEOUT }, \
+	{ "wait", required_argument, NULL, KW_OPT_WAIT }, \
+	{ "state", required_argument, NULL, KW_OPT_STATE }, \
+	{ "same-key", no_argument, NULL, KW_OPT_SAME_KEY }, \
+	{ "renew-at", required_argument, NULL, KW_OPT_RENEW_AT }
+
+struct kw_cli_enroll {
+	struct kw_keyref_opts kopts;
+	const char *server, *key, *out, *chain_out, *state;
+	const char *sans[KW_CLI_MAX_SANS];
+	size_t nsans;
+	int timeout_ms, same_key, renew;
+	unsigned wait_s, renew_at;
+};
+
+/* Defaults: --timeout 30, --wait 300. */
+void kw_cli_enroll_init(struct kw_cli_enroll *e);
+
+/* Handle one of the shared enroll options (the key options too) for the
+ * subcommand cmd; --wait takes wait_min..86400 seconds.  Returns -1 when
+ * c is not one of them, else KW_EXIT_OK or KW_EXIT_USAGE (printed). */
+int kw_cli_enroll_opt(const char *cmd, unsigned wait_min, int c,
+    const char *arg, struct kw_cli_enroll *e);
+
+/* Into a new identity: what the shared options say (server, key, out,
+ * chain-out, SANs, key options, same-key, renew-at; paths absolute) and
+ * subject. */
+struct kw_identity;
+int kw_cli_enroll_identity(const struct kw_cli_enroll *e, const char *subject,
+    struct kw_identity *id);
 
 /* Print "keyward CMD: msg" style usage error and return KW_EXIT_USAGE. */
 int kw_cli_usage_error(const char *cmd, const char *fmt, ...)

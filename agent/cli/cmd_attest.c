@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_key.h"
 #include "kw_log.h"
 #include "kw_mem.h"
@@ -101,37 +102,6 @@ struct kw_attest_args {
 	uint32_t ek_nv;
 	struct kw_keyref_opts kopts;
 };
-
-static int
-kw_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-kw_parse_hex(const char *s, uint8_t *out, size_t max, size_t *len)
-{
-	size_t n = strlen(s), i;
-	int hi, lo;
-
-	*len = 0;
-	if (n % 2 != 0 || n / 2 > max)
-		return KW_ERR_PARSE;
-	for (i = 0; i < n / 2; i++) {
-		if ((hi = kw_hexval(s[2 * i])) < 0 ||
-		    (lo = kw_hexval(s[2 * i + 1])) < 0)
-			return KW_ERR_PARSE;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n / 2;
-	return KW_OK;
-}
 
 /* "0,1,2,7" or "0-7,10": a mask of sha256 PCRs. */
 static int
@@ -525,7 +495,7 @@ cmd_attest(int argc, char **argv)
 			x.force = 1;
 			break;
 		case OPT_NONCE:
-			if (kw_parse_hex(optarg, x.nonce, sizeof(x.nonce),
+			if (kw_hex_decode(optarg, x.nonce, sizeof(x.nonce),
 			    &x.nonce_len) != KW_OK)
 				return kw_cli_usage_error("attest", "--nonce: "
 				    "hex digits, at most %d bytes",

@@ -34,8 +34,6 @@ KW_KEY_HELP
 "\n"
 KW_EXIT_HELP;
 
-enum { KW_OPT_SAN = KW_OPT_FIRST_FREE };
-
 int
 cmd_csr(int argc, char **argv)
 {

@@ -73,8 +73,7 @@ KW_KEY_HELP
 KW_EXIT_HELP;
 
 enum {
-	OPT_SAN = KW_OPT_FIRST_FREE,
-	OPT_CA,
+	OPT_CA = KW_OPT_FIRST_FREE,
 	OPT_ACCOUNT_KEY,
 	OPT_SUBJECT,
 	OPT_ISSUER_CA,
@@ -83,27 +82,16 @@ enum {
 	OPT_CONTACT,
 	OPT_HTTP01,
 	OPT_TLSALPN,
-	OPT_CHAIN_OUT,
 	OPT_DEACTIVATE,
-	OPT_TIMEOUT,
-	OPT_WAIT,
-	OPT_STATE,
 	OPT_ROLLOVER,
-	OPT_SAME_KEY,
-	OPT_RENEW_AT,
 };
 
-#define ACME_MAX_LIST	16
-
 struct kw_acme_args {
-	struct kw_keyref_opts kopts;
-	const char *server, *ca, *key, *account_key, *subject, *issuer_ca;
-	const char *eab_kid, *eab_file, *http01, *tlsalpn, *out, *chain_out;
-	const char *state, *contact, *rollover;
-	const char *sans[ACME_MAX_LIST];
-	size_t nsans;
-	int deactivate, timeout_ms, same_key;
-	unsigned wait_s, renew_at;
+	struct kw_cli_enroll e;	/* key, server, out, sans, timeouts... */
+	const char *ca, *account_key, *subject, *issuer_ca;
+	const char *eab_kid, *eab_file, *http01, *tlsalpn;
+	const char *contact, *rollover;
+	int deactivate;
 };
 
 static int
@@ -111,9 +99,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 {
 	static const struct option longopts[] = {
 		KW_KEY_LONGOPTS,
-		{ "server", required_argument, NULL, 's' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "san", required_argument, NULL, OPT_SAN },
+		KW_ENROLL_LONGOPTS,
 		{ "ca", required_argument, NULL, OPT_CA },
 		{ "account-key", required_argument, NULL, OPT_ACCOUNT_KEY },
 		{ "subject", required_argument, NULL, OPT_SUBJECT },
@@ -123,33 +109,25 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		{ "contact", required_argument, NULL, OPT_CONTACT },
 		{ "http-01", required_argument, NULL, OPT_HTTP01 },
 		{ "tls-alpn-01", required_argument, NULL, OPT_TLSALPN },
-		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
 		{ "deactivate", no_argument, NULL, OPT_DEACTIVATE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "wait", required_argument, NULL, OPT_WAIT },
-		{ "state", required_argument, NULL, OPT_STATE },
 		{ "rollover", required_argument, NULL, OPT_ROLLOVER },
-		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
-		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	unsigned long v;
-	int c;
+	int c, e;
 
 	memset(a, 0, sizeof(*a));
-	a->timeout_ms = 30000;
-	a->wait_s = 300;
+	kw_cli_enroll_init(&a->e);
 	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
-		if (kw_cli_keyopt(c, optarg, &a->kopts))
+		if ((e = kw_cli_enroll_opt("enroll acme", 1, c, optarg,
+		    &a->e)) != -1) {
+			if (e != KW_EXIT_OK)
+				return e;
 			continue;
+		}
 		switch (c) {
 		case 'h':
 			fputs(kw_acme_help, stdout);
 			return 1;
-		case 'k': a->key = optarg; break;
-		case 's': a->server = optarg; break;
-		case 'o': a->out = optarg; break;
 		case OPT_CA: a->ca = optarg; break;
 		case OPT_ACCOUNT_KEY: a->account_key = optarg; break;
 		case OPT_SUBJECT: a->subject = optarg; break;
@@ -158,36 +136,9 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		case OPT_EAB_HMAC_FILE: a->eab_file = optarg; break;
 		case OPT_HTTP01: a->http01 = optarg; break;
 		case OPT_TLSALPN: a->tlsalpn = optarg; break;
-		case OPT_CHAIN_OUT: a->chain_out = optarg; break;
 		case OPT_DEACTIVATE: a->deactivate = 1; break;
-		case OPT_SAN:
-			if (a->nsans >= ACME_MAX_LIST)
-				return kw_cli_usage_error("enroll acme",
-				    "at most %d --san", ACME_MAX_LIST);
-			a->sans[a->nsans++] = optarg;
-			break;
 		case OPT_CONTACT: a->contact = optarg; break;
-		case OPT_STATE: a->state = optarg; break;
 		case OPT_ROLLOVER: a->rollover = optarg; break;
-		case OPT_SAME_KEY: a->same_key = 1; break;
-		case OPT_RENEW_AT:
-			if (est_sched_parse_pct(optarg, &a->renew_at) != 0)
-				return kw_cli_usage_error("enroll acme",
-				    "--renew-at takes a percentage 1..99");
-			break;
-		case OPT_TIMEOUT:
-		case OPT_WAIT:
-			v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v == 0 ||
-			    v > 86400)
-				return kw_cli_usage_error("enroll acme",
-				    "%s takes 1..86400 seconds", c ==
-				    OPT_TIMEOUT ? "--timeout" : "--wait");
-			if (c == OPT_TIMEOUT)
-				a->timeout_ms = (int)(v * 1000);
-			else
-				a->wait_s = (unsigned)v;
-			break;
 		default:
 			return kw_cli_usage_error("enroll acme",
 			    "unknown option");
@@ -196,7 +147,7 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 	if (optind != argc)
 		return kw_cli_usage_error("enroll acme", "unexpected argument "
 		    "'%s'", argv[optind]);
-	if (a->server == NULL || a->ca == NULL || a->account_key == NULL)
+	if (a->e.server == NULL || a->ca == NULL || a->account_key == NULL)
 		return kw_cli_usage_error("enroll acme", "--server, --ca and "
 		    "--account-key are required");
 	if ((a->eab_kid == NULL) != (a->eab_file == NULL))
@@ -213,14 +164,14 @@ acme_parse_args(int argc, char **argv, struct kw_acme_args *a)
 		    "another key than --account-key");
 	if (a->deactivate || a->rollover != NULL)
 		return KW_OK;
-	if (a->key == NULL || a->out == NULL || a->nsans == 0)
+	if (a->e.key == NULL || a->e.out == NULL || a->e.nsans == 0)
 		return kw_cli_usage_error("enroll acme", "--key, --out and at "
 		    "least one --san are required");
-	if (strcmp(a->key, a->account_key) == 0)
+	if (strcmp(a->e.key, a->account_key) == 0)
 		return kw_cli_usage_error("enroll acme", "--account-key must "
 		    "be another key than --key (RFC 8555 11.1)");
 	/* an enrollment writes both key references to its state file */
-	if (kw_keyref_has_pin(a->key) || kw_keyref_has_pin(a->account_key))
+	if (kw_keyref_has_pin(a->e.key) || kw_keyref_has_pin(a->account_key))
 		return kw_cli_usage_error("enroll acme", "a key URI holds its "
 		    "PIN (pin-value), which would be written into the state "
 		    "file: put the PIN in a file (mode 0600) and use "
@@ -240,13 +191,12 @@ acme_enroll(const struct kw_acme_args *a)
 	struct est_cert_info ci;
 	struct kw_key *key = NULL;
 	char state_path[4096], chal[400] = "", when[40];
-	size_t i;
 	int r;
 
 	memset(&res, 0, sizeof(res));
 	memset(&ac, 0, sizeof(ac));
 	snprintf(state_path, sizeof(state_path), "%s%s",
-	    a->state ? a->state : a->out, a->state ? "" : ".state");
+	    a->e.state ? a->e.state : a->e.out, a->e.state ? "" : ".state");
 	if (access(state_path, F_OK) == 0) {
 		kw_err("%s already holds an enrolled identity: renew it with "
 		    "'keyward enroll acme --renew --state %s', or remove it to "
@@ -262,24 +212,24 @@ acme_enroll(const struct kw_acme_args *a)
 	ac.eab_hmac_file = (char *)a->eab_file;
 	ac.issuer_ca = (char *)a->issuer_ca;
 	ac.contact = (char *)a->contact;
-	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != KW_OK) {
-		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+	if ((r = kw_keyref_open(a->e.key, &a->e.kopts, &key)) != KW_OK) {
+		kw_err("cannot open key %s: %s", a->e.key, kw_strerror(r));
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	req.protocol = "acme";
 	req.acme = &ac;
-	req.kopts = &a->kopts;
-	req.server = a->server;
+	req.kopts = &a->e.kopts;
+	req.server = a->e.server;
 	req.ca_file = a->ca;
 	req.key = key;
 	req.subject = a->subject;
-	req.sans = a->sans;
-	req.nsans = a->nsans;
-	req.wait_s = a->wait_s;
-	req.timeout_ms = a->timeout_ms;
+	req.sans = a->e.sans;
+	req.nsans = a->e.nsans;
+	req.wait_s = a->e.wait_s;
+	req.timeout_ms = a->e.timeout_ms;
 	if ((r = kw_enroll_run(&req, &res)) != KW_OK ||
-	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK ||
+	    (r = kw_enroll_store(&res, a->e.out, a->e.chain_out)) != KW_OK ||
 	    (r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) !=
 	    KW_OK)
 		goto out;
@@ -295,35 +245,14 @@ acme_enroll(const struct kw_acme_args *a)
 	    a->eab_file)) != KW_OK ||
 	    (r = kw_identity_set_path(&id->acme.issuer_ca, a->issuer_ca)) !=
 	    KW_OK ||
-	    (r = kw_identity_set(&id->server, a->server)) != KW_OK ||
 	    (r = kw_identity_set_path(&id->ca_file, a->ca)) != KW_OK ||
-	    (r = kw_identity_set_keyref(&id->key_ref, a->key)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_out, a->out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_file, a->out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->chain_file, a->chain_out)) !=
-	    KW_OK ||
-	    (r = kw_identity_set(&id->subject, a->subject)) != KW_OK ||
-	    (r = kw_identity_set(&id->tcti, a->kopts.tcti)) != KW_OK ||
-	    (r = kw_identity_set(&id->module, a->kopts.module)) != KW_OK ||
-	    (a->kopts.module != NULL && strchr(a->kopts.module, '/') != NULL &&
-	    (r = kw_identity_set_path(&id->module, a->kopts.module)) != KW_OK) ||
-	    (r = kw_identity_set_path(&id->auth_file, a->kopts.auth_file)) !=
-	    KW_OK)
+	    (r = kw_cli_enroll_identity(&a->e, a->subject, id)) != KW_OK)
 		goto out;
-	for (i = 0; i < a->nsans; i++)
-		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
-			r = KW_ERR_NOMEM;
-			goto out;
-		}
-	id->allow_exportable = a->kopts.allow_exportable;
-	id->rekey = !a->same_key;
-	if (a->renew_at)
-		id->renew_at_pct = a->renew_at;
 	id->not_before = ci.not_before;
 	id->not_after = ci.not_after;
 	if ((r = kw_identity_save(id)) != KW_OK)
 		goto out;
-	kw_info("enrolled: certificate %s (valid until %s), state %s", a->out,
+	kw_info("enrolled: certificate %s (valid until %s), state %s", a->e.out,
 	    kw_time_str(ci.not_after, when, sizeof(when)), state_path);
 out:
 	kw_enroll_res_clear(&res);
@@ -341,16 +270,16 @@ acme_deactivate_account(const struct kw_acme_args *a)
 	struct kw_key *acct = NULL;
 	int r;
 
-	if ((r = kw_keyref_open(a->account_key, &a->kopts, &acct)) != KW_OK) {
+	if ((r = kw_keyref_open(a->account_key, &a->e.kopts, &acct)) != KW_OK) {
 		kw_err("cannot open the ACME account key %s: %s",
 		    a->account_key, kw_strerror(r));
 		return r;
 	}
 	memset(&conf, 0, sizeof(conf));
-	conf.directory_url = a->server;
+	conf.directory_url = a->e.server;
 	conf.ca_file = a->ca;
 	conf.account_key = acct;
-	conf.timeout_ms = a->timeout_ms;
+	conf.timeout_ms = a->e.timeout_ms;
 	if ((r = acme_client_new(&conf, &c)) == KW_OK)
 		r = acme_deactivate(c);
 	acme_client_free(c);
@@ -369,21 +298,21 @@ acme_rollover(const struct kw_acme_args *a)
 	struct kw_key *acct = NULL, *nkey = NULL;
 	int r;
 
-	if (a->state != NULL && (r = kw_identity_load(a->state, &id)) != KW_OK)
+	if (a->e.state != NULL && (r = kw_identity_load(a->e.state, &id)) != KW_OK)
 		return r;
-	if ((r = kw_keyref_open(a->account_key, &a->kopts, &acct)) != KW_OK) {
+	if ((r = kw_keyref_open(a->account_key, &a->e.kopts, &acct)) != KW_OK) {
 		kw_err("cannot open the ACME account key %s: %s",
 		    a->account_key, kw_strerror(r));
 		goto out;
 	}
-	if ((r = kw_acme_open_account(a->rollover, &a->kopts, &nkey)) !=
+	if ((r = kw_acme_open_account(a->rollover, &a->e.kopts, &nkey)) !=
 	    KW_OK)
 		goto out;
 	memset(&conf, 0, sizeof(conf));
-	conf.directory_url = a->server;
+	conf.directory_url = a->e.server;
 	conf.ca_file = a->ca;
 	conf.account_key = acct;
-	conf.timeout_ms = a->timeout_ms;
+	conf.timeout_ms = a->e.timeout_ms;
 	if ((r = acme_client_new(&conf, &c)) != KW_OK ||
 	    (r = acme_key_change(c, nkey)) != KW_OK)
 		goto out;
@@ -393,7 +322,7 @@ acme_rollover(const struct kw_acme_args *a)
 		    KW_OK) {
 			kw_err("the account now uses %s, but %s could not be "
 			    "updated: set its account key by hand", a->rollover,
-			    a->state);
+			    a->e.state);
 			goto out;
 		}
 	}

@@ -62,30 +62,15 @@ KW_KEY_HELP
 KW_EXIT_HELP;
 
 enum {
-	OPT_SAN = KW_OPT_FIRST_FREE,
-	OPT_CA,
+	OPT_CA = KW_OPT_FIRST_FREE,
 	OPT_CA_FP,
 	OPT_SUBJECT,
 	OPT_CHALLENGE,
-	OPT_CHAIN_OUT,
-	OPT_TIMEOUT,
-	OPT_WAIT,
-	OPT_STATE,
-	OPT_SAME_KEY,
-	OPT_RENEW_AT,
-	OPT_RENEW,
 };
 
-#define SCEP_MAX_SANS	16
-
 struct kw_scep_args {
-	struct kw_keyref_opts kopts;
-	const char *server, *ca, *ca_fp, *key, *subject, *challenge, *out;
-	const char *chain_out, *state;
-	const char *sans[SCEP_MAX_SANS];
-	size_t nsans;
-	int timeout_ms, same_key, renew;
-	unsigned wait_s, renew_at;
+	struct kw_cli_enroll e;	/* key, server, out, sans, timeouts... */
+	const char *ca, *ca_fp, *subject, *challenge;
 };
 
 static int
@@ -93,72 +78,33 @@ scep_parse_args(int argc, char **argv, struct kw_scep_args *a)
 {
 	static const struct option longopts[] = {
 		KW_KEY_LONGOPTS,
-		{ "server", required_argument, NULL, 's' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "san", required_argument, NULL, OPT_SAN },
+		KW_ENROLL_LONGOPTS,
 		{ "ca", required_argument, NULL, OPT_CA },
 		{ "ca-fingerprint", required_argument, NULL, OPT_CA_FP },
 		{ "subject", required_argument, NULL, OPT_SUBJECT },
 		{ "challenge-file", required_argument, NULL, OPT_CHALLENGE },
-		{ "chain-out", required_argument, NULL, OPT_CHAIN_OUT },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "wait", required_argument, NULL, OPT_WAIT },
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "same-key", no_argument, NULL, OPT_SAME_KEY },
-		{ "renew-at", required_argument, NULL, OPT_RENEW_AT },
-		{ "renew", no_argument, NULL, OPT_RENEW },
+		{ "renew", no_argument, NULL, KW_OPT_RENEW },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	unsigned long v;
-	int c;
+	int c, e;
 
 	memset(a, 0, sizeof(*a));
-	a->timeout_ms = 30000;
-	a->wait_s = 300;
+	kw_cli_enroll_init(&a->e);
 	while ((c = getopt_long(argc, argv, "k:s:o:h", longopts, NULL)) != -1) {
-		if (kw_cli_keyopt(c, optarg, &a->kopts))
+		if ((e = kw_cli_enroll_opt("enroll scep", 0, c, optarg,
+		    &a->e)) != -1) {
+			if (e != KW_EXIT_OK)
+				return e;
 			continue;
+		}
 		switch (c) {
 		case 'h':
 			fputs(kw_scep_help, stdout);
 			return 1;
-		case 'k': a->key = optarg; break;
-		case 's': a->server = optarg; break;
-		case 'o': a->out = optarg; break;
 		case OPT_CA: a->ca = optarg; break;
 		case OPT_CA_FP: a->ca_fp = optarg; break;
 		case OPT_SUBJECT: a->subject = optarg; break;
 		case OPT_CHALLENGE: a->challenge = optarg; break;
-		case OPT_CHAIN_OUT: a->chain_out = optarg; break;
-		case OPT_STATE: a->state = optarg; break;
-		case OPT_SAME_KEY: a->same_key = 1; break;
-		case OPT_RENEW: a->renew = 1; break;
-		case OPT_SAN:
-			if (a->nsans >= SCEP_MAX_SANS)
-				return kw_cli_usage_error("enroll scep",
-				    "at most %d --san", SCEP_MAX_SANS);
-			a->sans[a->nsans++] = optarg;
-			break;
-		case OPT_RENEW_AT:
-			if (est_sched_parse_pct(optarg, &a->renew_at) != 0)
-				return kw_cli_usage_error("enroll scep",
-				    "--renew-at takes a percentage 1..99");
-			break;
-		case OPT_TIMEOUT:
-		case OPT_WAIT:
-			v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v > 86400 ||
-			    (v == 0 && c == OPT_TIMEOUT))
-				return kw_cli_usage_error("enroll scep",
-				    "%s takes %s..86400 seconds", c ==
-				    OPT_TIMEOUT ? "--timeout" : "--wait",
-				    c == OPT_TIMEOUT ? "1" : "0");
-			if (c == OPT_TIMEOUT)
-				a->timeout_ms = (int)(v * 1000);
-			else
-				a->wait_s = (unsigned)v;
-			break;
 		default:
 			return kw_cli_usage_error("enroll scep",
 			    "unknown option");
@@ -167,17 +113,17 @@ scep_parse_args(int argc, char **argv, struct kw_scep_args *a)
 	if (optind != argc)
 		return kw_cli_usage_error("enroll scep", "unexpected argument "
 		    "'%s'", argv[optind]);
-	if (a->renew)
+	if (a->e.renew)
 		return kw_cli_usage_error("enroll scep", "--renew goes with "
 		    "--state FILE (the identity the first enrollment wrote)");
-	if (a->server == NULL || a->key == NULL || a->out == NULL ||
+	if (a->e.server == NULL || a->e.key == NULL || a->e.out == NULL ||
 	    a->subject == NULL)
 		return kw_cli_usage_error("enroll scep", "--server, --key, "
 		    "--subject and --out are required");
 	if ((a->ca == NULL) == (a->ca_fp == NULL))
 		return kw_cli_usage_error("enroll scep", "give --ca FILE or "
 		    "--ca-fingerprint SHA256 (one of them)");
-	if (kw_keyref_has_pin(a->key))
+	if (kw_keyref_has_pin(a->e.key))
 		return kw_cli_usage_error("enroll scep", "a key URI holds its "
 		    "PIN (pin-value), which would be written into the state "
 		    "file: put the PIN in a file (mode 0600) and use "
@@ -197,7 +143,7 @@ scep_keep_ca(const struct kw_scep_args *a, const struct kw_enroll_res *res,
 
 	if (a->ca != NULL)
 		return kw_identity_set_path(&id->ca_file, a->ca);
-	snprintf(path, sizeof(path), "%s.ca.pem", a->out);
+	snprintf(path, sizeof(path), "%s.ca.pem", a->e.out);
 	if ((r = est_certs_pem(&res->cacerts, 0, &pem, &len)) == KW_OK &&
 	    (r = kw_file_write_atomic(path, pem, len, 0644, 0)) == KW_OK)
 		r = kw_identity_set_path(&id->ca_file, path);
@@ -215,12 +161,11 @@ scep_enroll_first(const struct kw_scep_args *a)
 	struct est_cert_info ci;
 	struct kw_key *key = NULL;
 	char state_path[PATH_MAX], when[40];
-	size_t i;
 	int r;
 
 	memset(&res, 0, sizeof(res));
 	snprintf(state_path, sizeof(state_path), "%s%s",
-	    a->state ? a->state : a->out, a->state ? "" : ".state");
+	    a->e.state ? a->e.state : a->e.out, a->e.state ? "" : ".state");
 	if (access(state_path, F_OK) == 0) {
 		kw_err("%s already holds an enrolled identity: renew it with "
 		    "'keyward enroll scep --renew --state %s', or remove it to "
@@ -228,29 +173,29 @@ scep_enroll_first(const struct kw_scep_args *a)
 		return KW_ERR_EXISTS;
 	}
 	sc.challenge_file = (char *)a->challenge;
-	if ((r = kw_keyref_open(a->key, &a->kopts, &key)) != KW_OK) {
-		kw_err("cannot open key %s: %s", a->key, kw_strerror(r));
+	if ((r = kw_keyref_open(a->e.key, &a->e.kopts, &key)) != KW_OK) {
+		kw_err("cannot open key %s: %s", a->e.key, kw_strerror(r));
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	req.protocol = "scep";
 	req.scep = &sc;
-	req.kopts = &a->kopts;
-	req.server = a->server;
+	req.kopts = &a->e.kopts;
+	req.server = a->e.server;
 	req.ca_file = a->ca;
 	req.ca_fingerprint = a->ca_fp;
 	req.key = key;
 	req.subject = a->subject;
-	req.sans = a->sans;
-	req.nsans = a->nsans;
-	req.wait_s = a->wait_s;
-	req.timeout_ms = a->timeout_ms;
+	req.sans = a->e.sans;
+	req.nsans = a->e.nsans;
+	req.wait_s = a->e.wait_s;
+	req.timeout_ms = a->e.timeout_ms;
 	if ((r = kw_enroll_run(&req, &res)) == KW_ERR_PENDING)
 		kw_err("SCEP: the request is still PENDING at the CA after %u s: "
 		    "nothing stored; run the same command again later (same "
-		    "key, same transaction)", a->wait_s);
+		    "key, same transaction)", a->e.wait_s);
 	if (r != KW_OK ||
-	    (r = kw_enroll_store(&res, a->out, a->chain_out)) != KW_OK ||
+	    (r = kw_enroll_store(&res, a->e.out, a->e.chain_out)) != KW_OK ||
 	    (r = est_cert_info(res.certs.c[0].der, res.certs.c[0].len, &ci)) !=
 	    KW_OK)
 		goto out;
@@ -260,35 +205,14 @@ scep_enroll_first(const struct kw_scep_args *a)
 	    (r = kw_identity_set(&id->protocol, "scep")) != KW_OK ||
 	    (r = kw_identity_set_path(&id->scep.challenge_file,
 	    a->challenge)) != KW_OK ||
-	    (r = kw_identity_set(&id->server, a->server)) != KW_OK ||
 	    (r = scep_keep_ca(a, &res, id)) != KW_OK ||
-	    (r = kw_identity_set_keyref(&id->key_ref, a->key)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_out, a->out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->cert_file, a->out)) != KW_OK ||
-	    (r = kw_identity_set_path(&id->chain_file, a->chain_out)) !=
-	    KW_OK ||
-	    (r = kw_identity_set(&id->subject, a->subject)) != KW_OK ||
-	    (r = kw_identity_set(&id->tcti, a->kopts.tcti)) != KW_OK ||
-	    (r = kw_identity_set(&id->module, a->kopts.module)) != KW_OK ||
-	    (a->kopts.module != NULL && strchr(a->kopts.module, '/') != NULL &&
-	    (r = kw_identity_set_path(&id->module, a->kopts.module)) != KW_OK) ||
-	    (r = kw_identity_set_path(&id->auth_file, a->kopts.auth_file)) !=
-	    KW_OK)
+	    (r = kw_cli_enroll_identity(&a->e, a->subject, id)) != KW_OK)
 		goto out;
-	for (i = 0; i < a->nsans; i++)
-		if ((id->sans[id->nsans++] = strdup(a->sans[i])) == NULL) {
-			r = KW_ERR_NOMEM;
-			goto out;
-		}
-	id->allow_exportable = a->kopts.allow_exportable;
-	id->rekey = !a->same_key;
-	if (a->renew_at)
-		id->renew_at_pct = a->renew_at;
 	id->not_before = ci.not_before;
 	id->not_after = ci.not_after;
 	if ((r = kw_identity_save(id)) != KW_OK)
 		goto out;
-	kw_info("enrolled: certificate %s (valid until %s), state %s", a->out,
+	kw_info("enrolled: certificate %s (valid until %s), state %s", a->e.out,
 	    kw_time_str(ci.not_after, when, sizeof(when)), state_path);
 out:
 	kw_enroll_res_clear(&res);

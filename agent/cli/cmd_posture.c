@@ -2,28 +2,35 @@
  * OS facts the TPM does not measure (marked unattested), and optionally a
  * check against PCR values and a posture policy (keyward-posture(7)).
  *
- * The TPM side (an attestation key, a quote over the PCRs, the EK chain)
- * plugs in at kw_posture_tpm() below: until then the PCR values to check
- * come from --pcr-values and "tpm" is reported as not checked. */
+ * With --ak, the TPM side: the TPM's identity (its EK certificate, the
+ * chain verified against --ek-ca or the policy's ek-ca, the vendor it
+ * names) and a quote by the AK over PCRs 0-7 with a fresh nonce, checked
+ * here (signature, nonce, digest) and then taking the place of
+ * --pcr-values: the log is replayed against what the TPM signed. */
 #include <jansson.h>
 
+#include <sys/random.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "agent/cli/cli.h"
 #include "attest/eventlog.h"
 #include "attest/osfacts.h"
 #include "attest/policy.h"
+#include "tpm/tpm_attest.h"
+#include "tpm/tpm_key.h"
 
 #define KW_PCRFILE_MAX	(64 * 1024)
 
 static const char kw_posture_help[] =
 "usage: keyward posture [--event-log FILE] [--pcr-values FILE]\n"
+"                       [--ak tpm:PATH [--tcti CONF] [--ek-ca FILE]]\n"
 "                       [--policy FILE] [--json]\n"
 "\n"
 "Print this device's posture: the claims replayed from the UEFI firmware\n"
@@ -37,6 +44,14 @@ static const char kw_posture_help[] =
 "      --pcr-values FILE  PCR values to replay the log against, one\n"
 "                         INDEX:SHA256HEX a line (e.g. from tpm2_pcrread);\n"
 "                         the first PCR that differs is reported\n"
+"      --ak tpm:PATH      the attestation key (keyward attest init): the\n"
+"                         TPM quotes PCRs 0-7 with a fresh nonce, the quote\n"
+"                         is checked and the log replayed against it (in\n"
+"                         place of --pcr-values); the TPM's EK certificate\n"
+"                         names its vendor\n"
+"      --tcti CONF        the TPM (default: $TPM2TOOLS_TCTI, $TCTI, tctildr)\n"
+"      --ek-ca FILE       verify the EK certificate's chain against this PEM\n"
+"                         bundle (default: the policy's ek-ca)\n"
 "      --policy FILE      check the claims against a posture policy\n"
 "                         (keyward-posture(7)); without --pcr-values the\n"
 "                         log's own values stand in for the TPM's\n"
@@ -45,14 +60,18 @@ static const char kw_posture_help[] =
 "  -h, --help             this help\n"
 "\n"
 "Exit status: 0 printed (and the checks asked for passed), 1 the event log\n"
-"is malformed or unreadable, 2 usage or policy file error, 4 the log does\n"
-"not match the PCR values or the policy refused the claims.\n";
+"is malformed or unreadable or the TPM failed, 2 usage or policy file\n"
+"error, 4 the log does not match the PCR values (or the quote), the\n"
+"quote or the EK certificate chain did not verify, or the policy refused\n"
+"the claims.\n";
 
 enum {
 	KW_OPT_EVENT_LOG = KW_OPT_FIRST_FREE,
 	KW_OPT_PCR_VALUES,
 	KW_OPT_POLICY,
 	KW_OPT_JSON,
+	KW_OPT_AK,
+	KW_OPT_EK_CA,
 };
 
 struct kw_posture {
@@ -60,6 +79,9 @@ struct kw_posture {
 	const char *pcr_path;
 	const char *policy_path;
 	int json;
+	const char *ak;			/* --ak, "tpm:" stripped */
+	const char *tcti;
+	const char *ek_ca;		/* --ek-ca, else the policy's */
 	/* results */
 	int log_status;			/* KW_OK, or why there are no claims */
 	char log_why[256];
@@ -72,6 +94,19 @@ struct kw_posture {
 	int policy_r;
 	char reason[256];
 	struct kw_os_facts os;
+	/* --ak: the TPM's identity and quote */
+	int tpm_done;			/* the TPM answered */
+	char tpm_desc[160];
+	struct kw_attest_tpm_id id;
+	uint32_t ek_nv;
+	const char *ek_profile;
+	int ek_chain;			/* 1 verified, 0 not asked, -1 refused */
+	enum kw_attest_reason ek_why;
+	uint8_t ak_name[TPM_ATTEST_NAME_MAX];
+	size_t ak_name_len;
+	uint8_t nonce[32];
+	int quote_ok;
+	enum kw_attest_reason quote_why;
 };
 
 /* The PCR values file: INDEX:SHA256HEX lines, '#' comments. */
@@ -134,16 +169,165 @@ out:
 	return r;
 }
 
-/* The place for the TPM side: an attestation key quoting the PCRs with
- * a nonce, the EK certificate chain, credential activation.  It will
- * fill the PCR values from a verified quote (instead of --pcr-values) and
- * report the TPM identity in the "tpm" member; today it reports that the
- * identity was not checked. */
+/* --ak: describe the TPM, read its EK certificate (and verify its chain
+ * when there is an ek-ca), quote PCRs 0-7 with a fresh nonce and check
+ * the quote: its PCR values become ps->pcrs.  KW_OK when the TPM
+ * answered (the checks' results are in ps); a TPM failure otherwise. */
+static int
+kw_posture_tpm_run(struct kw_posture *ps)
+{
+	struct tpm_opts o;
+	struct tpm_attest *a = NULL;
+	struct tpm_ek_cert *ek = NULL;
+	struct tpm_evidence *q = NULL;
+	uint8_t akpub[TPM_ATTEST_PUB_MAX], vals[TPM_PCR_COUNT * 32];
+	size_t nek = 0, akpub_len = sizeof(akpub), nv = 0, i;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.tcti = ps->tcti;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return KW_ERR_NOMEM;
+	if (getrandom(ps->nonce, sizeof(ps->nonce), 0) !=
+	    (ssize_t)sizeof(ps->nonce)) {
+		r = KW_ERR_IO;
+		goto out;
+	}
+	ps->ak_name_len = sizeof(ps->ak_name);
+	if ((r = tpm_attest_open(&o, &a)) != KW_OK ||
+	    (r = tpm_attest_describe(a, ps->tpm_desc,
+	    sizeof(ps->tpm_desc))) != KW_OK ||
+	    (r = tpm_attest_ek_certs(a, &ek, &nek)) != KW_OK ||
+	    (r = tpm_attest_ak_public(a, ps->ak, akpub, &akpub_len,
+	    ps->ak_name, &ps->ak_name_len, NULL, NULL)) != KW_OK ||
+	    (r = tpm_attest_quote(a, ps->ak, TPM_PCR_DEFAULT_MASK, ps->nonce,
+	    sizeof(ps->nonce), q)) != KW_OK)
+		goto out;
+	ps->tpm_done = 1;
+	if (nek > 0) {
+		ps->ek_nv = ek[0].nv_index;
+		ps->ek_profile = ek[0].profile;
+		if (ps->ek_ca != NULL) {
+			r = kw_attest_ek_verify(ps->ek_ca, ek[0].der,
+			    ek[0].der_len, NULL, NULL, 0, &ps->id, &ps->ek_why);
+			if (r == KW_ERR_ATTEST)
+				ps->ek_chain = -1;
+			else if (r != KW_OK)
+				goto out;
+			else
+				ps->ek_chain = 1;
+			if (ps->ek_chain < 0)
+				(void)kw_attest_ek_id(ek[0].der, ek[0].der_len,
+				    &ps->id);
+		} else
+			(void)kw_attest_ek_id(ek[0].der, ek[0].der_len,
+			    &ps->id);
+	}
+	for (i = 0; i < TPM_PCR_COUNT; i++)
+		if (q->pcr_mask & (1u << i))
+			memcpy(vals + 32 * nv++, q->pcr[i], 32);
+	r = kw_attest_check_quote(akpub, akpub_len, q->attest, q->attest_len,
+	    q->sig, q->sig_len, ps->nonce, sizeof(ps->nonce),
+	    TPM_PCR_DEFAULT_MASK, vals, 32 * nv, &ps->pcrs, &ps->quote_why);
+	if (r == KW_OK)
+		ps->quote_ok = 1;
+	else if (r == KW_ERR_ATTEST)
+		memset(&ps->pcrs, 0, sizeof(ps->pcrs));
+	else
+		goto out;
+	r = KW_OK;
+out:
+	tpm_attest_ek_certs_free(ek, nek);
+	tpm_attest_close(a);
+	free(q);
+	return r;
+}
+
+static const char *
+kw_posture_ek_chain(const struct kw_posture *ps)
+{
+	return ps->ek_profile == NULL ? "no EK certificate" :
+	    ps->ek_chain > 0 ? "verified" : ps->ek_chain < 0 ? "refused" :
+	    "not checked (no --ek-ca)";
+}
+
+/* The "tpm" member: null without --ak. */
 static json_t *
 kw_posture_tpm(const struct kw_posture *ps)
 {
-	(void)ps;
-	return json_null();
+	json_t *o, *e, *q;
+	char hex[2 * TPM_ATTEST_NAME_MAX + 1], nv[16];
+
+	if (!ps->tpm_done)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "description", json_string(ps->tpm_desc));
+	json_object_set_new(o, "manufacturer",
+	    json_string(ps->id.manufacturer));
+	json_object_set_new(o, "vendor", json_string(ps->id.vendor));
+	json_object_set_new(o, "model", json_string(ps->id.model));
+	json_object_set_new(o, "firmware", json_string(ps->id.firmware));
+	e = json_object();
+	if (ps->ek_profile != NULL) {
+		snprintf(nv, sizeof(nv), "0x%08x", ps->ek_nv);
+		json_object_set_new(e, "nv_index", json_string(nv));
+		json_object_set_new(e, "profile", json_string(ps->ek_profile));
+	}
+	json_object_set_new(e, "chain", json_string(ps->ek_chain > 0 ?
+	    "verified" : ps->ek_chain < 0 ? "refused" : "not checked"));
+	if (ps->ek_ca != NULL)
+		json_object_set_new(e, "ca", json_string(ps->ek_ca));
+	if (ps->ek_chain < 0)
+		json_object_set_new(e, "reason",
+		    json_string(kw_attest_reason_str(ps->ek_why)));
+	json_object_set_new(o, "ek", e);
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
+	json_object_set_new(o, "ak_name", json_string(hex));
+	q = json_object();
+	json_object_set_new(q, "verified", json_boolean(ps->quote_ok));
+	if (!ps->quote_ok)
+		json_object_set_new(q, "reason",
+		    json_string(kw_attest_reason_str(ps->quote_why)));
+	kw_hex_encode(ps->nonce, sizeof(ps->nonce), hex);
+	json_object_set_new(q, "nonce", json_string(hex));
+	json_object_set_new(q, "pcr_mask", json_integer(TPM_PCR_DEFAULT_MASK));
+	json_object_set_new(o, "quote", q);
+	return o;
+}
+
+static void
+kw_posture_tpm_text(const struct kw_posture *ps)
+{
+	char hex[2 * TPM_ATTEST_NAME_MAX + 1];
+
+	if (!ps->tpm_done) {
+		printf("TPM identity: not checked (no --ak)\n");
+		return;
+	}
+	printf("TPM: %s\n", ps->tpm_desc);
+	if (ps->ek_profile != NULL)
+		printf("  EK certificate:    %s at 0x%08x: %s%s%s\n",
+		    ps->ek_profile, ps->ek_nv, kw_posture_ek_chain(ps),
+		    ps->ek_chain != 0 ? " against " : "",
+		    ps->ek_chain != 0 ? ps->ek_ca : "");
+	else
+		printf("  EK certificate:    none in NV: the TPM cannot be "
+		    "told from software\n");
+	if (ps->ek_chain < 0)
+		printf("  EK refused:        %s\n",
+		    kw_attest_reason_str(ps->ek_why));
+	if (ps->id.vendor[0] != '\0' || ps->id.manufacturer[0] != '\0')
+		printf("  Vendor:            %s (%s) model %s firmware %s\n",
+		    ps->id.vendor[0] ? ps->id.vendor : "unknown",
+		    ps->id.manufacturer, ps->id.model[0] ? ps->id.model : "?",
+		    ps->id.firmware[0] ? ps->id.firmware : "?");
+	kw_hex_encode(ps->ak_name, ps->ak_name_len, hex);
+	printf("  AK name:           %s\n", hex);
+	if (ps->quote_ok)
+		printf("  Quote:             PCRs 0-7, fresh nonce: verified\n");
+	else
+		printf("  Quote:             refused: %s\n",
+		    kw_attest_reason_str(ps->quote_why));
 }
 
 static const char *
@@ -202,7 +386,7 @@ kw_posture_json(const struct kw_posture *ps)
 			if (!(c->extended & (1u << i)))
 				continue;
 			snprintf(key, sizeof(key), "%u", i);
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			json_object_set_new(bank, key, json_string(hex));
 		}
 		a = json_object();
@@ -212,7 +396,7 @@ kw_posture_json(const struct kw_posture *ps)
 		for (j = 0; j < c->n_comp; j++) {
 			json_t *e = json_object();
 
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			json_object_set_new(e, "pcr",
 			    json_integer(c->comp[j].pcr));
 			json_object_set_new(e, "type", json_string(
@@ -249,7 +433,8 @@ kw_posture_json(const struct kw_posture *ps)
 		if (ps->policy_r != KW_OK)
 			json_object_set_new(o, "reason",
 			    json_string(ps->reason));
-		json_object_set_new(o, "attested", json_false());
+		json_object_set_new(o, "attested",
+		    json_boolean(ps->quote_ok));
 		json_object_set_new(root, "policy", o);
 	}
 	json_object_set_new(root, "tpm", kw_posture_tpm(ps));
@@ -295,12 +480,12 @@ kw_posture_text(const struct kw_posture *ps)
 		for (i = 0; i < KW_PCR_COUNT; i++) {
 			if (!(c->extended & (1u << i)))
 				continue;
-			kw_evlog_hex(c->pcr.val[i], KW_SHA256_LEN, hex);
+			kw_hex_encode(c->pcr.val[i], KW_SHA256_LEN, hex);
 			printf("  PCR %-2u sha256:     %s\n", i, hex);
 		}
 		printf("  Boot components:   %zu\n", c->n_comp);
 		for (j = 0; j < c->n_comp; j++) {
-			kw_evlog_hex(c->comp[j].sha256, KW_SHA256_LEN, hex);
+			kw_hex_encode(c->comp[j].sha256, KW_SHA256_LEN, hex);
 			printf("    PCR %-2u %-34s %s\n", c->comp[j].pcr,
 			    kw_evlog_type_name(c->comp[j].type, tb,
 			    sizeof(tb)), hex);
@@ -323,7 +508,7 @@ kw_posture_text(const struct kw_posture *ps)
 			printf("Policy (%s): refused: %s\n", ps->policy_path,
 			    ps->reason);
 	}
-	printf("TPM identity: not checked\n");
+	kw_posture_tpm_text(ps);
 	printf("Unattested (what the OS says; the TPM does not measure it):\n");
 	printf("  Kernel:            %s\n", ps->os.kernel);
 	printf("  OS:                %s\n", ps->os.os[0] ? ps->os.os :
@@ -340,6 +525,9 @@ cmd_posture(int argc, char **argv)
 		{ "pcr-values", required_argument, NULL, KW_OPT_PCR_VALUES },
 		{ "policy", required_argument, NULL, KW_OPT_POLICY },
 		{ "json", no_argument, NULL, KW_OPT_JSON },
+		{ "ak", required_argument, NULL, KW_OPT_AK },
+		{ "tcti", required_argument, NULL, KW_OPT_TCTI },
+		{ "ek-ca", required_argument, NULL, KW_OPT_EK_CA },
 		{ "verbose", no_argument, NULL, KW_OPT_VERBOSE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -367,6 +555,18 @@ cmd_posture(int argc, char **argv)
 		case KW_OPT_JSON:
 			ps.json = 1;
 			break;
+		case KW_OPT_AK:
+			if (strncmp(optarg, "tpm:", 4) != 0 || optarg[4] == '\0')
+				return kw_cli_usage_error("posture", "--ak "
+				    "takes tpm:PATH (or tpm:0x81XXXXXX)");
+			ps.ak = optarg + 4;
+			break;
+		case KW_OPT_TCTI:
+			ps.tcti = optarg;
+			break;
+		case KW_OPT_EK_CA:
+			ps.ek_ca = optarg;
+			break;
 		case KW_OPT_VERBOSE:
 			kw_log_setup(KW_LOG_DEBUG, 0);
 			break;
@@ -380,6 +580,12 @@ cmd_posture(int argc, char **argv)
 	if (optind != argc)
 		return kw_cli_usage_error("posture", "unexpected argument '%s'",
 		    argv[optind]);
+	if (ps.ak != NULL && ps.pcr_path != NULL)
+		return kw_cli_usage_error("posture", "--ak quotes the PCRs: "
+		    "leave out --pcr-values");
+	if (ps.ak == NULL && (ps.tcti != NULL || ps.ek_ca != NULL))
+		return kw_cli_usage_error("posture", "--tcti and --ek-ca go "
+		    "with --ak");
 	if (ps.policy_path != NULL &&
 	    kw_attest_policy_load(ps.policy_path, &pol) != KW_OK) {
 		ex = KW_EXIT_USAGE;
@@ -389,6 +595,22 @@ cmd_posture(int argc, char **argv)
 	    != KW_OK) {
 		ex = KW_EXIT_USAGE;
 		goto out;
+	}
+	if (ps.ak != NULL) {
+		if (ps.ek_ca == NULL)
+			ps.ek_ca = pol.ek_ca;
+		if ((r = kw_posture_tpm_run(&ps)) != KW_OK) {
+			kw_err("posture: the TPM could not quote with the AK %s: "
+			    "%s", ps.ak, kw_strerror(r));
+			ex = KW_EXIT_FAIL;
+			goto out;
+		}
+		if (ps.quote_ok)
+			ps.pcr_path = "the TPM's quote";
+		else
+			ex = KW_EXIT_PEER;
+		if (ps.ek_chain < 0)
+			ex = KW_EXIT_PEER;
 	}
 	ps.log_status = kw_evlog_load(ps.log_path, ps.log_why,
 	    sizeof(ps.log_why), &ps.claims);
@@ -430,6 +652,12 @@ cmd_posture(int argc, char **argv)
 		    "policy" : "PCR values");
 	else if (ps.policy_checked && ps.policy_r != KW_OK)
 		kw_err("posture refused by %s: %s", ps.policy_path, ps.reason);
+	else if (ps.ak != NULL && !ps.quote_ok)
+		kw_err("posture: the TPM's quote did not verify: %s",
+		    kw_attest_reason_str(ps.quote_why));
+	else if (ps.ek_chain < 0)
+		kw_err("posture: the EK certificate does not chain to %s: %s",
+		    ps.ek_ca, kw_attest_reason_str(ps.ek_why));
 	else if (ps.pcr_checked && ps.first_mismatch >= 0)
 		kw_err("event log %s does not match the PCR values of %s at "
 		    "PCR %d", ps.log_path, ps.pcr_path, ps.first_mismatch);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kw_error.h"
+#include "kw_hex.h"
 #include "kw_log.h"
 #include "kw_mem.h"
 #include "agent/cli/cli.h"
@@ -56,26 +57,6 @@ enum {
 	KW_OPT_REQ_CERTIFY,
 	KW_OPT_REQ_QUOTE,
 };
-
-/* Hex to bytes: 1 on success. */
-static int
-kw_va_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-	size_t n = strlen(s), i;
-	unsigned int b;
-
-	if (n % 2 != 0 || n / 2 > cap)
-		return 0;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &b) != 1 ||
-		    strchr("0123456789abcdefABCDEF", s[2 * i]) == NULL ||
-		    strchr("0123456789abcdefABCDEF", s[2 * i + 1]) == NULL)
-			return 0;
-		out[i] = (uint8_t)b;
-	}
-	*len = n / 2;
-	return 1;
-}
 
 /* "0-7,10" to a mask: 1 on success. */
 static int
@@ -183,8 +164,8 @@ cmd_verify_attestation(int argc, char **argv)
 			pol->ek_ca = optarg;
 			break;
 		case KW_OPT_NONCE:
-			if (!kw_va_hex(optarg, nonce, sizeof(nonce),
-			    &req.nonce_len)) {
+			if (kw_hex_decode(optarg, nonce, sizeof(nonce),
+			    &req.nonce_len) != KW_OK) {
 				rc = kw_cli_usage_error("verify-attestation",
 				    "--nonce: at most 64 bytes of hex");
 				goto out;
@@ -192,8 +173,8 @@ cmd_verify_attestation(int argc, char **argv)
 			req.nonce = nonce;
 			break;
 		case KW_OPT_EXPORTER:
-			if (!kw_va_hex(optarg, exporter, sizeof(exporter),
-			    &req.exporter_len)) {
+			if (kw_hex_decode(optarg, exporter, sizeof(exporter),
+			    &req.exporter_len) != KW_OK) {
 				rc = kw_cli_usage_error("verify-attestation",
 				    "--exporter: at most 64 bytes of hex");
 				goto out;
@@ -218,8 +199,8 @@ cmd_verify_attestation(int argc, char **argv)
 			colon = end;
 			if (pol->npcr == KW_ATTEST_MAX_PCR_RULES ||
 			    end == optarg || *colon != ':' || v > 23 ||
-			    !kw_va_hex(colon + 1, pol->pcr[pol->npcr].sha256,
-			    32, &n) || n != 32) {
+			    kw_hex_decode(colon + 1, pol->pcr[pol->npcr].sha256,
+			    32, &n) != KW_OK || n != 32) {
 				rc = kw_cli_usage_error("verify-attestation",
 				    "--pcr: INDEX:SHA256HEX (64 hex digits), at "
 				    "most %d", KW_ATTEST_MAX_PCR_RULES);

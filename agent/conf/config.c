@@ -880,40 +880,27 @@ static char *
 kw_conf_reader(char *str, int num, void *stream)
 {
 	struct kw_conf_parse *p = stream;
-	const char *nl, *s;
-	size_t n, take;
-	char *t, *e;
+	char *t;
+	int r;
 
 	if (p->pos >= p->len || num < 3)
 		return NULL;
-	s = p->text + p->pos;
-	nl = memchr(s, '\n', p->len - p->pos);
-	n = nl ? (size_t)(nl - s) : p->len - p->pos;
-	p->pos += n + (nl ? 1 : 0);
+	r = kw_text_line(p->text, p->len, &p->pos, KW_CONF_MAX_LINE, str,
+	    (size_t)num, &t);
 	p->line++;
-	take = n;
-	if (take > 0 && s[take - 1] == '\r')
-		take--;
-	if (memchr(s, '\0', take) != NULL) {
+	if (r == KW_ERR_PARSE) {
 		kw_conf_err(p->file, p->line, "NUL byte in line");
 		p->errors++;
 		goto comment;
 	}
-	if (take > KW_CONF_MAX_LINE || take + 2 > (size_t)num) {
+	if (r != KW_OK) {
 		kw_conf_err(p->file, p->line, "line too long (at most %d "
 		    "bytes)", num - 2 < KW_CONF_MAX_LINE ? num - 2 :
 		    KW_CONF_MAX_LINE);
 		p->errors++;
 		goto comment;
 	}
-	memcpy(str, s, take);
-	str[take] = '\0';
 	/* Our own look at the line: sections, and lines without '='. */
-	for (t = str; isspace((unsigned char)*t); t++)
-		;
-	for (e = t + strlen(t); e > t && isspace((unsigned char)e[-1]); e--)
-		;
-	*e = '\0';
 	if (*t == '\0' || *t == ';' || *t == '#')
 		goto comment;
 	if (*t == '[') {

@@ -18,7 +18,9 @@
 #include "kw_signer.h"
 #include "agent/conf/config.h"
 #include "agent/identity/identity.h"
+#include "agent/identity/renew.h"
 #include "agent/keys/keyref.h"
+#include "agent/keys/posture_tpm.h"
 #include "agent/signer/signer.h"
 
 #define KW_SGN_MAX_CLIENTS	8
@@ -35,6 +37,7 @@ struct kw_sgn_ent {
 	char *id_path;		/* the identity state it came from, or NULL */
 	char *tcti, *module, *auth_file;
 	int allow_exportable;
+	char *ak;		/* posture: the AK of its tunnel or identity */
 };
 
 /* An open key. */
@@ -76,6 +79,7 @@ kw_sgn_ent_free(struct kw_sgn_ent *e)
 	free(e->tcti);
 	free(e->module);
 	free(e->auth_file);
+	free(e->ak);
 	free(e);
 }
 
@@ -183,6 +187,30 @@ kw_sgn_add_identity(struct kw_sgn_srv *sv, const char *path)
 	return r;
 }
 
+/* The AK (posture) of the keys a tunnel (ref) or an identity (id_path)
+ * names, as the configuration says now. */
+static int
+kw_sgn_set_ak(struct kw_sgn_srv *sv, const char *ref, const char *id_path,
+    const char *ak)
+{
+	struct kw_sgn_ent *e;
+	size_t i;
+	char *d;
+
+	for (i = 0; i < sv->nents; i++) {
+		e = sv->ents[i];
+		if (e->cert || !((ref != NULL && strcmp(e->ref, ref) == 0) ||
+		    (id_path != NULL && e->id_path != NULL &&
+		    strcmp(e->id_path, id_path) == 0)))
+			continue;
+		if (kw_sdup(ak, &d) != KW_OK)
+			return KW_ERR_NOMEM;
+		free(e->ak);
+		e->ak = d;
+	}
+	return KW_OK;
+}
+
 /* (Re-)read the configuration: add what it names. */
 static int
 kw_sgn_load(struct kw_sgn_srv *sv)
@@ -206,6 +234,8 @@ kw_sgn_load(struct kw_sgn_srv *sv)
 		auth = t->auth_file ? t->auth_file : conf->auth_file;
 		r = kw_sgn_add(sv, t->key, 0, 0, NULL, tcti, module, auth,
 		    t->allow_exportable);
+		if (r == KW_OK && t->key != NULL && t->ak != NULL)
+			r = kw_sgn_set_ak(sv, t->key, NULL, t->ak);
 		if (r == KW_OK && t->cert != NULL &&
 		    strncmp(t->cert, "pkcs11:", 7) == 0)
 			r = kw_sgn_add(sv, t->cert, 1, 0, NULL, tcti, module,
@@ -215,9 +245,14 @@ kw_sgn_load(struct kw_sgn_srv *sv)
 			r = kw_sgn_add(sv, t->key, 1, 0, NULL, tcti, module,
 			    auth, t->allow_exportable);
 	}
-	for (i = 0; r == KW_OK && i < conf->nids; i++)
+	for (i = 0; r == KW_OK && i < conf->nids; i++) {
 		r = kw_sgn_add_identity(sv,
 		    kw_identity_conf_state(conf->ids[i]));
+		if (r == KW_OK && kw_identity_conf_state(conf->ids[i]) != NULL)
+			r = kw_sgn_set_ak(sv, NULL,
+			    kw_identity_conf_state(conf->ids[i]),
+			    kw_identity_conf_ak(conf->ids[i]));
+	}
 	kw_config_free(conf);
 	return r;
 }
@@ -478,6 +513,58 @@ kw_sgn_audit(struct kw_sgn_slot *s, unsigned purpose, const char *who)
 	s->since = now;
 }
 
+/* Posture for the key of slot s, with the AK its tunnel or identity
+ * names (never one the network process names): evidence (no event log:
+ * the network process adds it) or a credential activation. */
+static int
+kw_sgn_posture(struct kw_sgn_srv *sv, struct kw_sgn_slot *s,
+    const struct kw_sgn_msg *q, struct kw_sgn_msg *rep, uint8_t *dbuf,
+    size_t dcap, uint8_t **heap)
+{
+	const struct kw_sgn_ent *e;
+	const char *ak, *key;
+	size_t n = 0;
+	unsigned cmds = 0;
+	int r;
+
+	if ((e = kw_sgn_lookup(sv, s->ref, 0, "attest with")) == NULL)
+		return KW_ERR_PERM;
+	if ((ak = kw_posture_tpm_spec(e->ak)) == NULL) {
+		kw_err("signer: %s has no `ak = tpm:PATH` in %s: it cannot "
+		    "answer posture", s->ref, sv->config);
+		return KW_ERR_PERM;
+	}
+	if ((key = kw_posture_tpm_spec(s->ref)) == NULL) {
+		kw_err("signer: %s is not a TPM key: only a TPM-held key can "
+		    "be attested", s->ref);
+		return KW_ERR_UNSUPPORTED;
+	}
+	kw_log_hold(sv->why, sizeof(sv->why));
+	if (q->op == KW_SGN_OP_POSTURE_EV) {
+		r = kw_posture_tpm_evidence(s->key, ak, key, e->auth_file,
+		    e->tcti, q->data, q->data_len, NULL, 0, heap, &n, &cmds);
+		if (r == KW_OK && n > KW_SGN_MAX_DATA) {
+			kw_err("signer: posture evidence of %zu bytes (at most "
+			    "%d)", n, KW_SGN_MAX_DATA);
+			r = KW_ERR_SPACE;
+		}
+	} else {
+		n = dcap;
+		r = kw_posture_tpm_activate(s->key, ak, q->data, q->a,
+		    q->data + q->a, q->data_len - q->a, dbuf, &n, &cmds);
+	}
+	(void)kw_log_unhold();
+	if (r != KW_OK)
+		return r;
+	kw_info("signer: %s: posture %s with AK %s (%u TPM commands)",
+	    s->desc, q->op == KW_SGN_OP_POSTURE_EV ? "evidence" :
+	    "credential activated", e->ak, cmds);
+	rep->data = q->op == KW_SGN_OP_POSTURE_EV ? *heap : dbuf;
+	rep->data_len = n;
+	rep->a = cmds;
+	return KW_OK;
+}
+
 /* One request; the reply's buffers are buf/dbuf. */
 static void
 kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
@@ -647,6 +734,10 @@ kw_sgn_handle(struct kw_sgn_srv *sv, const struct kw_sgn_msg *q,
 		rep->data = dbuf;
 		rep->data_len = n;
 		break;
+	case KW_SGN_OP_POSTURE_EV:
+	case KW_SGN_OP_POSTURE_ACT:
+		r = kw_sgn_posture(sv, s, q, rep, dbuf, dcap, heap);
+		break;
 	default:
 		r = KW_ERR_PROTOCOL;
 	}
@@ -721,35 +812,11 @@ out:
 static int
 kw_sgn_take_client(struct kw_sgn_srv *sv)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b;
-	ssize_t n;
 	size_t i;
-	int fd;
+	int fd, r;
 
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	n = recvmsg(sv->ctl, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0 && errno == EINTR)
-		return 1;
-	if (n <= 0)
-		return 0;
-	c = CMSG_FIRSTHDR(&mh);
-	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return 1;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	if ((r = kw_sgn_recv_fd(sv->ctl, 0, &fd)) != KW_OK)
+		return r != KW_ERR_IO;
 	for (i = 0; i < KW_SGN_MAX_CLIENTS; i++)
 		if (sv->clients[i] < 0) {
 			sv->clients[i] = fd;

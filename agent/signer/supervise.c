@@ -16,6 +16,7 @@
 
 #include "kw_error.h"
 #include "kw_log.h"
+#include "kw_signer.h"
 #include "agent/signer/signer.h"
 
 #define KW_SUP_MAX_RESTARTS	5	/* within KW_SUP_WINDOW_S: give up */
@@ -34,32 +35,14 @@ struct kw_sup {
 	size_t nrestarts;
 };
 
-static int
-kw_send_fd(int sock, int fd)
+/* Closes what is still open of a socketpair. */
+static void
+kw_close_pair(int p[2])
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b = 'F';
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? KW_OK : KW_ERR_IO;
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
 }
 
 /* Too many restarts lately? */
@@ -126,7 +109,7 @@ kw_sup_spawn_signer(struct kw_sup *s)
 	s->sig_ctl = ctl[0];
 	ctl[0] = -1;
 	if (s->net_pid > 0) {
-		if (kw_send_fd(s->net_ctl, data[1]) != KW_OK)
+		if (kw_sgn_send_fd(s->net_ctl, data[1]) != KW_OK)
 			kw_warn("keyward: cannot hand the new signer to the "
 			    "network process");
 	} else {
@@ -136,14 +119,8 @@ kw_sup_spawn_signer(struct kw_sup *s)
 		data[1] = -1;
 	}
 out:
-	if (data[0] >= 0)
-		close(data[0]);
-	if (data[1] >= 0)
-		close(data[1]);
-	if (ctl[0] >= 0)
-		close(ctl[0]);
-	if (ctl[1] >= 0)
-		close(ctl[1]);
+	kw_close_pair(data);
+	kw_close_pair(ctl);
 	return r;
 }
 
@@ -166,7 +143,7 @@ kw_sup_spawn_network(struct kw_sup *s)
 			r = KW_ERR_IO;
 			goto out;
 		}
-		if (kw_send_fd(s->sig_ctl, data[0]) != KW_OK)
+		if (kw_sgn_send_fd(s->sig_ctl, data[0]) != KW_OK)
 			kw_warn("keyward: cannot hand the new network process "
 			    "to the signer");
 		/* closed before the fork: a network process holding the
@@ -200,14 +177,8 @@ kw_sup_spawn_network(struct kw_sup *s)
 out:
 	if (mine >= 0)
 		close(mine);
-	if (data[0] >= 0)
-		close(data[0]);
-	if (data[1] >= 0)
-		close(data[1]);
-	if (ctl[0] >= 0)
-		close(ctl[0]);
-	if (ctl[1] >= 0)
-		close(ctl[1]);
+	kw_close_pair(data);
+	kw_close_pair(ctl);
 	return r;
 }
 

@@ -688,6 +688,8 @@ pc_work_activate(struct kw_posture_conn *pc)
 		    "credential with AK %s: %s", pc->cin.ak_ref,
 		    kw_strerror(r));
 	else {
+		kw_info("posture: activated the gateway's credential with AK "
+		    "%s (%u TPM commands)", pc->cin.ak_ref, cmds);
 		memset(&m, 0, sizeof(m));
 		m.type = KW_PMSG_ACTD;
 		m.a = cred;

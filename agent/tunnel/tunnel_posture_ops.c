@@ -1,12 +1,11 @@
 /* The posture seam's real implementation: the client's TPM work
- * (tpm/tpm_attest) and the server's verifier (attest/: kw_attest_verify,
- * MakeCredential, the binding store in the state directory).
- *
- * WIRING PENDING: tpm/tpm_attest.h (client: evidence, activation) and
- * attest/policy.c (server: the policy file) are not in main yet; until
- * they are, those slots say so (one log line) and fail: a client with
- * `ak` answers nothing and a server with `require-posture` does not
- * start. */
+ * (agent/keys/posture_tpm: Certify + Quote + the EK certificate, and
+ * ActivateCredential, all over the TLS key's own TPM connection, under
+ * its lock: one connection per process on a TPM without a resource
+ * manager; in keyward run's network process the signer does it for the
+ * key, with the AK its configuration names) and the server's verifier (attest/: the policy file,
+ * kw_attest_verify, MakeCredential, the binding store in the state
+ * directory). */
 #include <wolfssl/options.h>
 
 #include <sys/stat.h>
@@ -15,30 +14,114 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kw_der.h"
 #include "kw_error.h"
 #include "kw_log.h"
+#include "kw_mem.h"
+#include "kw_signer.h"
 #include "attest/attest.h"
+#include "attest/eventlog.h"
+#include "attest/policy.h"
+#include "agent/keys/posture_tpm.h"
 #include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel_posture.h"
 
+/* The event log to send: the configured file, else the firmware's if
+ * there is one (none: the gateway decides whether it needs it). */
 static int
-real_missing(const char *what)
+real_event_log(const char *path, uint8_t **log, size_t *len)
 {
-	kw_err("posture: %s is not built into this keyward yet", what);
-	return KW_ERR_UNSUPPORTED;
+	int r;
+
+	*log = NULL;
+	*len = 0;
+	r = kw_file_read(path != NULL ? path : KW_EVLOG_DEFAULT_PATH,
+	    KW_EVLOG_MAX_SIZE, log, len);
+	if (r != KW_OK && path == NULL && (r == KW_ERR_NOT_FOUND ||
+	    r == KW_ERR_PERM || r == KW_ERR_IO)) {
+		kw_debug("posture: no firmware event log at %s: %s",
+		    KW_EVLOG_DEFAULT_PATH, kw_strerror(r));
+		r = KW_OK;
+	} else if (r != KW_OK)
+		kw_err("posture: cannot read the event log %s: %s", path,
+		    kw_strerror(r));
+	return r;
+}
+
+/* Evidence the signer made (no event log: it stays out of the signer's
+ * frames) with the log added here. */
+static int
+real_add_log(uint8_t **ev, size_t *ev_len, const uint8_t *log,
+    size_t log_len)
+{
+	struct kw_attest_evidence e;
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	int r;
+
+	if (log_len == 0)
+		return KW_OK;
+	if ((r = kw_attest_evidence_decode(*ev, *ev_len, &e)) != KW_OK)
+		return r;
+	e.event_log.p = log;
+	e.event_log.len = log_len;
+	r = kw_attest_evidence_encode(&e, &out, &out_len);
+	e.event_log.p = NULL;
+	e.event_log.len = 0;
+	kw_attest_evidence_free(&e);
+	if (r == KW_OK) {
+		free(*ev);
+		*ev = out;
+		*ev_len = out_len;
+	}
+	return r;
 }
 
 static int
 real_evidence(const struct kw_posture_client_in *in, uint8_t **ev,
     size_t *ev_len, unsigned *tpm_cmds)
 {
-	(void)in;
+	const char *ak = kw_posture_tpm_spec(in->ak_ref);
+	const char *key = kw_posture_tpm_spec(in->tls_key_ref);
+	uint8_t *log = NULL;
+	size_t log_len = 0;
+	int r;
+
 	*ev = NULL;
 	*ev_len = 0;
 	*tpm_cmds = 0;
-	return real_missing("TPM attestation (tpm/tpm_attest)");
+	if (ak == NULL) {
+		kw_err("posture: the attestation key %s is not a TPM key "
+		    "(tpm:PATH)", in->ak_ref != NULL ? in->ak_ref : "(none)");
+		return KW_ERR_ARG;
+	}
+	if (key == NULL || in->tls_key == NULL) {
+		kw_err("posture: the tunnel's key %s is not a TPM key: only "
+		    "a TPM-held key can be attested", in->tls_key_ref != NULL ?
+		    in->tls_key_ref : "(none)");
+		return KW_ERR_UNSUPPORTED;
+	}
+	if ((r = real_event_log(in->event_log, &log, &log_len)) != KW_OK)
+		goto out;
+	if (kw_signer_is_key(in->tls_key)) {
+		/* keyward run: the signer holds the TPM and knows the AK */
+		if ((r = kw_signer_key_posture(in->tls_key, in->qd,
+		    KW_POSTURE_QD_LEN, ev, ev_len, tpm_cmds)) == KW_OK)
+			r = real_add_log(ev, ev_len, log, log_len);
+	} else
+		r = kw_posture_tpm_evidence(in->tls_key, ak, key,
+		    in->auth_file, in->tcti, in->qd, KW_POSTURE_QD_LEN, log,
+		    log_len, ev, ev_len, tpm_cmds);
+	if (r != KW_OK) {
+		free(*ev);
+		*ev = NULL;
+		*ev_len = 0;
+	}
+out:
+	free(log);
+	return r;
 }
 
 static int
@@ -46,26 +129,47 @@ real_activate(const struct kw_posture_client_in *in, const uint8_t *blob,
     size_t blob_len, const uint8_t *secret, size_t secret_len,
     uint8_t *cred, size_t *cred_len, unsigned *tpm_cmds)
 {
-	(void)in; (void)blob; (void)blob_len; (void)secret; (void)secret_len;
-	(void)cred;
-	*cred_len = 0;
+	const char *ak = kw_posture_tpm_spec(in->ak_ref);
+
 	*tpm_cmds = 0;
-	return real_missing("TPM attestation (tpm/tpm_attest)");
+	if (ak == NULL || in->tls_key == NULL) {
+		*cred_len = 0;
+		return KW_ERR_ARG;
+	}
+	if (kw_signer_is_key(in->tls_key))
+		return kw_signer_key_activate(in->tls_key, blob, blob_len,
+		    secret, secret_len, cred, cred_len, tpm_cmds);
+	return kw_posture_tpm_activate(in->tls_key, ak, blob, blob_len,
+	    secret, secret_len, cred, cred_len, tpm_cmds);
 }
 
+/* The policy file (attest/policy.h): recheck from it. */
 static int
 real_policy_load(const char *file, void **pol, unsigned *recheck_s)
 {
-	(void)file;
+	struct kw_attest_policy *p;
+	int r;
+
 	*pol = NULL;
 	*recheck_s = 0;
-	return real_missing("the posture policy file parser (attest/policy)");
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return KW_ERR_NOMEM;
+	if ((r = kw_attest_policy_load(file, p)) != KW_OK) {
+		free(p);
+		return r;
+	}
+	*recheck_s = p->recheck;
+	*pol = p;
+	return KW_OK;
 }
 
 static void
 real_policy_free(void *pol)
 {
-	(void)pol;
+	if (pol != NULL) {
+		kw_attest_policy_clear(pol);
+		free(pol);
+	}
 }
 
 /* The EK -> AK bindings: a file in keyward's state directory. */
@@ -159,6 +263,7 @@ real_verify(void *pol, void *store, const uint8_t *ev, size_t ev_len,
 	if (r == KW_ERR_ATTEST) {
 		v->why = real_reason(why);
 		snprintf(v->reason, sizeof(v->reason), "%s",
+		    claims->why[0] != '\0' ? claims->why :
 		    kw_attest_reason_str(why));
 		r = KW_OK;
 		goto out;

@@ -42,7 +42,7 @@ cp "$S" "$KW_T/state.before"
 cp "$KW_T/c.pem" "$KW_T/cert.before"
 
 est_start_echo
-est_daemon_conf "$MOD" "$S" "renew-at = 1%
+est_daemon_conf "module = $MOD" "$S" "renew-at = 1%
 wait = 120"
 
 # now_ms; within_1s START: fail unless less than 1 s passed since START

@@ -28,12 +28,9 @@ first_spki=$(cert_pub "$KW_T/c.pem")
 
 # the service behind the tunnel: mutual TLS, client certs from the CA
 est_start_echo
-est_daemon_conf "$MOD" "$S" "renew-at = 30%
+est_daemon_conf "module = $MOD" "$S" "renew-at = 30%
 grace = 3"
-"$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
-RUN=$!
-kw_track $RUN
-kw_wait_port "$LISTEN" 15 || kw_fail "keyward run did not listen: $(cat "$KW_T/run.err")"
+est_daemon_run
 
 # a long-lived connection: one line every 0.2 s, each echoed, until the
 # test creates $KW_T/stop (at most 120 s)

@@ -96,12 +96,14 @@ est_start_echo() {
 
 # $KW_T/keyward.conf for `keyward run`: identity laptop (its state file and
 # more [identity] lines) and client tunnel intranet from a free port (LISTEN)
-# to the echo service: est_daemon_conf MODULE STATE IDENTITY-LINES
+# to the echo service: est_daemon_conf KEY-LINE STATE IDENTITY-LINES, the
+# first a [global] line naming the key's place ("module = ..." or
+# "tcti = ...").
 est_daemon_conf() {
 	LISTEN=$(kw_free_port)
 	cat >"$KW_T/keyward.conf" <<CONF
 [global]
-module = $1
+$1
 control-socket = $KW_T/control
 
 [identity laptop]
@@ -116,4 +118,46 @@ servername = localhost
 identity = laptop
 ca = $KW_T/ca/ca.pem
 CONF
+}
+
+# `keyward run` on $KW_T/keyward.conf, stderr in $KW_T/run.err, until it
+# listens on LISTEN.  Sets RUN.
+est_daemon_run() {
+	"$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
+	RUN=$!
+	kw_track $RUN
+	kw_wait_port "$LISTEN" 15 || kw_fail "keyward run did not listen: $(cat "$KW_T/run.err")"
+}
+
+# A TPM key (swtpm) in DIR/k.pem enrolled to DIR/c.pem (state
+# DIR/c.pem.state), renewed at 10 % of its lifetime:
+# est_tpm_enroll DIR GRACE
+est_tpm_enroll() {
+	"$KEYWARD" keygen --tcti "$KW_TCTI" --key "tpm:$1/k.pem" >/dev/null || kw_fail keygen
+	run_kw enroll enroll est --tcti "$KW_TCTI" --server "$EST_URL" --subject CN=laptop \
+		--user alice --password-file "$KW_T/est.pw" --ca "$KW_T/ca/ca.pem" \
+		--key "tpm:$1/k.pem" --out "$1/c.pem" --renew-at 10% --grace "$2"
+	expect_rc 0 "enroll" enroll
+}
+
+# One line through the tunnel (LISTEN) to the echo service and back.
+est_talk() {
+	python3 - "$LISTEN" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"hello\n")
+sys.exit(0 if s.recv(100) == b"hello\n" else 1)
+PY
+}
+
+# The daemon's failed renewals so far.
+est_failures() { grep -c 'renewal failed' "$KW_T/run.err" || true; }
+
+# est_wait_until SECONDS 'CONDITION': 1 if it never holds.
+est_wait_until() {
+	local n=0
+	until eval "$2"; do
+		sleep 0.5; n=$((n + 1))
+		[ $n -lt $(($1 * 2)) ] || return 1
+	done
 }

@@ -16,58 +16,17 @@ EST_PID=$!
 PORT=$EST_PORT
 
 S="$KW_T/c.pem.state"
-"$KEYWARD" keygen --tcti "$KW_TCTI" --key "tpm:$KW_T/k.pem" >/dev/null || kw_fail keygen
 # renew at 10 % of 150 s: due from the start (not-before is 30 s ago)
-run_kw enroll enroll est --tcti "$KW_TCTI" --server "$EST_URL" --subject CN=laptop \
-	--user alice --password-file "$KW_T/est.pw" --ca "$KW_T/ca/ca.pem" \
-	--key "tpm:$KW_T/k.pem" --out "$KW_T/c.pem" --renew-at 10% --grace 600
-expect_rc 0 "enroll" enroll
+est_tpm_enroll "$KW_T" 600
 first=$(cert_pub "$KW_T/c.pem")
 
 # the CA down: stopped before the daemon starts
 kw_stop "$EST_PID"
 est_start_echo
-LISTEN=$(kw_free_port)
-cat >"$KW_T/keyward.conf" <<CONF
-[global]
-tcti = $KW_TCTI
-control-socket = $KW_T/control
+est_daemon_conf "tcti = $KW_TCTI" "$S" "renew-at = 10%
+grace = 600"
+est_daemon_run
 
-[identity laptop]
-state = $S
-renew-at = 10%
-grace = 600
-
-[tunnel intranet]
-mode = client
-listen = 127.0.0.1:$LISTEN
-target = 127.0.0.1:$ECHO
-servername = localhost
-identity = laptop
-ca = $KW_T/ca/ca.pem
-CONF
-"$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
-RUN=$!
-kw_track $RUN
-kw_wait_port "$LISTEN" 15 || kw_fail "keyward run did not listen: $(cat "$KW_T/run.err")"
-
-# one connection through the tunnel; prints the client key the service saw
-talk() {
-	python3 - "$LISTEN" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"hello\n")
-sys.exit(0 if s.recv(100) == b"hello\n" else 1)
-PY
-}
-failures() { grep -c 'renewal failed' "$KW_T/run.err" || true; }
-wait_until() {	# wait_until SECONDS 'CONDITION'
-	local n=0
-	until eval "$2"; do
-		sleep 0.5; n=$((n + 1))
-		[ $n -lt $(($1 * 2)) ] || return 1
-	done
-}
 # the errors and warnings of attempt N (between its "renewing" line and
 # the next one; the daemon's other news aside)
 attempt_lines() {
@@ -75,8 +34,8 @@ attempt_lines() {
 }
 
 echo "== CA down"
-wait_until 15 '[ "$(failures)" -ge 1 ]' || kw_fail "no failed attempt: $(cat "$KW_T/run.err")"
-talk || kw_fail "the old identity does not serve while the CA is down"
+est_wait_until 15 '[ "$(est_failures)" -ge 1 ]' || kw_fail "no failed attempt: $(cat "$KW_T/run.err")"
+est_talk || kw_fail "the old identity does not serve while the CA is down"
 attempt_lines 1
 [ "$(attempt_lines 1 | wc -l)" = 1 ] || kw_fail "not one line for one failed attempt"
 attempt_lines 1 | grep -q "renewal failed (cannot connect to EST server localhost:$PORT); the current certificate stays in use; next attempt in about [0-9]* s" ||
@@ -89,23 +48,23 @@ kw_free_port() { echo "$PORT"; }
 est_start --minutes 2
 eval "$saved"
 est_mode badp7
-wait_until 20 '[ "$(failures)" -ge 2 ]' || kw_fail "no second failed attempt: $(tail -5 "$KW_T/run.err")"
-talk || kw_fail "the old identity does not serve after garbage from the CA"
+est_wait_until 20 '[ "$(est_failures)" -ge 2 ]' || kw_fail "no second failed attempt: $(tail -5 "$KW_T/run.err")"
+est_talk || kw_fail "the old identity does not serve after garbage from the CA"
 attempt_lines 2
 [ "$(attempt_lines 2 | wc -l)" = 1 ] || kw_fail "not one line for one failed attempt"
 [ "$(cert_pub "$KW_T/c.pem")" = "$first" ] || kw_fail "the certificate changed after a failed renewal"
 
 echo "== CA slow (5 s), then fine: the old identity serves meanwhile"
 est_mode slow
-wait_until 30 '[ "$(grep -c "renewing$" "$KW_T/run.err")" -ge 3 ]' ||
+est_wait_until 30 '[ "$(grep -c "renewing$" "$KW_T/run.err")" -ge 3 ]' ||
 	kw_fail "no third attempt: $(tail -5 "$KW_T/run.err")"
 sleep 1
 grep -q 'renewed: key' "$KW_T/run.err" && kw_fail "the slow CA was not slow"
-for i in 1 2 3; do talk || kw_fail "no handshake while the renewal waits for the CA"; done
-wait_until 20 'grep -q "renewed: key" "$KW_T/run.err"' ||
+for i in 1 2 3; do est_talk || kw_fail "no handshake while the renewal waits for the CA"; done
+est_wait_until 20 'grep -q "renewed: key" "$KW_T/run.err"' ||
 	kw_fail "no renewal once the CA answered: $(tail -5 "$KW_T/run.err")"
 [ "$(cert_pub "$KW_T/c.pem")" != "$first" ] || kw_fail "renewed, but the certificate did not change"
-wait_until 10 'talk && tail -1 "$KW_T/echo.log" | grep -q "$(cert_pub "$KW_T/c.pem")"' ||
+est_wait_until 10 'est_talk && tail -1 "$KW_T/echo.log" | grep -q "$(cert_pub "$KW_T/c.pem")"' ||
 	kw_fail "new connections do not use the renewed identity: $(tail -3 "$KW_T/echo.log")"
 run_kw check enroll est --check --state "$S"
 expect_rc 0 "identity after the renewal" check

@@ -25,11 +25,7 @@ kw_start_swtpm
 est_setup_pki
 est_start --minutes 2		# lifetime 150 s (backdated 30 s)
 S="$D/c.pem.state"
-"$KEYWARD" keygen --tcti "$KW_TCTI" --key "tpm:$D/k.pem" >/dev/null || kw_fail keygen
-run_kw enroll enroll est --tcti "$KW_TCTI" --server "$EST_URL" --subject CN=laptop \
-	--user alice --password-file "$KW_T/est.pw" --ca "$KW_T/ca/ca.pem" \
-	--key "tpm:$D/k.pem" --out "$D/c.pem" --renew-at 10% --grace 600
-expect_rc 0 "enroll" enroll
+est_tpm_enroll "$D" 600
 sums() { (cd "$D" && sha256sum c.pem k.pem c.pem.state); }
 before=$(sums)
 listing() { (cd "$D" && ls -A | grep -v '^filler$\|\.lock$' | sort | tr '\n' ' '); }
@@ -40,67 +36,31 @@ dd if=/dev/zero of="$D/filler" bs=4k 2>/dev/null || true
 [ "$(df --output=avail "$D" | tail -1)" -eq 0 ] || kw_fail "the tmpfs is not full"
 
 est_start_echo
-LISTEN=$(kw_free_port)
-cat >"$KW_T/keyward.conf" <<CONF
-[global]
-tcti = $KW_TCTI
-control-socket = $KW_T/control
+est_daemon_conf "tcti = $KW_TCTI" "$S" "renew-at = 10%
+grace = 600"
+est_daemon_run
 
-[identity laptop]
-state = $S
-renew-at = 10%
-grace = 600
-
-[tunnel intranet]
-mode = client
-listen = 127.0.0.1:$LISTEN
-target = 127.0.0.1:$ECHO
-servername = localhost
-identity = laptop
-ca = $KW_T/ca/ca.pem
-CONF
-"$KEYWARD" run --config "$KW_T/keyward.conf" 2>"$KW_T/run.err" &
-RUN=$!
-kw_track $RUN
-kw_wait_port "$LISTEN" 15 || kw_fail "keyward run did not listen: $(cat "$KW_T/run.err")"
-talk() {
-	python3 - "$LISTEN" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"hello\n")
-sys.exit(0 if s.recv(100) == b"hello\n" else 1)
-PY
-}
-failures() { grep -c 'renewal failed' "$KW_T/run.err" || true; }
-wait_until() {	# wait_until SECONDS 'CONDITION'
-	local n=0
-	until eval "$2"; do
-		sleep 0.5; n=$((n + 1))
-		[ $n -lt $(($1 * 2)) ] || return 1
-	done
-}
-
-wait_until 15 '[ "$(failures)" -ge 2 ]' ||
+est_wait_until 15 '[ "$(est_failures)" -ge 2 ]' ||
 	kw_fail "no two failed attempts on a full disk: $(cat "$KW_T/run.err")"
 grep 'renewal failed' "$KW_T/run.err" | head -1
 # one line per attempt, naming ENOSPC and the file
 n=$(grep -c 'error:\|warning:' "$KW_T/run.err" || true)
-[ "$n" = "$(failures)" ] || kw_fail "$n lines for $(failures) failed attempts: $(cat "$KW_T/run.err")"
+[ "$n" = "$(est_failures)" ] || kw_fail "$n lines for $(est_failures) failed attempts: $(cat "$KW_T/run.err")"
 grep -q "renewal failed (cannot write $D/[^ ]*: No space left on device" "$KW_T/run.err" ||
 	kw_fail "the failure does not name ENOSPC and the file: $(cat "$KW_T/run.err")"
 [ "$(sums)" = "$before" ] || kw_fail "the old key, certificate or state changed on a full disk"
 [ "$(listing)" = "$files0" ] ||
 	kw_fail "left behind on a full disk: $(listing) (was: $files0)"
-talk || kw_fail "the old identity does not serve on a full disk"
+est_talk || kw_fail "the old identity does not serve on a full disk"
 tail -1 "$KW_T/echo.log" | grep -q "$(cert_pub "$D/c.pem")" || kw_fail "not the old certificate"
 
 echo "== space freed"
 rm -f "$D/filler"
-wait_until 30 'grep -q "renewed: key" "$KW_T/run.err"' ||
+est_wait_until 30 'grep -q "renewed: key" "$KW_T/run.err"' ||
 	kw_fail "no renewal once space was freed: $(tail -5 "$KW_T/run.err")"
 run_kw check enroll est --check --state "$S"
 expect_rc 0 "identity after the renewal" check
-wait_until 10 'talk && tail -1 "$KW_T/echo.log" | grep -q "$(cert_pub "$D/c.pem")"' ||
+est_wait_until 10 'est_talk && tail -1 "$KW_T/echo.log" | grep -q "$(cert_pub "$D/c.pem")"' ||
 	kw_fail "new connections do not use the renewed identity"
 ls "$D" | grep -q 'tmp\|\.next$' && kw_fail "temporary files left: $(ls "$D")"
 kill -TERM $RUN

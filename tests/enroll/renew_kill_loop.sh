@@ -19,40 +19,11 @@ est_start --minutes 2		# lifetime 150 s (backdated 30 s)
 D="$KW_T/id"
 mkdir -p "$D"
 S="$D/c.pem.state"
-"$KEYWARD" keygen --tcti "$KW_TCTI" --key "tpm:$D/k.pem" >/dev/null || kw_fail keygen
 # renew at 10 %: every certificate this CA issues is due at once
-run_kw enroll enroll est --tcti "$KW_TCTI" --server "$EST_URL" --subject CN=laptop \
-	--user alice --password-file "$KW_T/est.pw" --ca "$KW_T/ca/ca.pem" \
-	--key "tpm:$D/k.pem" --out "$D/c.pem" --renew-at 10% --grace 2
-expect_rc 0 "enroll" enroll
+est_tpm_enroll "$D" 2
 est_start_echo
-LISTEN=$(kw_free_port)
-cat >"$KW_T/keyward.conf" <<CONF
-[global]
-tcti = $KW_TCTI
-control-socket = $KW_T/control
-
-[identity laptop]
-state = $S
-renew-at = 10%
-grace = 2
-
-[tunnel intranet]
-mode = client
-listen = 127.0.0.1:$LISTEN
-target = 127.0.0.1:$ECHO
-servername = localhost
-identity = laptop
-ca = $KW_T/ca/ca.pem
-CONF
-talk() {
-	python3 - "$LISTEN" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"hello\n")
-sys.exit(0 if s.recv(100) == b"hello\n" else 1)
-PY
-}
+est_daemon_conf "tcti = $KW_TCTI" "$S" "renew-at = 10%
+grace = 2"
 state_key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"][4:])' "$S"; }
 state_cert() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cert"])' "$S"; }
 # the certificate in force and the key the state names are a pair
@@ -90,7 +61,7 @@ for round in 1 2; do
 		RUN=$!
 		kw_track $RUN
 		kw_wait_port "$LISTEN" 15 || kw_fail "$point: keyward run did not listen: $(cat "$KW_T/run.err")"
-		talk || kw_fail "$point: no connection after the restart: $(tail -5 "$KW_T/run.err")"
+		est_talk || kw_fail "$point: no connection after the restart: $(tail -5 "$KW_T/run.err")"
 		n=0
 		until grep -q 'renewed: key' "$KW_T/run.err"; do
 			sleep 0.2; n=$((n + 1))

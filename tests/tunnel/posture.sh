@@ -1,31 +1,47 @@
 #!/bin/bash
-# Posture at the tunnel (issue 12): a server tunnel with require-posture
-# and a client tunnel with an AK (keys in swtpm):
+# Posture at the tunnel (issue 12), end to end on swtpm: a server tunnel
+# with require-posture (a policy file: ek-ca, secure-boot = required) and
+# a client tunnel whose key and AK are in a swtpm provisioned with an EK
+# certificate from a local CA, its PCRs extended with a generated UEFI
+# event log (tests/tpm/make_eventlog.py):
 #   the relay works after the exchange, which costs the client TPM
-#   commands once; a second connection within recheck costs none (the
-#   server answers "ok" from its verdict cache);
+#   commands once, one credential activation included; a second
+#   connection within recheck costs none (the server answers "ok" from its
+#   verdict cache);
 #   nginx (mTLS, no posture ALPN) behind a client tunnel with an AK:
 #   unaffected;
 #   refused, each logged with its claim and counted by reason in the
-#   metrics: a client tunnel without AK ("no posture"), Secure Boot off in
-#   the log vs secure-boot = required, evidence replayed from another TLS
-#   session (by the client tunnel, and by a hostile client that replays
-#   captured evidence), a malformed answer; `keyward status` shows each
-#   client's last posture; keyward run: a client tunnel of an [identity]
-#   with `ak` answers posture, a client silent after the handshake is
-#   closed at handshake-timeout and counted as "timeout".
+#   metrics: a client tunnel without AK ("no posture"), a log that does not
+#   replay to the quoted PCRs, evidence replayed from another TLS session
+#   (by the client tunnel, and by a hostile client that replays captured
+#   evidence), a malformed answer, a Secure Boot off log (played into the
+#   TPM: it matches its PCRs) vs secure-boot = required; `keyward status`
+#   shows each client's last posture; keyward run: a client tunnel of an
+#   [identity] with `ak` answers posture (the signer process makes the
+#   evidence with the AK its configuration names), a client silent after the
+#   handshake is closed at handshake-timeout and counted as "timeout".
 #
-# NOTE: until tpm/tpm_attest and attest/'s verifier are wired in
-# (agent/tunnel/tunnel_posture_ops.c), this runs keyward-test's stand-in
-# evidence (KEYWARD_TEST_POSTURE=fake, agent/tunnel/posture_test_ops.c):
-# the exchange, ALPN, exporter binding, cache, refusals and counters are
-# the real tunnel code; the evidence is not a TPM quote.
+# keyward-test's tap (KEYWARD_TEST_POSTURE=tap, posture_test_ops.c) saves
+# the real evidence a client sent and replays it in another session; every
+# other step is the real TPM and verifier.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/tunnel/lib.sh"
 
 KEYWARD=$KW_BUILDDIR/agent/keyward-test
 [ -x "$KEYWARD" ] || kw_fail "no $KEYWARD (make check builds it)"
-export KEYWARD_TEST_POSTURE=fake
+kw_need tpm2_pcrextend
+export KEYWARD_TEST_POSTURE=tap
+MK="$KW_SRCDIR/tests/tpm/make_eventlog.py"
+
+# play EXTENDS: a log's sha256 extensions ("PCR HEX" lines) into the TPM
+# of $TPM2TOOLS_TCTI, in log order.
+play() {
+	local pcr hex args=()
+	while read -r pcr hex; do
+		args+=("$pcr:sha256=$hex")
+	done <"$1"
+	tpm2_pcrextend "${args[@]}" || kw_fail "tpm2_pcrextend failed"
+}
 
 cd "$KW_T" || exit 1
 kw_make_ca ca
@@ -33,15 +49,23 @@ kw_make_server_cert server 7
 kw_start_swtpm tpm2
 TCTI2=$KW_TCTI
 tpm_identity gw "CN=gateway" "DNS:localhost,IP:127.0.0.1"
-kw_start_swtpm tpm1
+kw_start_swtpm_ek tpm1
 TCTI1=$KW_TCTI
+TPM1PID=$KW_SWTPM_PID
 tpm_identity laptop "CN=laptop" "DNS:laptop.example.com"
+"$KEYWARD" attest init --ak "tpm:$KW_T/ak.tpmkey" --tcti "$TCTI1" \
+	>ak.out 2>&1 || kw_fail "attest init: $(cat ak.out)"
+python3 "$MK" good.log --app shimx64.efi --app grubx64.efi \
+	--extends good.ext >/dev/null || kw_fail "make_eventlog.py failed"
+python3 "$MK" evil.log --app shimx64.efi --app evil.efi >/dev/null
+python3 "$MK" sboff.log --app shimx64.efi --app grubx64.efi --secure-boot 0 \
+	--extends sboff.ext >/dev/null
+play good.ext
 start_nginx
 
-printf 'secure-boot = required\nrecheck = 600\n' >policy.conf
-printf 'secure-boot = required\nrecheck = 0\n' >policy0.conf
-printf 'EV_EFI_VARIABLE_DRIVER_CONFIG SecureBoot=on\n' >good.log
-printf 'EV_EFI_VARIABLE_DRIVER_CONFIG SecureBoot=off\n' >sboff.log
+printf 'ek-ca = %s\nsecure-boot = required\nrecheck = 600\n' "$KW_EK_CA" >policy.conf
+printf 'ek-ca = %s\nsecure-boot = required\nrecheck = 0\n' "$KW_EK_CA" >policy0.conf
+printf 'ek-ca = %s\nsecure-boot = ignore\nrecheck = 0\n' "$KW_EK_CA" >policyi.conf
 
 GW=(--key "tpm:$KW_T/gw.tpmkey" --cert gw.pem --tcti "$TCTI2" --ca ca/ca.pem
 	--allow-cn laptop --allow-cn alice)
@@ -86,7 +110,10 @@ cmds1=$(metric "$CM" 'keyward_tunnel_posture_tpm_commands_total{tunnel="client"}
 ans1=$(metric "$CM" 'keyward_tunnel_posture_answers_total{tunnel="client"}')
 [ "$ans1" = 1 ] && [ "${cmds1:-0}" -ge 1 ] ||
 	kw_fail "first connection: answers $ans1, TPM commands $cmds1 (want 1, >= 1)"
-echo "ok relay after posture ok: 1 answer, $cmds1 TPM commands"
+[ "$(grep -c "posture: activated the gateway's credential" c1.log)" = 1 ] &&
+	[ -s "$KEYWARD_STATE_DIR/posture-bindings" ] ||
+	kw_fail "first connection: no credential activation: $(cat c1.log)"
+echo "ok relay after posture ok: 1 answer, $cmds1 TPM commands, 1 activation"
 curl -sS --max-time 10 "http://127.0.0.1:$CPORT/" | grep -q "plain hello" ||
 	kw_fail "second connection: $(cat c1.log gw.log)"
 cmds2=$(metric "$CM" 'keyward_tunnel_posture_tpm_commands_total{tunnel="client"}')
@@ -137,9 +164,10 @@ start_keyward gw0 tunnel server --listen "127.0.0.1:$S0" \
 GW0PID=$KPID
 wait_listen "$S0"
 
-client_tunnel c4 "$S0" --ak "tpm:$KW_T/ak.tpmkey" --event-log sboff.log
-refused secure-boot-off gw0.log "posture refused: secure boot off"
-grep -q "the server refused our posture: secure boot off" c4.log ||
+# a log that is not what the TPM measured (another boot application)
+client_tunnel c4 "$S0" --ak "tpm:$KW_T/ak.tpmkey" --event-log evil.log
+refused log-mismatch gw0.log "posture refused: event log does not match the quote at PCR 4 \(event-log\)"
+grep -q "the server refused our posture: event log does not match" c4.log ||
 	kw_fail "client log lacks the server's reason: $(cat c4.log)"
 kw_stop "$KPID"
 
@@ -169,17 +197,29 @@ out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" garbage "$S0" \
 	kw_fail "malformed answer: $out $(tail -3 gw0.log)"
 echo "ok malformed posture message refused ($out)"
 
+# Secure Boot off: the TPM starts again (PCRs reset) and measures a boot
+# with Secure Boot off; its log replays to its PCRs, the policy refuses it
+kw_stop "$TPM1PID"
+kw_start_swtpm_ek tpm1 "${TCTI1##*port=}"
+play sboff.ext
+client_tunnel c7 "$S0" --ak "tpm:$KW_T/ak.tpmkey" --event-log sboff.log
+refused secure-boot-off gw0.log "posture refused: secure boot off \(secure-boot\)"
+grep -q "the server refused our posture: secure boot off" c7.log ||
+	kw_fail "client log lacks the server's reason: $(cat c7.log)"
+kw_stop "$KPID"
+
 # the metrics count by reason; status shows the last posture
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="secure-boot"}')" = 1 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="session"}')" = 2 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="protocol"}')" = 1 ] &&
+[ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="event-log"}')" = 1 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_total{tunnel="server",verdict="ok"}')" = 1 ] ||
 	kw_fail "metrics: $(curl -sS "http://127.0.0.1:$SM0/metrics" | grep posture)"
-echo "ok metrics: refusals counted by reason (secure-boot 1, session 2, protocol 1), ok 1"
+echo "ok metrics: refusals counted by reason (secure-boot 1, session 2, protocol 1, event-log 1), ok 1"
 "$KEYWARD" status --socket "$KW_T/gw0.ctl" >status.txt ||
 	kw_fail "keyward status: $(cat status.txt)"
 grep -q "posture      policy policy0.conf: ok 1, cached 0" status.txt &&
-	grep -qE "refused session: .*  CN=laptop" status.txt &&
+	grep -qE "refused secure-boot: .*  CN=laptop" status.txt &&
 	grep -qE "refused protocol: .*  CN=alice" status.txt ||
 	kw_fail "status lacks the posture: $(cat status.txt)"
 echo "ok keyward status shows the last posture:"
@@ -209,7 +249,7 @@ metrics = 127.0.0.1:$DM
 [identity laptop]
 state = $KW_T/laptop.state
 ak = tpm:$KW_T/ak.tpmkey
-event-log = $KW_T/good.log
+event-log = $KW_T/sboff.log
 
 [tunnel gate]
 mode = server
@@ -221,7 +261,7 @@ tcti = $TCTI2
 ca = $KW_T/ca/ca.pem
 allow-cn = laptop
 allow-cn = alice
-require-posture = $KW_T/policy0.conf
+require-posture = $KW_T/policyi.conf
 handshake-timeout = 2
 
 [tunnel laptop]
@@ -239,7 +279,11 @@ curl -sS --max-time 10 "http://127.0.0.1:$DC/" | grep -q "plain hello" ||
 [ "$(metric "$DM" 'keyward_tunnel_posture_total{tunnel="gate",verdict="ok"}')" = 1 ] &&
 [ "$(metric "$DM" 'keyward_tunnel_posture_answers_total{tunnel="laptop"}')" = 1 ] ||
 	kw_fail "identity's AK: $(curl -sS "http://127.0.0.1:$DM/metrics" | grep posture)"
-echo "ok a client tunnel of an [identity] with ak answers posture"
+# the network process holds no TPM: the signer made the evidence with the
+# identity's AK, and activated its credential
+grep -q "signer: .*posture evidence with AK tpm:$KW_T/ak.tpmkey" daemon.log ||
+	kw_fail "evidence not made by the signer: $(cat daemon.log)"
+echo "ok a client tunnel of an [identity] with ak answers posture (evidence by the signer process)"
 t0=$(date +%s)
 out=$(python3 "$KW_SRCDIR/tests/tunnel/posture_client.py" hang "$D" \
 	alice.pem alice.key ca/ca.pem 2>&1)

@@ -707,9 +707,11 @@ test_verify(void **state)
 	req.nonce = NONCE_Q;
 	req.nonce_len = sizeof(NONCE_Q);
 	req.now = 1700000010;
-	/* posture only (the vectors' certify carries another nonce) */
+	/* posture only (the vectors' certify carries another nonce); the
+	 * sample's event log ("log") is no log: see Secure Boot below */
 	sample(&ev);
 	ev.has_certify = 0;
+	ev.event_log.len = 0;
 	assert_int_equal(kw_attest_evidence_encode(&ev, &buf, &len), KW_OK);
 	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
 	    KW_OK);
@@ -765,11 +767,20 @@ test_verify(void **state)
 	    KW_ERR_ATTEST);
 	assert_int_equal(reason, KW_ATTEST_MISSING);
 	req.require_certify = 0;
-	/* Secure Boot required: fails closed until the event log is wired */
+	/* Secure Boot required: the sample's event log ("log") does not
+	 * parse, so it cannot replay to the quote */
 	pol.secure_boot = KW_ATTEST_SB_REQUIRED;
 	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
 	    KW_ERR_ATTEST);
+	assert_int_equal(reason, KW_ATTEST_EVENT_LOG);
+	free(buf);
+	/* ... and without any event log Secure Boot is not measured */
+	ev.event_log.len = 0;
+	assert_int_equal(kw_attest_evidence_encode(&ev, &buf, &len), KW_OK);
+	assert_int_equal(kw_attest_verify(&req, buf, len, &claims, &reason),
+	    KW_ERR_ATTEST);
 	assert_int_equal(reason, KW_ATTEST_SECURE_BOOT);
+	assert_non_null(strstr(claims.why, "no event log"));
 	pol.secure_boot = KW_ATTEST_SB_IGNORE;
 	/* an unbound AK */
 	snprintf(store, sizeof(store), "%s/no-store", tmpdir);

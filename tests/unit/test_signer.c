@@ -277,34 +277,6 @@ fake_serve(void *arg)
 	return NULL;
 }
 
-static void
-send_fd(int sock, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char b = 'F';
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
-	assert_int_equal(sendmsg(sock, &mh, 0), 1);
-}
-
 /* A key through the backend: public key and describe from the open,
  * signatures; the signer dies (handshakes fail, TOKEN_ABSENT), a new one
  * arrives on ctl and the key is opened again by itself; a new signer
@@ -358,7 +330,7 @@ test_client(void **state)
 	f2.opens = 0;
 	f2.fd = d2[0];
 	assert_int_equal(pthread_create(&t2, NULL, fake_serve, &f2), 0);
-	send_fd(ctl[0], d2[1]);
+	assert_int_equal(kw_sgn_send_fd(ctl[0], d2[1]), KW_OK);
 	close(d2[1]);
 	len = sizeof(sig);
 	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
@@ -382,7 +354,7 @@ test_client(void **state)
 	len = sizeof(sig);
 	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
 	    digest, 32, sig, &len), KW_ERR_TOKEN_ABSENT);	/* old end */
-	send_fd(ctl[0], d3[1]);
+	assert_int_equal(kw_sgn_send_fd(ctl[0], d3[1]), KW_OK);
 	close(d3[1]);
 	len = sizeof(sig);
 	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
