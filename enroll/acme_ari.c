@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kw_der.h"
 #include "kw_error.h"
 #include "acme.h"
 
@@ -44,11 +45,20 @@ int
 acme_ari_certid(const uint8_t *der, size_t len, char **out)
 {
 	DecodedCert *dc = NULL;
+	struct kw_der_cert ci;
+	struct kw_der ser, sv;
 	int r = KW_ERR_PARSE, inited = 0;
 
 	*out = NULL;
 	if (len == 0 || len > 0xffffffu)
 		return KW_ERR_ARG;
+	/* the serial's DER content as it stands (wolfSSL's DecodedCert
+	 * drops the leading zero of a serial whose top bit is set) */
+	if (kw_der_cert(der, len, &ci) != KW_OK)
+		return KW_ERR_PARSE;
+	ser = ci.serial;
+	if (kw_der_get(&ser, 0x02, &sv, NULL) != KW_OK || sv.len == 0)
+		return KW_ERR_PARSE;
 	if ((dc = malloc(sizeof(*dc))) == NULL)
 		return KW_ERR_NOMEM;
 	wc_InitDecodedCert(dc, der, (word32)len, NULL);
@@ -58,12 +68,12 @@ acme_ari_certid(const uint8_t *der, size_t len, char **out)
 	/* the keyIdentifier as it stands in the certificate (extAuthKeyId
 	 * itself is a SHA-1 of it when it is not 20 bytes long) */
 	if (!dc->extAuthKeyIdSet || dc->extAuthKeyIdSrc == NULL ||
-	    dc->extAuthKeyIdSz == 0 || dc->serialSz <= 0) {
+	    dc->extAuthKeyIdSz == 0) {
 		r = KW_ERR_UNSUPPORTED;
 		goto out;
 	}
 	r = acme_ari_certid_raw(dc->extAuthKeyIdSrc, dc->extAuthKeyIdSz,
-	    dc->serial, (size_t)dc->serialSz, out);
+	    sv.p, sv.len, out);
 out:
 	if (inited)
 		wc_FreeDecodedCert(dc);
