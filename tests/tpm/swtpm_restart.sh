@@ -27,37 +27,18 @@ wait_listen "$L"
 get() { curl -s -m 10 "http://127.0.0.1:$L/" 2>/dev/null | grep -q "CN=laptop"; }
 get || kw_fail "no answer through the tunnel: $(cat tun.log)"
 
-# handshakes in a loop, counted, until $KW_T/stop appears
-( ok=0 bad=0
-  while [ ! -e stop ]; do
-	if get; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-	echo "$ok $bad" >loop.count.new && mv loop.count.new loop.count
-  done ) &
-LOOP=$!
-kw_track $LOOP
+outage_loop_start
 sleep 1
 lines0=$(wc -l <tun.log)
 kill -KILL "$KW_SWTPM_PID"
 wait "$KW_SWTPM_PID" 2>/dev/null
-# (loop.count is replaced whole, never read half-written; a loaded
-# machine may take a while for the first failed handshake)
-n=0
-while :; do
-	sleep 0.5; n=$((n + 1))
-	read -r ok1 bad1 <loop.count
-	[ "$bad1" -gt 0 ] && [ $n -ge 4 ] && break
-	[ $n -lt 40 ] || break
-done
+outage_wait_failure 4
 kill -0 "$TUN" || kw_fail "the daemon died with the TPM: $(cat tun.log)"
 [ "$bad1" -gt 0 ] || kw_fail "no handshake failed while the TPM was gone"
 t0=$(date +%s)
 kw_start_swtpm tpm "$PORT"
 # handshakes work again by themselves
-n=0
-until [ "$(cut -d' ' -f1 loop.count 2>/dev/null)" -ge $((ok1 + 5)) ] 2>/dev/null; do
-	sleep 0.2; n=$((n + 1))
-	[ $n -lt 100 ] || kw_fail "no handshakes within 20 s of the TPM's return: $(tail -5 tun.log)"
-done
+outage_wait_recovery "the TPM's return"
 echo "ok handshakes again $(( $(date +%s) - t0 )) s after swtpm restarted"
 touch stop
 wait "$LOOP"
