@@ -24,7 +24,8 @@ KW_AGENT_IDENTITY_SRC = agent/identity/identity.c agent/identity/identity.h \
 	agent/identity/renew.c agent/identity/renew.h
 KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
 KW_AGENT_SIGNER_SRC = agent/signer/signer.c agent/signer/signer.h \
-	agent/signer/supervise.c agent/signer/sandbox.c
+	agent/signer/supervise.c agent/signer/sandbox.c \
+	agent/signer/landlock.c agent/signer/landlock.h
 KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_conn.c \
 	agent/tunnel/tunnel_hs.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_gen.c \
 	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \

@@ -58,7 +58,7 @@ kw_run_network(void *arg, int signer_fd, int ctl_fd)
 	struct kw_run_net *n = arg;
 	struct kw_config *conf = NULL;
 	struct kw_signer *s = NULL;
-	int r;
+	int r, restart = 0;
 
 	if ((r = kw_config_load(n->path, &conf)) != KW_OK)
 		return KW_EXIT_USAGE;
@@ -68,10 +68,11 @@ kw_run_network(void *arg, int signer_fd, int ctl_fd)
 	}
 	kw_keyref_use_signer(s);
 	n->opts->sandbox = 1;
+	n->opts->restart = &restart;
 	r = kw_daemon_run(conf, n->opts);
 	kw_keyref_use_signer(NULL);
 	kw_signer_free(s);
-	return kw_exit_code(r);
+	return r == KW_OK && restart ? KW_SUP_EXIT_RESTART : kw_exit_code(r);
 }
 
 /* keyward __signer --config FILE [--verbose]: the signer process, started

@@ -31,6 +31,7 @@
 #include "agent/daemon/metrics.h"
 #include "agent/identity/renew.h"
 #include "agent/tunnel/tunnel.h"
+#include "agent/signer/landlock.h"
 #include "agent/signer/signer.h"
 
 int
@@ -265,6 +266,33 @@ daemon_reap(struct kw_daemon *d)
 	}
 }
 
+/* Landlock cannot widen: when the new config writes beneath a directory
+ * the rules in force do not allow (a new identity elsewhere, a new unix
+ * listener), stop the loop so that the supervisor starts the network
+ * process again with the new config (the signer keeps the keys open; the
+ * connections of this process are dropped).  1 when stopping. */
+static int
+daemon_landlock_restart(struct kw_daemon *d, const struct kw_config *nc)
+{
+	struct kw_landlock *want = NULL;
+	const char *missing;
+	int stop = 0;
+
+	if (kw_landlock_plan(nc, d->ll_control, &want) != KW_OK)
+		return 0;	/* out of memory: the reload fails anyway */
+	if (!kw_landlock_covers(d->ll, want, &missing)) {
+		kw_warn("reload: the new configuration writes beneath %s, "
+		    "which this network process's Landlock rules do not "
+		    "allow: restarting the network process (its "
+		    "connections are dropped)", missing);
+		d->restart = 1;
+		event_base_loopbreak(d->base);
+		stop = 1;
+	}
+	kw_landlock_free(want);
+	return stop;
+}
+
 /* Build and switch.  reread: read the config file again. */
 static int
 daemon_reload(struct kw_daemon *d, int reread, int initial)
@@ -306,6 +334,12 @@ daemon_reload(struct kw_daemon *d, int reread, int initial)
 		if ((r = daemon_gen_for(d, conf, rn, conf->tunnels[i],
 		    &gens[i])) != KW_OK)
 			goto out;
+	/* The new config works (identities, TLS contexts); if it writes
+	 * where Landlock does not let this process, restart it. */
+	if (nc != NULL && d->ll != NULL && daemon_landlock_restart(d, nc)) {
+		r = KW_OK;
+		goto out;
+	}
 	/* Keep the listener of a tunnel whose name and address stay. */
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < d->ntunnels; j++) {
@@ -564,8 +598,30 @@ daemon_free(struct kw_daemon *d)
 		event_base_free(d->base);
 	kw_keycache_free(d->kc);
 	kw_config_free(d->conf);
+	kw_landlock_free(d->ll);
+	free(d->ll_control);
 	free(d->config_path);
 	free(d);
+}
+
+static int
+daemon_landlock(struct kw_daemon *d, const char *ctl)
+{
+	struct kw_landlock *ll = NULL;
+	int r = KW_ERR_NOMEM, in_force = 0;
+
+	if (ctl != NULL && (d->ll_control = strdup(ctl)) == NULL)
+		goto out;
+	if ((r = kw_landlock_plan(d->conf, ctl, &ll)) != KW_OK ||
+	    (r = kw_landlock_apply(ll, &in_force)) != KW_OK)
+		goto out;
+	if (in_force) {
+		d->ll = ll;
+		ll = NULL;
+	}
+out:
+	kw_landlock_free(ll);
+	return r;
 }
 
 int
@@ -605,8 +661,7 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	}
 	if ((r = daemon_events(d)) != KW_OK)
 		goto out;
-	if ((r = daemon_reload(d, 0, 1)) != KW_OK)
-		goto out;
+	ctl = NULL;
 	if (!opts->no_control) {
 		ctl = opts->control_socket ? opts->control_socket :
 		    d->conf->control_socket;
@@ -616,6 +671,14 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 				goto out;
 			ctl = path;
 		}
+	}
+	/* Landlock now, while this is the only thread: the renewal and
+	 * handshake threads the reload starts are bound by it too */
+	if (opts->sandbox && (r = daemon_landlock(d, ctl)) != KW_OK)
+		goto out;
+	if ((r = daemon_reload(d, 0, 1)) != KW_OK)
+		goto out;
+	if (ctl != NULL) {
 		if ((r = kw_control_new(d->base, ctl, daemon_control, d,
 		    &d->ctl)) != KW_OK)
 			goto out;
@@ -632,6 +695,8 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	kw_info("running: %zu tunnels", d->ntunnels);
 	event_base_dispatch(d->base);
 	r = KW_OK;
+	if (d->restart && opts->restart != NULL)
+		*opts->restart = 1;
 out:
 	daemon_free(d);
 	kw_keyref_shutdown();

@@ -12,8 +12,13 @@ struct kw_daemon_opts {
 	const char *config_path;	/* NULL: conf came from the CLI */
 	const char *control_socket;	/* overrides the config; NULL: its */
 	int no_control;			/* no control socket at all */
-	int sandbox;			/* seccomp before serving (the
-					 * network process of the signer) */
+	int sandbox;			/* Landlock + seccomp before serving
+					 * (the network process of the
+					 * signer) */
+	int *restart;			/* sandbox: set to 1 when the daemon
+					 * stopped because a reload needs to
+					 * write outside its Landlock rules
+					 * (the supervisor starts it again) */
 };
 
 /* Run until SIGTERM/SIGINT.  conf is taken over.  Returns KW_OK after a

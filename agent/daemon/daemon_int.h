@@ -41,6 +41,12 @@ struct kw_daemon {
 	uint64_t reloads, reload_failures;
 	time_t last_reload;
 	char last_reload_error[256];
+	/* Landlock in force (the network process of the signer), and the
+	 * control socket it was planned with; restart: a reload needed a
+	 * directory outside it, so the loop stopped to be started again */
+	struct kw_landlock *ll;
+	char *ll_control;
+	int restart;
 };
 
 /* `keyward status --json` answer; Prometheus text.  malloc'd. */

@@ -91,7 +91,8 @@ const char *kw_identity_conf_ak(const struct kw_identity_conf *conf);
 const char *kw_identity_conf_event_log(const struct kw_identity_conf *conf);
 const char *kw_identity_conf_state(const struct kw_identity_conf *conf);
 /* Test hook (agent/keyward-test only, test_hooks.c): once sandboxed, the
- * network process opens the key KEYWARD_TEST_OPEN_REF names (through the
+ * network process creates the files KEYWARD_TEST_WRITE_PROBE names (':'
+ * between them), opens the key KEYWARD_TEST_OPEN_REF names (through the
  * signer) and, with KEYWARD_TEST_EXEC_PROBE=1, tries execve; it logs what
  * happened.  Empty in the product. */
 void kw_test_sandbox_probe(void);

@@ -7,7 +7,9 @@
 
 #ifdef KW_TEST_HOOKS
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,9 +42,28 @@ kw_test_sandbox_probe(void)
 	int e;
 
 	const char *ref = getenv("KEYWARD_TEST_OPEN_REF");
+	const char *w = getenv("KEYWARD_TEST_WRITE_PROBE");
 	struct kw_keyref_opts o;
 	struct kw_key *k = NULL;
-	int r;
+	char path[4096];
+	size_t n;
+	int r, fd;
+
+	/* files a compromised network process might create (':' between
+	 * paths); each one made is left for the test to see */
+	while (w != NULL && *w != '\0') {
+		n = strcspn(w, ":");
+		snprintf(path, sizeof(path), "%.*s", (int)n, w);
+		w += n + (w[n] == ':');
+		if (path[0] == '\0')
+			continue;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		e = errno;
+		kw_warn("test hook: creating %s in the network process: %s",
+		    path, fd >= 0 ? "done" : strerror(e));
+		if (fd >= 0)
+			close(fd);
+	}
 
 	/* what a compromised network process might ask of the signer */
 	if (ref != NULL) {

@@ -79,7 +79,10 @@ kw_sandbox_network(void)
 	size_t i;
 	int nr, r = KW_ERR_PERM;
 
-	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL)
+	/* TSYNC: every thread, not only this one (the renewal and handshake
+	 * threads already run when the loop is about to serve) */
+	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
 		goto out;
 	for (i = 0; i < sizeof(kw_net_allow) / sizeof(kw_net_allow[0]); i++) {
 		nr = seccomp_syscall_resolve_name(kw_net_allow[i]);
@@ -91,8 +94,8 @@ kw_sandbox_network(void)
 	if (seccomp_load(ctx) < 0)
 		goto out;
 	r = KW_OK;
-	kw_debug("sandbox: the network process runs under seccomp (no exec, "
-	    "no ptrace)");
+	kw_debug("sandbox: the network process runs under seccomp, all its "
+	    "threads (no exec, no ptrace)");
 out:
 	if (r != KW_OK)
 		kw_err("sandbox: cannot set up seccomp for the network "
@@ -115,7 +118,8 @@ kw_sandbox_signer(int inet)
 	size_t i;
 	int af, r = KW_ERR_PERM;
 
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
 		goto out;
 	for (i = 0; i < sizeof(deny_listen) / sizeof(deny_listen[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny_listen[i],

@@ -25,6 +25,9 @@ struct kw_supervise_opts {
 	void *arg;
 };
 int kw_supervise(const struct kw_supervise_opts *o);
+/* network() returns this to be started again (a reload needs to write
+ * where the process's Landlock rules do not allow: landlock.h). */
+#define KW_SUP_EXIT_RESTART	75
 
 /* Seccomp (libseccomp).  The network process: a syscall allow-list
  * without exec, ptrace, mount, module or key-ring calls.  The signer:

@@ -254,6 +254,23 @@ kw_supervise(const struct kw_supervise_opts *o)
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 			if (pid == s.net_pid) {
 				s.net_pid = 0;
+				if (WIFEXITED(st) &&
+				    WEXITSTATUS(st) == KW_SUP_EXIT_RESTART) {
+					if (!kw_sup_restart_ok(&s)) {
+						kw_err("keyward: the network "
+						    "process asked for %d "
+						    "restarts in %ds, giving up",
+						    KW_SUP_MAX_RESTARTS,
+						    KW_SUP_WINDOW_S);
+						goto stop;
+					}
+					kw_info("keyward: starting the network "
+					    "process again with the new "
+					    "configuration");
+					if (kw_sup_spawn_network(&s) != KW_OK)
+						goto stop;
+					continue;
+				}
 				if (!WIFSIGNALED(st)) {
 					code = WEXITSTATUS(st);
 					goto stop;
