@@ -34,12 +34,15 @@ static const char kw_run_help[] =
 "                           $XDG_RUNTIME_DIR/keyward/control)\n"
 "      --verbose            log debug detail (never secrets)\n"
 "      --no-sandbox         one process holding keys and network (no signer\n"
-"                           process, no seccomp): for debugging only\n"
+"                           process, no seccomp, no Landlock): for\n"
+"                           debugging only\n"
 "  -h, --help               this help\n"
 "\n"
 "Keys live in a separate signer process; the process that talks to the\n"
-"network holds no key, PIN or module and runs under seccomp.  A crashed\n"
-"process is restarted (the signer keeps tokens logged in).\n"
+"network holds no key, PIN or module and runs under seccomp; Landlock\n"
+"lets it write only where its identities, control socket and unix\n"
+"listeners are.  A crashed process is restarted (the signer keeps tokens\n"
+"logged in), so is one whose reload needs to write somewhere new.\n"
 "\n"
 KW_EXIT_HELP;
 

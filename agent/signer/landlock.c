@@ -90,6 +90,7 @@ struct kw_ll_dir {
 struct kw_landlock {
 	struct kw_ll_dir *dirs;
 	size_t n;
+	int proc_task;		/* /proc/self/task, held open (see below) */
 };
 
 /* The rights of an ABI (landlock.h's table). */
@@ -190,6 +191,7 @@ kw_landlock_plan(const struct kw_config *conf, const char *control,
 	*out = NULL;
 	if ((ll = calloc(1, sizeof(*ll))) == NULL)
 		return KW_ERR_NOMEM;
+	ll->proc_task = -1;
 	for (i = 0; r == KW_OK && i < conf->nids; i++)
 		r = kw_ll_identity(ll, kw_identity_conf_state(conf->ids[i]));
 	if (r == KW_OK && control != NULL &&
@@ -235,30 +237,39 @@ kw_landlock_free(struct kw_landlock *ll)
 	for (i = 0; i < ll->n; i++)
 		free(ll->dirs[i].path);
 	free(ll->dirs);
+	if (ll->proc_task >= 0)
+		close(ll->proc_task);
 	free(ll);
 }
 
-/* One rule: beneath path (O_PATH), rights. */
+/* One rule: beneath fd, rights. */
 static int
-kw_ll_rule(int ruleset, const char *path, uint64_t rights)
+kw_ll_rule_fd(int ruleset, int fd, uint64_t rights)
 {
 	struct landlock_path_beneath_attr pb;
-	int fd, r = 0;
 
 	memset(&pb, 0, sizeof(pb));
 	pb.allowed_access = rights;
+	pb.parent_fd = fd;
+	return syscall(SYS_landlock_add_rule, ruleset,
+	    LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0 ? -1 : 0;
+}
+
+/* One rule: beneath path, rights. */
+static int
+kw_ll_rule(int ruleset, const char *path, uint64_t rights)
+{
+	int fd, r;
+
 	if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0)
 		return -1;
-	pb.parent_fd = fd;
-	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH,
-	    &pb, 0) != 0)
-		r = -1;
+	r = kw_ll_rule_fd(ruleset, fd, rights);
 	close(fd);
 	return r;
 }
 
 int
-kw_landlock_apply(const struct kw_landlock *ll, int *in_force)
+kw_landlock_apply(struct kw_landlock *ll, int *in_force)
 {
 	struct landlock_ruleset_attr ra;
 	char *list = NULL;
@@ -271,11 +282,10 @@ kw_landlock_apply(const struct kw_landlock *ll, int *in_force)
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
 	    LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 0) {
-		kw_warn("sandbox: this kernel has no Landlock (%s): the "
-		    "network process may write files anywhere its user may "
-		    "(seccomp still applies)", errno == ENOSYS ? "not built "
-		    "in" : errno == EOPNOTSUPP ? "disabled at boot" :
-		    strerror(errno));
+		kw_warn("sandbox: no Landlock here (%s): the network process "
+		    "may write files anywhere its user may (seccomp still "
+		    "applies)", errno == ENOSYS ? "not in this kernel" :
+		    errno == EOPNOTSUPP ? "disabled at boot" : strerror(errno));
 		return KW_OK;
 	}
 	mask = kw_ll_abi_mask(abi);
@@ -303,6 +313,17 @@ kw_landlock_apply(const struct kw_landlock *ll, int *in_force)
 	/* what a library may open for writing without meaning a file */
 	(void)kw_ll_rule(ruleset, "/dev/null", (LANDLOCK_ACCESS_FS_WRITE_FILE |
 	    LANDLOCK_ACCESS_FS_TRUNCATE) & mask);
+	/* glibc's pthread_setname_np() on another thread (the handshake
+	 * pool names its threads) writes /proc/self/task/TID/comm.  The
+	 * rule binds the inode of this process's task directory; the
+	 * directory is held open so that procfs keeps that inode. */
+	if (ll->proc_task < 0)
+		ll->proc_task = open("/proc/self/task", O_PATH | O_DIRECTORY |
+		    O_CLOEXEC);
+	if (ll->proc_task < 0 || kw_ll_rule_fd(ruleset, ll->proc_task,
+	    LANDLOCK_ACCESS_FS_WRITE_FILE) != 0)
+		kw_debug("sandbox: /proc/self/task: %s (the handshake threads "
+		    "stay unnamed)", strerror(errno));
 	if (fclose(f) != 0) {
 		f = NULL;
 		r = KW_ERR_NOMEM;

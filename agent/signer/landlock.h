@@ -18,11 +18,12 @@ void kw_landlock_free(struct kw_landlock *ll);
 
 /* Restrict this process (call it while it has a single thread: Landlock
  * binds the calling thread and the threads it creates later) to writing
- * only what ll names; reads stay allowed everywhere.  Best effort by the
+ * only what ll names (and the names of its own threads: ll keeps
+ * /proc/self/task open for that); reads stay allowed everywhere.  Best effort by the
  * kernel's Landlock ABI, logged once at info level.  *in_force is set to
  * 1 when the rules apply, 0 when the kernel has no Landlock (one warning
  * line, KW_OK).  KW_ERR_PERM if the kernel has Landlock and refused. */
-int kw_landlock_apply(const struct kw_landlock *ll, int *in_force);
+int kw_landlock_apply(struct kw_landlock *ll, int *in_force);
 
 /* Whether the rules of have allow everything want needs; if not, *missing
  * is the first directory they do not allow (it points into want). */

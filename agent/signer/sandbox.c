@@ -6,10 +6,10 @@
  * rare path fails like a denied file, and the log says so).  There is no
  * exec, ptrace, process_vm_*, mount, module, bpf, keyctl, unshare,
  * setns, personality, chroot or set*id in it.  Files: seccomp cannot see
- * paths, and the network process must write what renewal writes (state,
- * certificates, next to where the user put them), so open/openat stay
- * allowed; what it cannot do is start a program, attach to one, or reach
- * a key: it has no token handle, no PIN, no module mapped.
+ * paths, so open/openat stay allowed here and Landlock (landlock.c) limits
+ * where the process writes; what it cannot do is start a program, attach
+ * to one, or reach a key: it has no token handle, no PIN, no module
+ * mapped.  The filter is synchronized to every thread (TSYNC).
  *
  * The signer keeps everything (PKCS#11 modules do what they like, a PIN
  * may come from systemd-ask-password) but may not listen, accept, or
@@ -79,11 +79,15 @@ kw_sandbox_network(void)
 	size_t i;
 	int nr, r = KW_ERR_PERM;
 
-	/* TSYNC: every thread, not only this one (the renewal and handshake
-	 * threads already run when the loop is about to serve) */
-	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL)
 		goto out;
+	/* TSYNC: every thread, not only this one (the renewal and handshake
+	 * threads already run when the loop is about to serve); every kernel
+	 * keyward runs on has it, valgrind does not */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		kw_warn("sandbox: seccomp cannot cover the threads already "
+		    "running (no TSYNC here: valgrind?); only the main "
+		    "thread and the threads it starts are filtered");
 	for (i = 0; i < sizeof(kw_net_allow) / sizeof(kw_net_allow[0]); i++) {
 		nr = seccomp_syscall_resolve_name(kw_net_allow[i]);
 		if (nr == __NR_SCMP_ERROR)
@@ -118,9 +122,9 @@ kw_sandbox_signer(int inet)
 	size_t i;
 	int af, r = KW_ERR_PERM;
 
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 		goto out;
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (i = 0; i < sizeof(deny_listen) / sizeof(deny_listen[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny_listen[i],
 		    0) < 0)
