@@ -112,7 +112,7 @@ static int
 kw_ll_add(struct kw_landlock *ll, const char *path, int parent,
     uint64_t rights)
 {
-	char *copy = NULL, *real = NULL;
+	char *copy = NULL, *real = NULL, *dir;
 	struct kw_ll_dir *v;
 	size_t i;
 	int r = KW_OK;
@@ -123,9 +123,10 @@ kw_ll_add(struct kw_landlock *ll, const char *path, int parent,
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
-	if ((real = realpath(parent ? dirname(copy) : copy, NULL)) == NULL) {
+	dir = parent ? dirname(copy) : copy;
+	if ((real = realpath(dir, NULL)) == NULL) {
 		kw_debug("sandbox: %s: %s; not writable for the network "
-		    "process", parent ? dirname(copy) : copy, strerror(errno));
+		    "process", dir, strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < ll->n; i++)
