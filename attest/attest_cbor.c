@@ -137,6 +137,7 @@ struct attest_field {
 };
 
 #define ATTEST_OFF(f)	offsetof(struct kw_attest_evidence, f)
+#define ATTEST_NFIELDS(t)	((int)(sizeof(t) / sizeof((t)[0])))
 
 /* Which of fields[] k names; -1 if none or seen before (seen: bit mask). */
 static int
@@ -328,7 +329,8 @@ attest_read_att_stmt(const cbor_item_t *v, const struct attest_field *f,
 
 	(void)f;
 	/* ver, x5c and akPub always; the four certify fields all or none */
-	r = attest_map(v, attest_stmt_fields, 7, 7, &seen, ev);
+	r = attest_map(v, attest_stmt_fields,
+	    ATTEST_NFIELDS(attest_stmt_fields), 7, &seen, ev);
 	if (r == KW_OK && (seen & cert_bits) != 0 &&
 	    (seen & cert_bits) != cert_bits)
 		r = KW_ERR_PARSE;
@@ -356,7 +358,8 @@ attest_read_posture(const cbor_item_t *v, const struct attest_field *f,
 	int r;
 
 	(void)f;
-	r = attest_map(v, attest_posture_fields, 7, 0x1f, &seen, ev);
+	r = attest_map(v, attest_posture_fields,
+	    ATTEST_NFIELDS(attest_posture_fields), 0x1f, &seen, ev);
 	ev->has_posture = r == KW_OK;
 	return r;
 }
@@ -389,7 +392,8 @@ kw_attest_evidence_decode(const uint8_t *buf, size_t len,
 	if (res.read != len)
 		goto out;
 	out->priv = item;
-	r = attest_map(item, attest_top_fields, 3, 3, &seen, out);
+	r = attest_map(item, attest_top_fields,
+	    ATTEST_NFIELDS(attest_top_fields), 3, &seen, out);
 out:
 	if (r != KW_OK) {
 		if (item != NULL)
