@@ -220,9 +220,12 @@ conn_hs_result(struct kw_conn *c)
 	}
 	r = kw_tls_explain(c->g->tls, c->ssl, w, tc->mode == KW_TUNNEL_CLIENT ?
 	    conn_target_text(c) : c->peer);
-	if (r == KW_ERR_TOKEN_ABSENT &&
+	if ((r == KW_ERR_TOKEN_ABSENT || r == KW_ERR_BUSY) &&
 	    kw_key_failure_said(kw_tls_ctx_key(c->g->tls))) {
-		/* the key's backend reported the token's outage */
+		/* said once for the key (kw_key.c): the token's outage by
+		 * its backend, the refusals by the signer's sign-rate */
+		if (r == KW_ERR_BUSY)
+			c->t->st.refused++;	/* as before it was said once */
 		c->t->st.conns_failed++;
 		snprintf(c->t->st.last_error, sizeof(c->t->st.last_error),
 		    "connection from %s closed: TLS handshake failed: %s",
