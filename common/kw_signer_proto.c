@@ -3,8 +3,10 @@
  * unit tests (tests/unit/test_signer.c) drive it directly. */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kw_error.h"
@@ -282,6 +284,8 @@ kw_sgn_write_frame(int fd, const uint8_t *buf, size_t len)
 	return KW_OK;
 }
 
+/* What is waiting is taken at once; poll() only when nothing is: a
+ * reply that is already there costs one recv, not a poll and a recv. */
 static int
 kw_sgn_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
 {
@@ -291,6 +295,17 @@ kw_sgn_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
 	int r;
 
 	while (off < len) {
+		n = recv(fd, buf + off, len - off, MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return KW_ERR_IO;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return KW_ERR_IO;
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
@@ -301,14 +316,34 @@ kw_sgn_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
 			return KW_ERR_IO;
 		if (r == 0)
 			return KW_ERR_TIMEOUT;
-		n = recv(fd, buf + off, len - off, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return KW_ERR_IO;
-		off += (size_t)n;
 	}
 	return KW_OK;
+}
+
+uint64_t
+kw_sgn_clock_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+int
+kw_sgn_spin_readable(int fd, unsigned spin_us)
+{
+	uint64_t end = kw_sgn_clock_us() + spin_us;
+	uint8_t c;
+	ssize_t n;
+
+	do {
+		n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR))
+			return 1;	/* data, end of stream or an error */
+		(void)sched_yield();
+	} while (kw_sgn_clock_us() < end);
+	return 0;
 }
 
 int

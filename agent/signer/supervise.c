@@ -77,7 +77,7 @@ kw_sup_spawn_signer(struct kw_sup *s)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
-		kw_err("keyward: cannot make the signer's sockets: %s",
+		kw_err("cannot make the signer's sockets: %s",
 		    strerror(errno));
 		r = KW_ERR_IO;
 		goto out;
@@ -110,7 +110,7 @@ kw_sup_spawn_signer(struct kw_sup *s)
 	ctl[0] = -1;
 	if (s->net_pid > 0) {
 		if (kw_sgn_send_fd(s->net_ctl, data[1]) != KW_OK)
-			kw_warn("keyward: cannot hand the new signer to the "
+			kw_warn("cannot hand the new signer to the "
 			    "network process");
 	} else {
 		if (s->pending_net >= 0)
@@ -144,7 +144,7 @@ kw_sup_spawn_network(struct kw_sup *s)
 			goto out;
 		}
 		if (kw_sgn_send_fd(s->sig_ctl, data[0]) != KW_OK)
-			kw_warn("keyward: cannot hand the new network process "
+			kw_warn("cannot hand the new network process "
 			    "to the signer");
 		/* closed before the fork: a network process holding the
 		 * signer's end too would never see the signer die */
@@ -239,7 +239,7 @@ kw_supervise(const struct kw_supervise_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	if (kw_sup_spawn_signer(&s) != KW_OK ||
 	    kw_sup_spawn_network(&s) != KW_OK) {
-		kw_err("keyward: cannot start the signer and network "
+		kw_err("cannot start the signer and network "
 		    "processes: %s", strerror(errno));
 		goto stop;
 	}
@@ -259,14 +259,14 @@ kw_supervise(const struct kw_supervise_opts *o)
 					goto stop;
 				}
 				if (!kw_sup_restart_ok(&s)) {
-					kw_err("keyward: the network process "
+					kw_err("the network process "
 					    "%s; it died %d times in %ds, "
 					    "giving up", kw_how(st, how,
 					    sizeof(how)), KW_SUP_MAX_RESTARTS,
 					    KW_SUP_WINDOW_S);
 					goto stop;
 				}
-				kw_err("keyward: the network process %s; "
+				kw_err("the network process %s; "
 				    "restarting it (the signer keeps the keys "
 				    "open)", kw_how(st, how, sizeof(how)));
 				if (kw_sup_spawn_network(&s) != KW_OK)
@@ -278,7 +278,7 @@ kw_supervise(const struct kw_supervise_opts *o)
 				if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 					goto stop;
 				if (!kw_sup_restart_ok(&s)) {
-					kw_err("keyward: the signer %s; it "
+					kw_err("the signer %s; it "
 					    "died %d times in %ds, giving up",
 					    kw_how(st, how, sizeof(how)),
 					    KW_SUP_MAX_RESTARTS,
@@ -286,7 +286,7 @@ kw_supervise(const struct kw_supervise_opts *o)
 					code = KW_EXIT_KEY;
 					goto stop;
 				}
-				kw_err("keyward: the signer %s; handshakes "
+				kw_err("the signer %s; handshakes "
 				    "fail until it is back; restarting it",
 				    kw_how(st, how, sizeof(how)));
 				if (kw_sup_spawn_signer(&s) != KW_OK)

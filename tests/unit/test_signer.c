@@ -229,6 +229,39 @@ test_frames(void **state)
 	close(sv[1]);
 }
 
+/* Waiting without sleeping: the time is kept when nothing comes, a reply
+ * already there is seen at once and left to read, and so is an ended peer. */
+static void
+test_spin(void **state)
+{
+	uint8_t buf[KW_SGN_MAX_FRAME], in[KW_SGN_MAX_FRAME];
+	struct kw_sgn_msg m;
+	uint64_t t0, t;
+	size_t n, got;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	t0 = kw_sgn_clock_us();
+	assert_int_equal(kw_sgn_spin_readable(sv[1], 3000), 0);
+	t = kw_sgn_clock_us() - t0;
+	assert_true(t >= 3000);
+	m = req(KW_SGN_OP_LIST);
+	assert_int_equal(kw_sgn_encode(&m, buf, sizeof(buf), &n), KW_OK);
+	assert_int_equal(kw_sgn_write_frame(sv[0], buf, n), KW_OK);
+	t0 = kw_sgn_clock_us();
+	assert_int_equal(kw_sgn_spin_readable(sv[1], 5000000), 1);
+	assert_true(kw_sgn_clock_us() - t0 < 1000000);
+	assert_int_equal(kw_sgn_read_frame(sv[1], in, sizeof(in), 1000, &got),
+	    KW_OK);
+	assert_int_equal(got, n - 4);
+	close(sv[0]);
+	assert_int_equal(kw_sgn_spin_readable(sv[1], 5000000), 1);
+	assert_int_equal(kw_sgn_read_frame(sv[1], in, sizeof(in), 1000, &got),
+	    KW_ERR_IO);
+	close(sv[1]);
+}
+
 /* ---- the client backend against a scripted signer ---- */
 
 struct fake {
@@ -373,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_frames),
+		cmocka_unit_test(test_spin),
 		cmocka_unit_test(test_client),
 	};
 
