@@ -35,7 +35,7 @@ check-quick:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$$quick"
 .PHONY: check-quick
 
-EXTRA_DIST += tests/lib
+EXTRA_DIST += tests/lib tests/tsan.supp
 include $(srcdir)/tests/common.mk
 include $(srcdir)/tests/tpm.mk
 include $(srcdir)/tests/attest.mk

@@ -525,6 +525,7 @@ kw_tunnel_conf_new(const char *name, enum kw_tunnel_mode mode,
 	t->connect_timeout_ms = KW_DEF_CONNECT_TIMEOUT_MS;
 	t->handshake_timeout_ms = KW_DEF_HANDSHAKE_TIMEOUT_MS;
 	t->idle_timeout_s = KW_DEF_IDLE_TIMEOUT_S;
+	t->handshake_threads = KW_DEF_HS_THREADS;
 	t->max_conns = KW_DEF_MAX_CONNS;
 	t->max_pending_per_source = KW_DEF_MAX_PENDING_PER_SOURCE;
 	t->max_signing_per_source = KW_DEF_MAX_SIGNING_PER_SOURCE;

@@ -112,6 +112,12 @@ struct kw_config {
 #define KW_DEF_CONNECT_TIMEOUT_MS	10000
 #define KW_DEF_HANDSHAKE_TIMEOUT_MS	15000
 #define KW_DEF_IDLE_TIMEOUT_S		3600
+/* handshake-threads when a tunnel does not say: 0, in the event loop.  A
+ * ThreadSanitizer build (configure --enable-tsan) makes it 2, so that every
+ * tunnel the test suite starts makes its handshakes on threads. */
+#ifndef KW_DEF_HS_THREADS
+#define KW_DEF_HS_THREADS		0
+#endif
 #define KW_DEF_MAX_CONNS		10000
 #define KW_DEF_MAX_PENDING_PER_SOURCE	32
 #define KW_DEF_MAX_SIGNING_PER_SOURCE	4
