@@ -26,9 +26,10 @@ KW_AGENT_CONF_SRC = agent/conf/config.c agent/conf/config.h
 KW_AGENT_SIGNER_SRC = agent/signer/signer.c agent/signer/signer.h \
 	agent/signer/supervise.c agent/signer/sandbox.c \
 	agent/signer/landlock.c agent/signer/landlock.h
-KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_conn.c \
-	agent/tunnel/tunnel_hs.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_gen.c \
-	agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
+KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_pool.c \
+	agent/tunnel/tunnel_conn.c agent/tunnel/tunnel_admit.c agent/tunnel/tunnel_hs.c \
+	agent/tunnel/tunnel_relay.c agent/tunnel/tunnel_core.c agent/tunnel/tunnel_core.h \
+	agent/tunnel/tunnel_gen.c agent/tunnel/tunnel.h agent/tunnel/tunnel_int.h \
 	agent/tunnel/tunnel_hello.c agent/tunnel/tunnel_hello.h \
 	agent/tunnel/tunnel_posture.c agent/tunnel/tunnel_posture.h \
 	agent/tunnel/tunnel_posture_ops.c agent/tunnel/tunnel_posture_conn.c

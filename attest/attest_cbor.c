@@ -13,6 +13,7 @@
  * bytes checks that they are exactly one well-formed item of definite
  * lengths, without tags, nested at most ATTEST_CBOR_DEPTH deep; then every
  * map must hold only known keys, each once, of the right type and size. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,15 +125,29 @@ attest_uint(const cbor_item_t *v, uint64_t *out)
 	return KW_OK;
 }
 
-/* Which of names[] k is; -1 if none or seen before (seen: bit mask). */
+/* One key a map may hold: its name, the reader that checks its value and
+ * stores it in the evidence, and what that reader needs (not all use all). */
+struct attest_field {
+	const char *name;
+	int (*read)(const cbor_item_t *v, const struct attest_field *f,
+	    struct kw_attest_evidence *ev);
+	size_t max;		/* longest value */
+	size_t off;		/* where in kw_attest_evidence it goes */
+	const char *want;	/* the one text allowed */
+};
+
+#define ATTEST_OFF(f)	offsetof(struct kw_attest_evidence, f)
+#define ATTEST_NFIELDS(t)	((int)(sizeof(t) / sizeof((t)[0])))
+
+/* Which of fields[] k names; -1 if none or seen before (seen: bit mask). */
 static int
-attest_which(const cbor_item_t *k, const char *const *names, int n,
+attest_which(const cbor_item_t *k, const struct attest_field *fields, int n,
     unsigned int *seen)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (attest_key_is(k, names[i])) {
+		if (attest_key_is(k, fields[i].name)) {
 			if (*seen & (1u << i))
 				return -1;
 			*seen |= 1u << i;
@@ -141,173 +156,227 @@ attest_which(const cbor_item_t *k, const char *const *names, int n,
 	return -1;
 }
 
+/* Read map m: only the n keys of fields[], each at most once, and every
+ * fields[i] with bit i set in need; *seen: bit i set if fields[i] is there. */
 static int
-attest_att_stmt(const cbor_item_t *m, struct kw_attest_evidence *ev)
+attest_map(const cbor_item_t *m, const struct attest_field *fields, int n,
+    unsigned int need, unsigned int *seen, struct kw_attest_evidence *ev)
 {
-	static const char *const names[] = { "ver", "x5c", "akPub", "alg",
-	    "sig", "certInfo", "pubArea" };
 	struct cbor_pair *pp;
-	struct kw_attest_bytes ver;
-	cbor_item_t **a;
-	unsigned int seen = 0, cert_bits = 0x78;
-	size_t i, j;
-	uint64_t u;
-	int r = KW_OK;
+	size_t i;
+	int r = KW_OK, w;
 
+	*seen = 0;
 	if (!cbor_isa_map(m))
 		return KW_ERR_PARSE;
 	pp = cbor_map_handle(m);
 	for (i = 0; i < cbor_map_size(m) && r == KW_OK; i++) {
-		switch (attest_which(pp[i].key, names, 7, &seen)) {
-		case 0:
-			r = attest_text(pp[i].value, 8, &ver);
-			if (r == KW_OK && (ver.len != 3 ||
-			    memcmp(ver.p, "2.0", 3) != 0))
-				r = KW_ERR_PARSE;
-			break;
-		case 1:
-			if (!cbor_isa_array(pp[i].value) ||
-			    cbor_array_size(pp[i].value) == 0 ||
-			    cbor_array_size(pp[i].value) > KW_ATTEST_X5C_MAX) {
-				r = KW_ERR_PARSE;
-				break;
-			}
-			a = cbor_array_handle(pp[i].value);
-			ev->nx5c = cbor_array_size(pp[i].value);
-			for (j = 0; j < ev->nx5c && r == KW_OK; j++)
-				r = attest_bytes(a[j], ATTEST_CERT_MAX,
-				    &ev->x5c[j]);
-			break;
-		case 2:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->ak_pub);
-			break;
-		case 3:
-			/* a COSE algorithm: a small negative integer */
-			if (cbor_isa_negint(pp[i].value)) {
-				u = cbor_get_int(pp[i].value);
-				if (u > 65535)
-					r = KW_ERR_PARSE;
-				else
-					ev->alg = -1 - (int64_t)u;
-			} else if (attest_uint(pp[i].value, &u) == KW_OK &&
-			    u <= 65535) {
-				ev->alg = (int64_t)u;
-			} else {
-				r = KW_ERR_PARSE;
-			}
-			break;
-		case 4:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->cert_sig);
-			break;
-		case 5:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->cert_info);
-			break;
-		case 6:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->pub_area);
-			break;
-		default:
-			r = KW_ERR_PARSE;
-			break;
-		}
+		w = attest_which(pp[i].key, fields, n, seen);
+		r = w < 0 ? KW_ERR_PARSE : fields[w].read(pp[i].value,
+		    &fields[w], ev);
 	}
+	if (r == KW_OK && (*seen & need) != need)
+		r = KW_ERR_PARSE;
+	return r;
+}
+
+static int
+attest_read_bytes(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	return attest_bytes(v, f->max,
+	    (struct kw_attest_bytes *)(void *)((char *)ev + f->off));
+}
+
+static int
+attest_read_uint(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	return attest_uint(v, (uint64_t *)(void *)((char *)ev + f->off));
+}
+
+/* A short text that must be f->want ("fmt": "tpm", "ver": "2.0"). */
+static int
+attest_read_word(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	struct kw_attest_bytes t;
+	int r;
+
+	(void)ev;
+	r = attest_text(v, 8, &t);
+	if (r == KW_OK && (t.len != strlen(f->want) ||
+	    memcmp(t.p, f->want, t.len) != 0))
+		r = KW_ERR_PARSE;
+	return r;
+}
+
+/* The posture map's version: 1. */
+static int
+attest_read_version(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	uint64_t u;
+	int r;
+
+	(void)f;
+	(void)ev;
+	r = attest_uint(v, &u);
+	if (r == KW_OK && u != 1)
+		r = KW_ERR_PARSE;	/* a later version */
+	return r;
+}
+
+/* PCR values: a whole number of SHA-256 digests. */
+static int
+attest_read_pcrs(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	int r;
+
+	r = attest_read_bytes(v, f, ev);
+	if (r == KW_OK && ev->pcr_values.len % 32 != 0)
+		r = KW_ERR_PARSE;
+	return r;
+}
+
+static int
+attest_read_x5c(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	cbor_item_t **a;
+	size_t j;
+	int r = KW_OK;
+
+	if (!cbor_isa_array(v) || cbor_array_size(v) == 0 ||
+	    cbor_array_size(v) > KW_ATTEST_X5C_MAX)
+		return KW_ERR_PARSE;
+	a = cbor_array_handle(v);
+	ev->nx5c = cbor_array_size(v);
+	for (j = 0; j < ev->nx5c && r == KW_OK; j++)
+		r = attest_bytes(a[j], f->max, &ev->x5c[j]);
+	return r;
+}
+
+/* A COSE algorithm: a small integer, in practice negative. */
+static int
+attest_read_alg(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	uint64_t u;
+
+	(void)f;
+	if (cbor_isa_negint(v)) {
+		u = cbor_get_int(v);
+		if (u > 65535)
+			return KW_ERR_PARSE;
+		ev->alg = -1 - (int64_t)u;
+	} else if (attest_uint(v, &u) == KW_OK && u <= 65535) {
+		ev->alg = (int64_t)u;
+	} else {
+		return KW_ERR_PARSE;
+	}
+	return KW_OK;
+}
+
+/* The OS facts: a map of text to text, no key twice. */
+static int
+attest_read_os(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	struct cbor_pair *op;
+	size_t j, k;
+	int r = KW_OK;
+
+	(void)f;
+	if (!cbor_isa_map(v) || cbor_map_size(v) > KW_ATTEST_OS_MAX)
+		return KW_ERR_PARSE;
+	op = cbor_map_handle(v);
+	ev->nos = cbor_map_size(v);
+	for (j = 0; j < ev->nos && r == KW_OK; j++) {
+		r = attest_text(op[j].key, ATTEST_OS_KEY_MAX, &ev->os_key[j]);
+		if (r == KW_OK)
+			r = attest_text(op[j].value, ATTEST_OS_VAL_MAX,
+			    &ev->os_val[j]);
+		for (k = 0; k < j && r == KW_OK; k++)
+			if (ev->os_key[k].len == ev->os_key[j].len &&
+			    memcmp(ev->os_key[k].p, ev->os_key[j].p,
+			    ev->os_key[j].len) == 0)
+				r = KW_ERR_PARSE;
+	}
+	return r;
+}
+
+static const struct attest_field attest_stmt_fields[] = {
+	{ "ver", attest_read_word, 0, 0, "2.0" },
+	{ "x5c", attest_read_x5c, ATTEST_CERT_MAX, 0, NULL },
+	{ "akPub", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(ak_pub), NULL },
+	{ "alg", attest_read_alg, 0, 0, NULL },
+	{ "sig", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(cert_sig),
+	    NULL },
+	{ "certInfo", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(cert_info),
+	    NULL },
+	{ "pubArea", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(pub_area),
+	    NULL },
+};
+
+static int
+attest_read_att_stmt(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	unsigned int seen, cert_bits = 0x78;
+	int r;
+
+	(void)f;
 	/* ver, x5c and akPub always; the four certify fields all or none */
-	if (r == KW_OK && ((seen & 7) != 7 || ((seen & cert_bits) != 0 &&
-	    (seen & cert_bits) != cert_bits)))
+	r = attest_map(v, attest_stmt_fields,
+	    ATTEST_NFIELDS(attest_stmt_fields), 7, &seen, ev);
+	if (r == KW_OK && (seen & cert_bits) != 0 &&
+	    (seen & cert_bits) != cert_bits)
 		r = KW_ERR_PARSE;
 	ev->has_certify = (seen & cert_bits) == cert_bits;
 	return r;
 }
 
-static int
-attest_posture(const cbor_item_t *m, struct kw_attest_evidence *ev)
-{
-	static const char *const names[] = { "v", "time", "quote", "sig",
-	    "pcrs", "eventLog", "os" };
-	struct cbor_pair *pp, *op;
-	unsigned int seen = 0;
-	size_t i, j, k;
-	uint64_t u;
-	int r = KW_OK;
+static const struct attest_field attest_posture_fields[] = {
+	{ "v", attest_read_version, 0, 0, NULL },
+	{ "time", attest_read_uint, 0, ATTEST_OFF(time), NULL },
+	{ "quote", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(quote), NULL },
+	{ "sig", attest_read_bytes, ATTEST_TPM_MAX, ATTEST_OFF(quote_sig),
+	    NULL },
+	{ "pcrs", attest_read_pcrs, 24 * 32, ATTEST_OFF(pcr_values), NULL },
+	{ "eventLog", attest_read_bytes, ATTEST_LOG_MAX, ATTEST_OFF(event_log),
+	    NULL },
+	{ "os", attest_read_os, 0, 0, NULL },
+};
 
-	if (!cbor_isa_map(m))
-		return KW_ERR_PARSE;
-	pp = cbor_map_handle(m);
-	for (i = 0; i < cbor_map_size(m) && r == KW_OK; i++) {
-		switch (attest_which(pp[i].key, names, 7, &seen)) {
-		case 0:
-			r = attest_uint(pp[i].value, &u);
-			if (r == KW_OK && u != 1)
-				r = KW_ERR_PARSE;	/* a later version */
-			break;
-		case 1:
-			r = attest_uint(pp[i].value, &ev->time);
-			break;
-		case 2:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->quote);
-			break;
-		case 3:
-			r = attest_bytes(pp[i].value, ATTEST_TPM_MAX,
-			    &ev->quote_sig);
-			break;
-		case 4:
-			r = attest_bytes(pp[i].value, 24 * 32, &ev->pcr_values);
-			if (r == KW_OK && ev->pcr_values.len % 32 != 0)
-				r = KW_ERR_PARSE;
-			break;
-		case 5:
-			r = attest_bytes(pp[i].value, ATTEST_LOG_MAX,
-			    &ev->event_log);
-			break;
-		case 6:
-			if (!cbor_isa_map(pp[i].value) ||
-			    cbor_map_size(pp[i].value) > KW_ATTEST_OS_MAX) {
-				r = KW_ERR_PARSE;
-				break;
-			}
-			op = cbor_map_handle(pp[i].value);
-			ev->nos = cbor_map_size(pp[i].value);
-			for (j = 0; j < ev->nos && r == KW_OK; j++) {
-				r = attest_text(op[j].key, ATTEST_OS_KEY_MAX,
-				    &ev->os_key[j]);
-				if (r == KW_OK)
-					r = attest_text(op[j].value,
-					    ATTEST_OS_VAL_MAX, &ev->os_val[j]);
-				for (k = 0; k < j && r == KW_OK; k++)
-					if (ev->os_key[k].len ==
-					    ev->os_key[j].len &&
-					    memcmp(ev->os_key[k].p,
-					    ev->os_key[j].p,
-					    ev->os_key[j].len) == 0)
-						r = KW_ERR_PARSE;
-			}
-			break;
-		default:
-			r = KW_ERR_PARSE;
-			break;
-		}
-	}
-	if (r == KW_OK && (seen & 0x1f) != 0x1f)
-		r = KW_ERR_PARSE;
+static int
+attest_read_posture(const cbor_item_t *v, const struct attest_field *f,
+    struct kw_attest_evidence *ev)
+{
+	unsigned int seen;
+	int r;
+
+	(void)f;
+	r = attest_map(v, attest_posture_fields,
+	    ATTEST_NFIELDS(attest_posture_fields), 0x1f, &seen, ev);
+	ev->has_posture = r == KW_OK;
 	return r;
 }
+
+static const struct attest_field attest_top_fields[] = {
+	{ "fmt", attest_read_word, 0, 0, "tpm" },
+	{ "attStmt", attest_read_att_stmt, 0, 0, NULL },
+	{ "keyward-posture", attest_read_posture, 0, 0, NULL },
+};
 
 int
 kw_attest_evidence_decode(const uint8_t *buf, size_t len,
     struct kw_attest_evidence *out)
 {
-	static const char *const names[] = { "fmt", "attStmt",
-	    "keyward-posture" };
 	struct cbor_load_result res;
-	struct kw_attest_bytes fmt;
-	struct cbor_pair *pp;
 	cbor_item_t *item = NULL;
-	unsigned int seen = 0;
-	size_t i;
+	unsigned int seen;
 	int r = KW_ERR_PARSE;
 
 	memset(out, 0, sizeof(*out));
@@ -320,33 +389,11 @@ kw_attest_evidence_decode(const uint8_t *buf, size_t len,
 		    KW_ERR_PARSE;
 		goto out;
 	}
-	if (res.read != len || !cbor_isa_map(item))
+	if (res.read != len)
 		goto out;
 	out->priv = item;
-	pp = cbor_map_handle(item);
-	r = KW_OK;
-	for (i = 0; i < cbor_map_size(item) && r == KW_OK; i++) {
-		switch (attest_which(pp[i].key, names, 3, &seen)) {
-		case 0:
-			r = attest_text(pp[i].value, 8, &fmt);
-			if (r == KW_OK && (fmt.len != 3 ||
-			    memcmp(fmt.p, "tpm", 3) != 0))
-				r = KW_ERR_PARSE;
-			break;
-		case 1:
-			r = attest_att_stmt(pp[i].value, out);
-			break;
-		case 2:
-			r = attest_posture(pp[i].value, out);
-			out->has_posture = r == KW_OK;
-			break;
-		default:
-			r = KW_ERR_PARSE;
-			break;
-		}
-	}
-	if (r == KW_OK && (seen & 3) != 3)
-		r = KW_ERR_PARSE;
+	r = attest_map(item, attest_top_fields,
+	    ATTEST_NFIELDS(attest_top_fields), 3, &seen, out);
 out:
 	if (r != KW_OK) {
 		if (item != NULL)

@@ -23,7 +23,19 @@ struct kw_key {
 	 * callers do not repeat it (kw_key_failure_said); the first success
 	 * after them is reported here. */
 	atomic_uint_fast64_t absent_streak;
+	/* Signatures refused by the signer's sign-rate (KW_ERR_BUSY) in
+	 * the episode under way (0: none), and when the last one was: the
+	 * episode is said here once when it starts, and once, with the
+	 * count, at the first signature made KW_BUSY_QUIET_USEC after its
+	 * last refusal (a flood's few signatures the rate lets through do
+	 * not end it).  last_said: the last signature failed in an outage
+	 * or an episode that was said (kw_key_failure_said). */
+	atomic_uint_fast64_t busy_refused;
+	atomic_uint_fast64_t busy_last_usec;
+	atomic_int last_said;
 };
+
+#define KW_BUSY_QUIET_USEC	1000000u
 
 static _Thread_local enum kw_key_purpose kw_key_tl_purpose;
 static _Thread_local char kw_key_tl_who[201];
@@ -70,6 +82,9 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
 	atomic_init(&key->decrypts, 0);
 	atomic_init(&key->decrypt_failures, 0);
 	atomic_init(&key->absent_streak, 0);
+	atomic_init(&key->busy_refused, 0);
+	atomic_init(&key->busy_last_usec, 0);
+	atomic_init(&key->last_said, 0);
 	*out = key;
 	return KW_OK;
 }
@@ -97,6 +112,47 @@ kw_now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* A signature refused by sign-rate (the signer's KW_ERR_BUSY): the
+ * first of an episode is said, naming the key and what it was for. */
+static void
+kw_key_busy(struct kw_key *key)
+{
+	enum kw_key_purpose p;
+	const char *who;
+	char desc[256];
+
+	atomic_store(&key->busy_last_usec, kw_now_usec());
+	if (atomic_fetch_add(&key->busy_refused, 1) > 0)
+		return;
+	if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
+		snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+	kw_key_purpose_get(&p, &who);
+	kw_warn("the %s: signatures refused by sign-rate from now (first "
+	    "for %s): what needs one fails (a tunnel's handshake) until the "
+	    "rate drops; counted as refused in `keyward status` and "
+	    "keyward_signer_refused_total; said again when it signs again",
+	    desc, *who ? who : "(unknown)");
+}
+
+/* A signature made: the episode of refusals ends once the last of them
+ * is KW_BUSY_QUIET_USEC old, said with their count. */
+static void
+kw_key_busy_end(struct kw_key *key)
+{
+	char desc[256];
+	uint64_t n;
+
+	if (atomic_load(&key->busy_refused) == 0 || kw_now_usec() -
+	    atomic_load(&key->busy_last_usec) < KW_BUSY_QUIET_USEC)
+		return;
+	if ((n = atomic_exchange(&key->busy_refused, 0)) == 0)
+		return;
+	if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
+		snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+	kw_info("the %s signs again: %llu signatures refused by sign-rate",
+	    desc, (unsigned long long)n);
+}
+
 int
 kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
     const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
@@ -119,17 +175,23 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 	if (r == KW_OK) {
 		atomic_fetch_add(&key->signs, 1);
 		atomic_fetch_add(&key->sign_usec, kw_now_usec() - t0);
+		atomic_store(&key->last_said, 0);
 		if ((n = atomic_exchange(&key->absent_streak, 0)) > 0 &&
 		    kw_key_describe(key, desc, sizeof(desc)) == KW_OK)
 			kw_info("the %s signs again (%llu signatures failed "
 			    "while it was out of reach)", desc,
 			    (unsigned long long)n);
+		kw_key_busy_end(key);
 	} else {
 		atomic_fetch_add(&key->failures, 1);
 		if (r == KW_ERR_TOKEN_ABSENT)
 			atomic_fetch_add(&key->absent_streak, 1);
 		else
 			atomic_store(&key->absent_streak, 0);
+		if (r == KW_ERR_BUSY)
+			kw_key_busy(key);
+		atomic_store(&key->last_said, r == KW_ERR_BUSY ||
+		    atomic_load(&key->absent_streak) > 0);
 	}
 	return r;
 }
@@ -138,7 +200,7 @@ int
 kw_key_failure_said(const struct kw_key *key)
 {
 	return key != NULL &&
-	    atomic_load(&((struct kw_key *)key)->absent_streak) > 0;
+	    atomic_load(&((struct kw_key *)key)->last_said) != 0;
 }
 
 /* Refusals kw_key_decrypt makes before asking the backend: EC keys and

@@ -136,9 +136,11 @@ const char *kw_key_backend(const struct kw_key *key);
 uint64_t kw_key_sign_count(const struct kw_key *key);
 uint64_t kw_key_sign_failures(const struct kw_key *key);
 /* 1 when the last signature failed because the token is out of reach
- * (KW_ERR_TOKEN_ABSENT): the backend reported that, once per outage, and
- * said it retries; callers log it at debug level only (not one line per
- * handshake).  The first signature after the outage is logged. */
+ * (KW_ERR_TOKEN_ABSENT: the backend reported that, once per outage, and
+ * said it retries) or was refused by the signer's sign-rate (KW_ERR_BUSY:
+ * said here, once per episode of refusals); callers log it at debug
+ * level only (not one line per handshake).  The first signature after
+ * the outage, and the end of the episode with its count, are logged. */
 int kw_key_failure_said(const struct kw_key *key);
 /* Cumulative wall time spent inside successful signatures, microseconds. */
 uint64_t kw_key_sign_usec(const struct kw_key *key);

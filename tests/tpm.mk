@@ -27,19 +27,22 @@ tests_unit_test_tpm_keyfile_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS
 tests_unit_test_tpm_keyfile_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
 
 # ESAPI mocked: every Esys_* / TCTI loader call tpm/ makes on the paths
-# under test is wrapped.
-KW_TPM_WRAP = -Wl,--wrap=Tss2_TctiLdr_Initialize \
+# under test is wrapped.  The calls every path makes are faked once, in
+# tests/unit/esys_mock.c (KW_ESYS_MOCK); each test adds its own.
+KW_ESYS_MOCK = tests/unit/esys_mock.c tests/unit/esys_mock.h
+KW_ESYS_MOCK_WRAP = -Wl,--wrap=Tss2_TctiLdr_Initialize \
 	-Wl,--wrap=Tss2_TctiLdr_Finalize -Wl,--wrap=Esys_Initialize \
 	-Wl,--wrap=Esys_Finalize -Wl,--wrap=Esys_GetCapability \
 	-Wl,--wrap=Esys_CreatePrimary -Wl,--wrap=Esys_Load \
 	-Wl,--wrap=Esys_FlushContext -Wl,--wrap=Esys_TR_Close \
-	-Wl,--wrap=Esys_TR_SetAuth -Wl,--wrap=Esys_Sign \
+	-Wl,--wrap=Esys_TR_SetAuth -Wl,--wrap=Esys_ContextSave \
+	-Wl,--wrap=Esys_ContextLoad -Wl,--wrap=Esys_TR_GetTpmHandle
+KW_TPM_WRAP = $(KW_ESYS_MOCK_WRAP) -Wl,--wrap=Esys_Sign \
 	-Wl,--wrap=Esys_TR_FromTPMPublic -Wl,--wrap=Esys_ReadPublic \
 	-Wl,--wrap=Esys_StartAuthSession -Wl,--wrap=Esys_TRSess_SetAttributes \
 	-Wl,--wrap=Esys_LoadExternal -Wl,--wrap=Esys_RSA_Encrypt \
-	-Wl,--wrap=Esys_Hash -Wl,--wrap=Esys_ContextSave \
-	-Wl,--wrap=Esys_ContextLoad -Wl,--wrap=Esys_TR_GetTpmHandle
-tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c
+	-Wl,--wrap=Esys_Hash
+tests_unit_test_tpm_esys_SOURCES = tests/unit/test_tpm_esys.c $(KW_ESYS_MOCK)
 tests_unit_test_tpm_esys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
 tests_unit_test_tpm_esys_LDFLAGS = $(AM_LDFLAGS) $(KW_TPM_WRAP)
 tests_unit_test_tpm_esys_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)
@@ -63,15 +66,9 @@ TESTS += tests/tpm/attest.sh
 # a quote), ESAPI mocked.
 check_PROGRAMS += tests/unit/test_tpm_attest
 TESTS += tests/unit/test_tpm_attest
-tests_unit_test_tpm_attest_SOURCES = tests/unit/test_tpm_attest.c
+tests_unit_test_tpm_attest_SOURCES = tests/unit/test_tpm_attest.c \
+	$(KW_ESYS_MOCK)
 tests_unit_test_tpm_attest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(TSS2_CFLAGS)
-tests_unit_test_tpm_attest_LDFLAGS = $(AM_LDFLAGS) \
-	-Wl,--wrap=Tss2_TctiLdr_Initialize -Wl,--wrap=Tss2_TctiLdr_Finalize \
-	-Wl,--wrap=Esys_Initialize -Wl,--wrap=Esys_Finalize \
-	-Wl,--wrap=Esys_GetCapability -Wl,--wrap=Esys_CreatePrimary \
-	-Wl,--wrap=Esys_Load -Wl,--wrap=Esys_FlushContext \
-	-Wl,--wrap=Esys_TR_Close -Wl,--wrap=Esys_TR_SetAuth \
-	-Wl,--wrap=Esys_PCR_Read -Wl,--wrap=Esys_Quote \
-	-Wl,--wrap=Esys_ContextSave -Wl,--wrap=Esys_ContextLoad \
-	-Wl,--wrap=Esys_TR_GetTpmHandle
+tests_unit_test_tpm_attest_LDFLAGS = $(AM_LDFLAGS) $(KW_ESYS_MOCK_WRAP) \
+	-Wl,--wrap=Esys_PCR_Read -Wl,--wrap=Esys_Quote
 tests_unit_test_tpm_attest_LDADD = $(KW_TPM_LIBS) $(KW_COMMON_LIBS) $(CMOCKA_LIBS)

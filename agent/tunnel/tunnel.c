@@ -1,8 +1,9 @@
 /* Tunnels: the listener, accepting connections, generations swapped on
- * reload, counters (see tunnel.h).  A connection's life is in
- * tunnel_conn.c (the pump), tunnel_hs.c (the TLS handshake and its
- * threads) and tunnel_admit.c (who gets a connection and a handshake
- * slot). */
+ * reload, counters (see tunnel.h).  A connection's life is below: the
+ * pump (tunnel_conn.c) and the handshake threads (tunnel_pool.c) drive
+ * it through its phases (tunnel_admit.c, tunnel_hs.c,
+ * tunnel_posture_conn.c, tunnel_relay.c), all on tunnel_core.c (see
+ * tunnel_int.h). */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
@@ -37,69 +38,9 @@
 #include "kw_log.h"
 #include "kw_tls.h"
 #include "agent/tunnel/tunnel_hello.h"
+#include "agent/tunnel/tunnel_core.h"
 #include "agent/tunnel/tunnel_int.h"
 #include "agent/tunnel/tunnel_posture.h"
-
-uint64_t
-tunnel_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Log a per-connection problem and remember it as the tunnel's last. */
-void
-tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(t->st.last_error, sizeof(t->st.last_error), fmt, ap);
-	va_end(ap);
-	t->st.last_error_time = time(NULL);
-	kw_warn("tunnel %s: %s", t->name, t->st.last_error);
-}
-
-void
-kw_peer_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else
-		snprintf(buf, len, "unix socket");
-}
-
-/* After a burst: each time the connections open fell to half their peak
- * (of at least KW_TRIM_PEAK), and once more when the last is gone, the
- * heap's free pages go back to the kernel a second later (malloc_trim),
- * so that RSS follows the connections down instead of staying at the
- * peak. */
-#define KW_TRIM_PEAK	256
-
-void
-tunnel_conn_gone(struct kw_tunnel *t)
-{
-	struct timeval tv = { 1, 0 };
-	uint64_t n = t->st.conns_active;
-
-	if (t->ev_trim == NULL || evtimer_pending(t->ev_trim, NULL))
-		return;
-	if ((t->peak >= KW_TRIM_PEAK && n <= t->peak / 2) ||
-	    (n == 0 && t->trim_more))
-		(void)evtimer_add(t->ev_trim, &tv);
-}
 
 static void
 tunnel_trim_cb(evutil_socket_t fd, short what, void *arg)
@@ -307,6 +248,7 @@ kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
 		return KW_ERR_NOMEM;
 	t->base = base;
 	t->dns = dns;
+	t->pump = conn_pump;
 	t->gen = g;
 	kw_tunnel_gen_ref(g);
 	if ((t->name = strdup(g->conf->name)) == NULL ||

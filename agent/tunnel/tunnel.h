@@ -34,7 +34,6 @@ struct kw_tunnel_gen;
 struct kw_tunnel_conf;
 struct kw_keycache;
 
-#define KW_TUNNEL_BUF		16384
 #define KW_SIGN_BUCKETS		12	/* sign latency histogram */
 
 /* Why a server tunnel refused a client's posture (require-posture): the

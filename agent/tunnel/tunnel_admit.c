@@ -1,7 +1,8 @@
 /* Admission of a server tunnel's connections: per-source counts
- * (max-pending-per-source), max-connections, the ClientHello read before
- * any TLS state, and handshake slots (max-signing, max-signing-per-
- * source) handed out oldest first. */
+ * (max-pending-per-source), max-connections and the ClientHello read
+ * before any TLS state; then the connection waits for a handshake slot,
+ * handed out by the pump (tunnel_conn.c, tunnel_slots_cb), its
+ * bookkeeping in tunnel_core.c. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
@@ -35,6 +36,7 @@
 #include "kw_log.h"
 #include "kw_tls.h"
 #include "agent/tunnel/tunnel_hello.h"
+#include "agent/tunnel/tunnel_core.h"
 #include "agent/tunnel/tunnel_int.h"
 
 /* ---- source addresses and handshake slots (server tunnels) ---- */
@@ -63,20 +65,6 @@ src_key(const struct sockaddr *sa, unsigned char key[16])
 	return 1;
 }
 
-static size_t
-src_bucket(const struct kw_tunnel *t, const unsigned char key[16])
-{
-	uint64_t h = t->src_seed;
-	size_t i;
-
-	for (i = 0; i < 16; i++) {
-		h ^= key[i];
-		h *= 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	return (size_t)(h % KW_SRC_BUCKETS);
-}
-
 /* The entry for sa's source, made when missing; NULL for a Unix socket
  * (*nomem set when out of memory). */
 static struct kw_src *
@@ -103,123 +91,11 @@ src_get(struct kw_tunnel *t, const struct sockaddr *sa, int *nomem)
 	return s;
 }
 
-/* Forget a source with no connection counted. */
-static void
-src_put(struct kw_tunnel *t, struct kw_src *s)
-{
-	struct kw_src **pp;
-
-	if (s == NULL || s->pending > 0 || s->slots > 0)
-		return;
-	for (pp = &t->srcs[src_bucket(t, s->addr)]; *pp != NULL;
-	    pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			free(s);
-			return;
-		}
-}
-
-/* Look for free slots soon (not now: callers may be deep in a close). */
-static void
-tunnel_kick_slots(struct kw_tunnel *t)
-{
-	if (t->ev_slots != NULL)
-		event_active(t->ev_slots, EV_TIMEOUT, 0);
-}
-
-void
-conn_q_add(struct kw_conn_q *q, struct kw_conn *c)
-{
-	c->q_next = NULL;
-	c->q_prev = q->tail;
-	if (q->tail != NULL)
-		q->tail->q_next = c;
-	else
-		q->head = c;
-	q->tail = c;
-}
-
-static void
-conn_q_del(struct kw_conn_q *q, struct kw_conn *c)
-{
-	if (c->q_prev != NULL)
-		c->q_prev->q_next = c->q_next;
-	else
-		q->head = c->q_next;
-	if (c->q_next != NULL)
-		c->q_next->q_prev = c->q_prev;
-	else
-		q->tail = c->q_prev;
-	c->q_prev = c->q_next = NULL;
-}
-
-static void
-conn_wait_unlink(struct kw_conn *c)
-{
-	conn_q_del(&c->t->wait_q, c);
-	c->t->st.hs_waiting--;
-}
-
-/* The signing step is made (or c closes): the key's slot goes back. */
-void
-conn_key_slot_release(struct kw_conn *c)
-{
-	if (!c->key_slot)
-		return;
-	c->key_slot = 0;
-	(*kw_tunnel_gen_key_slots(c->g))--;
-	tunnel_kick_slots(c->t);
-}
-
-/* The handshake is over (done, or c closes): its slot goes back. */
-void
-conn_slot_release(struct kw_conn *c)
-{
-	struct kw_tunnel *t = c->t;
-
-	if (c->hs_state != KW_HS_SLOT)
-		return;
-	c->hs_state = KW_HS_NONE;
-	conn_key_slot_release(c);
-	t->st.hs_slots--;
-	if (!c->tls_ready)
-		t->st.sign_unauth += c->signs;
-	if (c->src != NULL) {
-		c->src->slots--;
-		src_put(t, c->src);
-		c->src = NULL;
-	}
-	tunnel_kick_slots(t);
-}
-
-/* c goes: whatever it counts for its source and the slots. */
-void
-conn_hs_forget(struct kw_conn *c)
-{
-	if (c->hs_state == KW_HS_SLOT)
-		conn_slot_release(c);
-	else if (c->hs_state != KW_HS_NONE) {
-		if (c->hs_state == KW_HS_WAIT)
-			conn_wait_unlink(c);
-		else
-			conn_q_del(&c->t->hello_q, c);
-		c->hs_state = KW_HS_NONE;
-		if (c->src != NULL) {
-			c->src->pending--;
-			src_put(c->t, c->src);
-			c->src = NULL;
-		}
-	}
-	free(c->hello);
-	c->hello = NULL;
-}
-
 /* ---- the ClientHello, before any TLS state (server tunnels) ---- */
 
 /* wolfSSL's receive for server connections: the ClientHello we read
  * first, then the socket. */
-static int
+int
 conn_tls_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	struct kw_conn *c = ctx;
@@ -307,81 +183,6 @@ pump_hello(struct kw_conn *c, struct kw_pump *p)
 	t->st.hs_waiting++;
 	tunnel_kick_slots(t);
 	return 0;
-}
-
-/* c gets a slot: its TLS state is made and the handshake begins.
- * Returns 1 when c was closed. */
-static int
-conn_slot_take(struct kw_conn *c)
-{
-	struct kw_tunnel *t = c->t;
-	int r;
-
-	conn_wait_unlink(c);
-	c->hs_state = KW_HS_SLOT;
-	c->key_slot = 1;
-	(*kw_tunnel_gen_key_slots(c->g))++;
-	t->st.hs_slots++;
-	if (c->src != NULL) {
-		c->src->pending--;
-		c->src->slots++;
-	}
-	if ((r = kw_tls_ssl_new(c->g->tls, c->tls_fd, NULL, &c->ssl)) !=
-	    KW_OK) {
-		conn_close(c, "TLS setup failed: %s", kw_strerror(r));
-		return 1;
-	}
-	if (kw_tunnel_gen_posture_alpn(c->g, c->ssl) != KW_OK) {
-		conn_close(c, "cannot accept ALPN keyward-posture/1");
-		return 1;
-	}
-	wolfSSL_set_verify(c->ssl, WOLFSSL_VERIFY_PEER |
-	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, conn_verify_cb);
-	wolfSSL_SetCertCbCtx(c->ssl, c);
-	wolfSSL_SSLSetIORecv(c->ssl, conn_tls_recv);
-	wolfSSL_SetIOReadCtx(c->ssl, c);
-	c->hello_off = 0;
-	c->hs_want_r = c->hs_want_w = 0;
-	return conn_pump(c);
-}
-
-static void
-conn_defer(struct kw_conn *c)
-{
-	if (!c->deferred) {
-		c->deferred = 1;
-		c->t->st.sign_deferred++;
-	}
-}
-
-/* Hand free slots to waiting connections, oldest first, skipping those
- * whose source has max-signing-per-source.  A key shared with another
- * tunnel may free a slot without telling us: look again in 100 ms. */
-void
-tunnel_slots_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct kw_tunnel *t = arg;
-	struct timeval tv = { 0, 100000 };
-	const struct kw_tunnel_conf *tc;
-	struct kw_conn *c, *next;
-	int key_full = 0;
-
-	(void)fd;
-	(void)what;
-	for (c = t->wait_q.head; c != NULL; c = next) {
-		next = c->q_next;
-		tc = c->g->conf;
-		if (*kw_tunnel_gen_key_slots(c->g) >= tc->max_signing) {
-			key_full = 1;
-			conn_defer(c);
-		} else if (c->src != NULL &&
-		    c->src->slots >= tc->max_signing_per_source)
-			conn_defer(c);
-		else
-			(void)conn_slot_take(c);
-	}
-	if (key_full && t->wait_q.head != NULL)
-		(void)event_add(t->ev_slots, &tv);
 }
 
 /* Server: a new connection from sa within max-pending-per-source?  1

@@ -1,6 +1,5 @@
-/* Internals shared by the tunnel room's files: tunnel.c (listener,
- * accept), tunnel_conn.c (the pump), tunnel_hs.c (handshake),
- * tunnel_admit.c (admission, slots) and tunnel_gen.c (generations:
+/* Internals shared by the tunnel room's files (the list of them and
+ * who calls whom is below the structs) and tunnel_gen.c (generations:
  * settings + TLS context + key).  Include wolfSSL's options.h and ssl.h
  * before this header. */
 #ifndef KW_TUNNEL_INT_H
@@ -83,6 +82,9 @@ enum kw_hs_state {
 	KW_HS_WAIT,		/* ClientHello read, waiting for a slot */
 	KW_HS_SLOT,		/* TLS state made, handshake under way */
 };
+
+/* Each relay buffer of a connection (up, dn). */
+#define KW_TUNNEL_BUF		16384
 
 /* A connection still open this long after its handshake gives its TLS
  * state's zero pages back (kw_tls_ssl_trim). */
@@ -200,7 +202,9 @@ struct kw_tunnel {
 	struct kw_posture_srv *posture;	/* require-posture: verdicts */
 	/* handshake-threads = 0: handshake steps in the loop, even when
 	 * the pool is there for the posture work */
-	int hs_inline;
+	int hs_inline;	/* conn_pump (tunnel_conn.c), for tunnel_core.c's socket and DNS
+	 * callbacks: the core is below the pump and calls it only so */
+	int (*pump)(struct kw_conn *c);
 };
 
 #define KW_JOB_HANDSHAKE	0
@@ -233,58 +237,48 @@ struct kw_pump {
 	int progress;
 };
 
-/* tunnel.c */
-uint64_t tunnel_now_ms(void);
-void tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void kw_peer_text(const struct sockaddr *sa, char *buf, size_t len);
-void tunnel_conn_gone(struct kw_tunnel *t);
+/* The files below tunnel.c (the listener), each calling only down:
+ *   tunnel_pool.c	the handshake threads; steps handed back
+ *   tunnel_conn.c	the pump: drives a connection through its phases
+ *   tunnel_admit.c, tunnel_hs.c, tunnel_posture_conn.c, tunnel_relay.c
+ *			the phases: ClientHello and admission, the TLS
+ *			handshake, the posture exchange, the relay
+ *   tunnel_core.c	a connection's life and state transitions
+ *			(tunnel_core.h), what the phases call */
 
-/* tunnel_conn.c */
-void conn_set_timer(struct kw_conn *c, uint64_t ms);
-void conn_free(struct kw_conn *c);
-void conn_close(struct kw_conn *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-int conn_events_for(struct kw_conn *c, int fd, struct event **r,
-    struct event **w);
-const char *conn_target_text(const struct kw_conn *c);
-int conn_start_connect(struct kw_conn *c);
-int conn_relay_start(struct kw_conn *c);
-int conn_pump(struct kw_conn *c);
-void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
-
-/* tunnel_hs.c */
-int conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
-uint64_t conn_ticket_id(WOLFSSL *ssl);
-void conn_give_session(struct kw_conn *c, int closing);
+/* tunnel_pool.c */
 void hs_pool_back(struct kw_conn *c);
-int hs_pool_cancel(struct kw_hs_pool *pool, struct kw_conn *c);
 void hs_pool_free(struct kw_hs_pool *pool, struct kw_conn **todo,
     struct kw_conn **done);
 int hs_pool_new(struct event_base *base, const char *name, unsigned n,
     struct kw_hs_pool **out);
-int pump_handshake(struct kw_conn *c, struct kw_pump *p);
-void hs_pool_submit(struct kw_hs_pool *pool, struct kw_conn *c);
 
-/* tunnel_posture_conn.c: the posture exchange's hooks */
-void conn_posture_work(struct kw_conn *c);
-void conn_posture_expired(struct kw_conn *c);
-int conn_posture_client(struct kw_conn *c);
-int conn_posture_server(struct kw_conn *c);
-int pump_posture(struct kw_conn *c, struct kw_pump *p);
-int conn_alpn_refused(WOLFSSL *ssl);
-int conn_reconnect(struct kw_conn *c);
+/* tunnel_conn.c */
+int conn_pump(struct kw_conn *c);
+void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+void tunnel_slots_cb(evutil_socket_t fd, short what, void *arg);
 
 /* tunnel_admit.c */
-void conn_q_add(struct kw_conn_q *q, struct kw_conn *c);
-void conn_key_slot_release(struct kw_conn *c);
-void conn_slot_release(struct kw_conn *c);
-void conn_hs_forget(struct kw_conn *c);
+int conn_tls_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx);
 int pump_hello(struct kw_conn *c, struct kw_pump *p);
-void tunnel_slots_cb(evutil_socket_t fd, short what, void *arg);
 int tunnel_admit_source(struct kw_tunnel *t, const struct sockaddr *sa,
     struct kw_src **out);
 void src_unadmit(struct kw_tunnel *t, struct kw_src *s);
 int tunnel_make_room(struct kw_tunnel *t);
+
+/* tunnel_hs.c */
+int conn_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
+void conn_hs_step(struct kw_conn *c);
+int conn_hs_result(struct kw_conn *c);
+int pump_handshake(struct kw_conn *c, struct kw_pump *p);
+
+/* tunnel_posture_conn.c: the posture exchange's steps */
+void conn_posture_work(struct kw_conn *c);
+void conn_posture_expired(struct kw_conn *c);
+int pump_posture(struct kw_conn *c, struct kw_pump *p);
+
+/* tunnel_relay.c */
+int pump_relay(struct kw_conn *c, struct kw_pump *p);
+void pump_release_buffers(struct kw_conn *c);
 
 #endif

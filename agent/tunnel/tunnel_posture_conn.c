@@ -1,8 +1,7 @@
-/* The posture exchange's hooks into a connection (tunnel_posture.h):
- * started when the handshake is done, driven by conn_pump before any
- * relaying, its TPM and verifier steps handed to a handshake thread like
- * a signing step.  Also the client's way around a target that refuses
- * ALPN keyward-posture/1. */
+/* The posture exchange's steps on a connection (tunnel_posture.h):
+ * started when the handshake is done (conn_posture_client/_server,
+ * tunnel_core.c), driven by conn_pump before any relaying, its TPM and
+ * verifier steps handed to a handshake thread like a signing step. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
@@ -15,6 +14,7 @@
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_tls.h"
+#include "agent/tunnel/tunnel_core.h"
 #include "agent/tunnel/tunnel_int.h"
 #include "agent/tunnel/tunnel_posture.h"
 
@@ -87,65 +87,6 @@ conn_posture_expired(struct kw_conn *c)
 	conn_posture_fail(c);
 }
 
-/* Client with an AK: the handshake is done; answer posture if the server
- * selected it, else relay.  Returns 1 when c was closed. */
-int
-conn_posture_client(struct kw_conn *c)
-{
-	const struct kw_tunnel_conf *tc = c->g->conf;
-	struct kw_posture_client_in in;
-	int r;
-
-	memset(&in, 0, sizeof(in));
-	in.ak_ref = tc->ak;
-	in.event_log = tc->event_log;
-	in.tcti = c->g->posture_tcti;
-	in.tls_key_ref = c->g->key_ref;
-	in.auth_file = c->g->posture_auth_file;
-	in.tls_key = c->g->key;
-	if ((r = kw_posture_client_start(c->g->posture_ops, &in, c->ssl,
-	    &c->posture)) != KW_OK) {
-		conn_close(c, "cannot start the posture exchange: %s",
-		    kw_strerror(r));
-		return 1;
-	}
-	if (c->posture != NULL)
-		return 0;	/* the handshake timer still runs */
-	return conn_relay_start(c);
-}
-
-/* Server with require-posture: the handshake is done; ask for posture
- * (or refuse a client that offered none).  Returns 1 when c was closed. */
-int
-conn_posture_server(struct kw_conn *c)
-{
-	struct kw_tunnel *t = c->t;
-	int r;
-
-	if (t->posture == NULL && (r = kw_posture_srv_new(c->g->posture_ops,
-	    &t->posture)) != KW_OK) {
-		conn_close(c, "cannot keep posture verdicts: %s",
-		    kw_strerror(r));
-		return 1;
-	}
-	r = kw_posture_server_start(t->posture, c->g->posture_pol,
-	    c->g->posture_recheck, c->ssl, c->hs.who, &c->posture);
-	if (r == KW_ERR_PERM) {
-		t->st.posture_refused[KW_PR_NO_POSTURE]++;
-		t->st.refused++;
-		conn_close(c, "client %s offered no posture (%s)",
-		    c->hs.who[0] ? c->hs.who : "(no names)", KW_POSTURE_ALPN);
-		return 1;
-	}
-	if (r != KW_OK) {
-		t->st.posture_refused[KW_PR_ERROR]++;
-		conn_close(c, "cannot start the posture exchange: %s",
-		    kw_strerror(r));
-		return 1;
-	}
-	return 0;
-}
-
 /* The exchange, while it is there: nothing is relayed before its "ok";
  * the server connects to its target only then. */
 int
@@ -188,41 +129,4 @@ kw_tunnel_posture_seen(const struct kw_tunnel *t,
     struct kw_posture_seen *out, size_t max)
 {
 	return kw_posture_srv_seen(t->posture, out, max);
-}
-
-/* Client: did the server end the handshake with no_application_protocol? */
-int
-conn_alpn_refused(WOLFSSL *ssl)
-{
-	WOLFSSL_ALERT_HISTORY h;
-
-	return wolfSSL_get_alert_history(ssl, &h) == WOLFSSL_SUCCESS &&
-	    h.last_rx.level == alert_fatal &&
-	    h.last_rx.code == no_application_protocol;
-}
-
-/* Client: the same connection again from the TCP connect on (its
- * plaintext side and what it buffered stay).  Returns 1 when c was
- * closed. */
-int
-conn_reconnect(struct kw_conn *c)
-{
-	c->on_tr = c->on_tw = 0;
-	if (c->ev_tr != NULL)
-		event_free(c->ev_tr);
-	if (c->ev_tw != NULL)
-		event_free(c->ev_tw);
-	c->ev_tr = c->ev_tw = NULL;
-	kw_tls_ssl_free(c->g->tls, c->ssl);
-	c->ssl = NULL;
-	if (c->sess != NULL) {
-		wolfSSL_SESSION_free(c->sess);
-		c->sess = NULL;
-	}
-	close(c->tls_fd);
-	c->tls_fd = -1;
-	c->hs_want_r = c->hs_want_w = 0;
-	c->tr_rdy = 0;
-	memset(&c->hs, 0, sizeof(c->hs));
-	return conn_start_connect(c);
 }

@@ -16,12 +16,13 @@
 #   PKI:      kw_make_ca kw_ca_db kw_sign_csr kw_make_cert
 #             kw_make_server_cert kw_tpm_identity
 #   tokens:   kw_start_swtpm kw_start_swtpm_ek kw_start_abrmd
-#             kw_start_softhsm kw_softhsm_card
+#             kw_start_softhsm kw_softhsm_card kw_start_tpm2_pkcs11
 #   peers:    kw_start_s_server kw_stop_s_server kw_talk kw_nginx
 #             kw_nginx_mtls kw_start_nginx kw_start_stunnel kw_start_pebble
 #             kw_private_netns kw_start_scepserver
 #   keyward:  kw_run kw_expect kw_start_keyward kw_status_get kw_stop_keywards
-#             kw_no_sanitizer_reports
+#             kw_no_sanitizer_reports kw_csr_matches
+#   decrypt:  kw_encrypt kw_decrypt_inputs kw_decrypt_probe kw_probe_line
 
 # Sourced twice (a lib.sh sources it too): the first time counts.
 if command -v kw_cleanup >/dev/null 2>&1; then
@@ -299,6 +300,45 @@ kw_start_softhsm() {
 	chmod 600 "$KW_T/pin"
 }
 
+# The TPM through PKCS#11: tpm2-pkcs11 over a new swtpm (kw_start_swtpm
+# NAME), its store in $KW_T/store, a token labelled LABEL made with the
+# module's own C_InitToken (pkcs11-tool), SO PIN 2222, user PIN 1111 in the
+# 0600 file $KW_T/pin: kw_start_tpm2_pkcs11 LABEL [NAME (tpm)].  Skips
+# without the module.  Sets KW_TPM2_PKCS11_MODULE and what kw_start_swtpm
+# sets; exports the TPM2_PKCS11_* settings.  No resource manager on swtpm:
+# kw_tpm_flush clears what a tool may leave loaded.
+kw_start_tpm2_pkcs11() {
+	local label=$1
+	kw_need pkcs11-tool tpm2_flushcontext
+	# shellcheck disable=SC2012  # fixed system paths
+	KW_TPM2_PKCS11_MODULE=$(ls /usr/lib/*/pkcs11/libtpm2_pkcs11.so \
+		/usr/lib/*/libtpm2_pkcs11.so.1 2>/dev/null | head -1)
+	[ -n "$KW_TPM2_PKCS11_MODULE" ] || kw_skip "libtpm2_pkcs11 not installed"
+	kw_start_swtpm "${2:-tpm}"
+	TPM2_PKCS11_TCTI=$KW_TCTI
+	TPM2_PKCS11_STORE=$KW_T/store
+	TPM2_PKCS11_LOG_LEVEL=0
+	export TPM2_PKCS11_TCTI TPM2_PKCS11_STORE TPM2_PKCS11_LOG_LEVEL
+	mkdir -p "$KW_T/store"
+	pkcs11-tool --module "$KW_TPM2_PKCS11_MODULE" --init-token \
+		--label "$label" --so-pin 2222 >"$KW_T/init.log" 2>&1 ||
+		kw_fail "cannot make a tpm2-pkcs11 token: $(cat "$KW_T/init.log")"
+	kw_tpm_flush
+	pkcs11-tool --module "$KW_TPM2_PKCS11_MODULE" --token-label "$label" \
+		--login --login-type so --so-pin 2222 --init-pin --pin 1111 \
+		>>"$KW_T/init.log" 2>&1 ||
+		kw_fail "cannot set the user PIN: $(cat "$KW_T/init.log")"
+	kw_tpm_flush
+	printf '1111\n' >"$KW_T/pin"
+	chmod 600 "$KW_T/pin"
+}
+
+# Flush the transient objects and sessions of the swtpm of $KW_TCTI.
+kw_tpm_flush() {
+	tpm2_flushcontext -t >/dev/null 2>&1
+	tpm2_flushcontext -s >/dev/null 2>&1
+}
+
 # An employee card on the SoftHSM2 token TOKEN (kw_start_softhsm): an EC
 # P-256 key made by pkcs11-tool (CKA_ID 42:01, label LABEL, sign only,
 # sensitive) and a client certificate for it from a test CA, stored on the
@@ -572,6 +612,85 @@ kw_run() {
 kw_expect() {
 	grep -qF -- "$2" "$KW_T/$1.err" ||
 		kw_fail "$1: no '$2' in: $(cat "$KW_T/$1.err")"
+}
+
+# kw_csr_matches CSR PUB: openssl verifies the signature of the PEM request
+# CSR and finds in it the public key of the PEM file PUB.
+kw_csr_matches() {
+	openssl req -in "$1" -verify -noout 2>&1 | grep -q 'verify OK' ||
+		kw_fail "openssl rejects the CSR $1"
+	openssl req -in "$1" -pubkey -noout |
+		openssl pkey -pubin -outform der >"$1.key.der" ||
+		kw_fail "no public key in the CSR $1"
+	openssl pkey -pubin -in "$2" -outform der >"$2.der" ||
+		kw_fail "$2 is no public key"
+	cmp -s "$1.key.der" "$2.der" || kw_fail "the CSR $1 is for another key than $2"
+}
+
+# Decryption by a token's key (issue 11, SCEP: tests/tpm/decrypt.sh,
+# tests/pkcs11/decrypt.sh, decrypt_tpm2.sh), with the test program
+# tests/tpm/decrypt_probe.  Files are named relative to the current
+# directory ($KW_T).
+# kw_encrypt PUB IN OUT: IN encrypted to the RSA public key PUB with PKCS#1
+# v1.5 padding, as a SCEP CA makes it.
+kw_encrypt() {
+	openssl pkeyutl -encrypt -pubin -inkey "$1" -pkeyopt rsa_padding_mode:pkcs1 \
+		-in "$2" -out "$3" || kw_fail "openssl pkeyutl -encrypt"
+}
+
+# kw_decrypt_inputs PUB: two 32-byte secrets (secret1, secret2) and their
+# ciphertexts to the RSA-2048 key PUB (ct1, ct2), one with bad padding
+# (badpad: deterministically, a block of PKCS#1 type 1, the signatures',
+# encrypted raw) and ct1 cut to 255 bytes (short).
+kw_decrypt_inputs() {
+	head -c 32 /dev/urandom >secret1
+	head -c 32 /dev/urandom >secret2
+	kw_encrypt "$1" secret1 ct1
+	kw_encrypt "$1" secret2 ct2
+	{ printf '\000\001'; head -c 254 /dev/zero | tr '\0' '\377'; } >block
+	openssl pkeyutl -encrypt -pubin -inkey "$1" -pkeyopt rsa_padding_mode:none \
+		-in block -out badpad || kw_fail "openssl raw encryption"
+	head -c 255 ct1 >short
+}
+
+# kw_probe_line TAG NAME: the probe's line for NAME in TAG.out.
+kw_probe_line() { grep -F -- "$2:" "$1.out" | head -1; }
+
+# kw_decrypt_probe KEY MODULE WHO: the probe, with KEY (a keyward key
+# reference; MODULE: the PKCS#11 module, "-" for the TPM), decrypts ct1,
+# badpad, short and ct2 of kw_decrypt_inputs (to pt1, pt3, pt4, pt2), then
+# signs; output in probe.out and probe.err.  Fails, naming WHO (the key's
+# holder: "the TPM"), unless both secrets come back in 0600 files, the two
+# bad ciphertexts are refused with their messages and nothing written, the
+# key still signs after them and the counters say so.
+kw_decrypt_probe() {
+	"$KW_BUILDDIR/tests/tpm/decrypt_probe" "$1" "$2" ct1 pt1 badpad pt3 \
+		short pt4 ct2 pt2 >probe.out 2>probe.err ||
+		kw_fail "probe: $(cat probe.out probe.err)"
+	[ "$(kw_probe_line probe can)" = "can: ok" ] ||
+		kw_fail "can: $(cat probe.out probe.err)"
+	[ "$(kw_probe_line probe ct1)" = "ct1: ok 32" ] ||
+		kw_fail "ct1: $(cat probe.out probe.err)"
+	cmp -s secret1 pt1 || kw_fail "$3 decrypted ct1 to something else"
+	[ "$(kw_probe_line probe ct2)" = "ct2: ok 32" ] ||
+		kw_fail "ct2: $(cat probe.out probe.err)"
+	cmp -s secret2 pt2 || kw_fail "$3 decrypted ct2 to something else"
+	[ "$(stat -c %a pt1)" = 600 ] || kw_fail "plaintext file mode"
+	kw_probe_line probe badpad | grep -q "^badpad: err -27 " ||
+		kw_fail "bad padding: $(cat probe.out)"
+	grep -q "could not decrypt the message" probe.err ||
+		kw_fail "no message for the bad padding: $(cat probe.err)"
+	kw_probe_line probe short | grep -q "^short: err -27 " ||
+		kw_fail "short: $(cat probe.out)"
+	grep -q "the ciphertext is 255 bytes, an rsa2048 key decrypts exactly 256" probe.err ||
+		kw_fail "no message for the short ciphertext: $(cat probe.err)"
+	if [ -e pt3 ] || [ -e pt4 ]; then
+		kw_fail "a failed decryption wrote plaintext"
+	fi
+	[ "$(kw_probe_line probe sign)" = "sign: ok" ] ||
+		kw_fail "sign after decrypt: $(cat probe.out probe.err)"
+	[ "$(kw_probe_line probe counts)" = "counts: decrypts=2 failures=2 signs=1" ] ||
+		kw_fail "counters: $(kw_probe_line probe counts)"
 }
 
 # keyward in the background: kw_start_keyward TAG ARGS... (sets KPID; log

@@ -34,11 +34,6 @@ obj() {
 			$1 == "label:" && $2 == want && NF == 2 { hit = 1 }
 			END { if (hit) printf "%s", buf }'
 }
-line() { grep -F -- "$2:" "$1.out" | head -1; }
-enc() {	# enc PUB IN OUT: PKCS#1 v1.5 encryption, as a SCEP CA makes it
-	openssl pkeyutl -encrypt -pubin -inkey "$1" -pkeyopt rsa_padding_mode:pkcs1 \
-		-in "$2" -out "$3" || kw_fail "openssl pkeyutl -encrypt"
-}
 
 echo "== keygen --usage sign,decrypt"
 kw_run keygen 0 keygen --module "$MOD" --alg rsa2048 --usage sign,decrypt --key "$KEY$PS"
@@ -54,51 +49,26 @@ grep -q "Usage: *encrypt, verify$" sd.pobj || kw_fail "public key usage: $(cat s
 echo "ok pkcs11-tool: $(grep Usage: sd.obj | tr -s ' ')"
 
 echo "== decrypt what openssl encrypted to the key"
-head -c 32 /dev/urandom >secret1
-head -c 32 /dev/urandom >secret2
-enc sd.pub secret1 ct1
-enc sd.pub secret2 ct2
-# bad padding, deterministically: block type 1 (signatures), encrypted raw
-{ printf '\000\001'; head -c 254 /dev/zero | tr '\0' '\377'; } >block
-openssl pkeyutl -encrypt -pubin -inkey sd.pub -pkeyopt rsa_padding_mode:none \
-	-in block -out badpad || kw_fail "openssl raw encryption"
-head -c 255 ct1 >short
-"$PROBE" "$KEY$PS" "$MOD" ct1 pt1 badpad pt3 short pt4 ct2 pt2 \
-	>probe.out 2>probe.err || kw_fail "probe: $(cat probe.out probe.err)"
-[ "$(line probe can)" = "can: ok" ] || kw_fail "can: $(cat probe.out probe.err)"
-[ "$(line probe ct1)" = "ct1: ok 32" ] || kw_fail "ct1: $(cat probe.out probe.err)"
-cmp -s secret1 pt1 || kw_fail "the token decrypted ct1 to something else"
-[ "$(line probe ct2)" = "ct2: ok 32" ] || kw_fail "ct2: $(cat probe.out probe.err)"
-cmp -s secret2 pt2 || kw_fail "the token decrypted ct2 to something else"
-line probe badpad | grep -q "^badpad: err -27 " || kw_fail "bad padding: $(cat probe.out)"
+kw_decrypt_inputs sd.pub
+kw_decrypt_probe "$KEY$PS" "$MOD" "the token"
 grep -q "could not decrypt the message (CKR_" probe.err ||
-	kw_fail "no message for the bad padding: $(cat probe.err)"
-line probe short | grep -q "^short: err -27 " || kw_fail "short: $(cat probe.out)"
-grep -q "the ciphertext is 255 bytes, an rsa2048 key decrypts exactly 256" probe.err ||
-	kw_fail "no message for the short ciphertext: $(cat probe.err)"
-[ ! -e pt3 ] && [ ! -e pt4 ] || kw_fail "a failed decryption wrote plaintext"
-[ "$(line probe sign)" = "sign: ok" ] || kw_fail "sign after decrypt: $(cat probe.out)"
-[ "$(line probe counts)" = "counts: decrypts=2 failures=2 signs=1" ] ||
-	kw_fail "counters: $(line probe counts)"
+	kw_fail "the bad padding's message names no CKR_ value: $(cat probe.err)"
 echo "ok two secrets decrypted by the token; bad padding and a short ciphertext refused cleanly"
 
 echo "== the sign,decrypt key still signs: keyward csr"
 kw_run csr 0 csr --module "$MOD" --key "$KEY$PS" --subject CN=scep-client --out sd.csr
-openssl req -in sd.csr -verify -noout 2>&1 | grep -q 'verify OK' ||
-	kw_fail "openssl rejects the CSR of the sign,decrypt key"
-cmp -s <(openssl req -in sd.csr -pubkey -noout | openssl pkey -pubin -outform der) \
-	<(openssl pkey -pubin -in sd.pub -outform der) || kw_fail "the CSR is for another key"
+kw_csr_matches sd.csr sd.pub
 echo "ok csr verifies"
 
 echo "== a key made for signing only refuses, saying how to make one that decrypts"
 kw_run keygen-so 0 keygen --module "$MOD" --alg rsa2048 --key "pkcs11:token=kwdec;object=so$PS"
 cp keygen-so.out so.pub
 obj privkey so | grep -q "Usage: *sign$" || kw_fail "sign-only key: $(obj privkey so)"
-enc so.pub secret1 ct-so
+kw_encrypt so.pub secret1 ct-so
 "$PROBE" "pkcs11:token=kwdec;object=so$PS" "$MOD" ct-so pt-so >so.out 2>so.err ||
 	kw_fail "probe: $(cat so.err)"
-line so can | grep -q "^can: err -3 " || kw_fail "sign-only can: $(cat so.out)"
-line so ct-so | grep -q "^ct-so: err -3 " || kw_fail "sign-only decrypt: $(cat so.out)"
+kw_probe_line so can | grep -q "^can: err -3 " || kw_fail "sign-only can: $(cat so.out)"
+kw_probe_line so ct-so | grep -q "^ct-so: err -3 " || kw_fail "sign-only decrypt: $(cat so.out)"
 grep -qF -- "$HINT" so.err || kw_fail "no keygen hint: $(cat so.err)"
 grep -q "CKA_DECRYPT is false" so.err || kw_fail "no reason: $(cat so.err)"
 [ ! -e pt-so ] || kw_fail "a sign-only key wrote plaintext"
@@ -113,7 +83,7 @@ export KW_SHIM_MODULE=$MOD KW_SHIM_LOG=$KW_T/logins KW_SHIM_LOGOUT=$KW_T/logout
 : >logins
 touch logout	# consumed by the first C_DecryptInit, after the key's login
 "$PROBE" "$KEY$PS" "$SHIM" ct1 pt5 >shim.out 2>shim.err || kw_fail "probe: $(cat shim.err)"
-[ "$(line shim ct1)" = "ct1: ok 32" ] && cmp -s secret1 pt5 ||
+[ "$(kw_probe_line shim ct1)" = "ct1: ok 32" ] && cmp -s secret1 pt5 ||
 	kw_fail "decryption after the card logged keyward out: $(cat shim.out shim.err)"
 [ ! -e logout ] || kw_fail "the probe never reached C_DecryptInit"
 grep -q "logged keyward out .* refused the decryption" shim.err ||

@@ -8,24 +8,10 @@
 # sanitizer builds: leaks inside the foreign modules are not ours
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$KW_SRCDIR/tests/pkcs11/lsan.supp"
 
-kw_need swtpm pkcs11-tool tpm2_flushcontext openssl ss
-TMOD=$(ls /usr/lib/*/pkcs11/libtpm2_pkcs11.so /usr/lib/*/libtpm2_pkcs11.so.1 2>/dev/null | head -1)
-[ -n "$TMOD" ] || kw_skip "libtpm2_pkcs11 not installed"
+kw_need swtpm openssl ss
 cd "$KW_T" || exit 1
-kw_start_swtpm tpm
-export TPM2_PKCS11_TCTI=$KW_TCTI TPM2_PKCS11_STORE=$KW_T/store TPM2_PKCS11_LOG_LEVEL=0
-mkdir -p store
-# No resource manager on swtpm: clear what a tool may leave loaded.
-flush() { tpm2_flushcontext -t >/dev/null 2>&1; tpm2_flushcontext -s >/dev/null 2>&1; }
-pkcs11-tool --module "$TMOD" --init-token --label tpmtok --so-pin 2222 >init.log 2>&1 ||
-	kw_fail "cannot make a tpm2-pkcs11 token: $(cat init.log)"
-flush
-pkcs11-tool --module "$TMOD" --token-label tpmtok --login --login-type so \
-	--so-pin 2222 --init-pin --pin 1111 >>init.log 2>&1 ||
-	kw_fail "cannot set the user PIN: $(cat init.log)"
-flush
-printf '1111\n' >pin
-chmod 600 pin
+kw_start_tpm2_pkcs11 tpmtok
+TMOD=$KW_TPM2_PKCS11_MODULE
 PS="?pin-source=file:$KW_T/pin"
 
 kw_make_ca ca
@@ -35,15 +21,15 @@ PORT=$KW_S_PORT
 
 for alg in ec-p256 rsa2048; do
 	KEY="pkcs11:token=tpmtok;object=tpm-$alg$PS"
-	flush
+	kw_tpm_flush
 	"$KEYWARD" keygen --module "$TMOD" --alg "$alg" --key "$KEY" >"$alg.pub" 2>"$alg.err" ||
 		kw_fail "keygen $alg in tpm2-pkcs11: $(cat "$alg.err")"
-	flush
+	kw_tpm_flush
 	"$KEYWARD" keygen --module "$TMOD" --alg "$alg" --key "$KEY" >/dev/null 2>"$alg.err2" &&
 		kw_fail "a second keygen $alg was not refused"
 	grep -q "already has an object labelled" "$alg.err2" ||
 		kw_fail "second keygen: $(cat "$alg.err2")"
-	flush
+	kw_tpm_flush
 	"$KEYWARD" csr --module "$TMOD" --key "$KEY" --subject "CN=tpm-$alg" \
 		--out "$alg.csr" 2>"$alg.err" || kw_fail "csr $alg: $(cat "$alg.err")"
 	openssl req -in "$alg.csr" -verify -noout 2>&1 | grep -q 'verify OK' ||
@@ -51,7 +37,7 @@ for alg in ec-p256 rsa2048; do
 	openssl req -in "$alg.csr" -pubkey -noout | cmp -s - "$alg.pub" ||
 		kw_fail "$alg: the CSR's key is not the token's"
 	kw_sign_csr "$alg.csr" "$alg.crt" 7
-	flush
+	kw_tpm_flush
 	kw_talk "$alg" srv --module "$TMOD" --key "$KEY" --cert "$alg.crt" \
 		--ca ca/ca.pem --servername localhost "127.0.0.1:$PORT"
 	if grep -q TLSv1.2 "$alg.cerr"; then

@@ -24,9 +24,10 @@
 #include "tpm/tpm_attest.h"
 #include "tpm/tpm_int.h"
 #include "tpm/tpm_key.h"
+#include "tests/unit/esys_mock.h"
 
+/* Beyond esys_mock: the PCRs and the quotes. */
 static struct {
-	int live;		/* objects loaded */
 	int pcr_reads, quotes;
 	uint32_t bump_calls;	/* PCR_Read call i (bit i) extends first */
 	uint32_t ctr;		/* the PCR update counter */
@@ -34,36 +35,8 @@ static struct {
 	uint8_t quoted[TPM_PCR_COUNT];	/* ctr at the last quote, per PCR */
 } mock;
 
-static ESYS_TR mock_next_tr = 100;
 static char ak_path[64];
 
-TSS2_RC __wrap_Tss2_TctiLdr_Initialize(const char *conf,
-    TSS2_TCTI_CONTEXT **ctx);
-void __wrap_Tss2_TctiLdr_Finalize(TSS2_TCTI_CONTEXT **ctx);
-TSS2_RC __wrap_Esys_Initialize(ESYS_CONTEXT **ctx, TSS2_TCTI_CONTEXT *tcti,
-    TSS2_ABI_VERSION *abi);
-void __wrap_Esys_Finalize(ESYS_CONTEXT **ctx);
-TSS2_RC __wrap_Esys_GetCapability(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, TPM2_CAP cap, UINT32 prop, UINT32 count, TPMI_YES_NO *more,
-    TPMS_CAPABILITY_DATA **data);
-TSS2_RC __wrap_Esys_CreatePrimary(ESYS_CONTEXT *ctx, ESYS_TR h, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_SENSITIVE_CREATE *sens,
-    const TPM2B_PUBLIC *pub, const TPM2B_DATA *outside,
-    const TPML_PCR_SELECTION *pcr, ESYS_TR *obj, TPM2B_PUBLIC **opub,
-    TPM2B_CREATION_DATA **cd, TPM2B_DIGEST **ch, TPMT_TK_CREATION **tk);
-TSS2_RC __wrap_Esys_Load(ESYS_CONTEXT *ctx, ESYS_TR parent, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_PRIVATE *priv,
-    const TPM2B_PUBLIC *pub, ESYS_TR *obj);
-TSS2_RC __wrap_Esys_FlushContext(ESYS_CONTEXT *ctx, ESYS_TR h);
-TSS2_RC __wrap_Esys_TR_Close(ESYS_CONTEXT *ctx, ESYS_TR *h);
-TSS2_RC __wrap_Esys_TR_SetAuth(ESYS_CONTEXT *ctx, ESYS_TR h,
-    const TPM2B_AUTH *auth);
-TSS2_RC __wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h,
-    TPMS_CONTEXT **out);
-TSS2_RC __wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *in,
-    ESYS_TR *h);
-TSS2_RC __wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h,
-    TPM2_HANDLE *tpm);
 TSS2_RC __wrap_Esys_PCR_Read(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
     ESYS_TR s3, const TPML_PCR_SELECTION *in, UINT32 *ctr,
     TPML_PCR_SELECTION **out, TPML_DIGEST **vals);
@@ -71,132 +44,6 @@ TSS2_RC __wrap_Esys_Quote(ESYS_CONTEXT *ctx, ESYS_TR key, ESYS_TR s1,
     ESYS_TR s2, ESYS_TR s3, const TPM2B_DATA *qual,
     const TPMT_SIG_SCHEME *scheme, const TPML_PCR_SELECTION *sel,
     TPM2B_ATTEST **att, TPMT_SIGNATURE **sig);
-
-TSS2_RC
-__wrap_Tss2_TctiLdr_Initialize(const char *conf, TSS2_TCTI_CONTEXT **ctx)
-{
-	(void)conf;
-	*ctx = (TSS2_TCTI_CONTEXT *)&mock;	/* never dereferenced */
-	return TSS2_RC_SUCCESS;
-}
-
-void
-__wrap_Tss2_TctiLdr_Finalize(TSS2_TCTI_CONTEXT **ctx)
-{
-	*ctx = NULL;
-}
-
-TSS2_RC
-__wrap_Esys_Initialize(ESYS_CONTEXT **ctx, TSS2_TCTI_CONTEXT *tcti,
-    TSS2_ABI_VERSION *abi)
-{
-	(void)tcti;
-	(void)abi;
-	*ctx = (ESYS_CONTEXT *)&mock_next_tr;
-	return TSS2_RC_SUCCESS;
-}
-
-void
-__wrap_Esys_Finalize(ESYS_CONTEXT **ctx)
-{
-	*ctx = NULL;
-}
-
-TSS2_RC
-__wrap_Esys_GetCapability(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, TPM2_CAP cap, UINT32 prop, UINT32 count, TPMI_YES_NO *more,
-    TPMS_CAPABILITY_DATA **data)
-{
-	(void)ctx; (void)s1; (void)s2; (void)s3; (void)prop; (void)count;
-	assert_int_equal(cap, TPM2_CAP_HANDLES);
-	*more = 0;
-	*data = calloc(1, sizeof(**data));	/* no persistent SRK */
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_CreatePrimary(ESYS_CONTEXT *ctx, ESYS_TR h, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_SENSITIVE_CREATE *sens,
-    const TPM2B_PUBLIC *pub, const TPM2B_DATA *outside,
-    const TPML_PCR_SELECTION *pcr, ESYS_TR *obj, TPM2B_PUBLIC **opub,
-    TPM2B_CREATION_DATA **cd, TPM2B_DIGEST **ch, TPMT_TK_CREATION **tk)
-{
-	(void)ctx; (void)h; (void)s1; (void)s2; (void)s3; (void)sens;
-	(void)pub; (void)outside; (void)pcr; (void)opub; (void)cd; (void)ch;
-	(void)tk;
-	*obj = mock_next_tr++;
-	mock.live++;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_Load(ESYS_CONTEXT *ctx, ESYS_TR parent, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub,
-    ESYS_TR *obj)
-{
-	(void)ctx; (void)parent; (void)s1; (void)s2; (void)s3; (void)priv;
-	(void)pub;
-	*obj = mock_next_tr++;
-	mock.live++;
-	assert_true(mock.live <= 2);	/* SRK + AK */
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_FlushContext(ESYS_CONTEXT *ctx, ESYS_TR h)
-{
-	(void)ctx;
-	(void)h;
-	mock.live--;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_TR_Close(ESYS_CONTEXT *ctx, ESYS_TR *h)
-{
-	(void)ctx;
-	*h = ESYS_TR_NONE;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_TR_SetAuth(ESYS_CONTEXT *ctx, ESYS_TR h, const TPM2B_AUTH *auth)
-{
-	(void)ctx;
-	(void)h;
-	assert_int_equal(auth->size, 0);
-	return TSS2_RC_SUCCESS;
-}
-
-/* No resource manager: the TPM's own handle numbers (tpm/ then parks a
- * loaded key as a saved context between uses). */
-TSS2_RC
-__wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h, TPM2_HANDLE *tpm)
-{
-	(void)ctx;
-	*tpm = 0x80000000u + (TPM2_HANDLE)h;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h, TPMS_CONTEXT **out)
-{
-	(void)ctx;
-	*out = calloc(1, sizeof(**out));
-	(*out)->savedHandle = 0x80000000u + (TPM2_HANDLE)h;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *in, ESYS_TR *h)
-{
-	(void)ctx;
-	(void)in;
-	*h = mock_next_tr++;
-	mock.live++;
-	assert_true(mock.live <= 2);
-	return TSS2_RC_SUCCESS;
-}
 
 /* At most 8 PCRs per answer, like a real TPM; PCR i reads (ctr, i). */
 TSS2_RC
@@ -242,7 +89,7 @@ __wrap_Esys_Quote(ESYS_CONTEXT *ctx, ESYS_TR key, ESYS_TR s1, ESYS_TR s2,
 	(void)ctx; (void)key; (void)s2; (void)s3; (void)sel;
 	assert_int_equal(s1, ESYS_TR_PASSWORD);
 	assert_int_equal(scheme->scheme, TPM2_ALG_NULL);	/* the AK's */
-	assert_int_equal(mock.live, 1);		/* the AK alone */
+	assert_int_equal(esys_mock.live, 1);		/* the AK alone */
 	mock.quotes++;
 	if (mock.quote_rc != TSS2_RC_SUCCESS)
 		return mock.quote_rc;
@@ -273,6 +120,8 @@ setup(void **state)
 
 	(void)state;
 	memset(&mock, 0, sizeof(mock));
+	esys_mock_reset();
+	esys_mock.max_live = 2;		/* SRK + AK */
 	memset(&kb, 0, sizeof(kb));
 	kb.empty_auth = 1;
 	kb.parent = TPM_SRK_TEMPLATE_PARENT;
@@ -320,7 +169,8 @@ quote(uint32_t mask, struct tpm_evidence *ev)
 	r = tpm_attest_quote(a, ak_path, mask, (const uint8_t *)"nonce", 5,
 	    ev);
 	tpm_attest_close(a);
-	assert_int_equal(mock.live, 0);		/* everything flushed */
+	assert_int_equal(esys_mock.live, 0);	/* everything flushed */
+	assert_string_equal(esys_mock.auth, "");	/* the AK's: empty */
 	return r;
 }
 
@@ -426,7 +276,7 @@ test_quote_bad_args(void **state)
 	    &ev), KW_ERR_ARG);
 	tpm_attest_close(a);
 	assert_int_equal(mock.pcr_reads, 0);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 int

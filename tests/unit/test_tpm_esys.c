@@ -25,49 +25,20 @@
 #include "kw_mem.h"
 #include "tpm/tpm_int.h"
 #include "tpm/tpm_key.h"
+#include "tests/unit/esys_mock.h"
 
-/* What the fake TPM does and what it saw (test-only state). */
+/* What the fake TPM does and what it saw beyond esys_mock (test-only
+ * state). */
 static struct {
-	TSS2_RC tcti_rc, load_rc, createprimary_rc;
 	TSS2_RC sign_rc[4];	/* per Esys_Sign call; then success */
-	TSS2_RC ctxload_rc[4];	/* per Esys_ContextLoad call; then success */
-	int load_busy;		/* Esys_Load answers 0x902 this many times */
-	TPM2_HANDLE tpm_handle;	/* what the key's handle is (0: 0x80000000) */
-	int ctxsaves, ctxloads;
-	int tcti_inits, tcti_finals, esys_inits, esys_finals;
-	int signs, loads, primaries, flushes, live, sessions;
+	int signs, sessions;
 	ESYS_TR last_sign_session;
 	TPM2B_DIGEST last_digest;
 	TPMI_ALG_HASH last_hash;
-	char tcti_conf[64];	/* "(null)" for the loader's default */
 	uint8_t em[256];	/* what "RSA encrypting" a signature gives */
-	char auth[64];
 	TPM2B_PUBLIC persistent_pub;	/* what ReadPublic returns */
 } mock;
 
-static ESYS_TR mock_next_tr = 100;
-
-TSS2_RC __wrap_Tss2_TctiLdr_Initialize(const char *conf,
-    TSS2_TCTI_CONTEXT **ctx);
-void __wrap_Tss2_TctiLdr_Finalize(TSS2_TCTI_CONTEXT **ctx);
-TSS2_RC __wrap_Esys_Initialize(ESYS_CONTEXT **ctx, TSS2_TCTI_CONTEXT *tcti,
-    TSS2_ABI_VERSION *abi);
-void __wrap_Esys_Finalize(ESYS_CONTEXT **ctx);
-TSS2_RC __wrap_Esys_GetCapability(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, TPM2_CAP cap, UINT32 prop, UINT32 count, TPMI_YES_NO *more,
-    TPMS_CAPABILITY_DATA **data);
-TSS2_RC __wrap_Esys_CreatePrimary(ESYS_CONTEXT *ctx, ESYS_TR h, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_SENSITIVE_CREATE *sens,
-    const TPM2B_PUBLIC *pub, const TPM2B_DATA *outside,
-    const TPML_PCR_SELECTION *pcr, ESYS_TR *obj, TPM2B_PUBLIC **opub,
-    TPM2B_CREATION_DATA **cd, TPM2B_DIGEST **ch, TPMT_TK_CREATION **tk);
-TSS2_RC __wrap_Esys_Load(ESYS_CONTEXT *ctx, ESYS_TR parent, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_PRIVATE *priv,
-    const TPM2B_PUBLIC *pub, ESYS_TR *obj);
-TSS2_RC __wrap_Esys_FlushContext(ESYS_CONTEXT *ctx, ESYS_TR h);
-TSS2_RC __wrap_Esys_TR_Close(ESYS_CONTEXT *ctx, ESYS_TR *h);
-TSS2_RC __wrap_Esys_TR_SetAuth(ESYS_CONTEXT *ctx, ESYS_TR h,
-    const TPM2B_AUTH *auth);
 TSS2_RC __wrap_Esys_TR_FromTPMPublic(ESYS_CONTEXT *ctx, TPM2_HANDLE h,
     ESYS_TR s1, ESYS_TR s2, ESYS_TR s3, ESYS_TR *obj);
 TSS2_RC __wrap_Esys_ReadPublic(ESYS_CONTEXT *ctx, ESYS_TR h, ESYS_TR s1,
@@ -93,166 +64,6 @@ TSS2_RC __wrap_Esys_Sign(ESYS_CONTEXT *ctx, ESYS_TR key, ESYS_TR s1,
     ESYS_TR s2, ESYS_TR s3, const TPM2B_DIGEST *digest,
     const TPMT_SIG_SCHEME *scheme, const TPMT_TK_HASHCHECK *check,
     TPMT_SIGNATURE **sig);
-TSS2_RC __wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h,
-    TPMS_CONTEXT **out);
-TSS2_RC __wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *c,
-    ESYS_TR *obj);
-TSS2_RC __wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h,
-    TPM2_HANDLE *out);
-
-TSS2_RC
-__wrap_Esys_ContextSave(ESYS_CONTEXT *ctx, ESYS_TR h, TPMS_CONTEXT **out)
-{
-	(void)ctx;
-	(void)h;
-	mock.ctxsaves++;
-	*out = calloc(1, sizeof(**out));
-	(*out)->savedHandle = 0x80000000;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_ContextLoad(ESYS_CONTEXT *ctx, const TPMS_CONTEXT *c,
-    ESYS_TR *obj)
-{
-	TSS2_RC rc;
-
-	(void)ctx;
-	assert_int_equal(c->savedHandle, 0x80000000);
-	rc = mock.ctxloads < 4 ? mock.ctxload_rc[mock.ctxloads] :
-	    TSS2_RC_SUCCESS;
-	mock.ctxloads++;
-	if (rc != TSS2_RC_SUCCESS)
-		return rc;
-	*obj = mock_next_tr++;
-	mock.live++;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_TR_GetTpmHandle(ESYS_CONTEXT *ctx, ESYS_TR h, TPM2_HANDLE *out)
-{
-	(void)ctx;
-	(void)h;
-	*out = mock.tpm_handle ? mock.tpm_handle : 0x80000000;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Tss2_TctiLdr_Initialize(const char *conf, TSS2_TCTI_CONTEXT **ctx)
-{
-	snprintf(mock.tcti_conf, sizeof(mock.tcti_conf), "%s",
-	    conf ? conf : "(null)");
-	mock.tcti_inits++;
-	if (mock.tcti_rc != TSS2_RC_SUCCESS)
-		return mock.tcti_rc;
-	*ctx = (TSS2_TCTI_CONTEXT *)&mock;	/* never dereferenced */
-	return TSS2_RC_SUCCESS;
-}
-
-void
-__wrap_Tss2_TctiLdr_Finalize(TSS2_TCTI_CONTEXT **ctx)
-{
-	mock.tcti_finals++;
-	*ctx = NULL;
-}
-
-TSS2_RC
-__wrap_Esys_Initialize(ESYS_CONTEXT **ctx, TSS2_TCTI_CONTEXT *tcti,
-    TSS2_ABI_VERSION *abi)
-{
-	(void)tcti;
-	(void)abi;
-	mock.esys_inits++;
-	*ctx = (ESYS_CONTEXT *)&mock_next_tr;
-	return TSS2_RC_SUCCESS;
-}
-
-void
-__wrap_Esys_Finalize(ESYS_CONTEXT **ctx)
-{
-	mock.esys_finals++;
-	*ctx = NULL;
-}
-
-TSS2_RC
-__wrap_Esys_GetCapability(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, TPM2_CAP cap, UINT32 prop, UINT32 count, TPMI_YES_NO *more,
-    TPMS_CAPABILITY_DATA **data)
-{
-	(void)ctx; (void)s1; (void)s2; (void)s3; (void)prop; (void)count;
-	assert_int_equal(cap, TPM2_CAP_HANDLES);
-	*more = 0;
-	*data = calloc(1, sizeof(**data));	/* no persistent handles */
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_CreatePrimary(ESYS_CONTEXT *ctx, ESYS_TR h, ESYS_TR s1,
-    ESYS_TR s2, ESYS_TR s3, const TPM2B_SENSITIVE_CREATE *sens,
-    const TPM2B_PUBLIC *pub, const TPM2B_DATA *outside,
-    const TPML_PCR_SELECTION *pcr, ESYS_TR *obj, TPM2B_PUBLIC **opub,
-    TPM2B_CREATION_DATA **cd, TPM2B_DIGEST **ch, TPMT_TK_CREATION **tk)
-{
-	(void)ctx; (void)s1; (void)s2; (void)s3; (void)sens; (void)outside;
-	(void)pcr; (void)opub; (void)cd; (void)ch; (void)tk;
-	assert_int_equal(h, ESYS_TR_RH_OWNER);
-	assert_true(tpm_pub_is_srk_template(&pub->publicArea));
-	mock.primaries++;
-	if (mock.createprimary_rc != TSS2_RC_SUCCESS)
-		return mock.createprimary_rc;
-	*obj = mock_next_tr++;
-	mock.live++;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_Load(ESYS_CONTEXT *ctx, ESYS_TR parent, ESYS_TR s1, ESYS_TR s2,
-    ESYS_TR s3, const TPM2B_PRIVATE *priv, const TPM2B_PUBLIC *pub,
-    ESYS_TR *obj)
-{
-	(void)ctx; (void)parent; (void)s1; (void)s2; (void)s3; (void)priv;
-	(void)pub;
-	mock.loads++;
-	if (mock.load_busy > 0) {
-		mock.load_busy--;
-		return TPM2_RC_OBJECT_MEMORY;
-	}
-	if (mock.load_rc != TSS2_RC_SUCCESS)
-		return mock.load_rc;
-	*obj = mock_next_tr++;
-	mock.live++;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_FlushContext(ESYS_CONTEXT *ctx, ESYS_TR h)
-{
-	(void)ctx;
-	(void)h;
-	mock.flushes++;
-	mock.live--;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_TR_Close(ESYS_CONTEXT *ctx, ESYS_TR *h)
-{
-	(void)ctx;
-	*h = ESYS_TR_NONE;
-	return TSS2_RC_SUCCESS;
-}
-
-TSS2_RC
-__wrap_Esys_TR_SetAuth(ESYS_CONTEXT *ctx, ESYS_TR h, const TPM2B_AUTH *auth)
-{
-	(void)ctx;
-	(void)h;
-	assert_true(auth->size < sizeof(mock.auth));
-	memcpy(mock.auth, auth->buffer, auth->size);
-	mock.auth[auth->size] = '\0';
-	return TSS2_RC_SUCCESS;
-}
 
 TSS2_RC
 __wrap_Esys_TR_FromTPMPublic(ESYS_CONTEXT *ctx, TPM2_HANDLE h, ESYS_TR s1,
@@ -260,7 +71,7 @@ __wrap_Esys_TR_FromTPMPublic(ESYS_CONTEXT *ctx, TPM2_HANDLE h, ESYS_TR s1,
 {
 	(void)ctx; (void)s1; (void)s2; (void)s3;
 	assert_int_equal(h, 0x81000042);
-	*obj = mock_next_tr++;
+	*obj = esys_mock_next_tr++;
 	return TSS2_RC_SUCCESS;
 }
 
@@ -303,8 +114,8 @@ __wrap_Esys_LoadExternal(ESYS_CONTEXT *ctx, ESYS_TR s1, ESYS_TR s2,
 	assert_true(pub->publicArea.objectAttributes & TPMA_OBJECT_DECRYPT);
 	assert_false(pub->publicArea.objectAttributes &
 	    TPMA_OBJECT_SIGN_ENCRYPT);
-	*obj = mock_next_tr++;
-	mock.live++;
+	*obj = esys_mock_next_tr++;
+	esys_mock.live++;
 	return TSS2_RC_SUCCESS;
 }
 
@@ -385,9 +196,9 @@ __wrap_Esys_StartAuthSession(ESYS_CONTEXT *ctx, ESYS_TR tpm_key,
 	assert_int_not_equal(tpm_key, ESYS_TR_NONE);
 	assert_int_equal(type, TPM2_SE_HMAC);
 	assert_int_equal(sym->algorithm, TPM2_ALG_AES);
-	*sess = mock_next_tr++;
+	*sess = esys_mock_next_tr++;
 	mock.sessions++;
-	mock.live++;
+	esys_mock.live++;
 	return TSS2_RC_SUCCESS;
 }
 
@@ -416,7 +227,7 @@ __wrap_Esys_Sign(ESYS_CONTEXT *ctx, ESYS_TR key, ESYS_TR s1, ESYS_TR s2,
 	rc = mock.signs < 4 ? mock.sign_rc[mock.signs] : TSS2_RC_SUCCESS;
 	mock.signs++;
 	if (rc == TSS2_TCTI_RC_IO_ERROR)
-		mock.live = 0;	/* the TPM went away with our objects */
+		esys_mock.live = 0;	/* the TPM went away with our objects */
 	if (rc != TSS2_RC_SUCCESS)
 		return rc;
 	*sig = calloc(1, sizeof(**sig));
@@ -476,6 +287,7 @@ setup(void **state)
 {
 	(void)state;
 	memset(&mock, 0, sizeof(mock));
+	esys_mock_reset();
 	write_key(1);
 	return 0;
 }
@@ -490,9 +302,9 @@ open_key(void)
 	assert_non_null(key);
 	/* the SRK was created and flushed; the key's context saved and the
 	 * key flushed: no slot held between signatures */
-	assert_int_equal(mock.primaries, 1);
-	assert_int_equal(mock.ctxsaves, 1);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.primaries, 1);
+	assert_int_equal(esys_mock.ctxsaves, 1);
+	assert_int_equal(esys_mock.live, 0);
 	return key;
 }
 
@@ -526,13 +338,13 @@ test_sign_ok_and_all_flushed(void **state)
 	assert_int_equal(sig[32], 0x22);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	/* loaded from the file once, from the saved context per use */
-	assert_int_equal(mock.loads, 1);
-	assert_int_equal(mock.ctxloads, 2);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.loads, 1);
+	assert_int_equal(esys_mock.ctxloads, 2);
+	assert_int_equal(esys_mock.live, 0);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
-	assert_int_equal(mock.esys_finals, mock.esys_inits);
-	assert_int_equal(mock.tcti_finals, mock.tcti_inits);
+	assert_int_equal(esys_mock.live, 0);
+	assert_int_equal(esys_mock.esys_finals, esys_mock.esys_inits);
+	assert_int_equal(esys_mock.tcti_finals, esys_mock.tcti_inits);
 }
 
 static void
@@ -548,10 +360,10 @@ test_lockout_not_retried(void **state)
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_PIN_LOCKED);
 	assert_int_equal(len, 0);
 	assert_int_equal(mock.signs, 1);
-	assert_int_equal(mock.tcti_inits, 1);	/* no reconnect either */
+	assert_int_equal(esys_mock.tcti_inits, 1);	/* no reconnect either */
 	assert_int_equal(kw_key_sign_failures(key), 1);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 static void
@@ -571,9 +383,9 @@ test_auth_fail_not_retried(void **state)
 	mock.sign_rc[1] = TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1;
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_PIN_INCORRECT);
 	assert_int_equal(mock.signs, 2);
-	assert_int_equal(mock.loads, 1);
+	assert_int_equal(esys_mock.loads, 1);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 static void
@@ -589,8 +401,8 @@ test_disconnect_reconnects_once(void **state)
 	mock.sign_rc[0] = TSS2_TCTI_RC_IO_ERROR;
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	assert_int_equal(mock.signs, 2);
-	assert_int_equal(mock.tcti_inits, 2);
-	assert_int_equal(mock.loads, 2);
+	assert_int_equal(esys_mock.tcti_inits, 2);
+	assert_int_equal(esys_mock.loads, 2);
 	/* gone for good: one retry, then a clear error... */
 	mock.sign_rc[2] = TSS2_TCTI_RC_IO_ERROR;
 	mock.sign_rc[3] = TSS2_TCTI_RC_IO_ERROR;
@@ -600,8 +412,8 @@ test_disconnect_reconnects_once(void **state)
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	assert_int_equal(mock.signs, 5);
 	kw_key_close(key);
-	assert_int_equal(mock.esys_finals, mock.esys_inits);
-	assert_int_equal(mock.tcti_finals, mock.tcti_inits);
+	assert_int_equal(esys_mock.esys_finals, esys_mock.esys_inits);
+	assert_int_equal(esys_mock.tcti_finals, esys_mock.tcti_inits);
 }
 
 static void
@@ -611,14 +423,14 @@ test_tcti_init_fails(void **state)
 	struct kw_key *key = (struct kw_key *)&o;
 
 	(void)state;
-	mock.tcti_rc = TSS2_TCTI_RC_IO_ERROR;
+	esys_mock.tcti_rc = TSS2_TCTI_RC_IO_ERROR;
 	assert_int_equal(tpm_key_open(test_key, &o, &key),
 	    KW_ERR_TOKEN_ABSENT);
 	assert_null(key);
-	assert_int_equal(mock.esys_inits, 0);
-	mock.tcti_rc = TSS2_TCTI_RC_NOT_SUPPORTED;	/* no such TCTI */
+	assert_int_equal(esys_mock.esys_inits, 0);
+	esys_mock.tcti_rc = TSS2_TCTI_RC_NOT_SUPPORTED;	/* no such TCTI */
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_ERR_CONFIG);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 /* Like tpm2-tools: --tcti, else $TPM2TOOLS_TCTI, else $TCTI, else the
@@ -634,19 +446,19 @@ test_tcti_choice(void **state)
 	setenv("TCTI", "mssim:port=2", 1);
 	o.tcti = "device:/dev/tpmrm0";
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
-	assert_string_equal(mock.tcti_conf, "device:/dev/tpmrm0");
+	assert_string_equal(esys_mock.tcti_conf, "device:/dev/tpmrm0");
 	kw_key_close(key);
 	o.tcti = NULL;
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
-	assert_string_equal(mock.tcti_conf, "swtpm:port=1");
+	assert_string_equal(esys_mock.tcti_conf, "swtpm:port=1");
 	kw_key_close(key);
 	unsetenv("TPM2TOOLS_TCTI");
 	assert_int_equal(tpm_key_open(test_key, NULL, &key), KW_OK);
-	assert_string_equal(mock.tcti_conf, "mssim:port=2");
+	assert_string_equal(esys_mock.tcti_conf, "mssim:port=2");
 	kw_key_close(key);
 	unsetenv("TCTI");
 	assert_int_equal(tpm_key_open(test_key, NULL, &key), KW_OK);
-	assert_string_equal(mock.tcti_conf, "(null)");
+	assert_string_equal(esys_mock.tcti_conf, "(null)");
 	kw_key_close(key);
 }
 
@@ -657,11 +469,11 @@ test_wrong_tpm(void **state)
 	struct kw_key *key = NULL;
 
 	(void)state;
-	mock.load_rc = TPM2_RC_INTEGRITY | TPM2_RC_P | TPM2_RC_1;
+	esys_mock.load_rc = TPM2_RC_INTEGRITY | TPM2_RC_P | TPM2_RC_1;
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_ERR_WRONG_TPM);
 	assert_null(key);
-	assert_int_equal(mock.live, 0);		/* SRK flushed */
-	assert_int_equal(mock.esys_finals, 1);
+	assert_int_equal(esys_mock.live, 0);		/* SRK flushed */
+	assert_int_equal(esys_mock.esys_finals, 1);
 }
 
 static void
@@ -671,11 +483,11 @@ test_owner_auth_needed(void **state)
 	struct kw_key *key = NULL;
 
 	(void)state;
-	mock.createprimary_rc = TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1;
+	esys_mock.createprimary_rc = TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1;
 	assert_int_equal(tpm_key_open(test_key, &o, &key),
 	    KW_ERR_PIN_INCORRECT);
-	assert_int_equal(mock.loads, 0);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.loads, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 static void
@@ -691,10 +503,10 @@ test_auth_value(void **state)
 	/* a key with an auth value is not tried with an empty one */
 	assert_int_equal(tpm_key_open(test_key, &o, &key),
 	    KW_ERR_PIN_REQUIRED);
-	assert_int_equal(mock.tcti_inits, 0);
+	assert_int_equal(esys_mock.tcti_inits, 0);
 	o.auth = "s3cret";
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
-	assert_string_equal(mock.auth, "s3cret");
+	assert_string_equal(esys_mock.auth, "s3cret");
 	/* the auth value is used through a salted HMAC session... */
 	assert_int_equal(mock.sessions, 1);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
@@ -703,11 +515,11 @@ test_auth_value(void **state)
 	mock.sign_rc[1] = TPM2_RC_AUTH_FAIL | TPM2_RC_S | TPM2_RC_1;
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_PIN_INCORRECT);
 	assert_int_equal(mock.signs, 2);
-	assert_int_equal(mock.live, 0);		/* session flushed */
+	assert_int_equal(esys_mock.live, 0);		/* session flushed */
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	assert_int_equal(mock.sessions, 2);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 static void
@@ -791,7 +603,7 @@ test_pss_salt_probe(void **state)
 	assert_int_equal(kw_key_supports(key, KW_SIG_RSA_PSS, KW_HASH_SHA256),
 	    KW_OK);
 	assert_int_equal(mock.signs, 1);
-	assert_int_equal(mock.live, 0);		/* public copy flushed */
+	assert_int_equal(esys_mock.live, 0);		/* public copy flushed */
 	assert_int_equal(kw_key_supports(key, KW_SIG_RSA_PKCS1,
 	    KW_HASH_SHA256), KW_OK);
 	assert_int_equal(kw_key_supports(key, KW_SIG_ECDSA, KW_HASH_SHA256),
@@ -820,7 +632,7 @@ test_pss_salt_probe(void **state)
 	assert_int_equal(kw_key_supports(key, KW_SIG_RSA_PSS, KW_HASH_SHA256),
 	    KW_ERR_PSS_SALT);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 static void
@@ -837,20 +649,20 @@ test_persistent_key_replaced(void **state)
 	mock.persistent_pub.publicArea.unique.ecc.x.size = 32;
 	mock.persistent_pub.publicArea.unique.ecc.y.size = 32;
 	assert_int_equal(tpm_key_open("0x81000042", &o, &key), KW_OK);
-	assert_int_equal(mock.loads, 0);
+	assert_int_equal(esys_mock.loads, 0);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	/* reconnect to the same key: fine */
 	mock.sign_rc[1] = TSS2_TCTI_RC_IO_ERROR;
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
-	assert_int_equal(mock.tcti_inits, 2);
+	assert_int_equal(esys_mock.tcti_inits, 2);
 	/* someone put another key at the handle meanwhile: refused */
 	mock.sign_rc[3] = TSS2_TCTI_RC_IO_ERROR;
 	mock.persistent_pub.publicArea.unique.ecc.x.buffer[0] ^= 1;
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_KEY_MISMATCH);
 	assert_int_equal(mock.signs, 4);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
-	assert_int_equal(mock.esys_finals, mock.esys_inits);
+	assert_int_equal(esys_mock.live, 0);
+	assert_int_equal(esys_mock.esys_finals, esys_mock.esys_inits);
 }
 
 /* Behind a resource manager (virtual handles) the key stays loaded. */
@@ -863,16 +675,16 @@ test_rm_keeps_key_loaded(void **state)
 	size_t len;
 
 	(void)state;
-	mock.tpm_handle = 0x80fffffe;	/* /dev/tpmrm0 numbering */
+	esys_mock.tpm_handle = 0x80fffffe;	/* /dev/tpmrm0 numbering */
 	assert_int_equal(tpm_key_open(test_key, &o, &key), KW_OK);
-	assert_int_equal(mock.live, 1);
+	assert_int_equal(esys_mock.live, 1);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
-	assert_int_equal(mock.ctxsaves, 0);
-	assert_int_equal(mock.ctxloads, 0);
-	assert_int_equal(mock.loads, 1);
+	assert_int_equal(esys_mock.ctxsaves, 0);
+	assert_int_equal(esys_mock.ctxloads, 0);
+	assert_int_equal(esys_mock.loads, 1);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 /* A TPM out of slots (0x902) is waited for, at load and at each use. */
@@ -884,17 +696,17 @@ test_out_of_slots_waits(void **state)
 	size_t len;
 
 	(void)state;
-	mock.load_busy = 3;
+	esys_mock.load_busy = 3;
 	key = open_key();
-	assert_int_equal(mock.loads, 4);
-	mock.ctxload_rc[0] = TPM2_RC_OBJECT_MEMORY;
-	mock.ctxload_rc[1] = TPM2_RC_OBJECT_MEMORY;
+	assert_int_equal(esys_mock.loads, 4);
+	esys_mock.ctxload_rc[0] = TPM2_RC_OBJECT_MEMORY;
+	esys_mock.ctxload_rc[1] = TPM2_RC_OBJECT_MEMORY;
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
-	assert_int_equal(mock.ctxloads, 3);
+	assert_int_equal(esys_mock.ctxloads, 3);
 	assert_int_equal(mock.signs, 1);
-	assert_int_equal(mock.tcti_inits, 1);	/* no reconnect */
+	assert_int_equal(esys_mock.tcti_inits, 1);	/* no reconnect */
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
+	assert_int_equal(esys_mock.live, 0);
 }
 
 /* A saved context the TPM refuses (it was reset): the key file is loaded
@@ -908,19 +720,19 @@ test_context_refused_reloads(void **state)
 
 	(void)state;
 	key = open_key();
-	mock.ctxload_rc[0] = TPM2_RC_INTEGRITY;
+	esys_mock.ctxload_rc[0] = TPM2_RC_INTEGRITY;
 	assert_int_equal(sign_once(key, sig, &len), KW_OK);
-	assert_int_equal(mock.loads, 2);
-	assert_int_equal(mock.ctxsaves, 2);
+	assert_int_equal(esys_mock.loads, 2);
+	assert_int_equal(esys_mock.ctxsaves, 2);
 	assert_int_equal(mock.signs, 1);
 	/* refused again after the reload: a clear error, not a loop */
-	mock.ctxload_rc[2] = TPM2_RC_INTEGRITY;
-	mock.ctxload_rc[3] = TPM2_RC_INTEGRITY;
+	esys_mock.ctxload_rc[2] = TPM2_RC_INTEGRITY;
+	esys_mock.ctxload_rc[3] = TPM2_RC_INTEGRITY;
 	assert_int_equal(sign_once(key, sig, &len), KW_ERR_WRONG_TPM);
-	assert_int_equal(mock.loads, 3);
+	assert_int_equal(esys_mock.loads, 3);
 	kw_key_close(key);
-	assert_int_equal(mock.live, 0);
-	assert_int_equal(mock.esys_finals, mock.esys_inits);
+	assert_int_equal(esys_mock.live, 0);
+	assert_int_equal(esys_mock.esys_finals, esys_mock.esys_inits);
 }
 
 int
