@@ -1,21 +1,47 @@
-# Shared set-up for the daemon tests (control socket, --check): a SoftHSM2
-# key with a certificate from the test CA, and a one-tunnel config.
-# Source after tests/lib/fixtures.sh.
+# Shared set-up for the daemon tests (control socket, --check, the
+# signer's): a SoftHSM2 key with a certificate from the test CA, and
+# configs.  Source after tests/lib/fixtures.sh.
 #   daemon_identity            $KW_T/laptop.pem for $KEY (module $MOD)
+#   daemon_card TOKEN NAME     after kw_make_ca: a SoftHSM2 token TOKEN with
+#                              key NAME and $KW_T/NAME.pem (CN=NAME) for it;
+#                              sets MOD and KEY
 #   daemon_conf FILE [LINES]   a client tunnel config; LINES go to [global]
+#   daemon_nginx_tunnel NAME PORT KEY CERT
+#                              a [tunnel] section: a client tunnel on PORT
+#                              to the test nginx (kw_start_nginx), full
+#                              handshakes only (resume = no)
+
+daemon_card() {
+	kw_start_softhsm "$1"
+	MOD=$KW_SOFTHSM_MODULE
+	KEY="pkcs11:token=$1;object=$2?pin-source=file:$KW_T/pin"
+	"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>"$KW_T/keygen.err" ||
+		kw_fail "keygen: $(cat "$KW_T/keygen.err")"
+	"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject "CN=$2" \
+		--out "$KW_T/$2.csr" 2>"$KW_T/csr.err" ||
+		kw_fail "csr: $(cat "$KW_T/csr.err")"
+	kw_sign_csr "$KW_T/$2.csr" "$KW_T/$2.pem" 7
+}
 
 daemon_identity() {
 	kw_need openssl
-	kw_start_softhsm kwdaemon
-	MOD=$KW_SOFTHSM_MODULE
-	KEY="pkcs11:token=kwdaemon;object=laptop?pin-source=file:$KW_T/pin"
 	kw_make_ca ca
-	"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>"$KW_T/keygen.err" ||
-		kw_fail "keygen: $(cat "$KW_T/keygen.err")"
-	"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject CN=laptop \
-		--out "$KW_T/laptop.csr" 2>"$KW_T/csr.err" ||
-		kw_fail "csr: $(cat "$KW_T/csr.err")"
-	kw_sign_csr "$KW_T/laptop.csr" "$KW_T/laptop.pem" 7
+	daemon_card kwdaemon laptop
+}
+
+daemon_nginx_tunnel() {
+	cat <<CONF
+
+[tunnel $1]
+mode = client
+listen = 127.0.0.1:$2
+target = 127.0.0.1:$NGX_TLS_NR
+servername = localhost
+key = $3
+cert = $4
+ca = $KW_T/ca/ca.pem
+resume = no
+CONF
 }
 
 daemon_conf() {

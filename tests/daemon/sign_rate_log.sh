@@ -5,39 +5,24 @@
 # client tunnel, sign-rate = 2, bursts of handshakes well over it.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
+. "$KW_SRCDIR/tests/daemon/lib.sh"
 
 kw_need openssl curl nginx
 cd "$KW_T" || exit 1
 kw_make_ca ca
 kw_make_server_cert server 7
-kw_start_softhsm kwrate
-MOD=$KW_SOFTHSM_MODULE
-KEY="pkcs11:token=kwrate;object=card?pin-source=file:$KW_T/pin"
-"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>keygen.err ||
-	kw_fail "keygen: $(cat keygen.err)"
-"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject CN=card \
-	--out card.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
-kw_sign_csr card.csr card.pem 7
+daemon_card kwrate card
 kw_start_nginx
 
 W=$(kw_free_port)
-cat >keyward.conf <<CONF
+{ cat <<CONF
 [global]
 control-socket = $KW_T/control
 module = $MOD
 log-level = info
 sign-rate = 2
-
-[tunnel card]
-mode = client
-listen = 127.0.0.1:$W
-target = 127.0.0.1:$NGX_TLS_NR
-servername = localhost
-key = $KEY
-cert = $KW_T/card.pem
-ca = $KW_T/ca/ca.pem
-resume = no
 CONF
+daemon_nginx_tunnel card "$W" "$KEY" "$KW_T/card.pem"; } >keyward.conf
 get() { curl -s --max-time 10 "http://127.0.0.1:$W/"; }
 
 kw_start_keyward rate run --config keyward.conf

@@ -8,6 +8,7 @@
 # sign-rate limit refuses, logs once and counts.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
+. "$KW_SRCDIR/tests/daemon/lib.sh"
 
 kw_need swtpm openssl curl nginx ss
 cd "$KW_T" || exit 1
@@ -18,48 +19,24 @@ kw_make_server_cert server 7
 kw_start_swtpm tpm
 TPM_PORT=${KW_TCTI##*port=}
 kw_tpm_identity laptop "CN=laptop" "DNS:laptop.example.com"
-kw_start_softhsm kwsigner
-MOD=$KW_SOFTHSM_MODULE
-KEY="pkcs11:token=kwsigner;object=card?pin-source=file:$KW_T/pin"
-"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>keygen.err ||
-	kw_fail "keygen: $(cat keygen.err)"
-"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject CN=card \
-	--out card.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
-kw_sign_csr card.csr card.pem 7
+daemon_card kwsigner card
 kw_start_nginx
 
 W1=$(kw_free_port)
 W2=$(kw_free_port)
 write_conf() {
-	cat >keyward.conf <<CONF
+	{ cat <<CONF
 [global]
 control-socket = $KW_T/control
 tcti = $KW_TCTI
 module = $MOD
 log-level = info
 $1
-
-[tunnel tpm]
-mode = client
-listen = 127.0.0.1:$W1
-target = 127.0.0.1:$NGX_TLS_NR
-servername = localhost
-key = tpm:$KW_T/laptop.tpmkey
-cert = $KW_T/laptop.pem
-ca = $KW_T/ca/ca.pem
-resume = no
-
-[tunnel card]
-mode = client
-listen = 127.0.0.1:$W2
-target = 127.0.0.1:$NGX_TLS_NR
-servername = localhost
-key = $KEY
-cert = $KW_T/card.pem
-ca = $KW_T/ca/ca.pem
-resume = no
 CONF
+	daemon_nginx_tunnel tpm "$W1" "tpm:$KW_T/laptop.tpmkey" "$KW_T/laptop.pem"
+	daemon_nginx_tunnel card "$W2" "$KEY" "$KW_T/card.pem"; } >keyward.conf
 }
+
 get() { curl -s --max-time 10 "http://127.0.0.1:$1/"; }
 works() {
 	local i

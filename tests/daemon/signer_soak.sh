@@ -11,6 +11,7 @@
 # descriptor across the restarts.  `keyward status` counts the restarts.
 # shellcheck disable=SC2015  # "A && B || kw_fail": kw_fail exits
 . "${KW_SRCDIR:-$(dirname "$0")/../..}/tests/lib/fixtures.sh"
+. "$KW_SRCDIR/tests/daemon/lib.sh"
 
 kw_need swtpm openssl curl nginx
 cd "$KW_T" || exit 1
@@ -19,45 +20,20 @@ kw_make_ca ca
 kw_make_server_cert server 7
 kw_start_swtpm tpm
 kw_tpm_identity laptop "CN=laptop" "DNS:laptop.example.com"
-kw_start_softhsm kwsoak
-MOD=$KW_SOFTHSM_MODULE
-KEY="pkcs11:token=kwsoak;object=card?pin-source=file:$KW_T/pin"
-"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>keygen.err ||
-	kw_fail "keygen: $(cat keygen.err)"
-"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject CN=card \
-	--out card.csr 2>csr.err || kw_fail "csr: $(cat csr.err)"
-kw_sign_csr card.csr card.pem 7
+daemon_card kwsoak card
 kw_start_nginx
 
 W1=$(kw_free_port)
 W2=$(kw_free_port)
-cat >keyward.conf <<CONF
+{ cat <<CONF
 [global]
 control-socket = $KW_T/control
 tcti = $KW_TCTI
 module = $MOD
 log-level = info
-
-[tunnel tpm]
-mode = client
-listen = 127.0.0.1:$W1
-target = 127.0.0.1:$NGX_TLS_NR
-servername = localhost
-key = tpm:$KW_T/laptop.tpmkey
-cert = $KW_T/laptop.pem
-ca = $KW_T/ca/ca.pem
-resume = no
-
-[tunnel card]
-mode = client
-listen = 127.0.0.1:$W2
-target = 127.0.0.1:$NGX_TLS_NR
-servername = localhost
-key = $KEY
-cert = $KW_T/card.pem
-ca = $KW_T/ca/ca.pem
-resume = no
 CONF
+daemon_nginx_tunnel tpm "$W1" "tpm:$KW_T/laptop.tpmkey" "$KW_T/laptop.pem"
+daemon_nginx_tunnel card "$W2" "$KEY" "$KW_T/card.pem"; } >keyward.conf
 kw_start_keyward run run --config keyward.conf
 kw_wait_for run.log "running: 2 tunnels" || kw_fail "did not start: $(cat run.log)"
 SUP=$KPID
