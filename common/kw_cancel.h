@@ -18,8 +18,9 @@ void kw_cancel_fire(struct kw_cancel *c);
 void kw_cancel_rearm(struct kw_cancel *c);
 int kw_cancel_fired(const struct kw_cancel *c);
 
-/* Monotonic now in ms, and now + ms. */
+/* Monotonic now in ms and in us, and now + ms. */
 int64_t kw_now_ms(void);
+uint64_t kw_now_usec(void);
 int64_t kw_deadline(int ms);
 
 /* Wait until fd has one of events (POLLIN/POLLOUT), c fires, or the

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kw_error.h"
+#include "kw_cancel.h"
 #include "kw_key.h"
 #include "kw_log.h"
 
@@ -103,14 +103,6 @@ kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len)
 	return key->ops->public_key(key->impl, der, len);
 }
 
-static uint64_t
-kw_now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* A signature refused by sign-rate (the signer's KW_ERR_BUSY): the
  * first of an episode is said, naming the key and what it was for. */

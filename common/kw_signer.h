@@ -107,10 +107,8 @@ int kw_sgn_read_frame(int fd, uint8_t *buf, size_t cap, int timeout_ms,
 /* Polls fd without sleeping (recv MSG_PEEK, yielding the CPU between
  * tries) for up to spin_us: 1 as soon as something is waiting (or the
  * socket ended), 0 when the time is up.  For replies that come faster than
- * a sleeping process is woken (see kw_signer_client.c).  kw_sgn_clock_us:
- * the monotonic clock in microseconds. */
+ * a sleeping process is woken (see kw_signer_client.c). */
 int kw_sgn_spin_readable(int fd, unsigned spin_us);
-uint64_t kw_sgn_clock_us(void);
 
 /* Descriptor passing on a unix socket (SCM_RIGHTS with one byte of data),
  * how the supervisor hands socketpair ends to the signer and the network

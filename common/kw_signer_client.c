@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_signer.h"
@@ -137,7 +138,7 @@ kw_signer_xchg(struct kw_signer *s, const struct kw_sgn_msg *req,
 	if ((r = kw_sgn_encode(req, buf, cap, &n)) != KW_OK)
 		return r;
 	if (reply_us != NULL)
-		t0 = kw_sgn_clock_us();
+		t0 = kw_now_usec();
 	if ((r = kw_sgn_write_frame(s->fd, buf, n)) == KW_OK &&
 	    reply_us != NULL && *reply_us > 0 && *reply_us <= KW_SGN_SPIN_US)
 		(void)kw_sgn_spin_readable(s->fd, 2 * *reply_us);
@@ -152,7 +153,7 @@ kw_signer_xchg(struct kw_signer *s, const struct kw_sgn_msg *req,
 		return KW_ERR_TOKEN_ABSENT;
 	}
 	if (reply_us != NULL) {
-		t = kw_sgn_clock_us() - t0;
+		t = kw_now_usec() - t0;
 		if (t > 1000000)
 			t = 1000000;
 		*reply_us = *reply_us == 0 ? (uint32_t)t :

@@ -6,9 +6,9 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_signer.h"
 
@@ -320,19 +320,10 @@ kw_sgn_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
 	return KW_OK;
 }
 
-uint64_t
-kw_sgn_clock_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
-
 int
 kw_sgn_spin_readable(int fd, unsigned spin_us)
 {
-	uint64_t end = kw_sgn_clock_us() + spin_us;
+	uint64_t end = kw_now_usec() + spin_us;
 	uint8_t c;
 	ssize_t n;
 
@@ -342,7 +333,7 @@ kw_sgn_spin_readable(int fd, unsigned spin_us)
 		    errno != EINTR))
 			return 1;	/* data, end of stream or an error */
 		(void)sched_yield();
-	} while (kw_sgn_clock_us() < end);
+	} while (kw_now_usec() < end);
 	return 0;
 }
 

@@ -31,9 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_mem.h"
@@ -1339,14 +1339,6 @@ out:
 	return r;
 }
 
-static int64_t
-kw_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* wolfSSL_connect on a non-blocking fd until done, failed or deadline
  * (ms, monotonic): the timeout bounds the whole handshake, not each read

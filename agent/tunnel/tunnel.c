@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_key.h"
 #include "kw_log.h"
@@ -99,7 +100,7 @@ tunnel_accept_cb(struct evconnlistener *lis, evutil_socket_t fd,
 	if (++t->st.conns_active > t->peak)
 		t->peak = t->st.conns_active;
 	t->st.conns_total++;
-	c->last_active_ms = tunnel_now_ms();
+	c->last_active_ms = (uint64_t)kw_now_ms();
 	kw_peer_text(sa, c->peer, sizeof(c->peer));
 	if (sa->sa_family != AF_UNIX)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
@@ -260,7 +261,7 @@ kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
 	}
 	if (getrandom(&t->src_seed, sizeof(t->src_seed), 0) !=
 	    (ssize_t)sizeof(t->src_seed))
-		t->src_seed = (uint64_t)tunnel_now_ms() ^ (uint64_t)(uintptr_t)t;
+		t->src_seed = (uint64_t)kw_now_ms() ^ (uint64_t)(uintptr_t)t;
 	t->hs_inline = g->conf->handshake_threads == 0;
 	if (tunnel_threads(g->conf) > 0 && (r = hs_pool_new(base, t->name,
 	    tunnel_threads(g->conf), &t->pool)) != KW_OK)

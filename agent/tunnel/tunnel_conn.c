@@ -17,8 +17,8 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_tls.h"
@@ -43,7 +43,7 @@ conn_pump(struct kw_conn *c)
 			return 1;
 		}
 		if (p.progress)
-			c->last_active_ms = tunnel_now_ms();
+			c->last_active_ms = (uint64_t)kw_now_ms();
 	} while (p.progress);
 	pump_release_buffers(c);
 	conn_apply_events(c, p.pr, p.pw, p.tr, p.tw);
@@ -84,7 +84,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (tc->idle_timeout_s == 0)
 		return;
 	idle_ms = (uint64_t)tc->idle_timeout_s * 1000;
-	now = tunnel_now_ms();
+	now = (uint64_t)kw_now_ms();
 	if (now - c->last_active_ms >= idle_ms) {
 		kw_info("tunnel %s: connection from %s idle for %u s: closed",
 		    c->t->name, c->peer, tc->idle_timeout_s);

@@ -39,14 +39,6 @@
 
 /* ---- the tunnel's basics ---- */
 
-uint64_t
-tunnel_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Log a per-connection problem and remember it as the tunnel's last. */
 void

@@ -18,7 +18,6 @@ struct kw_src;
 struct kw_tunnel;
 
 /* the tunnel's basics */
-uint64_t tunnel_now_ms(void);
 void tunnel_error(struct kw_tunnel *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void kw_peer_text(const struct sockaddr *sa, char *buf, size_t len);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kw_cancel.h"
 #include "kw_der.h"
 #include "kw_error.h"
 #include "kw_log.h"
@@ -638,28 +639,20 @@ kw_posture_conn_pump(struct kw_posture_conn *pc, WOLFSSL *ssl, int *want_r,
 	}
 }
 
-static uint64_t
-pc_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void
 pc_work_evidence(struct kw_posture_conn *pc)
 {
 	struct kw_pmsg m;
 	unsigned cmds = 0;
-	uint64_t t0 = pc_usec();
+	uint64_t t0 = kw_now_usec();
 	int r;
 
 	memset(&m, 0, sizeof(m));
 	m.type = KW_PMSG_EV;
 	r = pc->ops->evidence(&pc->cin, &m.a, &m.a_len, &cmds);
 	pc->tpm_cmds += cmds;
-	pc->usec += pc_usec() - t0;
+	pc->usec += kw_now_usec() - t0;
 	if (r != KW_OK)
 		pc_fail(pc, KW_PR_ERROR, "cannot make posture evidence with "
 		    "AK %s: %s", pc->cin.ak_ref, kw_strerror(r));
@@ -676,13 +669,13 @@ pc_work_activate(struct kw_posture_conn *pc)
 	size_t cred_len = sizeof(cred);
 	struct kw_pmsg m;
 	unsigned cmds = 0;
-	uint64_t t0 = pc_usec();
+	uint64_t t0 = kw_now_usec();
 	int r;
 
 	r = pc->ops->activate(&pc->cin, pc->msg.a, pc->msg.a_len, pc->msg.b,
 	    pc->msg.b_len, cred, &cred_len, &cmds);
 	pc->tpm_cmds += cmds;
-	pc->usec += pc_usec() - t0;
+	pc->usec += kw_now_usec() - t0;
 	if (r != KW_OK)
 		pc_fail(pc, KW_PR_AK, "cannot activate the server's "
 		    "credential with AK %s: %s", pc->cin.ak_ref,
