@@ -104,6 +104,14 @@ kw_key_public_der(struct kw_key *key, uint8_t *der, size_t *len)
 }
 
 
+/* The key as a log line names it: its description, else its backend. */
+static void
+kw_key_name(struct kw_key *key, char *desc, size_t len)
+{
+	if (kw_key_describe(key, desc, len) != KW_OK)
+		snprintf(desc, len, "%s key", key->ops->name);
+}
+
 /* A signature refused by sign-rate (the signer's KW_ERR_BUSY): the
  * first of an episode is said, naming the key and what it was for. */
 static void
@@ -116,8 +124,7 @@ kw_key_busy(struct kw_key *key)
 	atomic_store(&key->busy_last_usec, kw_now_usec());
 	if (atomic_fetch_add(&key->busy_refused, 1) > 0)
 		return;
-	if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
-		snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+	kw_key_name(key, desc, sizeof(desc));
 	kw_key_purpose_get(&p, &who);
 	kw_warn("the %s: signatures refused by sign-rate from now (first "
 	    "for %s): what needs one fails (a tunnel's handshake) until the "
@@ -139,8 +146,7 @@ kw_key_busy_end(struct kw_key *key)
 		return;
 	if ((n = atomic_exchange(&key->busy_refused, 0)) == 0)
 		return;
-	if (kw_key_describe(key, desc, sizeof(desc)) != KW_OK)
-		snprintf(desc, sizeof(desc), "%s key", key->ops->name);
+	kw_key_name(key, desc, sizeof(desc));
 	kw_info("the %s signs again: %llu signatures refused by sign-rate",
 	    desc, (unsigned long long)n);
 }
