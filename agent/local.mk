@@ -36,7 +36,8 @@ KW_AGENT_TUNNEL_SRC = agent/tunnel/tunnel.c agent/tunnel/tunnel_pool.c \
 KW_AGENT_DAEMON_SRC = agent/daemon/daemon.c agent/daemon/daemon_status.c \
 	agent/daemon/daemon.h agent/daemon/daemon_int.h \
 	agent/daemon/control.c agent/daemon/control.h \
-	agent/daemon/metrics.c agent/daemon/metrics.h
+	agent/daemon/metrics.c agent/daemon/metrics.h \
+	agent/daemon/workers.c agent/daemon/workers.h
 KW_AGENT_CLI_SRC = agent/cli/cli.h agent/cli/cli.c \
 	agent/cli/cmd_keygen.c agent/cli/cmd_csr.c agent/cli/cmd_connect.c \
 	agent/cli/cmd_tokens.c agent/cli/cmd_tunnel.c agent/cli/cmd_run.c \

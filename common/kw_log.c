@@ -13,6 +13,7 @@
 
 static enum kw_log_level kw_log_level = KW_LOG_INFO;
 static int kw_log_journald;
+static char kw_log_prefix[32];
 /* kw_log_hold: per thread, so only the holding thread is affected. */
 static __thread char *kw_log_held;
 static __thread size_t kw_log_held_len;
@@ -44,6 +45,13 @@ kw_log_setup(enum kw_log_level level, int journald)
 {
 	kw_log_level = level;
 	kw_log_journald = journald;
+}
+
+void
+kw_log_set_prefix(const char *prefix)
+{
+	snprintf(kw_log_prefix, sizeof(kw_log_prefix), "%s",
+	    prefix != NULL ? prefix : "");
 }
 
 enum kw_log_level
@@ -84,7 +92,8 @@ kw_log(enum kw_log_level level, const char *fmt, ...)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
 	if (kw_log_journald)
-		sd_journal_print(prio[level], "%s", line);
+		sd_journal_print(prio[level], "%s%s", kw_log_prefix, line);
 	else
-		fprintf(stderr, "keyward: %s%s\n", tag[level], line);
+		fprintf(stderr, "keyward: %s%s%s\n", kw_log_prefix, tag[level],
+		    line);
 }

@@ -18,6 +18,9 @@ enum kw_log_level {
  * with a PRIORITY field (used by the daemon when JOURNAL_STREAM is set). */
 void kw_log_setup(enum kw_log_level level, int journald);
 enum kw_log_level kw_log_get_level(void);
+/* Every line of this process starts with prefix (e.g. "worker 1: ", at
+ * most 31 bytes; NULL or "": none).  Set once, before any thread. */
+void kw_log_set_prefix(const char *prefix);
 
 void kw_log(enum kw_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

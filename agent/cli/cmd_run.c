@@ -1,5 +1,7 @@
 /* keyward run: the daemon, tunnels (and identity renewal) from a config
  * file (keyward.conf(5)). */
+#include <sys/mman.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "agent/cli/cli.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon.h"
+#include "agent/daemon/workers.h"
 #include "agent/keys/keyref.h"
 #include "agent/signer/signer.h"
 #include "kw_signer.h"
@@ -43,6 +46,8 @@ static const char kw_run_help[] =
 "lets it write only where its identities, control socket and unix\n"
 "listeners are.  A crashed process is restarted (the signer keeps tokens\n"
 "logged in), so is one whose reload needs to write somewhere new.\n"
+"`workers = N` in [global]: N network processes share the signer and\n"
+"the TCP listeners (SO_REUSEPORT); `keyward status` counts them all.\n"
 "\n"
 KW_EXIT_HELP;
 
@@ -51,18 +56,40 @@ enum { KW_OPT_CHECK = KW_OPT_FIRST_FREE, KW_OPT_SOCKET, KW_OPT_NO_SANDBOX };
 struct kw_run_net {
 	const char *path;
 	struct kw_daemon_opts *opts;
+	unsigned workers;
+	void *shared;		/* workers > 1: workers.h's region */
 };
 
-/* The network process (forked by the supervisor): the config read
- * again (a restart picks up what changed), keys through the signer. */
+/* The supervisor: worker w has ended; its counts leave the sums. */
+static void
+kw_run_gone(void *arg, unsigned w)
+{
+	struct kw_run_net *n = arg;
+
+	kw_wk_clear(n->shared, n->workers, w);
+}
+
+/* A network process (forked by the supervisor): the config read again (a
+ * restart picks up what changed), keys through the signer. */
 static int
-kw_run_network(void *arg, int signer_fd, int ctl_fd)
+kw_run_network(void *arg, unsigned worker, int signer_fd, int ctl_fd)
 {
 	struct kw_run_net *n = arg;
 	struct kw_config *conf = NULL;
 	struct kw_signer *s = NULL;
+	char prefix[32];
 	int r, restart = 0;
 
+	if (n->workers > 1) {
+		snprintf(prefix, sizeof(prefix), "worker %u: ", worker);
+		kw_log_set_prefix(prefix);
+	}
+	/* systemd hears from the primary only (READY, RELOADING...) */
+	if (worker > 0)
+		(void)unsetenv("NOTIFY_SOCKET");
+	n->opts->worker = worker;
+	n->opts->workers = n->workers;
+	n->opts->shared = n->shared;
 	if ((r = kw_config_load(n->path, &conf)) != KW_OK)
 		return KW_EXIT_USAGE;
 	if ((r = kw_signer_new(signer_fd, ctl_fd, &s)) != KW_OK) {
@@ -124,6 +151,7 @@ cmd_run(int argc, char **argv)
 	const char *path = NULL;
 	struct kw_supervise_opts so;
 	struct kw_run_net net;
+	size_t shared_len = 0;
 	int c, check = 0, r, verbose = 0, sandbox = 1;
 
 	memset(&opts, 0, sizeof(opts));
@@ -159,6 +187,13 @@ cmd_run(int argc, char **argv)
 		    argv[optind]);
 	if ((r = kw_config_load(path, &conf)) != KW_OK)
 		return KW_EXIT_USAGE;
+	if (!sandbox && conf->workers > 1) {
+		kw_err("%s: workers = %u needs the signer process, which "
+		    "--no-sandbox turns off: drop --no-sandbox or set "
+		    "workers = 1", path, conf->workers);
+		kw_config_free(conf);
+		return KW_EXIT_USAGE;
+	}
 	if (check) {
 		printf("%s: OK, %zu tunnels, %zu identities", path,
 		    conf->ntunnels, conf->nids);
@@ -178,14 +213,31 @@ cmd_run(int argc, char **argv)
 		r = kw_daemon_run(conf, &opts);
 		return kw_exit_code(r);
 	}
-	kw_config_free(conf);
 	memset(&net, 0, sizeof(net));
 	net.path = path;
 	net.opts = &opts;
+	net.workers = conf->workers > 0 ? conf->workers : 1;
+	kw_config_free(conf);
+	/* the workers' counters: shared with them, made before they fork */
+	if (net.workers > 1) {
+		shared_len = kw_wk_region_size(net.workers);
+		net.shared = mmap(NULL, shared_len, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (net.shared == MAP_FAILED) {
+			kw_err("cannot map the workers' counters (%zu bytes): "
+			    "%s", shared_len, strerror(errno));
+			return KW_EXIT_FAIL;
+		}
+	}
 	memset(&so, 0, sizeof(so));
 	so.config_path = path;
 	so.verbose = verbose;
+	so.workers = net.workers;
 	so.network = kw_run_network;
+	so.gone = kw_run_gone;
 	so.arg = &net;
-	return kw_supervise(&so);
+	r = kw_supervise(&so);
+	if (net.shared != NULL)
+		(void)munmap(net.shared, shared_len);
+	return r;
 }

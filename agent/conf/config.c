@@ -109,6 +109,7 @@ static const struct kw_conf_key kw_global_keys[] = {
 	{ "auth-file", KW_CT_STR, G(auth_file), 0 },
 	{ "sign-rate", KW_CT_UINT, G(sign_rate), 10000000 },
 	{ "sandbox", KW_CT_BOOL, G(sandbox), 0 },
+	{ "workers", KW_CT_COUNT, G(workers), KW_MAX_WORKERS },
 };
 
 #undef T
@@ -502,6 +503,9 @@ kw_conf_apply(const struct kw_conf_key *keys, size_t nkeys, void *base,
 	if (keys == kw_global_keys &&
 	    k->off == offsetof(struct kw_config, control_socket))
 		((struct kw_config *)base)->control_socket_line = line;
+	if (keys == kw_global_keys &&
+	    k->off == offsetof(struct kw_config, workers))
+		((struct kw_config *)base)->workers_line = line;
 	return KW_OK;
 }
 
@@ -1048,6 +1052,7 @@ kw_config_parse(const char *text, size_t len, const char *file,
 	c->watch_interval_s = KW_DEF_WATCH_INTERVAL_S;
 	c->sign_rate = KW_DEF_SIGN_RATE;
 	c->sandbox = 1;
+	c->workers = 1;
 	if ((c->file = strdup(file)) == NULL) {
 		free(c);
 		return KW_ERR_NOMEM;
@@ -1096,6 +1101,12 @@ kw_config_parse(const char *text, size_t len, const char *file,
 	}
 	if (p.errors == 0)
 		p.errors += kw_conf_check_exposure(c);
+	if (c->workers > 1 && !c->sandbox) {
+		kw_conf_err(file, c->workers_line, "workers = %u needs the "
+		    "signer process, which sandbox = no turns off: set "
+		    "workers = 1 or remove sandbox = no", c->workers);
+		p.errors++;
+	}
 	if (p.errors == 0 && c->ntunnels == 0 && c->nids == 0) {
 		kw_conf_err(file, p.line, "no [tunnel NAME] or [identity "
 		    "NAME] section: nothing to run");

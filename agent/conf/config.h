@@ -83,6 +83,9 @@ struct kw_tunnel_conf {
 	char *ak;
 	char *event_log;
 	char *require_posture;
+	/* not from the file: the daemon sets it with workers > 1, so that
+	 * every network process listens on the address (SO_REUSEPORT) */
+	int reuse_port;
 };
 
 struct kw_config {
@@ -102,6 +105,9 @@ struct kw_config {
 	unsigned sign_rate;		/* signatures/s per key in the signer;
 					 * 0: no limit */
 	int sandbox;			/* signer + seccomp (default 1) */
+	unsigned workers;		/* network processes (1..KW_MAX_WORKERS,
+					 * default 1; > 1 needs the sandbox) */
+	int workers_line;
 	struct kw_tunnel_conf **tunnels;
 	size_t ntunnels;
 	struct kw_identity_conf **ids;
@@ -124,6 +130,7 @@ struct kw_config {
 #define KW_DEF_MAX_SIGNING		32
 #define KW_DEF_WATCH_INTERVAL_S		5
 #define KW_DEF_SIGN_RATE		20000	/* per key, per second */
+#define KW_MAX_WORKERS			16	/* [global] workers */
 
 /* Parse text (len bytes, need not be NUL-terminated) named file in
  * messages.  KW_OK or KW_ERR_CONFIG after logging every problem found as

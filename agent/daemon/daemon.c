@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kw_cancel.h"
 #include "kw_error.h"
 #include "kw_log.h"
 #include "kw_wolf.h"
@@ -29,6 +30,7 @@
 #include "agent/daemon/daemon_int.h"
 #include "agent/keys/keyref.h"
 #include "agent/daemon/metrics.h"
+#include "agent/daemon/workers.h"
 #include "agent/identity/renew.h"
 #include "agent/tunnel/tunnel.h"
 #include "agent/signer/landlock.h"
@@ -78,9 +80,12 @@ kw_daemon_identity_renewed(void *daemon, const char *name,
 	kw_daemon_request_reload(daemon);
 }
 
-/* stat() of every file a generation was built from. */
+/* stat() of every file a generation was built from.  A worker other than
+ * the primary (which renews) adds the state file of the tunnel's
+ * identity: the primary's renewal rewrites it (key reference, certificate
+ * file), and this worker's reload then reads it again. */
 static char *
-daemon_fingerprint(struct kw_tunnel_gen *g)
+daemon_fingerprint(const struct kw_daemon *d, struct kw_tunnel_gen *g)
 {
 	const struct kw_tunnel_conf *tc = kw_tunnel_gen_conf(g);
 	const char *ref = kw_tunnel_gen_key_ref(g);
@@ -95,9 +100,15 @@ daemon_fingerprint(struct kw_tunnel_gen *g)
 	files[2] = tc->crl;
 	files[3] = strncmp(ref, "tpm:/", 5) == 0 ? ref + 4 : NULL;
 	files[4] = NULL;
+	if (d->worker > 0 && tc->identity != NULL)
+		for (i = 0; i < d->conf->nids; i++)
+			if (strcmp(kw_identity_conf_name(d->conf->ids[i]),
+			    tc->identity) == 0)
+				files[4] = kw_identity_conf_state(
+				    d->conf->ids[i]);
 	if ((f = open_memstream(&out, &len)) == NULL)
 		return NULL;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		if (files[i] == NULL)
 			continue;
 		if (stat(files[i], &st) == 0)
@@ -180,6 +191,7 @@ daemon_gen_for(struct kw_daemon *d, const struct kw_config *conf,
 	}
 	if ((r = kw_tunnel_conf_dup(tc, &copy)) != KW_OK)
 		goto out;
+	copy->reuse_port = d->workers > 1;
 	if ((r = daemon_identity_posture(conf, copy)) != KW_OK) {
 		kw_tunnel_conf_free(copy);
 		goto out;
@@ -293,6 +305,69 @@ daemon_landlock_restart(struct kw_daemon *d, const struct kw_config *nc)
 	return stop;
 }
 
+/* A worker other than the primary serves the TCP tunnels without
+ * require-posture: unix listeners (one socket file) and the posture
+ * bindings (one state file) stay with the primary. */
+static void
+daemon_worker_conf(const struct kw_daemon *d, struct kw_config *conf)
+{
+	size_t i, n = 0;
+
+	if (d->worker == 0 || conf == NULL)
+		return;
+	for (i = 0; i < conf->ntunnels; i++) {
+		if (conf->tunnels[i]->listen.is_unix ||
+		    conf->tunnels[i]->require_posture != NULL) {
+			kw_debug("tunnel %s: served by network process 0 only",
+			    conf->tunnels[i]->name);
+			kw_tunnel_conf_free(conf->tunnels[i]);
+			continue;
+		}
+		conf->tunnels[n++] = conf->tunnels[i];
+	}
+	conf->ntunnels = n;
+}
+
+/* This worker's counters into its slot of the shared region. */
+static void
+daemon_publish(struct kw_daemon *d)
+{
+	struct kw_wk_slot *slot = kw_wk_slot(d->shared, d->workers,
+	    d->worker);
+	struct kw_tunnel *t;
+	size_t i, n = 0, all = d->ntunnels + d->ndraining;
+
+	if (slot == NULL)
+		return;
+	kw_wk_begin(slot);
+	slot->pid = (int32_t)getpid();
+	slot->updated_ms = (uint64_t)kw_now_ms();
+	for (i = 0; i < all && n < KW_WK_TUNNELS; i++) {
+		t = i < d->ntunnels ? d->tunnels[i] :
+		    d->draining[i - d->ntunnels];
+		snprintf(slot->t[n].name, KW_WK_NAME, "%s", kw_tunnel_name(t));
+		slot->t[n].draining = i >= d->ntunnels;
+		kw_tunnel_stats(t, &slot->t[n].st);
+		n++;
+	}
+	slot->ntunnels = (uint32_t)n;
+	kw_wk_end(slot);
+	if (all > KW_WK_TUNNELS && !d->publish_warned) {
+		kw_warn("%zu tunnels: only the first %d are counted in "
+		    "`keyward status` across network processes", all,
+		    KW_WK_TUNNELS);
+		d->publish_warned = 1;
+	}
+}
+
+static void
+daemon_publish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_publish(arg);
+}
+
 /* Build and switch.  reread: read the config file again. */
 static int
 daemon_reload(struct kw_daemon *d, int reread, int initial)
@@ -311,8 +386,11 @@ daemon_reload(struct kw_daemon *d, int reread, int initial)
 	if (reread && d->config_path != NULL &&
 	    (r = kw_config_load(d->config_path, &nc)) != KW_OK)
 		goto out;
+	daemon_worker_conf(d, nc);
 	conf = nc ? nc : d->conf;
-	if (nc != NULL || initial) {
+	/* a worker other than the primary does not renew: it reads the
+	 * identities' state files again at every reload */
+	if (nc != NULL || initial || d->worker > 0) {
 		if (conf->nids > 0 && (r = kw_renewer_new(conf->ids, conf->nids,
 		    kw_daemon_identity_renewed, d, &nrn)) != KW_OK) {
 			kw_err("cannot open the identities");
@@ -364,7 +442,7 @@ daemon_reload(struct kw_daemon *d, int reread, int initial)
 	for (i = 0; i < n; i++) {
 		if (!fresh[i])
 			kw_tunnel_set_gen(nt[i], gens[i]);
-		fps[i] = daemon_fingerprint(gens[i]);
+		fps[i] = daemon_fingerprint(d, gens[i]);
 	}
 	for (j = 0; j < d->ntunnels; j++)
 		if (!reused[j])
@@ -390,7 +468,8 @@ daemon_reload(struct kw_daemon *d, int reread, int initial)
 		daemon_retire(d, d->rn);
 		d->rn = nrn;
 		nrn = NULL;
-		if (d->rn != NULL && (r = kw_renewer_start(d->rn)) != KW_OK)
+		if (d->rn != NULL && d->worker == 0 &&
+		    (r = kw_renewer_start(d->rn)) != KW_OK)
 			kw_err("cannot start identity renewal: %s",
 			    kw_strerror(r));
 	}
@@ -441,7 +520,7 @@ daemon_hup_cb(evutil_socket_t fd, short what, void *arg)
 	kw_info("SIGHUP: reloading %s", d->config_path ? d->config_path :
 	    "certificates and keys");
 	(void)daemon_reload(d, 1, 0);
-	if (d->rn != NULL)
+	if (d->rn != NULL && d->worker == 0)
 		kw_renewer_kick(d->rn);
 }
 
@@ -482,7 +561,7 @@ daemon_watch_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_sweep(d);
 	daemon_reap(d);
 	for (i = 0; i < d->ntunnels; i++) {
-		fp = daemon_fingerprint(kw_tunnel_gen(d->tunnels[i]));
+		fp = daemon_fingerprint(d, kw_tunnel_gen(d->tunnels[i]));
 		if (fp != NULL && d->fingerprints[i] != NULL &&
 		    strcmp(fp, d->fingerprints[i]) != 0) {
 			kw_info("tunnel %s: certificate, key, CA or CRL file "
@@ -588,6 +667,7 @@ daemon_free(struct kw_daemon *d)
 	if (d->ev_int) event_free(d->ev_int);
 	if (d->ev_watch) event_free(d->ev_watch);
 	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	if (d->ev_publish) event_free(d->ev_publish);
 	if (d->wake_fd[0] >= 0)
 		close(d->wake_fd[0]);
 	if (d->wake_fd[1] >= 0)
@@ -638,6 +718,10 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	}
 	d->conf = conf;
 	d->wake_fd[0] = d->wake_fd[1] = -1;
+	d->worker = opts->worker;
+	d->workers = opts->workers > 0 ? opts->workers : 1;
+	d->shared = opts->shared;
+	daemon_worker_conf(d, d->conf);
 	d->started = time(NULL);
 	daemon_set_log_level(conf);
 	signal(SIGPIPE, SIG_IGN);
@@ -662,7 +746,7 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	if ((r = daemon_events(d)) != KW_OK)
 		goto out;
 	ctl = NULL;
-	if (!opts->no_control) {
+	if (!opts->no_control && d->worker == 0) {
 		ctl = opts->control_socket ? opts->control_socket :
 		    d->conf->control_socket;
 		if (ctl == NULL) {
@@ -683,7 +767,18 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 		    &d->ctl)) != KW_OK)
 			goto out;
 	}
-	if (d->conf->has_metrics && (r = kw_metrics_new(d->base,
+	if (d->shared != NULL) {
+		struct timeval one = { 1, 0 };
+
+		if ((d->ev_publish = event_new(d->base, -1, EV_PERSIST,
+		    daemon_publish_cb, d)) == NULL) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+		(void)event_add(d->ev_publish, &one);
+		daemon_publish(d);
+	}
+	if (d->worker == 0 && d->conf->has_metrics && (r = kw_metrics_new(d->base,
 	    &d->conf->metrics, kw_daemon_metrics_text, d, &d->met)) != KW_OK)
 		goto out;
 	if (opts->sandbox) {

@@ -19,6 +19,13 @@ struct kw_daemon_opts {
 					 * stopped because a reload needs to
 					 * write outside its Landlock rules
 					 * (the supervisor starts it again) */
+	/* workers = N (sandbox only): this is worker `worker` of
+	 * `workers`; 0 is the primary (control socket, metrics, renewal,
+	 * unix listeners, require-posture tunnels), the others serve the
+	 * TCP tunnels only.  shared: the region of agent/daemon/workers.h
+	 * (NULL with one worker). */
+	unsigned worker, workers;
+	void *shared;
 };
 
 /* Run until SIGTERM/SIGINT.  conf is taken over.  Returns KW_OK after a

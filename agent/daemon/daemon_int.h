@@ -47,7 +47,22 @@ struct kw_daemon {
 	struct kw_landlock *ll;
 	char *ll_control;
 	int restart;
+	/* workers (daemon.h): counters published to the shared region */
+	unsigned worker, workers;
+	void *shared;
+	struct event *ev_publish;
+	int publish_warned;
 };
+
+/* The stats of tunnel t summed over every worker (the primary; others
+ * and one worker: t's own).  snap: kw_daemon_snapshot's copy or NULL. */
+struct kw_wk_slot;
+void kw_daemon_tunnel_stats(const struct kw_daemon *d,
+    const struct kw_wk_slot *snap, struct kw_tunnel *t, int draining,
+    struct kw_tunnel_stats *st);
+/* Copies of the other workers' slots (d->workers of them, the primary's
+ * own left empty); NULL with one worker or out of memory.  free(). */
+struct kw_wk_slot *kw_daemon_snapshot(const struct kw_daemon *d);
 
 /* `keyward status --json` answer; Prometheus text.  malloc'd. */
 char *kw_daemon_status_json(struct kw_daemon *d);

@@ -13,6 +13,7 @@
 #include "kw_signer.h"
 #include "agent/conf/config.h"
 #include "agent/daemon/daemon_int.h"
+#include "agent/daemon/workers.h"
 #include "agent/identity/renew.h"
 #include "agent/keys/keyref.h"
 #include "agent/tunnel/tunnel.h"
@@ -30,6 +31,89 @@ kw_iso_time(time_t t, char *buf, size_t len)
 }
 
 #define KW_STATUS_POSTURE_MAX	64	/* clients shown per tunnel */
+
+struct kw_wk_slot *
+kw_daemon_snapshot(const struct kw_daemon *d)
+{
+	struct kw_wk_slot *snap;
+	unsigned w;
+
+	if (d->shared == NULL || d->worker != 0 || d->workers < 2 ||
+	    (snap = calloc(d->workers, sizeof(*snap))) == NULL)
+		return NULL;
+	for (w = 1; w < d->workers; w++)
+		(void)kw_wk_read(d->shared, d->workers, w, &snap[w]);
+	return snap;
+}
+
+void
+kw_daemon_tunnel_stats(const struct kw_daemon *d,
+    const struct kw_wk_slot *snap, struct kw_tunnel *t, int draining,
+    struct kw_tunnel_stats *st)
+{
+	const char *name = kw_tunnel_name(t);
+	unsigned w;
+	uint32_t i;
+
+	kw_tunnel_stats(t, st);
+	if (snap == NULL)
+		return;
+	for (w = 1; w < d->workers; w++)
+		for (i = 0; i < snap[w].ntunnels; i++)
+			if ((int)snap[w].t[i].draining == (draining != 0) &&
+			    strcmp(snap[w].t[i].name, name) == 0)
+				kw_tunnel_stats_add(st, &snap[w].t[i].st);
+}
+
+/* Connections open now and accepted, over this process's tunnels. */
+static void
+own_conns(const struct kw_daemon *d, uint64_t *active, uint64_t *total)
+{
+	struct kw_tunnel_stats st;
+	size_t i;
+
+	*active = *total = 0;
+	for (i = 0; i < d->ntunnels + d->ndraining; i++) {
+		kw_tunnel_stats(i < d->ntunnels ? d->tunnels[i] :
+		    d->draining[i - d->ntunnels], &st);
+		*active += st.conns_active;
+		*total += st.conns_total;
+	}
+}
+
+/* The network processes: pid, connections open and accepted. */
+static json_t *
+workers_json(const struct kw_daemon *d, const struct kw_wk_slot *snap)
+{
+	json_t *arr = json_array(), *o;
+	uint64_t active, total;
+	unsigned w;
+	uint32_t i;
+	int pid;
+
+	if (arr == NULL)
+		return NULL;
+	for (w = 0; w < d->workers; w++) {
+		if (w == 0) {
+			own_conns(d, &active, &total);
+			pid = (int)getpid();
+		} else {
+			active = total = 0;
+			for (i = 0; i < snap[w].ntunnels; i++) {
+				active += snap[w].t[i].st.conns_active;
+				total += snap[w].t[i].st.conns_total;
+			}
+			pid = (int)snap[w].pid;
+		}
+		o = json_pack("{s:i, s:i, s:b, s:I, s:I}", "worker", (int)w,
+		    "pid", pid, "running", pid > 0,
+		    "connections_active", (json_int_t)active,
+		    "connections_total", (json_int_t)total);
+		if (o != NULL)
+			json_array_append_new(arr, o);
+	}
+	return arr;
+}
 
 /* Posture: a server's verdicts and each client's last one; a client's
  * answers and their TPM cost.  NULL when the tunnel has none. */
@@ -86,7 +170,8 @@ out:
 }
 
 static json_t *
-tunnel_json(struct kw_tunnel *t, const char *state)
+tunnel_json(const struct kw_daemon *d, const struct kw_wk_slot *snap,
+    struct kw_tunnel *t, const char *state)
 {
 	struct kw_tunnel_gen *g = kw_tunnel_gen(t);
 	const struct kw_tunnel_conf *tc = kw_tunnel_gen_conf(g);
@@ -94,7 +179,8 @@ tunnel_json(struct kw_tunnel *t, const char *state)
 	char na[32], le[32], desc[256], token[128];
 	json_t *o;
 
-	kw_tunnel_stats(t, &st);
+	kw_daemon_tunnel_stats(d, snap, t, strcmp(state, "draining") == 0,
+	    &st);
 	kw_iso_time(kw_tunnel_gen_not_after(g), na, sizeof(na));
 	kw_iso_time(st.last_error_time, le, sizeof(le));
 	kw_tunnel_gen_key_desc(g, desc, sizeof(desc));
@@ -150,6 +236,7 @@ char *
 kw_daemon_status_json(struct kw_daemon *d)
 {
 	struct kw_renewer_info *info = NULL;
+	struct kw_wk_slot *snap = kw_daemon_snapshot(d);
 	json_t *root, *arr, *ids, *o;
 	char *s = NULL, na[32];
 	size_t i, n;
@@ -166,10 +253,12 @@ kw_daemon_status_json(struct kw_daemon *d)
 	if (root == NULL || arr == NULL || ids == NULL)
 		goto out;
 	for (i = 0; i < d->ntunnels; i++)
-		if ((o = tunnel_json(d->tunnels[i], "listening")) != NULL)
+		if ((o = tunnel_json(d, snap, d->tunnels[i], "listening")) !=
+		    NULL)
 			json_array_append_new(arr, o);
 	for (i = 0; i < d->ndraining; i++)
-		if ((o = tunnel_json(d->draining[i], "draining")) != NULL)
+		if ((o = tunnel_json(d, snap, d->draining[i], "draining")) !=
+		    NULL)
 			json_array_append_new(arr, o);
 	n = d->rn ? kw_renewer_count(d->rn) : 0;
 	if (n > 0 && (info = calloc(1, sizeof(*info))) == NULL)
@@ -191,6 +280,8 @@ kw_daemon_status_json(struct kw_daemon *d)
 	}
 	json_object_set(root, "tunnels", arr);
 	json_object_set(root, "identities", ids);
+	if (snap != NULL && (o = workers_json(d, snap)) != NULL)
+		json_object_set_new(root, "workers", o);
 	if (kw_keyref_signer() != NULL)
 		json_object_set_new(root, "signer", json_pack(
 		    "{s:b, s:I, s:I}", "up", kw_signer_up(kw_keyref_signer()),
@@ -209,6 +300,7 @@ kw_daemon_status_json(struct kw_daemon *d)
 	}
 out:
 	free(info);
+	free(snap);
 	json_decref(arr);
 	json_decref(ids);
 	json_decref(root);
@@ -236,6 +328,7 @@ kw_daemon_metrics_text(void *arg)
 	struct kw_tunnel_stats *st = NULL;
 	struct kw_renewer_info *info = NULL;
 	struct kw_tunnel **all = NULL;
+	struct kw_wk_slot *snap = kw_daemon_snapshot(d);
 	char *out = NULL;
 	size_t len = 0, n, i, b;
 	uint64_t cum;
@@ -249,7 +342,8 @@ kw_daemon_metrics_text(void *arg)
 	for (i = 0; i < n; i++) {
 		all[i] = i < d->ntunnels ? d->tunnels[i] :
 		    d->draining[i - d->ntunnels];
-		kw_tunnel_stats(all[i], &st[i]);
+		kw_daemon_tunnel_stats(d, snap, all[i], i >= d->ntunnels,
+		    &st[i]);
 	}
 #define EACH(metric, type, help, expr) do { \
 	metric_head(f, metric, type, help); \
@@ -377,6 +471,19 @@ kw_daemon_metrics_text(void *arg)
 		    (unsigned long long)kw_signer_restarts(
 		    kw_keyref_signer()));
 	}
+	if (snap != NULL) {
+		json_t *wk = workers_json(d, snap), *o;
+
+		metric_head(f, "keyward_worker_connections_active", "gauge",
+		    "Connections open now, by network process (workers).");
+		for (i = 0; i < json_array_size(wk); i++) {
+			o = json_array_get(wk, i);
+			fprintf(f, "keyward_worker_connections_active{worker="
+			    "\"%zu\"} %lld\n", i, (long long)json_integer_value(
+			    json_object_get(o, "connections_active")));
+		}
+		json_decref(wk);
+	}
 	metric_head(f, "keyward_reloads_total", "counter",
 	    "Successful reloads.");
 	fprintf(f, "keyward_reloads_total %llu\n",
@@ -406,9 +513,11 @@ kw_daemon_metrics_text(void *arg)
 	free(info);
 	free(all);
 	free(st);
+	free(snap);
 	return out;
 fail:
 	free(all);
 	free(st);
+	free(snap);
 	return NULL;
 }

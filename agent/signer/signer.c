@@ -23,7 +23,9 @@
 #include "agent/keys/posture_tpm.h"
 #include "agent/signer/signer.h"
 
-#define KW_SGN_MAX_CLIENTS	8
+/* network processes: up to 16 (workers), each with one socket, plus
+ * the ends of restarted ones not yet seen closed */
+#define KW_SGN_MAX_CLIENTS	40
 #define KW_SGN_MAX_ENTS		1024
 #define KW_SGN_MAX_SLOTS	1024
 #define KW_SGN_FAMILY_DEPTH	256	/* rekeys followed from a known key */

@@ -14,14 +14,20 @@ int kw_signer_serve(const char *config_path, int client, int ctl,
 
 /* The supervisor: `keyward run` itself.  It starts the signer (this
  * binary re-executed: `keyward __signer`, the socket ends on fds 3 and 4)
- * and the network process (fork; network() runs there with its end of
- * the signer socket and the socket a new end arrives on after a signer
- * restart), restarts either when it dies, forwards SIGHUP and SIGTERM.
- * Returns the network process's exit code once it exits by itself. */
+ * and `workers` network processes (fork; network() runs there with the
+ * worker's number, its end of its own signer socket and the socket a new
+ * end arrives on after a signer restart), restarts each when it dies
+ * (the others keep serving), forwards SIGHUP to all and SIGTERM.  gone()
+ * (may be NULL) runs in the supervisor when worker w has ended.
+ * Returns a network process's exit code once one exits by itself. */
+#define KW_SUP_MAX_WORKERS	16
 struct kw_supervise_opts {
 	const char *config_path;
 	int verbose;
-	int (*network)(void *arg, int signer_fd, int ctl_fd);
+	unsigned workers;		/* 1..KW_SUP_MAX_WORKERS (0: 1) */
+	int (*network)(void *arg, unsigned worker, int signer_fd,
+	    int ctl_fd);
+	void (*gone)(void *arg, unsigned worker);
 	void *arg;
 };
 int kw_supervise(const struct kw_supervise_opts *o);

@@ -1,6 +1,6 @@
 /* `keyward run`'s supervisor: starts the signer (re-executed) and the
- * network process (forked), restarts whichever dies, forwards SIGHUP and
- * SIGTERM.  It opens no key and parses nothing from the network. */
+ * network processes (forked, `workers` of them), restarts whichever dies,
+ * forwards SIGHUP and SIGTERM.  It opens no key and parses nothing from the network. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,16 +23,30 @@
 #define KW_SUP_WINDOW_S		30
 #define KW_SUP_STOP_S		20
 
+/* Recent restarts of one process (the signer, or one network process:
+ * each has its own budget, so one crashing worker does not use up the
+ * others'). */
+struct kw_sup_budget {
+	time_t restarts[KW_SUP_MAX_RESTARTS];
+	size_t nrestarts;
+};
+
+struct kw_sup_net {
+	pid_t pid;
+	int ctl;		/* our end of its ctl socket */
+	int pending;		/* worker 0: a signer end for its next start */
+	struct kw_sup_budget budget;
+};
+
 struct kw_sup {
 	const struct kw_supervise_opts *o;
 	sigset_t oldmask;
-	pid_t sig_pid, net_pid;
+	pid_t sig_pid;
 	int sig_ctl;		/* our end of the signer's ctl socket */
-	int net_ctl;		/* our end of the network's ctl socket */
-	int pending_net;	/* a signer end for the next network process */
+	struct kw_sup_net net[KW_SUP_MAX_WORKERS];
+	unsigned nnet;
+	struct kw_sup_budget sig_budget;
 	char exe[4096];		/* this binary */
-	time_t restarts[KW_SUP_MAX_RESTARTS];
-	size_t nrestarts;
 };
 
 /* Closes what is still open of a socketpair. */
@@ -47,24 +61,51 @@ kw_close_pair(int p[2])
 
 /* Too many restarts lately? */
 static int
-kw_sup_restart_ok(struct kw_sup *s)
+kw_sup_restart_ok(struct kw_sup_budget *b)
 {
 	time_t now = time(NULL);
 	size_t i, recent = 0;
 
-	for (i = 0; i < s->nrestarts; i++)
-		if (now - s->restarts[i] < KW_SUP_WINDOW_S)
+	for (i = 0; i < b->nrestarts; i++)
+		if (now - b->restarts[i] < KW_SUP_WINDOW_S)
 			recent++;
 	if (recent >= KW_SUP_MAX_RESTARTS)
 		return 0;
-	if (s->nrestarts < KW_SUP_MAX_RESTARTS)
-		s->restarts[s->nrestarts++] = now;
+	if (b->nrestarts < KW_SUP_MAX_RESTARTS)
+		b->restarts[b->nrestarts++] = now;
 	else {
-		memmove(s->restarts, s->restarts + 1,
-		    sizeof(s->restarts[0]) * (KW_SUP_MAX_RESTARTS - 1));
-		s->restarts[KW_SUP_MAX_RESTARTS - 1] = now;
+		memmove(b->restarts, b->restarts + 1,
+		    sizeof(b->restarts[0]) * (KW_SUP_MAX_RESTARTS - 1));
+		b->restarts[KW_SUP_MAX_RESTARTS - 1] = now;
 	}
 	return 1;
+}
+
+/* "the network process", or "network process 2" with several. */
+static const char *
+kw_sup_name(const struct kw_sup *s, unsigned i, char *buf, size_t len)
+{
+	if (s->nnet == 1)
+		snprintf(buf, len, "the network process");
+	else
+		snprintf(buf, len, "network process %u", i);
+	return buf;
+}
+
+/* A new signer socket for running worker i (not 0: its end is the new
+ * signer's fd 3): one end to the signer, the other to the worker. */
+static void
+kw_sup_rewire(struct kw_sup *s, unsigned i)
+{
+	int data[2] = { -1, -1 };
+	char name[64];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) < 0 ||
+	    kw_sgn_send_fd(s->sig_ctl, data[0]) != KW_OK ||
+	    kw_sgn_send_fd(s->net[i].ctl, data[1]) != KW_OK)
+		kw_warn("cannot hand the new signer to %s",
+		    kw_sup_name(s, i, name, sizeof(name)));
+	kw_close_pair(data);
 }
 
 static int
@@ -73,6 +114,7 @@ kw_sup_spawn_signer(struct kw_sup *s)
 	int data[2] = { -1, -1 }, ctl[2] = { -1, -1 }, a, c, r = KW_OK;
 	char *argv[6];
 	int argc = 0;
+	unsigned i;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) < 0 ||
@@ -108,16 +150,22 @@ kw_sup_spawn_signer(struct kw_sup *s)
 		close(s->sig_ctl);
 	s->sig_ctl = ctl[0];
 	ctl[0] = -1;
-	if (s->net_pid > 0) {
-		if (kw_sgn_send_fd(s->net_ctl, data[1]) != KW_OK)
+	/* fd 3 of the signer is network process 0's */
+	if (s->net[0].pid > 0) {
+		if (kw_sgn_send_fd(s->net[0].ctl, data[1]) != KW_OK)
 			kw_warn("cannot hand the new signer to the "
 			    "network process");
 	} else {
-		if (s->pending_net >= 0)
-			close(s->pending_net);
-		s->pending_net = data[1];
+		if (s->net[0].pending >= 0)
+			close(s->net[0].pending);
+		s->net[0].pending = data[1];
 		data[1] = -1;
 	}
+	/* the others get theirs through the ctl sockets; one not running
+	 * makes its own when it starts */
+	for (i = 1; i < s->nnet; i++)
+		if (s->net[i].pid > 0)
+			kw_sup_rewire(s, i);
 out:
 	kw_close_pair(data);
 	kw_close_pair(ctl);
@@ -125,18 +173,20 @@ out:
 }
 
 static int
-kw_sup_spawn_network(struct kw_sup *s)
+kw_sup_spawn_network(struct kw_sup *s, unsigned w)
 {
 	int data[2] = { -1, -1 }, ctl[2] = { -1, -1 }, mine = -1, r = KW_OK;
+	struct kw_sup_net *n = &s->net[w];
+	unsigned i;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
 		r = KW_ERR_IO;
 		goto out;
 	}
-	if (s->pending_net >= 0) {
-		mine = s->pending_net;
-		s->pending_net = -1;
+	if (n->pending >= 0) {
+		mine = n->pending;
+		n->pending = -1;
 	} else {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    data) < 0) {
@@ -162,17 +212,22 @@ kw_sup_spawn_network(struct kw_sup *s)
 		sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
 		if (s->sig_ctl >= 0)
 			close(s->sig_ctl);
-		if (s->net_ctl >= 0)
-			close(s->net_ctl);
+		/* nothing of the other workers' */
+		for (i = 0; i < s->nnet; i++) {
+			if (s->net[i].ctl >= 0)
+				close(s->net[i].ctl);
+			if (s->net[i].pending >= 0)
+				close(s->net[i].pending);
+		}
 		close(ctl[0]);
 		/* exit, not _exit: the network process's leak check (ASan)
 		 * runs at its exit like the single process's did */
-		exit(s->o->network(s->o->arg, mine, ctl[1]));
+		exit(s->o->network(s->o->arg, w, mine, ctl[1]));
 	}
-	s->net_pid = pid;
-	if (s->net_ctl >= 0)
-		close(s->net_ctl);
-	s->net_ctl = ctl[0];
+	n->pid = pid;
+	if (n->ctl >= 0)
+		close(n->ctl);
+	n->ctl = ctl[0];
 	ctl[0] = -1;
 out:
 	if (mine >= 0)
@@ -209,6 +264,45 @@ kw_sup_reap(pid_t pid, int secs)
 	return st;
 }
 
+/* Network process w ended with status st.  KW_OK: it was started
+ * again; else stop everything (*code: the exit code to stop with, when
+ * it exited by itself). */
+static int
+kw_sup_network_died(struct kw_sup *s, unsigned w, int st, int *code,
+    int *code_set)
+{
+	char how[128], name[64];
+
+	s->net[w].pid = 0;
+	if (s->o->gone != NULL)
+		s->o->gone(s->o->arg, w);
+	kw_sup_name(s, w, name, sizeof(name));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == KW_SUP_EXIT_RESTART) {
+		if (!kw_sup_restart_ok(&s->net[w].budget)) {
+			kw_err("%s asked for %d restarts in %ds, giving up",
+			    name, KW_SUP_MAX_RESTARTS, KW_SUP_WINDOW_S);
+			return KW_ERR_STATE;
+		}
+		kw_info("starting %s again with the new configuration", name);
+		return kw_sup_spawn_network(s, w);
+	}
+	if (!WIFSIGNALED(st)) {
+		*code = WEXITSTATUS(st);
+		*code_set = 1;
+		return KW_ERR_STATE;
+	}
+	if (!kw_sup_restart_ok(&s->net[w].budget)) {
+		kw_err("%s %s; it died %d times in %ds, giving up", name,
+		    kw_how(st, how, sizeof(how)), KW_SUP_MAX_RESTARTS,
+		    KW_SUP_WINDOW_S);
+		return KW_ERR_STATE;
+	}
+	kw_err("%s %s; restarting it (the signer keeps the keys open%s)",
+	    name, kw_how(st, how, sizeof(how)), s->nnet > 1 ?
+	    ", the other network processes keep serving" : "");
+	return kw_sup_spawn_network(s, w);
+}
+
 int
 kw_supervise(const struct kw_supervise_opts *o)
 {
@@ -218,18 +312,23 @@ kw_supervise(const struct kw_supervise_opts *o)
 	sigset_t set;
 	const char *exe;
 	char how[128];
-	int st, code = KW_EXIT_FAIL, sig;
+	int st, code = KW_EXIT_FAIL, code_set = 0, sig;
+	unsigned i;
 	pid_t pid;
 
 	memset(&s, 0, sizeof(s));
 	s.o = o;
+	s.nnet = o->workers == 0 ? 1 : o->workers > KW_SUP_MAX_WORKERS ?
+	    KW_SUP_MAX_WORKERS : o->workers;
 	/* The file this process was started from (under valgrind
 	 * /proc/self/exe is valgrind), resolved now: the signer is
 	 * re-executed from it, also after a restart. */
 	exe = (const char *)getauxval(AT_EXECFN);
 	if (exe == NULL || realpath(exe, s.exe) == NULL)
 		snprintf(s.exe, sizeof(s.exe), "/proc/self/exe");
-	s.sig_ctl = s.net_ctl = s.pending_net = -1;
+	s.sig_ctl = -1;
+	for (i = 0; i < KW_SUP_MAX_WORKERS; i++)
+		s.net[i].ctl = s.net[i].pending = -1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
@@ -237,56 +336,30 @@ kw_supervise(const struct kw_supervise_opts *o)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &s.oldmask);
 	signal(SIGPIPE, SIG_IGN);
-	if (kw_sup_spawn_signer(&s) != KW_OK ||
-	    kw_sup_spawn_network(&s) != KW_OK) {
-		kw_err("cannot start the signer and network "
-		    "processes: %s", strerror(errno));
-		goto stop;
-	}
+	if (kw_sup_spawn_signer(&s) != KW_OK)
+		goto fail;
+	for (i = 0; i < s.nnet; i++)
+		if (kw_sup_spawn_network(&s, i) != KW_OK)
+			goto fail;
+	if (s.nnet > 1)
+		kw_info("%u network processes", s.nnet);
 	for (;;) {
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			goto stop;
 		if (sig == SIGHUP) {
-			(void)kill(s.net_pid, SIGHUP);
+			for (i = 0; i < s.nnet; i++)
+				if (s.net[i].pid > 0)
+					(void)kill(s.net[i].pid, SIGHUP);
 			continue;
 		}
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			if (pid == s.net_pid) {
-				s.net_pid = 0;
-				if (WIFEXITED(st) &&
-				    WEXITSTATUS(st) == KW_SUP_EXIT_RESTART) {
-					if (!kw_sup_restart_ok(&s)) {
-						kw_err("the network "
-						    "process asked for %d "
-						    "restarts in %ds, giving up",
-						    KW_SUP_MAX_RESTARTS,
-						    KW_SUP_WINDOW_S);
-						goto stop;
-					}
-					kw_info("starting the network "
-					    "process again with the new "
-					    "configuration");
-					if (kw_sup_spawn_network(&s) != KW_OK)
-						goto stop;
-					continue;
-				}
-				if (!WIFSIGNALED(st)) {
-					code = WEXITSTATUS(st);
-					goto stop;
-				}
-				if (!kw_sup_restart_ok(&s)) {
-					kw_err("the network process "
-					    "%s; it died %d times in %ds, "
-					    "giving up", kw_how(st, how,
-					    sizeof(how)), KW_SUP_MAX_RESTARTS,
-					    KW_SUP_WINDOW_S);
-					goto stop;
-				}
-				kw_err("the network process %s; "
-				    "restarting it (the signer keeps the keys "
-				    "open)", kw_how(st, how, sizeof(how)));
-				if (kw_sup_spawn_network(&s) != KW_OK)
+			for (i = 0; i < s.nnet; i++)
+				if (pid == s.net[i].pid)
+					break;
+			if (i < s.nnet) {
+				if (kw_sup_network_died(&s, i, st, &code,
+				    &code_set) != KW_OK)
 					goto stop;
 			} else if (pid == s.sig_pid) {
 				s.sig_pid = 0;
@@ -294,13 +367,14 @@ kw_supervise(const struct kw_supervise_opts *o)
 				 * stops the whole cgroup); stop with it */
 				if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 					goto stop;
-				if (!kw_sup_restart_ok(&s)) {
+				if (!kw_sup_restart_ok(&s.sig_budget)) {
 					kw_err("the signer %s; it "
 					    "died %d times in %ds, giving up",
 					    kw_how(st, how, sizeof(how)),
 					    KW_SUP_MAX_RESTARTS,
 					    KW_SUP_WINDOW_S);
 					code = KW_EXIT_KEY;
+					code_set = 1;
 					goto stop;
 				}
 				kw_err("the signer %s; handshakes "
@@ -311,11 +385,21 @@ kw_supervise(const struct kw_supervise_opts *o)
 			}
 		}
 	}
+fail:
+	kw_err("cannot start the signer and network processes: %s",
+	    strerror(errno));
 stop:
-	if (s.net_pid > 0) {
-		(void)kill(s.net_pid, SIGTERM);
-		st = kw_sup_reap(s.net_pid, KW_SUP_STOP_S);
-		if (WIFEXITED(st))
+	for (i = 0; i < s.nnet; i++)
+		if (s.net[i].pid > 0)
+			(void)kill(s.net[i].pid, SIGTERM);
+	for (i = 0; i < s.nnet; i++) {
+		if (s.net[i].pid <= 0)
+			continue;
+		st = kw_sup_reap(s.net[i].pid, KW_SUP_STOP_S);
+		/* the first worker's status, unless one exited by itself
+		 * before (that one says why everything stopped) */
+		if (!code_set && WIFEXITED(st) && (i == 0 ||
+		    WEXITSTATUS(st) != 0))
 			code = WEXITSTATUS(st);
 	}
 	if (s.sig_pid > 0) {
@@ -324,10 +408,12 @@ stop:
 	}
 	if (s.sig_ctl >= 0)
 		close(s.sig_ctl);
-	if (s.net_ctl >= 0)
-		close(s.net_ctl);
-	if (s.pending_net >= 0)
-		close(s.pending_net);
+	for (i = 0; i < KW_SUP_MAX_WORKERS; i++) {
+		if (s.net[i].ctl >= 0)
+			close(s.net[i].ctl);
+		if (s.net[i].pending >= 0)
+			close(s.net[i].pending);
+	}
 	sigprocmask(SIG_SETMASK, &s.oldmask, NULL);
 	return code;
 }

@@ -170,6 +170,8 @@ tunnel_listen(struct kw_tunnel *t)
 	struct stat st;
 	int fd = -1, gai, r = KW_ERR_NETWORK;
 
+	if (t->gen->conf->reuse_port && !a->is_unix)
+		flags |= LEV_OPT_REUSEABLE_PORT;
 	if (a->is_unix) {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
