@@ -4,7 +4,7 @@ EXTRA_DIST += tests/daemon
 TESTS += tests/daemon/control_leak.sh tests/daemon/check_warnings.sh \
 	tests/daemon/no_test_hooks.sh tests/daemon/signer.sh \
 	tests/daemon/signer_soak.sh tests/daemon/sign_rate_log.sh \
-	tests/daemon/landlock.sh
+	tests/daemon/landlock.sh tests/daemon/workers.sh
 
 # Benchmark (built by make check, not run as a test): bench/signer.
 check_PROGRAMS += bench/signer_hs

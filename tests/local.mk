@@ -28,7 +28,7 @@ KW_SLOW_TESTS = tests/enroll/est_renew_watch.sh tests/enroll/est_daemon.sh \
 	tests/enroll/renew_disk_full.sh tests/enroll/renew_kill_loop.sh \
 	tests/enroll/scep_daemon.sh \
 	tests/tunnel/posture.sh tests/daemon/signer.sh tests/daemon/signer_soak.sh \
-	tests/daemon/landlock.sh
+	tests/daemon/landlock.sh tests/daemon/workers.sh
 check-quick:
 	@quick=; for t in $(TESTS); do \
 	  case " $(KW_SLOW_TESTS) " in *" $$t "*) ;; *) quick="$$quick $$t" ;; esac; \

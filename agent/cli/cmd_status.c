@@ -116,6 +116,16 @@ print_text(json_t *root)
 		printf("signer %s, %lld signatures refused by sign-rate, "
 		    "%lld restarts\n", json_is_true(json_object_get(sig, "up"))
 		    ? "up" : "DOWN", ji(sig, "refused"), ji(sig, "restarts"));
+	arr = json_object_get(root, "workers");
+	json_array_foreach(arr, i, t) {
+		if (!json_is_true(json_object_get(t, "running")))
+			printf("worker %lld: not running\n", ji(t, "worker"));
+		else
+			printf("worker %lld: pid %lld, %lld connections open, "
+			    "%lld accepted\n", ji(t, "worker"), ji(t, "pid"),
+			    ji(t, "connections_active"),
+			    ji(t, "connections_total"));
+	}
 	arr = json_object_get(root, "tunnels");
 	json_array_foreach(arr, i, t) {
 		sig = json_object_get(t, "signatures");
