@@ -1,6 +1,7 @@
 /* keyward run: the daemon, tunnels (and identity renewal) from a config
  * file (keyward.conf(5)). */
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -58,6 +59,9 @@ struct kw_run_net {
 	struct kw_daemon_opts *opts;
 	unsigned workers;
 	void *shared;		/* workers > 1: workers.h's region */
+	/* workers > 1: their shared TLS 1.3 session-ticket key, made
+	 * before they fork (a restart of `keyward run` makes a new one) */
+	unsigned char ticket_key[KW_TICKET_KEY_LEN];
 };
 
 /* The supervisor: worker w has ended; its counts leave the sums. */
@@ -90,6 +94,7 @@ kw_run_network(void *arg, unsigned worker, int signer_fd, int ctl_fd)
 	n->opts->worker = worker;
 	n->opts->workers = n->workers;
 	n->opts->shared = n->shared;
+	n->opts->ticket_key = n->ticket_key;
 	if ((r = kw_config_load(n->path, &conf)) != KW_OK)
 		return KW_EXIT_USAGE;
 	if ((r = kw_signer_new(signer_fd, ctl_fd, &s)) != KW_OK) {
@@ -220,6 +225,12 @@ cmd_run(int argc, char **argv)
 	kw_config_free(conf);
 	/* the workers' counters: shared with them, made before they fork */
 	if (net.workers > 1) {
+		if (getrandom(net.ticket_key, sizeof(net.ticket_key), 0) !=
+		    (ssize_t)sizeof(net.ticket_key)) {
+			kw_err("cannot make the workers' session-ticket key: %s",
+			    strerror(errno));
+			return KW_EXIT_FAIL;
+		}
 		shared_len = kw_wk_region_size(net.workers);
 		net.shared = mmap(NULL, shared_len, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -239,5 +250,6 @@ cmd_run(int argc, char **argv)
 	r = kw_supervise(&so);
 	if (net.shared != NULL)
 		(void)munmap(net.shared, shared_len);
+	explicit_bzero(net.ticket_key, sizeof(net.ticket_key));
 	return r;
 }

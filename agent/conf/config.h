@@ -86,7 +86,14 @@ struct kw_tunnel_conf {
 	/* not from the file: the daemon sets it with workers > 1, so that
 	 * every network process listens on the address (SO_REUSEPORT) */
 	int reuse_port;
+	/* not from the file either: with workers > 1, the session-ticket
+	 * key every network process seals and opens TLS 1.3 tickets with
+	 * (KW_TICKET_KEY_LEN bytes: name, then key; not owned), so that a
+	 * client resumes whichever worker the kernel hands it to.  NULL:
+	 * wolfSSL's own key, per context. */
+	const unsigned char *ticket_key;
 };
+#define KW_TICKET_KEY_LEN	48	/* 16 name + 32 ChaCha20-Poly1305 */
 
 struct kw_config {
 	char *file;

@@ -192,6 +192,7 @@ daemon_gen_for(struct kw_daemon *d, const struct kw_config *conf,
 	if ((r = kw_tunnel_conf_dup(tc, &copy)) != KW_OK)
 		goto out;
 	copy->reuse_port = d->workers > 1;
+	copy->ticket_key = d->ticket_key;
 	if ((r = daemon_identity_posture(conf, copy)) != KW_OK) {
 		kw_tunnel_conf_free(copy);
 		goto out;
@@ -721,6 +722,7 @@ kw_daemon_run(struct kw_config *conf, const struct kw_daemon_opts *opts)
 	d->worker = opts->worker;
 	d->workers = opts->workers > 0 ? opts->workers : 1;
 	d->shared = opts->shared;
+	d->ticket_key = opts->workers > 1 ? opts->ticket_key : NULL;
 	daemon_worker_conf(d, d->conf);
 	d->started = time(NULL);
 	daemon_set_log_level(conf);

@@ -26,6 +26,9 @@ struct kw_daemon_opts {
 	 * (NULL with one worker). */
 	unsigned worker, workers;
 	void *shared;
+	/* workers > 1: the TLS 1.3 ticket key they share (KW_TICKET_KEY_LEN
+	 * bytes, alive as long as the daemon) */
+	const unsigned char *ticket_key;
 };
 
 /* Run until SIGTERM/SIGINT.  conf is taken over.  Returns KW_OK after a

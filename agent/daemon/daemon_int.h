@@ -50,6 +50,7 @@ struct kw_daemon {
 	/* workers (daemon.h): counters published to the shared region */
 	unsigned worker, workers;
 	void *shared;
+	const unsigned char *ticket_key;
 	struct event *ev_publish;
 	int publish_warned;
 };

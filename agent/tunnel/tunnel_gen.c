@@ -3,7 +3,9 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netdb.h>
@@ -247,6 +249,47 @@ out:
 	return r;
 }
 
+/* TLS 1.3 session tickets sealed with the key every worker shares
+ * (conf->ticket_key): ChaCha20-Poly1305, a random nonce per ticket, the
+ * key name and nonce authenticated with it.  A ticket of another key
+ * (before a restart of `keyward run`) is rejected: a full handshake. */
+static int
+gen_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+    unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+    unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+    int in_len, int *out_len, void *arg)
+{
+	const unsigned char *k = arg;
+	unsigned char aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+
+	(void)ssl;
+	if (k == NULL || in_len < 0)
+		return WOLFSSL_TICKET_RET_FATAL;
+	if (enc) {
+		memcpy(name, k, WOLFSSL_TICKET_NAME_SZ);
+		if (getrandom(iv, WOLFSSL_TICKET_IV_SZ, 0) !=
+		    WOLFSSL_TICKET_IV_SZ)
+			return WOLFSSL_TICKET_RET_FATAL;
+		memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
+		memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+		memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+		if (wc_ChaCha20Poly1305_Encrypt(k + WOLFSSL_TICKET_NAME_SZ, iv,
+		    aad, sizeof(aad), ticket, (word32)in_len, ticket, mac) != 0)
+			return WOLFSSL_TICKET_RET_FATAL;
+		*out_len = in_len;
+		return WOLFSSL_TICKET_RET_OK;
+	}
+	if (memcmp(name, k, WOLFSSL_TICKET_NAME_SZ) != 0)
+		return WOLFSSL_TICKET_RET_REJECT;
+	memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
+	memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+	if (wc_ChaCha20Poly1305_Decrypt(k + WOLFSSL_TICKET_NAME_SZ, iv, aad,
+	    sizeof(aad), ticket, (word32)in_len, mac, ticket) != 0)
+		return WOLFSSL_TICKET_RET_REJECT;
+	*out_len = in_len;
+	return WOLFSSL_TICKET_RET_OK;
+}
+
 int
 kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
     const char *cert_file, const char *chain_file, const char *global_tcti, const char *global_module,
@@ -341,6 +384,15 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 		(void)wolfSSL_CTX_set_session_cache_mode(wctx,
 		    WOLFSSL_SESS_CACHE_OFF);
 		(void)wolfSSL_CTX_NoTicketTLSv12(wctx);
+		if (conf->ticket_key != NULL && (wolfSSL_CTX_set_TicketEncCb(
+		    wctx, gen_ticket_cb) != WOLFSSL_SUCCESS ||
+		    wolfSSL_CTX_set_TicketEncCtx(wctx,
+		    (void *)(uintptr_t)conf->ticket_key) != WOLFSSL_SUCCESS)) {
+			kw_err("tunnel %s: cannot set the shared session-ticket "
+			    "key", conf->name);
+			r = KW_ERR_TLS;
+			goto out;
+		}
 	} else {
 		if (conf->resume)
 			(void)wolfSSL_CTX_UseSessionTicket(wctx);
