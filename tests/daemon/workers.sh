@@ -17,6 +17,7 @@ kw_make_server_cert server 7
 kw_start_swtpm tpm
 kw_tpm_identity laptop "CN=laptop" "DNS:laptop.example.com"
 daemon_card kwworkers card
+kw_make_cert alice "/CN=alice" "DNS:alice.example.com"
 kw_start_nginx
 
 # an enrolled identity as `keyward enroll est` leaves it (its EST server
@@ -39,6 +40,7 @@ state laptop.tpmkey
 W1=$(kw_free_port)
 W2=$(kw_free_port)
 W3=$(kw_free_port)
+W4=$(kw_free_port)
 write_conf() {
 	{ cat <<CONF
 [global]
@@ -63,6 +65,17 @@ ca = $KW_T/ca/ca.pem
 resume = no
 CONF
 	daemon_nginx_tunnel card "$W1" "$KEY" "$KW_T/card.pem"
+	cat <<CONF
+
+[tunnel srv]
+mode = server
+listen = 127.0.0.1:$W4
+target = 127.0.0.1:$NGX_PLAIN
+key = $KEY
+cert = $KW_T/card.pem
+ca = $KW_T/ca/ca.pem
+allow-cn = alice
+CONF
 	[ -z "${2:-}" ] || daemon_nginx_tunnel extra "$W3" "$KEY" "$KW_T/card.pem"
 	} >keyward.conf
 }
@@ -116,12 +129,12 @@ echo "ok refused with --no-sandbox and sandbox = no, checked by --check"
 echo "== two network processes, one signer, no module in either"
 kw_start_keyward run run --config keyward.conf
 for i in $(seq 150); do
-	[ "$(grep -c 'running: 2 tunnels' run.log)" = 2 ] && break
+	[ "$(grep -c 'running: 3 tunnels' run.log)" = 2 ] && break
 	sleep 0.1
 done
-[ "$(grep -c 'running: 2 tunnels' run.log)" = 2 ] ||
+[ "$(grep -c 'running: 3 tunnels' run.log)" = 2 ] ||
 	kw_fail "not two network processes running: $(cat run.log)"
-grep -q "worker 1: running: 2 tunnels" run.log ||
+grep -q "worker 1: running: 3 tunnels" run.log ||
 	kw_fail "worker 1 does not say it is worker 1: $(cat run.log)"
 children || kw_fail "children of the supervisor: $(ps --ppid "$KPID" -o pid=,args=)"
 set -- $NETS
@@ -158,6 +171,25 @@ read -r p1 r1 c1 <<<"$(worker 1)"
 grep -q "worker 1: pid $NET1, 0 connections open, $c1 accepted" status.out ||
 	kw_fail "keyward status: $(cat status.out)"
 echo "ok 40 connections: $c0 by worker 0, $c1 by worker 1"
+
+echo "== a client resumes its TLS session at either worker"
+# one ticket, offered 12 times: the kernel hands the connections to both
+# workers, and each opens a ticket the other sealed
+tls() {
+	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client \
+		-connect "127.0.0.1:$W4" -CAfile ca/ca.pem -cert alice.pem \
+		-key alice.key -ign_eof "$@" 2>&1
+}
+tls -sess_out alice.sess >tls.0
+grep -q "plain hello" tls.0 && [ -s alice.sess ] || kw_fail "server tunnel: $(cat tls.0)"
+reused=0
+for i in $(seq 12); do
+	tls -sess_in alice.sess >"tls.$i"
+	grep -q "plain hello" "tls.$i" || kw_fail "resumption $i failed: $(cat "tls.$i"); $(tail -3 run.log)"
+	grep -q "^Reused, TLSv1.3" "tls.$i" && reused=$((reused + 1))
+done
+[ "$reused" = 12 ] || kw_fail "$reused of 12 connections resumed"
+echo "ok 12 of 12 resumed"
 
 echo "== a killed worker is restarted; the other serves meanwhile"
 kill -STOP "$KPID"	# hold the restart while we look
