@@ -122,6 +122,7 @@ test_good(void **state)
 	assert_string_equal(c->metrics.host, "127.0.0.1");
 	assert_string_equal(c->metrics.port, "9555");
 	assert_int_equal(c->log_level, KW_LOG_DEBUG);
+	assert_int_equal(c->workers, 1);	/* the default */
 	assert_int_equal(c->nids, 1);
 	assert_int_equal(c->ntunnels, 2);
 	t = c->tunnels[0];
