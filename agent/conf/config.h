@@ -86,12 +86,16 @@ struct kw_tunnel_conf {
 	/* not from the file: the daemon sets it with workers > 1, so that
 	 * every network process listens on the address (SO_REUSEPORT) */
 	int reuse_port;
-	/* not from the file either: with workers > 1, the session-ticket
-	 * key every network process seals and opens TLS 1.3 tickets with
-	 * (KW_TICKET_KEY_LEN bytes: name, then key; not owned), so that a
-	 * client resumes whichever worker the kernel hands it to.  NULL:
-	 * wolfSSL's own key, per context. */
-	const unsigned char *ticket_key;
+	/* not from the file either: with workers > 1, the key every
+	 * network process seals and opens this tunnel's TLS 1.3 session
+	 * tickets with (name, then key), derived from a secret they share
+	 * and from everything the generation was built from, so that a
+	 * client resumes whichever worker the kernel hands it to, and a
+	 * reload that changes what a client must pass (allow-list, CA, CRL,
+	 * certificate...) still voids the tickets issued before, as a new
+	 * context's own key does with one worker */
+	int has_ticket_key;
+	unsigned char ticket_key[48];
 };
 #define KW_TICKET_KEY_LEN	48	/* 16 name + 32 ChaCha20-Poly1305 */
 

@@ -8,6 +8,8 @@
  * connections keep the generation they started with. */
 #include <wolfssl/options.h>
 
+#include <wolfssl/wolfcrypt/hmac.h>
+
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
@@ -157,6 +159,90 @@ daemon_identity_posture(const struct kw_config *conf, struct kw_tunnel_conf *tc)
 	return KW_OK;
 }
 
+static void
+daemon_stat_text(FILE *f, const char *path)
+{
+	struct stat st;
+
+	if (path != NULL && stat(path, &st) == 0)
+		fprintf(f, "%s=%lu:%lld:%lld.%09ld;", path,
+		    (unsigned long)st.st_ino, (long long)st.st_size,
+		    (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	else
+		fprintf(f, "%s=-;", path != NULL ? path : "");
+}
+
+static void
+daemon_list_text(FILE *f, const struct kw_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		fprintf(f, "%zu:%s,", strlen(l->v[i]), l->v[i]);
+	fputc(';', f);
+}
+
+/* workers > 1: tc's session-ticket key (config.h), HMAC-SHA256 of the
+ * workers' shared secret over what the generation is built from: the
+ * same in every worker that built it from the same files, another after
+ * any change a client must pass again. */
+static int
+daemon_ticket_key(const struct kw_daemon *d, struct kw_tunnel_conf *tc,
+    const char *key, const char *cert)
+{
+	static const char *const label[2] = { "keyward ticket name",
+	    "keyward ticket key" };
+	unsigned char mac[WC_SHA256_DIGEST_SIZE];
+	char *text = NULL;
+	size_t len = 0, i;
+	Hmac h;
+	FILE *f;
+	int r = KW_OK;
+
+	if (d->ticket_key == NULL || tc->mode != KW_TUNNEL_SERVER)
+		return KW_OK;
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return KW_ERR_NOMEM;
+	fprintf(f, "%zu:%s;%d;%d;%d;%d;%d;%s;%s;", strlen(tc->name), tc->name,
+	    tc->tls_min, tc->tls_max, tc->crl_hard_fail, tc->allow_all,
+	    tc->ocsp_stapling, tc->ciphers ? tc->ciphers : "",
+	    key ? key : tc->key ? tc->key : "");
+	daemon_stat_text(f, tc->ca);
+	daemon_stat_text(f, tc->crl);
+	daemon_stat_text(f, cert ? cert : tc->cert);
+	daemon_stat_text(f, tc->require_posture);
+	daemon_list_text(f, &tc->allow_cn);
+	daemon_list_text(f, &tc->allow_san_dns);
+	daemon_list_text(f, &tc->allow_san_uri);
+	daemon_list_text(f, &tc->allow_ou);
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		return KW_ERR_NOMEM;
+	}
+	for (i = 0; i < 2 && r == KW_OK; i++) {
+		if (wc_HmacInit(&h, NULL, INVALID_DEVID) != 0) {
+			r = KW_ERR_TLS;
+			break;
+		}
+		if (wc_HmacSetKey(&h, WC_SHA256, d->ticket_key,
+		    KW_TICKET_KEY_LEN) != 0 ||
+		    wc_HmacUpdate(&h, (const byte *)label[i],
+		    (word32)strlen(label[i]) + 1) != 0 ||
+		    wc_HmacUpdate(&h, (const byte *)text, (word32)len) != 0 ||
+		    wc_HmacFinal(&h, mac) != 0)
+			r = KW_ERR_TLS;
+		else if (i == 0)
+			memcpy(tc->ticket_key, mac, 16);
+		else
+			memcpy(tc->ticket_key + 16, mac, 32);
+		wc_HmacFree(&h);
+	}
+	explicit_bzero(mac, sizeof(mac));
+	free(text);
+	tc->has_ticket_key = r == KW_OK;
+	return r;
+}
+
 /* A generation for tunnel conf tc (copied), key and certificate from its
  * identity in rn when it names one. */
 static int
@@ -192,7 +278,12 @@ daemon_gen_for(struct kw_daemon *d, const struct kw_config *conf,
 	if ((r = kw_tunnel_conf_dup(tc, &copy)) != KW_OK)
 		goto out;
 	copy->reuse_port = d->workers > 1;
-	copy->ticket_key = d->ticket_key;
+	if ((r = daemon_ticket_key(d, copy, key, cert)) != KW_OK) {
+		kw_err("tunnel %s: cannot derive the workers' session-ticket "
+		    "key", tc->name);
+		kw_tunnel_conf_free(copy);
+		goto out;
+	}
 	if ((r = daemon_identity_posture(conf, copy)) != KW_OK) {
 		kw_tunnel_conf_free(copy);
 		goto out;

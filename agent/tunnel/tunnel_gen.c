@@ -384,10 +384,10 @@ kw_tunnel_gen_new(struct kw_tunnel_conf *conf, const char *key_ref,
 		(void)wolfSSL_CTX_set_session_cache_mode(wctx,
 		    WOLFSSL_SESS_CACHE_OFF);
 		(void)wolfSSL_CTX_NoTicketTLSv12(wctx);
-		if (conf->ticket_key != NULL && (wolfSSL_CTX_set_TicketEncCb(
+		if (conf->has_ticket_key && (wolfSSL_CTX_set_TicketEncCb(
 		    wctx, gen_ticket_cb) != WOLFSSL_SUCCESS ||
-		    wolfSSL_CTX_set_TicketEncCtx(wctx,
-		    (void *)(uintptr_t)conf->ticket_key) != WOLFSSL_SUCCESS)) {
+		    wolfSSL_CTX_set_TicketEncCtx(wctx, conf->ticket_key) !=
+		    WOLFSSL_SUCCESS)) {
 			kw_err("tunnel %s: cannot set the shared session-ticket "
 			    "key", conf->name);
 			r = KW_ERR_TLS;

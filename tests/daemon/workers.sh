@@ -74,7 +74,7 @@ target = 127.0.0.1:$NGX_PLAIN
 key = $KEY
 cert = $KW_T/card.pem
 ca = $KW_T/ca/ca.pem
-allow-cn = alice
+allow-cn = ${SRV_ALLOW:-alice}
 CONF
 	[ -z "${2:-}" ] || daemon_nginx_tunnel extra "$W3" "$KEY" "$KW_T/card.pem"
 	} >keyward.conf
@@ -260,6 +260,24 @@ burst "$W3" 10 card
 burst "$W2" 10 renewed
 [ "$OK" = 10 ] || kw_fail "identity tunnel after SIGHUP: $OK of 10 with the renewed key"
 echo "ok new tunnel served by both, renewed identity in both"
+
+echo "== a reload that drops a client voids its tickets in both workers"
+tls -sess_in alice.sess >tls.before
+grep -q "^Reused, TLSv1.3" tls.before ||
+	kw_fail "the ticket no longer resumes after a reload that changed nothing for it: $(cat tls.before)"
+SRV_ALLOW=bob write_conf "" extra
+before=$(grep -c "reloaded: 4 tunnels" run.log)
+kill -HUP "$KPID"
+for i in $(seq 100); do
+	[ "$(grep -c "reloaded: 4 tunnels" run.log)" -ge $((before + 2)) ] && break
+	sleep 0.1
+done
+for i in $(seq 12); do
+	tls -sess_in alice.sess >"tls.void.$i"
+	! grep -q "plain hello" "tls.void.$i" ||
+		kw_fail "alice resumed past the new allow-list: $(cat "tls.void.$i")"
+done
+echo "ok 12 of 12 refused"
 
 kw_stop "$KPID"
 kw_stop_keywards
