@@ -92,7 +92,7 @@ struct kw_tunnel_conf {
 	 * and from everything the generation was built from, so that a
 	 * client resumes whichever worker the kernel hands it to, and a
 	 * reload that changes what a client must pass (allow-list, CA, CRL,
-	 * certificate...) still voids the tickets issued before, as a new
+	 * TLS settings) still voids the tickets issued before, as a new
 	 * context's own key does with one worker */
 	int has_ticket_key;
 	unsigned char ticket_key[48];

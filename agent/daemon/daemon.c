@@ -183,12 +183,13 @@ daemon_list_text(FILE *f, const struct kw_strlist *l)
 }
 
 /* workers > 1: tc's session-ticket key (config.h), HMAC-SHA256 of the
- * workers' shared secret over what the generation is built from: the
- * same in every worker that built it from the same files, another after
- * any change a client must pass again. */
+ * workers' shared secret over what a client must pass (allow-lists, CA
+ * and CRL files by stat, TLS settings): the same in every worker that
+ * read the same files, another after any change of those.  Not the
+ * tunnel's own certificate and key: a renewal (which reaches the other
+ * workers a watch-interval later) leaves the tickets valid everywhere. */
 static int
-daemon_ticket_key(const struct kw_daemon *d, struct kw_tunnel_conf *tc,
-    const char *key, const char *cert)
+daemon_ticket_key(const struct kw_daemon *d, struct kw_tunnel_conf *tc)
 {
 	static const char *const label[2] = { "keyward ticket name",
 	    "keyward ticket key" };
@@ -203,13 +204,11 @@ daemon_ticket_key(const struct kw_daemon *d, struct kw_tunnel_conf *tc,
 		return KW_OK;
 	if ((f = open_memstream(&text, &len)) == NULL)
 		return KW_ERR_NOMEM;
-	fprintf(f, "%zu:%s;%d;%d;%d;%d;%d;%s;%s;", strlen(tc->name), tc->name,
+	fprintf(f, "%zu:%s;%d;%d;%d;%d;%s;", strlen(tc->name), tc->name,
 	    tc->tls_min, tc->tls_max, tc->crl_hard_fail, tc->allow_all,
-	    tc->ocsp_stapling, tc->ciphers ? tc->ciphers : "",
-	    key ? key : tc->key ? tc->key : "");
+	    tc->ciphers ? tc->ciphers : "");
 	daemon_stat_text(f, tc->ca);
 	daemon_stat_text(f, tc->crl);
-	daemon_stat_text(f, cert ? cert : tc->cert);
 	daemon_stat_text(f, tc->require_posture);
 	daemon_list_text(f, &tc->allow_cn);
 	daemon_list_text(f, &tc->allow_san_dns);
@@ -278,7 +277,7 @@ daemon_gen_for(struct kw_daemon *d, const struct kw_config *conf,
 	if ((r = kw_tunnel_conf_dup(tc, &copy)) != KW_OK)
 		goto out;
 	copy->reuse_port = d->workers > 1;
-	if ((r = daemon_ticket_key(d, copy, key, cert)) != KW_OK) {
+	if ((r = daemon_ticket_key(d, copy)) != KW_OK) {
 		kw_err("tunnel %s: cannot derive the workers' session-ticket "
 		    "key", tc->name);
 		kw_tunnel_conf_free(copy);
