@@ -61,8 +61,8 @@ static const char kw_tunnel_help[] =
 "      --max-connections N  at most N at once (default 10000)\n"
 "      --handshake-threads auto|N  make handshakes (and the key's\n"
 "                           signatures) on N threads (0: in the loop); auto\n"
-"                           (default): on 2 threads while the key takes 1 ms\n"
-"                           or more to sign (a hardware TPM, a smart card)\n"
+"                           (default): on 2 threads while the key takes 0.3\n"
+"                           ms or more to sign (a TPM, a smart card)\n"
 "      --status-socket PATH answer `keyward status --socket PATH`\n"
 "      --metrics HOST:PORT  serve Prometheus metrics there\n"
 KW_KEY_HELP

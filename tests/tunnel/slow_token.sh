@@ -81,7 +81,7 @@ PY
 # while 6 new connections make full handshakes; sets WORST (ms), FULL and
 # THREADED (status: handshakes after the WARM ones).
 run() {
-	local tag=$1 warm=$2 key=$3 cert=$4 port i t0
+	local tag=$1 warm=$2 key=$3 cert=$4 port i t0 p burst
 	shift 4
 	port=$(kw_free_port)
 	start_keyward "$tag" tunnel client --listen "127.0.0.1:$port" \
@@ -91,19 +91,28 @@ run() {
 		--status-socket "$KW_T/$tag.ctl" "$@"
 	local kpid=$KPID
 	wait_listen "$port"
-	for i in $(seq "$warm"); do
-		curl -sf --max-time 30 -o /dev/null "http://127.0.0.1:$port/" ||
-			kw_fail "$tag: a connection through the tunnel failed: $(tail -3 "$tag.log")"
+	burst=""
+	for i in $(seq "$warm"); do	# in bursts of 8: a key signs hot
+		curl -sf --max-time 30 -o /dev/null "http://127.0.0.1:$port/" &
+		kw_track $!
+		burst="$burst $!"
+		[ $((i % 8)) = 0 ] || [ "$i" = "$warm" ] || continue
+		for p in $burst; do
+			wait "$p" || kw_fail "$tag: a connection through the tunnel failed: $(tail -3 "$tag.log")"
+		done
+		burst=""
 	done
 	t0=$(status_get "$tag.ctl" client handshakes.threaded)
 	ping_start "$port" "$tag"
 	wait_for "$tag.ready" ready
+	burst=""
 	for i in 1 2 3 4 5 6; do
 		curl -sf --max-time 30 -o /dev/null "http://127.0.0.1:$port/" &
 		kw_track $!
+		burst="$burst $!"
 	done
-	for i in 1 2 3 4 5 6; do
-		wait -n || kw_fail "$tag: a new connection through the tunnel failed: $(tail -3 "$tag.log")"
+	for p in $burst; do
+		wait "$p" || kw_fail "$tag: a new connection through the tunnel failed: $(tail -3 "$tag.log")"
 	done
 	touch "$tag.stop"
 	wait "$PING" || kw_fail "$tag: the relaying connection failed: $(tail -3 "$tag.log")"
@@ -130,9 +139,9 @@ run inline 0 "tpm:$KW_T/laptop.tpmkey" laptop.pem --handshake-threads 0
 echo "ok in the loop, the relaying connection waited for a signature ($WORST ms)"
 
 echo "== SoftHSM2, handshake-threads auto"
-run soft 8 "$KEY" card.pem --handshake-threads auto
-[ "$FULL" -ge 7 ] && [ "$THREADED" = 0 ] ||
-	kw_fail "auto, SoftHSM2: $THREADED of $FULL handshakes on threads (want none)"
+run soft 24 "$KEY" card.pem --handshake-threads auto
+[ "$FULL" -ge 7 ] && [ "$THREADED" -le 1 ] ||
+	kw_fail "auto, SoftHSM2: $THREADED of $FULL handshakes on threads (want at most 1)"
 echo "ok a fast key's handshakes stay in the loop"
 kw_no_sanitizer_reports ./*.log
 exit 0
