@@ -8,6 +8,8 @@
 #include "kw_key.h"
 #include "kw_log.h"
 
+#define KW_KEY_RECENT	8
+
 struct kw_key {
 	const struct kw_key_ops *ops;
 	void *impl;
@@ -16,6 +18,11 @@ struct kw_key {
 	atomic_uint_fast64_t signs;
 	atomic_uint_fast64_t failures;
 	atomic_uint_fast64_t sign_usec;
+	/* The last KW_KEY_RECENT successful signatures' times,
+	 * microseconds (0: none yet), and where the next one goes.  Two
+	 * threads racing may overwrite one sample: it is a hint. */
+	atomic_uint_fast64_t recent_usec[KW_KEY_RECENT];
+	atomic_uint recent_next;
 	atomic_uint_fast64_t decrypts;
 	atomic_uint_fast64_t decrypt_failures;
 	/* Failed signatures in a row while the token is out of reach
@@ -67,6 +74,7 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
     struct kw_key **out)
 {
 	struct kw_key *key;
+	size_t i;
 
 	*out = NULL;
 	if ((key = calloc(1, sizeof(*key))) == NULL) {
@@ -79,6 +87,9 @@ kw_key_new(const struct kw_key_ops *ops, void *impl, enum kw_key_alg alg,
 	atomic_init(&key->signs, 0);
 	atomic_init(&key->failures, 0);
 	atomic_init(&key->sign_usec, 0);
+	for (i = 0; i < KW_KEY_RECENT; i++)
+		atomic_init(&key->recent_usec[i], 0);
+	atomic_init(&key->recent_next, 0);
 	atomic_init(&key->decrypts, 0);
 	atomic_init(&key->decrypt_failures, 0);
 	atomic_init(&key->absent_streak, 0);
@@ -156,7 +167,7 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
     const uint8_t *digest, size_t digest_len, uint8_t *sig, size_t *sig_len)
 {
 	char desc[256];
-	uint64_t t0, n;
+	uint64_t t0, d, n;
 	int r;
 
 	if (key == NULL || key->ops->sign == NULL)
@@ -171,8 +182,11 @@ kw_key_sign(struct kw_key *key, enum kw_sig_scheme scheme, enum kw_hash hash,
 	r = key->ops->sign(key->impl, scheme, hash, digest, digest_len,
 	    sig, sig_len);
 	if (r == KW_OK) {
+		d = kw_now_usec() - t0;
 		atomic_fetch_add(&key->signs, 1);
-		atomic_fetch_add(&key->sign_usec, kw_now_usec() - t0);
+		atomic_fetch_add(&key->sign_usec, d);
+		atomic_store(&key->recent_usec[atomic_fetch_add(
+		    &key->recent_next, 1) % KW_KEY_RECENT], d > 0 ? d : 1);
 		atomic_store(&key->last_said, 0);
 		if ((n = atomic_exchange(&key->absent_streak, 0)) > 0 &&
 		    kw_key_describe(key, desc, sizeof(desc)) == KW_OK)
@@ -333,6 +347,20 @@ uint64_t
 kw_key_sign_usec(const struct kw_key *key)
 {
 	return atomic_load(&((struct kw_key *)key)->sign_usec);
+}
+
+uint64_t
+kw_key_recent_sign_usec(const struct kw_key *key)
+{
+	uint64_t v, min = 0;
+	size_t i;
+
+	for (i = 0; key != NULL && i < KW_KEY_RECENT; i++) {
+		v = atomic_load(&((struct kw_key *)key)->recent_usec[i]);
+		if (v != 0 && (min == 0 || v < min))
+			min = v;
+	}
+	return min;
 }
 
 uint64_t

@@ -144,6 +144,10 @@ uint64_t kw_key_sign_failures(const struct kw_key *key);
 int kw_key_failure_said(const struct kw_key *key);
 /* Cumulative wall time spent inside successful signatures, microseconds. */
 uint64_t kw_key_sign_usec(const struct kw_key *key);
+/* How fast this key signs now: the quickest of its last few successful
+ * signatures, microseconds (one delayed by a busy CPU does not count,
+ * a token that turned slow shows after a few); 0 before its first. */
+uint64_t kw_key_recent_sign_usec(const struct kw_key *key);
 /* Decryptions made by the token through this key: successful ones, and
  * refused ones (wrong ciphertext, token trouble; not "unsupported"). */
 uint64_t kw_key_decrypt_count(const struct kw_key *key);

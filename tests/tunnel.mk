@@ -45,4 +45,4 @@ EXTRA_DIST += tests/tunnel tests/fuzz
 # (reload under load, status, metrics, sd_notify, 1000 connections).
 TESTS += tests/tunnel/peers.sh tests/tunnel/daemon.sh tests/tunnel/flood.sh \
 	tests/tunnel/hs_reload.sh tests/tunnel/idle_memory.sh \
-	tests/tunnel/posture.sh
+	tests/tunnel/posture.sh tests/tunnel/slow_token.sh

@@ -388,10 +388,45 @@ tpm_attest_ek_certs_free(struct tpm_ek_cert *certs, size_t n)
 	free(certs);
 }
 
+/* A copy of n certificates (n may be 0: an empty array). */
+static int
+tpm_att_ek_dup(const struct tpm_ek_cert *src, size_t n,
+    struct tpm_ek_cert **out)
+{
+	struct tpm_ek_cert *c;
+	size_t i;
+
+	*out = NULL;
+	if ((c = calloc(n > 0 ? n : 1, sizeof(*c))) == NULL)
+		return KW_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		c[i] = src[i];
+		if ((c[i].der = malloc(src[i].der_len)) == NULL) {
+			tpm_attest_ek_certs_free(c, i);
+			return KW_ERR_NOMEM;
+		}
+		memcpy(c[i].der, src[i].der, src[i].der_len);
+	}
+	*out = c;
+	return KW_OK;
+}
+
+void
+tpm_ek_cache_clear(struct tpm_ek_cache *c)
+{
+	if (c == NULL)
+		return;
+	tpm_attest_ek_certs_free(c->certs, c->n);
+	c->certs = NULL;
+	c->n = 0;
+	c->valid = 0;
+}
+
 int
 tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
     size_t *n)
 {
+	struct tpm_ek_cache *ekc = a->c.ekc;
 	struct tpm_ek_cert *c = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0, i, cnt = 0, dl;
@@ -399,6 +434,11 @@ tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 
 	*certs = NULL;
 	*n = 0;
+	if (ekc != NULL && ekc->valid) {
+		if ((r = tpm_att_ek_dup(ekc->certs, ekc->n, certs)) == KW_OK)
+			*n = ekc->n;
+		return r;
+	}
 	if ((c = calloc(TPM_EK_NPROFILES, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
 	for (i = 0; i < TPM_EK_NPROFILES; i++) {
@@ -423,6 +463,11 @@ tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 		c[cnt].der_len = dl;
 		buf = NULL;
 		cnt++;
+	}
+	/* kept for the next evidence: a failed copy only costs a re-read */
+	if (ekc != NULL && tpm_att_ek_dup(c, cnt, &ekc->certs) == KW_OK) {
+		ekc->n = cnt;
+		ekc->valid = 1;
 	}
 	*certs = c;
 	*n = cnt;

@@ -88,10 +88,25 @@ int tpm_rc_is_undecryptable(TSS2_RC rc);
  * chosen and opened exactly as keys open theirs (--tcti, $TPM2TOOLS_TCTI,
  * $TCTI, the tctildr default), and a key (file or persistent handle)
  * loaded on it for one command. */
+/* The EK certificates a TPM holds, as tpm_attest_ek_certs read them over
+ * a key's connection, kept by that key until the connection is dropped
+ * (a TPM that went away may come back as another): they are fixed in the
+ * TPM's NV, and reading them costs ~20 TPM commands, a third of a
+ * posture check's. */
+struct tpm_ek_cert;
+struct tpm_ek_cache {
+	int valid;
+	struct tpm_ek_cert *certs;
+	size_t n;
+};
+void tpm_ek_cache_clear(struct tpm_ek_cache *c);
+
 struct tpm_conn {
 	char *tcti;			/* NULL: tctildr default */
 	TSS2_TCTI_CONTEXT *tcti_ctx;
 	ESYS_CONTEXT *esys;
+	struct tpm_ek_cache *ekc;	/* a key's connection: its cache;
+					 * NULL: read every time */
 };
 int tpm_conn_open(const char *tcti, struct tpm_conn *out);
 void tpm_conn_close(struct tpm_conn *c);	/* a zeroed one is fine */

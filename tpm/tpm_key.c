@@ -60,6 +60,7 @@ struct tpm_key {
 	unsigned usage;			/* generate: KW_USAGE_* */
 	int down;			/* lost the TPM, said so once: until
 					 * it is back, "cannot reach" quietly */
+	struct tpm_ek_cache ekc;	/* this connection's TPM's EK certs */
 };
 
 static const struct kw_key_ops tpm_key_ops;
@@ -239,6 +240,7 @@ tpm_disconnect(struct tpm_key *k)
 		Esys_Finalize(&k->esys);
 	k->esys = NULL;
 	tpm_tcti_count_free(&k->tcti_ctx);
+	tpm_ek_cache_clear(&k->ekc);
 }
 
 static int
@@ -1674,6 +1676,7 @@ tpm_key_with_conn(struct kw_key *key,
 	c.tcti = k->tcti;
 	c.tcti_ctx = k->tcti_ctx;
 	c.esys = k->esys;
+	c.ekc = &k->ekc;
 	r = fn(&c, arg);
 out:
 	pthread_mutex_unlock(&k->lock);

@@ -142,9 +142,11 @@ print_text(json_t *root)
 		    "refused %lld\n", ji(t, "connections.active"),
 		    ji(t, "connections.total"), ji(t, "connections.failed"),
 		    ji(t, "connections.refused"));
-		printf("  handshakes   full %lld, resumed %lld; hardware "
-		    "signatures %lld (failed %lld, avg %.2f ms)\n",
+		printf("  handshakes   full %lld, resumed %lld, on threads "
+		    "%lld; hardware signatures %lld (failed %lld, avg %.2f "
+		    "ms)\n",
 		    ji(t, "handshakes.full"), ji(t, "handshakes.resumed"),
+		    ji(t, "handshakes.threaded"),
 		    ji(t, "signatures.count"), ji(t, "signatures.failures"),
 		    json_real_value(json_object_get(sig, "avg_ms")));
 		printf("  bytes        up %lld, down %lld\n", ji(t, "bytes.up"),

@@ -59,8 +59,10 @@ static const char kw_tunnel_help[] =
 "      --connect-timeout S  connecting to the target (default 10)\n"
 "      --idle-timeout S     close idle connections (default 3600, 0 never)\n"
 "      --max-connections N  at most N at once (default 10000)\n"
-"      --handshake-threads N  make handshakes (and the key's signatures) on\n"
-"                           N threads, for slow tokens (default 0: inline)\n"
+"      --handshake-threads auto|N  make handshakes (and the key's\n"
+"                           signatures) on N threads (0: in the loop); auto\n"
+"                           (default): on 2 threads while the key takes 0.3\n"
+"                           ms or more to sign (a TPM, a smart card)\n"
 "      --status-socket PATH answer `keyward status --socket PATH`\n"
 "      --metrics HOST:PORT  serve Prometheus metrics there\n"
 KW_KEY_HELP

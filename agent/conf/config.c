@@ -46,6 +46,7 @@ enum kw_conf_type {
 	KW_CT_CRLMODE,
 	KW_CT_LOGLEVEL,
 	KW_CT_OCSP,
+	KW_CT_THREADS,		/* auto, or 0 to max */
 };
 
 struct kw_conf_key {
@@ -78,7 +79,7 @@ static const struct kw_conf_key kw_tunnel_keys[] = {
 	{ "handshake-timeout", KW_CT_SECONDS_MS, T(handshake_timeout_ms), 3600 },
 	{ "idle-timeout", KW_CT_SECONDS, T(idle_timeout_s), 7 * 86400 },
 	{ "max-connections", KW_CT_COUNT, T(max_conns), 1000000 },
-	{ "handshake-threads", KW_CT_UINT, T(handshake_threads), 64 },
+	{ "handshake-threads", KW_CT_THREADS, T(handshake_threads), 64 },
 	{ "max-pending-per-source", KW_CT_COUNT, T(max_pending_per_source),
 	    1000000 },
 	{ "max-signing-per-source", KW_CT_COUNT, T(max_signing_per_source),
@@ -428,6 +429,19 @@ kw_conf_set(const struct kw_conf_key *k, char *p, const char *value,
 			return KW_ERR_CONFIG;
 		}
 		*(int *)(void *)p = b;
+		return KW_OK;
+	case KW_CT_THREADS:
+		if (strcmp(value, "auto") == 0) {
+			*(unsigned *)(void *)p = KW_HS_AUTO;
+			return KW_OK;
+		}
+		if (kw_parse_uint(value, k->max, (unsigned *)(void *)p) !=
+		    KW_OK) {
+			kw_conf_err(file, line, "'%s' must be auto or a whole "
+			    "number 0 to %u, not '%s'", k->name, k->max,
+			    value);
+			return KW_ERR_CONFIG;
+		}
 		return KW_OK;
 	case KW_CT_SECONDS_MS:
 	case KW_CT_SECONDS:

@@ -186,7 +186,7 @@ tunnel_json(const struct kw_daemon *d, const struct kw_wk_slot *snap,
 	kw_tunnel_gen_key_desc(g, desc, sizeof(desc));
 	kw_tunnel_gen_token_state(g, token, sizeof(token));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
-	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, "
+	    "s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
 	    "s:{s:I, s:I, s:I, s:f}, "
 	    "s:{s:I, s:I}, s:I, s:s, s:s}",
 	    "name", kw_tunnel_name(t),
@@ -208,6 +208,7 @@ tunnel_json(const struct kw_daemon *d, const struct kw_wk_slot *snap,
 	    "handshakes",
 	    "full", (json_int_t)st.hs_full,
 	    "resumed", (json_int_t)st.hs_resumed,
+	    "threaded", (json_int_t)st.hs_threaded,
 	    "in_progress", (json_int_t)st.hs_slots,
 	    "waiting", (json_int_t)st.hs_waiting,
 	    "signatures",
@@ -370,6 +371,9 @@ kw_daemon_metrics_text(void *arg)
 		    kw_tunnel_name(all[i]), (unsigned long long)st[i].hs_full,
 		    kw_tunnel_name(all[i]),
 		    (unsigned long long)st[i].hs_resumed);
+	EACH("keyward_tunnel_handshakes_threaded_total", "counter",
+	    "Completed handshakes whose key signed on a handshake thread.",
+	    st[i].hs_threaded);
 	EACH("keyward_tunnel_signatures_total", "counter",
 	    "Signatures made by the hardware key for handshakes.",
 	    st[i].signatures);

@@ -233,10 +233,22 @@ out:
 static unsigned
 tunnel_threads(const struct kw_tunnel_conf *tc)
 {
+	if (tc->handshake_threads == KW_HS_AUTO)
+		return KW_HS_AUTO_THREADS;
 	if (tc->handshake_threads == 0 && (tc->ak != NULL ||
 	    tc->require_posture != NULL))
 		return 1;
 	return tc->handshake_threads;
+}
+
+/* Where handshake steps are made: in the loop (handshake-threads = 0),
+ * on the pool, or by the key's speed (auto). */
+static void
+tunnel_hs_mode(struct kw_tunnel *t, const struct kw_tunnel_conf *tc)
+{
+	t->hs_inline = tc->handshake_threads == 0;
+	t->hs_auto = tc->handshake_threads == KW_HS_AUTO;
+	t->hs_slow = 1;
 }
 
 int
@@ -264,7 +276,7 @@ kw_tunnel_new(struct event_base *base, struct evdns_base *dns,
 	if (getrandom(&t->src_seed, sizeof(t->src_seed), 0) !=
 	    (ssize_t)sizeof(t->src_seed))
 		t->src_seed = (uint64_t)kw_now_ms() ^ (uint64_t)(uintptr_t)t;
-	t->hs_inline = g->conf->handshake_threads == 0;
+	tunnel_hs_mode(t, g->conf);
 	if (tunnel_threads(g->conf) > 0 && (r = hs_pool_new(base, t->name,
 	    tunnel_threads(g->conf), &t->pool)) != KW_OK)
 		goto out;
@@ -326,7 +338,7 @@ kw_tunnel_set_gen(struct kw_tunnel *t, struct kw_tunnel_gen *g)
 	t->st.reloads++;
 	if (t->posture != NULL)
 		kw_posture_srv_new_policy(t->posture);
-	t->hs_inline = g->conf->handshake_threads == 0;
+	tunnel_hs_mode(t, g->conf);
 	tunnel_set_threads(t, tunnel_threads(g->conf));
 }
 

@@ -80,6 +80,8 @@ struct kw_tunnel_stats {
 	uint64_t refused;		/* peer certificate or name refused */
 	uint64_t hs_full;
 	uint64_t hs_resumed;
+	uint64_t hs_threaded;		/* whose key signed on a handshake
+					 * thread */
 	uint64_t signatures;		/* hardware signatures for handshakes */
 	uint64_t sign_failures;
 	uint64_t sign_usec;		/* total time in those signatures */

@@ -106,6 +106,8 @@ conn_sign_stats(struct kw_conn *c)
 	c->hs.sign_fails = 0;
 	if (n == 0)
 		return;
+	if (c->hs.on_thread)
+		c->hs_threaded = 1;
 	c->signs += n;
 	c->t->st.signatures += n;
 	c->t->st.sign_usec += c->hs.sign_usec;
@@ -139,6 +141,8 @@ conn_hs_done(struct kw_conn *c)
 		c->t->st.hs_resumed++;
 	else
 		c->t->st.hs_full++;
+	if (c->hs_threaded)
+		c->t->st.hs_threaded++;
 	kw_debug("tunnel %s: %s %s%s with %s%s%s", c->t->name,
 	    wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
 	    wolfSSL_session_reused(c->ssl) ? " (resumed)" : "",
@@ -244,15 +248,36 @@ conn_hs_result(struct kw_conn *c)
 
 /* ---- handshake threads ---- */
 
+/* handshake-threads = auto: is the key slow enough that the loop should
+ * not wait for its signatures?  Unmeasured counts as slow (a hardware
+ * token's first signature must not hold up every connection either);
+ * between the two marks the last answer stands, so that one signature
+ * delayed by a busy CPU does not flip it. */
+static int
+conn_key_slow(struct kw_conn *c)
+{
+	struct kw_tunnel *t = c->t;
+	uint64_t us = kw_key_recent_sign_usec(c->g->key);
+
+	if (us == 0 || us >= KW_HS_SLOW_USEC)
+		t->hs_slow = 1;
+	else if (us < KW_HS_FAST_USEC)
+		t->hs_slow = 0;
+	return t->hs_slow;
+}
+
 /* One handshake step in the loop, or to a worker.  Returns 1 when c was
  * closed. */
 static int
 conn_handshake(struct kw_conn *c)
 {
-	if (c->t->pool != NULL && !c->t->hs_inline) {
+	if (c->t->pool != NULL && !c->t->hs_inline &&
+	    (!c->t->hs_auto || conn_key_slow(c))) {
+		c->hs.on_thread = 1;
 		hs_pool_submit(c->t->pool, c);
 		return 0;
 	}
+	c->hs.on_thread = 0;
 	conn_hs_step(c);
 	return conn_hs_result(c);
 }

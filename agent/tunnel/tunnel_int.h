@@ -108,6 +108,7 @@ struct kw_hs_out {
 	int ret;			/* wolfSSL_connect/accept */
 	int refused;			/* allow-list said no */
 	uint64_t signs, sign_fails, sign_usec;	/* not counted yet */
+	int on_thread;			/* the step was made on a thread */
 	char who[256];			/* server: the client certificate */
 };
 
@@ -135,6 +136,7 @@ struct kw_conn {
 	unsigned plain_shut : 1;	/* our FIN to the plaintext peer */
 	unsigned relaying : 1;
 	unsigned in_worker : 1;		/* a handshake thread has it */
+	unsigned hs_threaded : 1;	/* its key signed on a thread */
 	unsigned free_pending : 1;	/* closed while in_worker */
 	unsigned expired : 1;		/* handshake-timeout while in_worker */
 	unsigned deferred : 1;		/* waited for a slot */
@@ -202,7 +204,12 @@ struct kw_tunnel {
 	struct kw_posture_srv *posture;	/* require-posture: verdicts */
 	/* handshake-threads = 0: handshake steps in the loop, even when
 	 * the pool is there for the posture work */
-	int hs_inline;	/* conn_pump (tunnel_conn.c), for tunnel_core.c's socket and DNS
+	int hs_inline;
+	/* handshake-threads = auto: steps on the pool while the key signs
+	 * slowly (hs_slow, decided by conn_handshake in tunnel_hs.c) */
+	int hs_auto;
+	int hs_slow;
+	/* conn_pump (tunnel_conn.c), for tunnel_core.c's socket and DNS
 	 * callbacks: the core is below the pump and calls it only so */
 	int (*pump)(struct kw_conn *c);
 };

@@ -11,17 +11,7 @@
 #                              to the test nginx (kw_start_nginx), full
 #                              handshakes only (resume = no)
 
-daemon_card() {
-	kw_start_softhsm "$1"
-	MOD=$KW_SOFTHSM_MODULE
-	KEY="pkcs11:token=$1;object=$2?pin-source=file:$KW_T/pin"
-	"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>"$KW_T/keygen.err" ||
-		kw_fail "keygen: $(cat "$KW_T/keygen.err")"
-	"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject "CN=$2" \
-		--out "$KW_T/$2.csr" 2>"$KW_T/csr.err" ||
-		kw_fail "csr: $(cat "$KW_T/csr.err")"
-	kw_sign_csr "$KW_T/$2.csr" "$KW_T/$2.pem" 7
-}
+daemon_card() { kw_card "$@"; }
 
 daemon_identity() {
 	kw_need openssl

@@ -282,6 +282,22 @@ kw_start_abrmd() {
 
 # A SoftHSM2 token in $KW_T/softhsm labelled $1 with user PIN 123456, the PIN
 # in the 0600 file $KW_T/pin.  Sets KW_SOFTHSM_MODULE and exports SOFTHSM2_CONF.
+# kw_card TOKEN NAME: a SoftHSM2 token TOKEN (kw_start_softhsm) with a
+# P-256 key NAME made by keyward and its certificate from the test CA
+# ($KW_T/NAME.pem, CN=NAME); sets MOD (the module) and KEY (its URI, the
+# PIN from $KW_T/pin).
+kw_card() {
+	kw_start_softhsm "$1"
+	MOD=$KW_SOFTHSM_MODULE
+	KEY="pkcs11:token=$1;object=$2?pin-source=file:$KW_T/pin"
+	"$KEYWARD" keygen --module "$MOD" --key "$KEY" >/dev/null 2>"$KW_T/keygen.err" ||
+		kw_fail "keygen: $(cat "$KW_T/keygen.err")"
+	"$KEYWARD" csr --module "$MOD" --key "$KEY" --subject "CN=$2" \
+		--out "$KW_T/$2.csr" 2>"$KW_T/csr.err" ||
+		kw_fail "csr: $(cat "$KW_T/csr.err")"
+	kw_sign_csr "$KW_T/$2.csr" "$KW_T/$2.pem" 7
+}
+
 kw_start_softhsm() {
 	local label=$1
 	kw_need softhsm2-util pkcs11-tool

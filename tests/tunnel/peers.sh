@@ -74,7 +74,7 @@ sigs=$(status_get c1.ctl client signatures.count)
 [ "$full" = 1 ] && [ "$resumed" = 2 ] ||
 	kw_fail "want 1 full + 2 resumed handshakes, got $full + $resumed"
 [ "$sigs" = 1 ] || kw_fail "want 1 TPM signature (resumed cost none), got $sigs"
-"$KEYWARD" status --socket c1.ctl | grep -q "handshakes   full 1, resumed 2; hardware signatures 1" ||
+"$KEYWARD" status --socket c1.ctl | grep -qE "handshakes   full 1, resumed 2, on threads [01]; hardware signatures 1" ||
 	kw_fail "keyward status text: $("$KEYWARD" status --socket c1.ctl)"
 echo "ok curl through the client tunnel: 1 full + 2 resumed handshakes, 1 TPM signature"
 

@@ -7,7 +7,8 @@
 #   the relay works after the exchange, which costs the client TPM
 #   commands once, one credential activation included; a second
 #   connection within recheck costs none (the server answers "ok" from its
-#   verdict cache);
+#   verdict cache); with recheck 0 fresh evidence again costs 10 or more
+#   commands fewer than the first (the EK certificates are kept);
 #   nginx (mTLS, no posture ALPN) behind a client tunnel with an AK:
 #   unaffected;
 #   refused, each logged with its claim and counted by reason in the
@@ -176,6 +177,16 @@ KEYWARD_TEST_POSTURE_SAVE=$KW_T/ev.bin client_tunnel c5 "$S0" "${AK[@]}"
 curl -sS --max-time 10 "http://127.0.0.1:$CPORT/" | grep -q "plain hello" ||
 	kw_fail "recheck 0, good posture: $(cat c5.log gw0.log)"
 [ -s ev.bin ] || kw_fail "no evidence saved"
+# fresh evidence again: the EK certificates are not read from NV again
+cmds1=$(metric "$CM" 'keyward_tunnel_posture_tpm_commands_total{tunnel="client"}')
+curl -sS --max-time 10 "http://127.0.0.1:$CPORT/" | grep -q "plain hello" ||
+	kw_fail "recheck 0, second connection: $(cat c5.log gw0.log)"
+cmds2=$(metric "$CM" 'keyward_tunnel_posture_tpm_commands_total{tunnel="client"}')
+[ "$(metric "$CM" 'keyward_tunnel_posture_answers_total{tunnel="client"}')" = 2 ] ||
+	kw_fail "recheck 0: the second connection sent no fresh evidence"
+[ $((cmds2 - cmds1)) -le $((cmds1 - 10)) ] ||
+	kw_fail "recheck 0: fresh evidence cost $cmds1 TPM commands, again $((cmds2 - cmds1)): the EK certificates were read again"
+echo "ok fresh evidence again: $((cmds2 - cmds1)) TPM commands after $cmds1 (EK certificates kept)"
 kw_stop "$KPID"
 KEYWARD_TEST_POSTURE_REPLAY=$KW_T/ev.bin client_tunnel c6 "$S0" "${AK[@]}"
 refused replayed-quote gw0.log "posture refused: .*\(session\)"
@@ -213,12 +224,12 @@ kw_stop "$KPID"
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="session"}')" = 2 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="protocol"}')" = 1 ] &&
 [ "$(metric "$SM0" 'keyward_tunnel_posture_refused_total{tunnel="server",reason="event-log"}')" = 1 ] &&
-[ "$(metric "$SM0" 'keyward_tunnel_posture_total{tunnel="server",verdict="ok"}')" = 1 ] ||
+[ "$(metric "$SM0" 'keyward_tunnel_posture_total{tunnel="server",verdict="ok"}')" = 2 ] ||
 	kw_fail "metrics: $(curl -sS "http://127.0.0.1:$SM0/metrics" | grep posture)"
-echo "ok metrics: refusals counted by reason (secure-boot 1, session 2, protocol 1, event-log 1), ok 1"
+echo "ok metrics: refusals counted by reason (secure-boot 1, session 2, protocol 1, event-log 1), ok 2"
 "$KEYWARD" status --socket "$KW_T/gw0.ctl" >status.txt ||
 	kw_fail "keyward status: $(cat status.txt)"
-grep -q "posture      policy policy0.conf: ok 1, cached 0" status.txt &&
+grep -q "posture      policy policy0.conf: ok 2, cached 0" status.txt &&
 	grep -qE "refused secure-boot: .*  CN=laptop" status.txt &&
 	grep -qE "refused protocol: .*  CN=alice" status.txt ||
 	kw_fail "status lacks the posture: $(cat status.txt)"

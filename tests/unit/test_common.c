@@ -94,6 +94,7 @@ test_secret_file(void **state)
 struct fake {
 	int closed;
 	int fail;
+	unsigned sleep_us;
 	enum kw_sig_scheme last_scheme;
 };
 
@@ -107,6 +108,8 @@ fake_sign(void *impl, enum kw_sig_scheme scheme, enum kw_hash hash,
 	(void)digest;
 	(void)digest_len;
 	f->last_scheme = scheme;
+	if (f->sleep_us > 0)
+		usleep(f->sleep_us);
 	if (f->fail)
 		return KW_ERR_TPM;
 	memset(sig, 0xab, 64);
@@ -125,6 +128,53 @@ static const struct kw_key_ops fake_ops = {
 	.sign = fake_sign,
 	.close = fake_close,
 };
+
+/* How fast a key signs now (handshake-threads = auto): the quickest of
+ * its last 8 successful signatures; failures do not count; 0 before the
+ * first. */
+static void
+test_key_recent_speed(void **state)
+{
+	struct fake f = { 0 };
+	struct kw_key *key;
+	uint8_t dg[32] = { 0 }, sig[KW_MAX_SIG];
+	size_t sl;
+	int i;
+
+	(void)state;
+	assert_int_equal(kw_key_new(&fake_ops, &f, KW_ALG_EC_P256, &key), KW_OK);
+	assert_int_equal(kw_key_recent_sign_usec(key), 0);
+	f.sleep_us = 20000;		/* a slow token */
+	for (i = 0; i < 8; i++) {
+		sl = sizeof(sig);
+		assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+		    dg, sizeof(dg), sig, &sl), KW_OK);
+	}
+	assert_true(kw_key_recent_sign_usec(key) >= 20000);
+	/* one quick signature among slow ones: the token can be quick */
+	f.sleep_us = 0;
+	sl = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
+	    sizeof(dg), sig, &sl), KW_OK);
+	assert_true(kw_key_recent_sign_usec(key) < 20000);
+	/* 8 slow ones push it out: the token turned slow */
+	f.sleep_us = 20000;
+	for (i = 0; i < 8; i++) {
+		sl = sizeof(sig);
+		assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
+		    dg, sizeof(dg), sig, &sl), KW_OK);
+	}
+	assert_true(kw_key_recent_sign_usec(key) >= 20000);
+	/* a failure is no measure of speed */
+	f.sleep_us = 0;
+	f.fail = 1;
+	sl = sizeof(sig);
+	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
+	    sizeof(dg), sig, &sl), KW_ERR_TPM);
+	assert_true(kw_key_recent_sign_usec(key) >= 20000);
+	kw_key_close(key);
+	assert_int_equal(f.closed, 1);
+}
 
 static void
 test_key_interface(void **state)
@@ -267,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_key_interface),
+		cmocka_unit_test(test_key_recent_speed),
 		cmocka_unit_test(test_key_decrypt),
 	};
 

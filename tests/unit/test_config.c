@@ -104,7 +104,8 @@ static const char good[] =
 "allow-san-uri = spiffe://example.org/laptop\n"
 "allow-san-uri = spiffe://example.org/ci\n"
 "allow-cn = alice\n"
-"max-connections = 100\n";
+"max-connections = 100\n"
+"handshake-threads = auto\n";
 
 static void
 test_good(void **state)
@@ -150,6 +151,8 @@ test_good(void **state)
 	assert_string_equal(t->allow_san_uri.v[1], "spiffe://example.org/ci");
 	assert_int_equal(t->allow_cn.n, 1);
 	assert_int_equal(t->max_conns, 100);
+	assert_int_equal(t->handshake_threads, KW_HS_AUTO);
+	assert_int_equal(c->tunnels[0]->handshake_threads, KW_DEF_HS_THREADS);
 	kw_config_free(c);
 }
 
