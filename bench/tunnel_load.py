@@ -9,7 +9,13 @@
   tunnel_load.py hold HOST PORT N
       N keep-alive connections, one GET each, then prints "held N" and
       waits for a line on stdin before closing them.
+  tunnel_load.py ping HOST PORT TAG
+      one keep-alive connection: a GET, then "ready" in the file TAG.ready,
+      then a GET every 10 ms until the file TAG.stop exists; writes
+      "COUNT WORST_MS" (answers, the slowest) to TAG.out
+      (tests/tunnel/slow_token.sh).
 """
+import os
 import socket
 import sys
 import threading
@@ -92,12 +98,30 @@ def hold(host, port, n):
         s.close()
 
 
+def ping(host, port, tag):
+    s = socket.create_connection((host, port), timeout=30)
+    get(s)
+    with open(tag + ".ready", "w") as f:
+        f.write("ready\n")
+    count, worst = 0, 0.0
+    while not os.path.exists(tag + ".stop"):
+        t0 = time.monotonic()
+        get(s)
+        worst = max(worst, time.monotonic() - t0)
+        count += 1
+        time.sleep(0.01)
+    with open(tag + ".out", "w") as f:
+        f.write(f"{count} {worst * 1000:.0f}\n")
+
+
 def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if mode == "rate":
         rate(host, port, float(sys.argv[4]), int(sys.argv[5]))
     elif mode == "latency":
         latency(host, port, int(sys.argv[4]))
+    elif mode == "ping":
+        ping(host, port, sys.argv[4])
     else:
         hold(host, port, int(sys.argv[4]))
 

@@ -39,39 +39,7 @@ SLOW_TCTI="swtpm:host=127.0.0.1,port=$SLOW"
 # $TAG.stop appears; "COUNT WORST_MS" in $TAG.out.  $TAG.ready once its
 # first answer came (its own handshake is done).
 ping_start() {
-	python3 - "$1" "$2" <<'PY' &
-import os, socket, sys, time
-port, tag = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port), timeout=30)
-req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-def get():
-    s.sendall(req)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
-        if not d:
-            sys.exit("connection closed")
-        buf += d
-    head, _, body = buf.partition(b"\r\n\r\n")
-    n = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-    while len(body) < n:
-        body += s.recv(65536)
-    if not head.startswith(b"HTTP/1.1 200"):
-        sys.exit(head.split(b"\r\n")[0].decode())
-get()
-open(tag + ".ready", "w").write("ready\n")
-count, worst = 0, 0.0
-while not os.path.exists(tag + ".stop"):
-    t = time.monotonic()
-    get()
-    worst = max(worst, time.monotonic() - t)
-    count += 1
-    time.sleep(0.01)
-open(tag + ".out", "w").write(f"{count} {worst * 1000:.0f}\n")
-PY
+	python3 "$KW_SRCDIR/bench/tunnel_load.py" ping 127.0.0.1 "$1" "$2" &
 	PING=$!
 	kw_track $PING
 }

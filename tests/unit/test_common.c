@@ -129,6 +129,24 @@ static const struct kw_key_ops fake_ops = {
 	.close = fake_close,
 };
 
+/* n signatures by key, each taking us microseconds in the backend f;
+ * the last one's result. */
+static int
+sign_n(struct kw_key *key, struct fake *f, int n, unsigned us)
+{
+	uint8_t dg[32] = { 0 }, sig[KW_MAX_SIG];
+	size_t sl;
+	int i, r = KW_OK;
+
+	f->sleep_us = us;
+	for (i = 0; i < n; i++) {
+		sl = sizeof(sig);
+		r = kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
+		    sizeof(dg), sig, &sl);
+	}
+	return r;
+}
+
 /* How fast a key signs now (handshake-threads = auto): the quickest of
  * its last 8 successful signatures; failures do not count; 0 before the
  * first. */
@@ -137,40 +155,22 @@ test_key_recent_speed(void **state)
 {
 	struct fake f = { 0 };
 	struct kw_key *key;
-	uint8_t dg[32] = { 0 }, sig[KW_MAX_SIG];
-	size_t sl;
-	int i;
 
 	(void)state;
 	assert_int_equal(kw_key_new(&fake_ops, &f, KW_ALG_EC_P256, &key), KW_OK);
 	assert_int_equal(kw_key_recent_sign_usec(key), 0);
-	f.sleep_us = 20000;		/* a slow token */
-	for (i = 0; i < 8; i++) {
-		sl = sizeof(sig);
-		assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
-		    dg, sizeof(dg), sig, &sl), KW_OK);
-	}
+	/* a slow token */
+	assert_int_equal(sign_n(key, &f, 8, 20000), KW_OK);
 	assert_true(kw_key_recent_sign_usec(key) >= 20000);
 	/* one quick signature among slow ones: the token can be quick */
-	f.sleep_us = 0;
-	sl = sizeof(sig);
-	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
-	    sizeof(dg), sig, &sl), KW_OK);
+	assert_int_equal(sign_n(key, &f, 1, 0), KW_OK);
 	assert_true(kw_key_recent_sign_usec(key) < 20000);
 	/* 8 slow ones push it out: the token turned slow */
-	f.sleep_us = 20000;
-	for (i = 0; i < 8; i++) {
-		sl = sizeof(sig);
-		assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256,
-		    dg, sizeof(dg), sig, &sl), KW_OK);
-	}
+	assert_int_equal(sign_n(key, &f, 8, 20000), KW_OK);
 	assert_true(kw_key_recent_sign_usec(key) >= 20000);
 	/* a failure is no measure of speed */
-	f.sleep_us = 0;
 	f.fail = 1;
-	sl = sizeof(sig);
-	assert_int_equal(kw_key_sign(key, KW_SIG_ECDSA, KW_HASH_SHA256, dg,
-	    sizeof(dg), sig, &sl), KW_ERR_TPM);
+	assert_int_equal(sign_n(key, &f, 1, 0), KW_ERR_TPM);
 	assert_true(kw_key_recent_sign_usec(key) >= 20000);
 	kw_key_close(key);
 	assert_int_equal(f.closed, 1);
