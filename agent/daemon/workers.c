@@ -100,6 +100,7 @@ kw_tunnel_stats_add(struct kw_tunnel_stats *d, const struct kw_tunnel_stats *s)
 	d->refused += s->refused;
 	d->hs_full += s->hs_full;
 	d->hs_resumed += s->hs_resumed;
+	d->hs_threaded += s->hs_threaded;
 	d->signatures += s->signatures;
 	d->sign_failures += s->sign_failures;
 	d->sign_usec += s->sign_usec;
