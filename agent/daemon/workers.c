@@ -23,9 +23,10 @@ kw_wk_begin(struct kw_wk_slot *slot)
 {
 	uint32_t s = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
 
-	__atomic_store_n(&slot->seq, (s | 1) + ((s & 1) ? 2 : 0),
-	    __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* odd before any write of the slot: an exchange (acquire and
+	 * release), not a fence, which ThreadSanitizer cannot follow */
+	(void)__atomic_exchange_n(&slot->seq, (s | 1) + ((s & 1) ? 2 : 0),
+	    __ATOMIC_SEQ_CST);
 }
 
 void
@@ -66,8 +67,9 @@ kw_wk_read(void *region, unsigned n, unsigned w, struct kw_wk_slot *out)
 			continue;
 		}
 		memcpy(out, slot, sizeof(*out));
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = __atomic_load_n(&slot->seq, __ATOMIC_RELAXED);
+		/* the copy done before seq is read again: a read-modify-write
+		 * of nothing (release), not a fence (see kw_wk_begin) */
+		s2 = __atomic_fetch_add(&slot->seq, 0, __ATOMIC_ACQ_REL);
 		if (s1 == s2)
 			break;
 	}

@@ -24,6 +24,14 @@ HALF=$(( ($(ulimit -n) - 300) / 2 ))
 [ "$HALF" -gt 2000 ] && HALF=2000
 [ "$HALF" -ge 200 ] || kw_fail "ulimit -n is $(ulimit -n): too low for the flood"
 MAXC=$((HALF * 3 / 4))
+# Under ASan or TSan every allocation carries the sanitizer's own memory
+# (redzones, shadow): the half-open connections are counted and timed all
+# the same, their RSS bound (8 KiB each) is not checked.
+BOUND=8192
+if ldd "$KEYWARD" 2>/dev/null | grep -qE 'lib(a|t)san'; then
+	echo "note: a sanitizer build: RSS reported, the bound not checked"
+	BOUND=999999999
+fi
 kw_make_ca ca
 kw_make_server_cert server 7   # for nginx
 kw_start_swtpm tpm
@@ -105,7 +113,7 @@ per=$(( (after - before) * 1024 / (active > 0 ? active : 1) ))
 echo "RSS $before -> $after KiB with $active connections open: $per bytes each"
 [ "$active" -ge $((MAXC * 9 / 10)) ] ||
 	kw_fail "only $active half-open connections open (max-connections $MAXC)"
-[ "$per" -le 8192 ] || kw_fail "$per bytes per half-open connection (want <= 8192)"
+[ "$per" -le "$BOUND" ] || kw_fail "$per bytes per half-open connection (want <= $BOUND)"
 py 'assert d["open"] == 0 and max(d["ages"]) <= 4.5, d["open"]' half.json ||
 	kw_fail "half-open connections not closed 3 s after accept"
 echo "ok $per bytes per half-open connection; client served in $t s"
