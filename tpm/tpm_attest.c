@@ -388,45 +388,64 @@ tpm_attest_ek_certs_free(struct tpm_ek_cert *certs, size_t n)
 	free(certs);
 }
 
-/* A copy of n certificates (n may be 0: an empty array). */
+/* The EK certificates kept by the key whose connection a is: a copy of
+ * them into *out, *n (KW_OK), or KW_ERR_NOT_FOUND when none are kept. */
 static int
-tpm_att_ek_dup(const struct tpm_ek_cert *src, size_t n,
-    struct tpm_ek_cert **out)
+tpm_att_ek_cached(struct tpm_attest *a, struct tpm_ek_cert **out, size_t *n)
 {
+	const struct tpm_ek_cache *k = a->c.ekc;
 	struct tpm_ek_cert *c;
 	size_t i;
 
-	*out = NULL;
-	if ((c = calloc(n > 0 ? n : 1, sizeof(*c))) == NULL)
+	if (k == NULL || !k->valid)
+		return KW_ERR_NOT_FOUND;
+	if ((c = calloc(k->n > 0 ? k->n : 1, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		c[i] = src[i];
-		if ((c[i].der = malloc(src[i].der_len)) == NULL) {
+	for (i = 0; i < k->n; i++) {
+		c[i].nv_index = k->c[i].nv_index;
+		c[i].profile = k->c[i].profile;
+		c[i].der_len = k->c[i].der_len;
+		if ((c[i].der = malloc(k->c[i].der_len)) == NULL) {
 			tpm_attest_ek_certs_free(c, i);
 			return KW_ERR_NOMEM;
 		}
-		memcpy(c[i].der, src[i].der, src[i].der_len);
+		memcpy(c[i].der, k->c[i].der, k->c[i].der_len);
 	}
 	*out = c;
+	*n = k->n;
 	return KW_OK;
 }
 
-void
-tpm_ek_cache_clear(struct tpm_ek_cache *c)
+/* Keep a copy of the n certificates read over a's connection; a copy
+ * that fails only costs a read next time. */
+static void
+tpm_att_ek_keep(struct tpm_attest *a, const struct tpm_ek_cert *c, size_t n)
 {
-	if (c == NULL)
+	struct tpm_ek_cache *k = a->c.ekc;
+	size_t i;
+
+	if (k == NULL || n > TPM_EK_CACHE_MAX)
 		return;
-	tpm_attest_ek_certs_free(c->certs, c->n);
-	c->certs = NULL;
-	c->n = 0;
-	c->valid = 0;
+	tpm_ek_cache_clear(k);
+	for (i = 0; i < n; i++) {
+		if ((k->c[i].der = malloc(c[i].der_len)) == NULL) {
+			k->n = i;
+			tpm_ek_cache_clear(k);
+			return;
+		}
+		memcpy(k->c[i].der, c[i].der, c[i].der_len);
+		k->c[i].der_len = c[i].der_len;
+		k->c[i].nv_index = c[i].nv_index;
+		k->c[i].profile = c[i].profile;
+	}
+	k->n = n;
+	k->valid = 1;
 }
 
 int
 tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
     size_t *n)
 {
-	struct tpm_ek_cache *ekc = a->c.ekc;
 	struct tpm_ek_cert *c = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0, i, cnt = 0, dl;
@@ -434,11 +453,8 @@ tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 
 	*certs = NULL;
 	*n = 0;
-	if (ekc != NULL && ekc->valid) {
-		if ((r = tpm_att_ek_dup(ekc->certs, ekc->n, certs)) == KW_OK)
-			*n = ekc->n;
+	if ((r = tpm_att_ek_cached(a, certs, n)) != KW_ERR_NOT_FOUND)
 		return r;
-	}
 	if ((c = calloc(TPM_EK_NPROFILES, sizeof(*c))) == NULL)
 		return KW_ERR_NOMEM;
 	for (i = 0; i < TPM_EK_NPROFILES; i++) {
@@ -464,11 +480,7 @@ tpm_attest_ek_certs(struct tpm_attest *a, struct tpm_ek_cert **certs,
 		buf = NULL;
 		cnt++;
 	}
-	/* kept for the next evidence: a failed copy only costs a re-read */
-	if (ekc != NULL && tpm_att_ek_dup(c, cnt, &ekc->certs) == KW_OK) {
-		ekc->n = cnt;
-		ekc->valid = 1;
-	}
+	tpm_att_ek_keep(a, c, cnt);
 	*certs = c;
 	*n = cnt;
 	c = NULL;

@@ -93,13 +93,18 @@ int tpm_rc_is_undecryptable(TSS2_RC rc);
  * (a TPM that went away may come back as another): they are fixed in the
  * TPM's NV, and reading them costs ~20 TPM commands, a third of a
  * posture check's. */
-struct tpm_ek_cert;
+#define TPM_EK_CACHE_MAX	8	/* more than the profiles keyward knows */
 struct tpm_ek_cache {
 	int valid;
-	struct tpm_ek_cert *certs;
 	size_t n;
+	struct {
+		uint32_t nv_index;
+		const char *profile;	/* static */
+		uint8_t *der;		/* malloc'd */
+		size_t der_len;
+	} c[TPM_EK_CACHE_MAX];
 };
-void tpm_ek_cache_clear(struct tpm_ek_cache *c);
+void tpm_ek_cache_clear(struct tpm_ek_cache *c);	/* tpm_key.c */
 
 struct tpm_conn {
 	char *tcti;			/* NULL: tctildr default */

@@ -65,6 +65,18 @@ struct tpm_key {
 
 static const struct kw_key_ops tpm_key_ops;
 
+void
+tpm_ek_cache_clear(struct tpm_ek_cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n && i < TPM_EK_CACHE_MAX; i++)
+		free(c->c[i].der);
+	memset(c, 0, sizeof(*c));
+}
+
 static struct tpm_rcctx
 tpm_rcctx(const struct tpm_key *k, const char *what)
 {
