@@ -6,6 +6,9 @@
 #                              key NAME and $KW_T/NAME.pem (CN=NAME) for it;
 #                              sets MOD and KEY
 #   daemon_conf FILE [LINES]   a client tunnel config; LINES go to [global]
+#   daemon_global [LINES...]   a [global] section on stdout: the control
+#                              socket $KW_T/control, the test's TPM and
+#                              SoftHSM2 module, info logs; then LINES
 #   daemon_nginx_tunnel NAME PORT KEY CERT
 #                              a [tunnel] section: a client tunnel on PORT
 #                              to the test nginx (kw_start_nginx), full
@@ -32,6 +35,11 @@ cert = $4
 ca = $KW_T/ca/ca.pem
 resume = no
 CONF
+}
+
+daemon_global() {
+	printf '%s\n' "[global]" "control-socket = $KW_T/control" \
+		"tcti = $KW_TCTI" "module = $MOD" "log-level = info" "$@"
 }
 
 daemon_conf() {

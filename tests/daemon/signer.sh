@@ -25,14 +25,7 @@ kw_start_nginx
 W1=$(kw_free_port)
 W2=$(kw_free_port)
 write_conf() {
-	{ cat <<CONF
-[global]
-control-socket = $KW_T/control
-tcti = $KW_TCTI
-module = $MOD
-log-level = info
-$1
-CONF
+	{ daemon_global "$1"
 	daemon_nginx_tunnel tpm "$W1" "tpm:$KW_T/laptop.tpmkey" "$KW_T/laptop.pem"
 	daemon_nginx_tunnel card "$W2" "$KEY" "$KW_T/card.pem"; } >keyward.conf
 }

@@ -25,13 +25,7 @@ kw_start_nginx
 
 W1=$(kw_free_port)
 W2=$(kw_free_port)
-{ cat <<CONF
-[global]
-control-socket = $KW_T/control
-tcti = $KW_TCTI
-module = $MOD
-log-level = info
-CONF
+{ daemon_global
 daemon_nginx_tunnel tpm "$W1" "tpm:$KW_T/laptop.tpmkey" "$KW_T/laptop.pem"
 daemon_nginx_tunnel card "$W2" "$KEY" "$KW_T/card.pem"; } >keyward.conf
 kw_start_keyward run run --config keyward.conf

@@ -42,15 +42,8 @@ W2=$(kw_free_port)
 W3=$(kw_free_port)
 W4=$(kw_free_port)
 write_conf() {
-	{ cat <<CONF
-[global]
-control-socket = $KW_T/control
-tcti = $KW_TCTI
-module = $MOD
-log-level = info
-watch-interval = 1
-workers = 2
-$1
+	{ daemon_global "watch-interval = 1" "workers = 2" "$1"
+	cat <<CONF
 
 [identity laptop]
 state = $KW_T/laptop.state
